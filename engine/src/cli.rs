@@ -1,0 +1,337 @@
+//! The command line: the only module that knows clap, terminals, colours and exit codes.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::diagnostic::Code;
+use crate::document;
+use crate::report;
+use crate::validate::{self, Config, Supplied, Validated};
+
+/// Exit codes, split by who is at fault. The table is in the README.
+pub mod exit {
+    /// Everything passed.
+    pub const SUCCESS: u8 = 0;
+    /// A runbook is invalid (or has warnings under `--deny-warnings`).
+    pub const INVALID: u8 = 1;
+    /// The command line is wrong: unknown flag, malformed `-p`, unreadable parameters file.
+    pub const USAGE: u8 = 2;
+    /// The environment failed: a file or directory could not be read.
+    pub const ENVIRONMENT: u8 = 3;
+    // 101 is left to Rust's panic handler: a bug in runbook.
+}
+
+const ABOUT: &str = "Runbooks as code: validate, plan and run AWS Systems Manager Automation runbooks locally";
+
+const AFTER_HELP: &str = "\
+Exit status: 0 success, 1 invalid runbook, 2 usage error, 3 I/O error, 101 bug.
+Documentation: README.md; diagnostic codes: `runbook codes`.";
+
+#[derive(Debug, Parser)]
+#[command(name = "runbook", version, about = ABOUT, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check runbooks against the schema and the semantic rules, and parameter values if given.
+    ///
+    /// Every problem is reported, each with its code, file, line and column. A directory is
+    /// walked for *.json, *.yaml and *.yml files.
+    #[command(after_help = "\
+Examples:
+  runbook validate examples/
+  runbook validate restart.yaml -p InstanceId=i-0123456789abcdef0 -p DryRun=true
+  runbook validate runbooks/ --format github --deny-warnings
+
+Giving any -p or --params-file also checks that every required parameter has a value.
+Values are typed by the parameter's declared type: StringList from a JSON array or
+comma-separated text, StringMap and MapList from JSON, Integer and Boolean from text.")]
+    Validate(ValidateArgs),
+    /// List every diagnostic code with its severity and what it means.
+    Codes,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// Runbook files or directories.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    parameters: ParameterArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    deny_warnings: bool,
+    /// Colour the text output: auto (when stdout is a terminal and NO_COLOR is unset), always, never.
+    #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
+    color: ColourChoice,
+}
+
+/// Parameter values; shared by validate, plan and run.
+#[derive(Debug, Args)]
+pub struct ParameterArgs {
+    /// A parameter value, NAME=VALUE (repeatable). Values are data: `{{ }}` in them is never evaluated.
+    #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE", value_parser = parse_assignment)]
+    values: Vec<(String, String)>,
+    /// A JSON or YAML file with an object of parameter values (typed values, or the API form
+    /// of lists of strings). -p values win over the file's.
+    #[arg(long, value_name = "FILE")]
+    params_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OutputFormat {
+    /// Diagnostics with source snippets, for people.
+    Text,
+    /// One JSON object: every diagnostic (file, line, column, code, severity, message) and a summary.
+    Json,
+    /// GitHub Actions annotations (::error file=...,line=...::message).
+    Github,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ColourChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_assignment(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, found `{text}`")),
+    }
+}
+
+/// The process entry point.
+pub fn main() -> ExitCode {
+    let stdout = std::io::stdout();
+    let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let code = run(std::env::args_os(), &mut stdout.lock(), &mut std::io::stderr(), colour);
+    ExitCode::from(code)
+}
+
+/// Runs a command line with the given output streams and returns the exit code. Tests call
+/// this in-process.
+pub fn run(
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    terminal_colour: bool,
+) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { exit::USAGE } else { exit::SUCCESS };
+            let rendered = if terminal_colour { error.render().ansi().to_string() } else { error.render().to_string() };
+            let stream: &mut dyn Write = if error.use_stderr() { stderr } else { stdout };
+            let _ = stream.write_all(rendered.as_bytes());
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Validate(args) => validate_command(args, stdout, terminal_colour),
+        Command::Codes => codes_command(stdout).map(|()| exit::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error:#}");
+            match error.downcast_ref::<UsageError>() {
+                Some(_) => exit::USAGE,
+                None => exit::ENVIRONMENT,
+            }
+        }
+    }
+}
+
+/// An error the user made on the command line (exit 2), as opposed to one of the environment.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+impl ParameterArgs {
+    /// The supplied values, or `None` when the user supplied none.
+    pub fn supplied(&self) -> anyhow::Result<Option<Vec<(String, Supplied)>>> {
+        let mut supplied: Vec<(String, Supplied)> = Vec::new();
+        if let Some(path) = &self.params_file {
+            let loaded = document::load_path(path).map_err(|e| UsageError(format!("{e:#}: {}", e.source)))?;
+            if let Some(diagnostic) = loaded.diagnostics.iter().find(|d| d.is_error()) {
+                let location = diagnostic.location.map(|l| format!(":{}:{}", l.line, l.column)).unwrap_or_default();
+                bail!(UsageError(format!("parameters file {}{location}: {}", path.display(), diagnostic.message)));
+            }
+            let Some(serde_json::Value::Object(values)) = loaded.value else {
+                bail!(UsageError(format!("parameters file {} must hold a mapping of NAME: VALUE", path.display())));
+            };
+            supplied.extend(values.into_iter().map(|(name, value)| (name, Supplied::Json(value))));
+        }
+        for (name, value) in &self.values {
+            supplied.retain(|(existing, _)| existing != name);
+            supplied.push((name.clone(), Supplied::Text(value.clone())));
+        }
+        let given = self.params_file.is_some() || !self.values.is_empty();
+        Ok(given.then_some(supplied))
+    }
+}
+
+fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour: bool) -> anyhow::Result<u8> {
+    let colour = match args.color {
+        ColourChoice::Auto => terminal_colour,
+        ColourChoice::Always => true,
+        ColourChoice::Never => false,
+    };
+    let config = Config { parameters: args.parameters.supplied()? };
+    let mut files = Vec::new();
+    for path in &args.paths {
+        collect_runbooks(path, &mut files)?;
+    }
+    if files.is_empty() {
+        bail!(UsageError("no runbook files (*.json, *.yaml, *.yml) found".into()));
+    }
+    let format = args.format;
+    let deny_warnings = args.deny_warnings;
+    // Documents are rendered by the workers and dropped there: memory stays flat however
+    // many runbooks a tree holds.
+    let results = validate_files(&files, &config, |validated| {
+        let mut rendered = Rendered {
+            invalid: validated.errors() > 0 || (deny_warnings && validated.warnings() > 0),
+            warnings: validated.warnings(),
+            ..Rendered::default()
+        };
+        for diagnostic in &validated.diagnostics {
+            match format {
+                OutputFormat::Text => {
+                    rendered.text.push_str(&report::text(&validated.source, diagnostic, colour));
+                    rendered.text.push('\n');
+                }
+                OutputFormat::Github => {
+                    rendered.text.push_str(&report::github(&validated.source.name, diagnostic));
+                    rendered.text.push('\n');
+                }
+                OutputFormat::Json => rendered.json.push(report::json(&validated.source.name, diagnostic)),
+            }
+        }
+        rendered
+    });
+    let mut invalid = 0;
+    let mut warnings = 0;
+    let mut json_diagnostics = Vec::new();
+    for result in results {
+        let rendered = result?;
+        invalid += usize::from(rendered.invalid);
+        warnings += rendered.warnings;
+        stdout.write_all(rendered.text.as_bytes())?;
+        json_diagnostics.extend(rendered.json);
+    }
+    let summary = report::summary(files.len(), invalid, warnings);
+    match args.format {
+        OutputFormat::Json => {
+            let document = serde_json::json!({
+                "diagnostics": json_diagnostics,
+                "summary": {
+                    "runbooks": files.len(),
+                    "valid": files.len() - invalid,
+                    "invalid": invalid,
+                    "warnings": warnings,
+                    "text": summary,
+                },
+            });
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&document)?)?;
+        }
+        OutputFormat::Text | OutputFormat::Github => writeln!(stdout, "{summary}")?,
+    }
+    Ok(if invalid > 0 { exit::INVALID } else { exit::SUCCESS })
+}
+
+/// What one runbook contributes to the output.
+#[derive(Default)]
+struct Rendered {
+    text: String,
+    json: Vec<serde_json::Value>,
+    invalid: bool,
+    warnings: usize,
+}
+
+/// Loads, validates and renders files on every core, keeping the input order.
+fn validate_files<R: Send>(
+    files: &[PathBuf],
+    config: &Config,
+    render: impl Fn(&Validated) -> R + Sync,
+) -> Vec<anyhow::Result<R>> {
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len()).max(1);
+    let mut results: Vec<Option<anyhow::Result<R>>> = (0..files.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        // The schema compiles while the first files are read and parsed.
+        let compiling = scope.spawn(validate::schema::prepare);
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(index) else { break };
+                        let result = document::load_path(path)
+                            .map(|loaded| render(&validate::validate(loaded, config)))
+                            .map_err(anyhow::Error::from);
+                        done.push((index, result));
+                    }
+                    done
+                })
+            })
+            .collect();
+        compiling.join().expect("schema compilation panicked");
+        for handle in handles {
+            // A worker panicking is a bug; let it surface as one.
+            for (index, result) in handle.join().expect("validation worker panicked") {
+                results[index] = Some(result);
+            }
+        }
+    });
+    results.into_iter().map(|r| r.expect("every file was validated")).collect()
+}
+
+/// Adds `path` if it is a file, or every runbook file below it if it is a directory.
+fn collect_runbooks(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let metadata = std::fs::metadata(path).with_context(|| format!("failed to read {}", path.display()))?;
+    if !metadata.is_dir() {
+        files.push(path.to_owned());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("failed to read directory {}", path.display()))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("failed to read directory {}", path.display()))?;
+    entries.sort();
+    for entry in entries {
+        let is_runbook = entry
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "json" | "yaml" | "yml"));
+        if entry.is_dir() {
+            collect_runbooks(&entry, files)?;
+        } else if is_runbook {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}
+
+fn codes_command(stdout: &mut dyn Write) -> anyhow::Result<()> {
+    writeln!(stdout, "{:<32} {:<8} {:<6} meaning", "code", "severity", "rule")?;
+    for code in Code::ALL {
+        writeln!(stdout, "{:<32} {:<8} {:<6} {}", code.as_str(), code.severity(), code.rule(), code.summary())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! Diagnostics: every problem a stage finds, with a stable code and the place it points at.
+
+use std::fmt;
+
+/// How bad a finding is. Errors make a runbook invalid; warnings do not (unless denied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a diagnostic points at a mapping key or at the value stored under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Value,
+    Key,
+}
+
+/// A resolved position in the source text. `line` and `column` are 1-based and count
+/// characters; `offset` and `length` are in bytes, for snippet rendering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+    pub offset: usize,
+    pub length: usize,
+}
+
+/// One finding. `pointer` is an RFC 6901 JSON pointer into the document; `location` is
+/// filled in from the document's spans before the diagnostic is reported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: Code,
+    pub message: String,
+    pub pointer: Option<String>,
+    pub target: Target,
+    pub help: Option<String>,
+    pub location: Option<Location>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: code.severity(),
+            code,
+            message: message.into(),
+            pointer: None,
+            target: Target::Value,
+            help: None,
+            location: None,
+        }
+    }
+
+    pub fn at(mut self, pointer: impl Into<String>) -> Diagnostic {
+        self.pointer = Some(pointer.into());
+        self
+    }
+
+    pub fn at_key(mut self, pointer: impl Into<String>) -> Diagnostic {
+        self.pointer = Some(pointer.into());
+        self.target = Target::Key;
+        self
+    }
+
+    pub fn located(mut self, location: Location) -> Diagnostic {
+        self.location = Some(location);
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Appends `segment` to a JSON pointer, escaping `~` and `/` as RFC 6901 requires.
+pub fn pointer_push(pointer: &str, segment: impl fmt::Display) -> String {
+    let segment = segment.to_string();
+    let mut out = String::with_capacity(pointer.len() + segment.len() + 1);
+    out.push_str(pointer);
+    out.push('/');
+    for ch in segment.chars() {
+        match ch {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// Splits a JSON pointer into unescaped segments.
+pub fn pointer_segments(pointer: &str) -> impl Iterator<Item = String> + '_ {
+    pointer.split('/').skip(1).map(|segment| segment.replace("~1", "/").replace("~0", "~"))
+}
+
+macro_rules! codes {
+    ($( $variant:ident = $text:literal, $severity:ident, $rule:literal, $summary:literal; )*) => {
+        /// Every diagnostic code. The text form is stable: CI configurations and editors
+        /// match on it, so a code is never renamed, only added.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $( $variant, )* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $text, )* }
+            }
+
+            /// The default severity of findings with this code.
+            pub fn severity(self) -> Severity {
+                match self { $( Code::$variant => Severity::$severity, )* }
+            }
+
+            /// The rule of `ssm-automation.md` section 8 the code implements, if any.
+            pub fn rule(self) -> &'static str {
+                match self { $( Code::$variant => $rule, )* }
+            }
+
+            pub fn summary(self) -> &'static str {
+                match self { $( Code::$variant => $summary, )* }
+            }
+
+            pub fn parse(text: &str) -> Option<Code> {
+                match text { $( $text => Some(Code::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+codes! {
+    // Loading (V1, V17).
+    ParseError = "parse-error", Error, "V1", "the file is not well-formed YAML or JSON";
+    EmptyDocument = "empty-document", Error, "V1", "the file holds no document";
+    DuplicateKey = "duplicate-key", Error, "V1", "a mapping has the same key twice";
+    AliasBudget = "alias-budget", Error, "V1", "YAML aliases expand past the budget (alias bomb)";
+    TooDeep = "too-deep", Error, "V1", "values are nested deeper than the engine accepts";
+    DocumentTooLarge = "document-too-large", Warning, "V17", "over 64 KB: AWS would not accept the document";
+    // Shape, checked by the JSON Schema.
+    SchemaVersion = "schema-version", Error, "V2", "schemaVersion must be the string \"0.3\"";
+    MissingMainSteps = "missing-main-steps", Error, "V3", "mainSteps is missing or empty";
+    MissingStepProperty = "missing-step-property", Error, "V4", "a step lacks name, action or inputs";
+    StepName = "step-name", Error, "V5", "a step name is not [a-zA-Z0-9_]+";
+    UnknownKey = "unknown-key", Error, "8.2", "a top-level key the format does not define";
+    UnknownStepKey = "unknown-step-key", Error, "8.2", "a step key the format does not define";
+    ParameterDefinition = "parameter-definition", Error, "2.1", "a parameter definition is malformed";
+    VariableDefinition = "variable-definition", Error, "3", "a variable definition is malformed";
+    FilesDefinition = "files-definition", Error, "V16", "a files entry is malformed";
+    StepOutputDefinition = "step-output-definition", Error, "7.4", "a step output is malformed";
+    ActionInput = "action-input", Error, "6", "an action input is missing or has the wrong type";
+    Schema = "schema", Error, "1", "the document does not match the runbook schema";
+    // Semantic rules.
+    DuplicateStepName = "duplicate-step-name", Error, "V5", "two steps share a name";
+    UnknownAction = "unknown-action", Error, "V6", "the action is not an Automation action";
+    InternalAction = "internal-action", Warning, "6", "an AWS-internal action: parsed, but not runnable locally";
+    ChangeTemplateKey = "change-template-key", Warning, "1", "a Change Manager template key, ignored by the engine";
+    UnknownStep = "unknown-step", Error, "V7", "a jump names a step that does not exist";
+    OnFailureValue = "on-failure-value", Error, "V8", "onFailure is not Abort, Continue or step:NAME";
+    OnCancelValue = "on-cancel-value", Error, "V8", "onCancel is not Abort or step:NAME";
+    OnCancelTarget = "on-cancel-target", Error, "V9", "onCancel jumps to an action that cannot run on cancel";
+    OnCancelNotAllowed = "on-cancel-not-allowed", Error, "V9", "onCancel on aws:loop or aws:updateVariable";
+    BranchOperator = "branch-operator", Error, "V10", "an unknown branch operator";
+    BranchStructure = "branch-structure", Error, "V10", "a malformed branch choice or condition";
+    UndeclaredParameter = "undeclared-parameter", Error, "V12", "a reference names an undeclared parameter";
+    SsmReferenceOutsideDefault = "ssm-reference-outside-default", Error, "V13", "{{ssm:...}} outside a parameter default";
+    TemplatedKey = "templated-key", Error, "V14", "a key is built from a {{ }} reference";
+    RunCommandInputType = "run-command-input-type", Error, "V15", "aws:runCommand input and parameter types disagree";
+    MissingAttachment = "missing-attachment", Error, "V16", "an Attachment names no entry of files";
+    LoopStructure = "loop-structure", Error, "V18", "aws:loop needs Steps and exactly one of Iterators/LoopCondition";
+    NestedLoop = "nested-loop", Error, "V18", "an aws:loop inside an aws:loop";
+    UnknownStepReference = "unknown-step-reference", Error, "8.2", "a {{ step.Output }} reference to a step that does not exist";
+    UnknownVariable = "unknown-variable", Error, "8.2", "a {{ variable:X }} reference to an undeclared variable";
+    UnknownSystemVariable = "unknown-system-variable", Error, "5.2", "an unknown global: or automation: variable";
+    UpdateVariable = "update-variable", Error, "8.2", "aws:updateVariable on an undeclared variable or with a value of the wrong type";
+    UnknownDocumentOutput = "unknown-document-output", Error, "8.2", "a document output names an unknown step or output";
+    ParameterDefaultType = "parameter-default-type", Error, "2.2", "a parameter default does not have the shape of its type";
+    ApproversCount = "approvers-count", Error, "8.2", "MinRequiredApprovals exceeds the literal Approvers";
+    SleepDuration = "sleep-duration", Error, "8.2", "aws:sleep without a valid Duration or Timestamp";
+    CreateStackTemplate = "create-stack-template", Error, "8.2", "aws:createStack needs exactly one of TemplateBody/TemplateURL";
+    ExecuteAutomationTargets = "execute-automation-targets", Error, "8.2", "aws:executeAutomation with both Targets and TargetMaps";
+    RunCommandTargets = "run-command-targets", Error, "8.2", "aws:runCommand without InstanceIds/Targets, or over 50 literal InstanceIds";
+    CreateTagsResources = "create-tags-resources", Error, "8.2", "aws:createTags with a non-EC2 ResourceType and several ResourceIds";
+    LoopLimit = "loop-limit", Error, "8.2", "over 100 literal Iterators or MaxIterations above 100";
+    UnknownOutput = "unknown-output", Warning, "8.2", "a reference to an output the step does not declare";
+    AllowedPattern = "allowed-pattern", Warning, "2.4", "an allowedPattern the Java-compatible engine cannot compile";
+    SelectorSyntax = "selector-syntax", Warning, "7.3", "a selector outside the supported JSONPath subset";
+    TimeoutAboveMaximum = "timeout-above-maximum", Warning, "8.4", "timeoutSeconds above the action's maximum";
+    // Parameter values supplied with -p / --params-file (section 8.3).
+    MissingParameter = "missing-parameter", Error, "8.3", "a required parameter was not supplied";
+    UndeclaredParameterValue = "undeclared-parameter-value", Error, "8.3", "a value was supplied for a parameter the runbook does not declare";
+    ParameterType = "parameter-type", Error, "8.3", "a supplied value does not have the parameter's type";
+    ParameterAllowedValues = "parameter-allowed-values", Error, "8.3", "a supplied value is not in allowedValues";
+    ParameterPattern = "parameter-pattern", Error, "8.3", "a supplied value does not match allowedPattern";
+    ParameterLength = "parameter-length", Error, "8.3", "a supplied value breaks minItems/maxItems/minChars/maxChars";
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,498 @@
+//! The typed runbook model (reference sections 1-7), built leniently from a loaded value:
+//! fields of the wrong shape are left out here and reported by the schema, so the semantic
+//! rules can still look at everything that is usable.
+
+use serde_json::{Map, Value};
+
+use crate::diagnostic::pointer_push;
+
+#[derive(Debug, Default)]
+pub struct Runbook {
+    pub schema_version: Option<String>,
+    pub description: Option<String>,
+    pub assume_role: Option<String>,
+    pub parameters: Vec<Parameter>,
+    pub variables: Vec<Variable>,
+    pub files: Vec<FileEntry>,
+    pub steps: Vec<Step>,
+    pub outputs: Vec<DocumentOutput>,
+    /// `x-` keys: engine extensions.
+    pub extensions: Map<String, Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParameterType {
+    String,
+    StringList,
+    Integer,
+    Boolean,
+    StringMap,
+    MapList,
+    Ec2InstanceId,
+    Ec2InstanceIdList,
+    S3BucketName,
+    S3BucketNameList,
+    IamRoleArn,
+    IamRoleArnList,
+}
+
+impl ParameterType {
+    pub fn parse(text: &str) -> Option<ParameterType> {
+        Some(match text {
+            "String" => ParameterType::String,
+            "StringList" => ParameterType::StringList,
+            "Integer" => ParameterType::Integer,
+            "Boolean" => ParameterType::Boolean,
+            "StringMap" => ParameterType::StringMap,
+            "MapList" => ParameterType::MapList,
+            "AWS::EC2::Instance::Id" => ParameterType::Ec2InstanceId,
+            "List<AWS::EC2::Instance::Id>" => ParameterType::Ec2InstanceIdList,
+            "AWS::S3::Bucket::Name" => ParameterType::S3BucketName,
+            "List<AWS::S3::Bucket::Name>" => ParameterType::S3BucketNameList,
+            "AWS::IAM::Role::Arn" => ParameterType::IamRoleArn,
+            "List<AWS::IAM::Role::Arn>" => ParameterType::IamRoleArnList,
+            _ => return None,
+        })
+    }
+
+    /// The JSON shape a value of this type has at run time.
+    pub fn shape(self) -> Shape {
+        match self {
+            ParameterType::String
+            | ParameterType::Ec2InstanceId
+            | ParameterType::S3BucketName
+            | ParameterType::IamRoleArn => Shape::String,
+            ParameterType::StringList
+            | ParameterType::Ec2InstanceIdList
+            | ParameterType::S3BucketNameList
+            | ParameterType::IamRoleArnList => Shape::StringList,
+            ParameterType::Integer => Shape::Integer,
+            ParameterType::Boolean => Shape::Boolean,
+            ParameterType::StringMap => Shape::StringMap,
+            ParameterType::MapList => Shape::MapList,
+        }
+    }
+
+    /// The pattern the console enforces for the AWS resource types (section 2.2).
+    pub fn resource_pattern(self) -> Option<&'static str> {
+        match self {
+            ParameterType::Ec2InstanceId | ParameterType::Ec2InstanceIdList => Some("^m?i-([a-z0-9]{8}|[a-z0-9]{17})$"),
+            ParameterType::S3BucketName | ParameterType::S3BucketNameList => Some("^[0-9a-z][a-z0-9\\-\\.]{3,63}$"),
+            ParameterType::IamRoleArn | ParameterType::IamRoleArnList => {
+                Some("^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):iam::[0-9]{12}:role/.*$")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The six value shapes of the format (parameters, variables, outputs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    String,
+    StringList,
+    Integer,
+    Boolean,
+    StringMap,
+    MapList,
+}
+
+impl Shape {
+    pub fn parse(text: &str) -> Option<Shape> {
+        Some(match text {
+            "String" => Shape::String,
+            "StringList" => Shape::StringList,
+            "Integer" => Shape::Integer,
+            "Boolean" => Shape::Boolean,
+            "StringMap" => Shape::StringMap,
+            "MapList" => Shape::MapList,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::String => "String",
+            Shape::StringList => "StringList",
+            Shape::Integer => "Integer",
+            Shape::Boolean => "Boolean",
+            Shape::StringMap => "StringMap",
+            Shape::MapList => "MapList",
+        }
+    }
+
+    /// Whether a JSON value has this shape (without any text-to-type conversion).
+    pub fn admits(self, value: &Value) -> bool {
+        match self {
+            Shape::String => value.is_string(),
+            Shape::StringList => value.as_array().is_some_and(|items| items.iter().all(Value::is_string)),
+            Shape::Integer => value.is_i64() || value.is_u64(),
+            Shape::Boolean => value.is_boolean(),
+            Shape::StringMap => value.is_object(),
+            Shape::MapList => value.as_array().is_some_and(|items| items.iter().all(Value::is_object)),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Parameter {
+    pub name: String,
+    pub pointer: String,
+    pub kind: Option<ParameterType>,
+    pub description: Option<String>,
+    /// `None`: no default (the parameter is required). `Some(Null)`: an explicit null, which
+    /// AWS treats as "no value" but not as required.
+    pub default: Option<Value>,
+    pub allowed_values: Option<Vec<Value>>,
+    pub allowed_pattern: Option<String>,
+    pub min_items: Option<u64>,
+    pub max_items: Option<u64>,
+    pub min_chars: Option<u64>,
+    pub max_chars: Option<u64>,
+}
+
+impl Parameter {
+    pub fn is_required(&self) -> bool {
+        self.default.is_none()
+    }
+}
+
+#[derive(Debug)]
+pub struct Variable {
+    pub name: String,
+    pub pointer: String,
+    pub kind: Option<Shape>,
+    pub default: Option<Value>,
+}
+
+#[derive(Debug)]
+pub struct FileEntry {
+    pub name: String,
+    pub pointer: String,
+}
+
+#[derive(Debug)]
+pub struct DocumentOutput {
+    pub text: String,
+    pub pointer: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnFailure {
+    Abort,
+    Continue,
+    Step(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnCancel {
+    Abort,
+    Step(String),
+}
+
+#[derive(Debug)]
+pub struct StepOutput {
+    pub name: String,
+    pub selector: String,
+    pub kind: Option<Shape>,
+    pub pointer: String,
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub name: String,
+    pub action: String,
+    pub inputs: Map<String, Value>,
+    /// Whether the step has an `inputs` mapping at all (V4 reports it missing).
+    pub has_inputs: bool,
+    /// JSON pointer of the step object (`/mainSteps/3`, `/mainSteps/2/inputs/Steps/0`).
+    pub pointer: String,
+    pub description: Option<String>,
+    pub outputs: Vec<StepOutput>,
+    pub max_attempts: Option<u64>,
+    pub timeout_seconds: Option<u64>,
+    pub on_failure: Option<OnFailure>,
+    pub on_cancel: Option<OnCancel>,
+    pub is_end: bool,
+    pub is_critical: Option<bool>,
+    pub next_step: Option<String>,
+    /// The body of an `aws:loop`, empty for every other action.
+    pub body: Vec<Step>,
+    pub extensions: Map<String, Value>,
+}
+
+impl Step {
+    pub fn input_pointer(&self, input: &str) -> String {
+        pointer_push(&pointer_push(&self.pointer, "inputs"), input)
+    }
+
+    pub fn field_pointer(&self, field: &str) -> String {
+        pointer_push(&self.pointer, field)
+    }
+
+    /// `isCritical` as it applies (section 4.6): false by default only with `Continue`.
+    pub fn effective_is_critical(&self) -> bool {
+        self.is_critical.unwrap_or(self.on_failure != Some(OnFailure::Continue))
+    }
+}
+
+impl Runbook {
+    /// Builds the model from a loaded value, taking it apart rather than copying it (scripts
+    /// can be most of a runbook). Never fails: what does not fit is left out.
+    pub fn from_value(value: Value) -> Runbook {
+        let Value::Object(mut root) = value else {
+            return Runbook::default();
+        };
+        let mut string = |key: &str| match root.remove(key) {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        };
+        let schema_version = string("schemaVersion");
+        let description = string("description");
+        let assume_role = string("assumeRole");
+        Runbook {
+            schema_version,
+            description,
+            assume_role,
+            parameters: entries(&mut root, "parameters")
+                .map(|(name, def, pointer)| parameter(name, def, pointer))
+                .collect(),
+            variables: entries(&mut root, "variables")
+                .map(|(name, mut def, pointer)| Variable {
+                    kind: def.get("type").and_then(Value::as_str).and_then(Shape::parse),
+                    default: def.remove("default"),
+                    name,
+                    pointer,
+                })
+                .collect(),
+            files: entries(&mut root, "files").map(|(name, _, pointer)| FileEntry { name, pointer }).collect(),
+            steps: steps(root.remove("mainSteps"), "/mainSteps"),
+            outputs: match root.remove("outputs") {
+                Some(Value::Array(outputs)) => outputs
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, output)| match output {
+                        Value::String(text) => Some(DocumentOutput { text, pointer: format!("/outputs/{i}") }),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+            extensions: extensions(&mut root),
+        }
+    }
+
+    pub fn parameter(&self, name: &str) -> Option<&Parameter> {
+        self.parameters.iter().find(|p| p.name == name)
+    }
+
+    pub fn variable(&self, name: &str) -> Option<&Variable> {
+        self.variables.iter().find(|v| v.name == name)
+    }
+
+    /// Every step, loop bodies included, in document order.
+    pub fn all_steps(&self) -> Vec<&Step> {
+        fn walk<'a>(steps: &'a [Step], out: &mut Vec<&'a Step>) {
+            for step in steps {
+                out.push(step);
+                walk(&step.body, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.steps, &mut out);
+        out
+    }
+}
+
+fn entries(root: &mut Map<String, Value>, key: &str) -> impl Iterator<Item = (String, Map<String, Value>, String)> {
+    let section = match root.remove(key) {
+        Some(Value::Object(section)) => section,
+        _ => Map::new(),
+    };
+    let base = pointer_push("", key);
+    section.into_iter().filter_map(move |(name, def)| match def {
+        Value::Object(def) => {
+            let pointer = pointer_push(&base, &name);
+            Some((name, def, pointer))
+        }
+        _ => None,
+    })
+}
+
+/// Takes the `x-` keys out of an object.
+fn extensions(object: &mut Map<String, Value>) -> Map<String, Value> {
+    let keys: Vec<String> = object.keys().filter(|key| key.starts_with("x-")).cloned().collect();
+    keys.into_iter().filter_map(|key| object.remove(&key).map(|value| (key, value))).collect()
+}
+
+fn parameter(name: String, mut def: Map<String, Value>, pointer: String) -> Parameter {
+    let count = |key: &str| def.get(key).and_then(lenient_integer);
+    let (min_items, max_items, min_chars, max_chars) =
+        (count("minItems"), count("maxItems"), count("minChars"), count("maxChars"));
+    Parameter {
+        kind: def.get("type").and_then(Value::as_str).and_then(ParameterType::parse),
+        description: match def.remove("description") {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        },
+        default: def.remove("default"),
+        allowed_values: match def.remove("allowedValues") {
+            Some(Value::Array(values)) => Some(values),
+            _ => None,
+        },
+        allowed_pattern: match def.remove("allowedPattern") {
+            Some(Value::String(pattern)) => Some(pattern),
+            _ => None,
+        },
+        min_items,
+        max_items,
+        min_chars,
+        max_chars,
+        name,
+        pointer,
+    }
+}
+
+fn steps(value: Option<Value>, pointer: &str) -> Vec<Step> {
+    let Some(Value::Array(items)) = value else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, step)| match step {
+            Value::Object(object) => Some(self::step(object, format!("{pointer}/{i}"))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn step(mut object: Map<String, Value>, pointer: String) -> Step {
+    let mut text = |key: &str| match object.remove(key) {
+        Some(Value::String(text)) => Some(text),
+        _ => None,
+    };
+    let name = text("name").unwrap_or_default();
+    let action = text("action").unwrap_or_default();
+    let description = text("description");
+    let next_step = text("nextStep");
+    let on_failure = text("onFailure").and_then(|v| match v.as_str() {
+        "Abort" => Some(OnFailure::Abort),
+        "Continue" => Some(OnFailure::Continue),
+        _ => v.strip_prefix("step:").map(|target| OnFailure::Step(target.to_owned())),
+    });
+    let on_cancel = text("onCancel").and_then(|v| match v.as_str() {
+        "Abort" => Some(OnCancel::Abort),
+        _ => v.strip_prefix("step:").map(|target| OnCancel::Step(target.to_owned())),
+    });
+    let (inputs, has_inputs) = match object.remove("inputs") {
+        Some(Value::Object(inputs)) => (inputs, true),
+        _ => (Map::new(), false),
+    };
+    // The body stays in `inputs` too, so rules can tell a missing `Steps` from a bad one.
+    let body = match action.as_str() {
+        "aws:loop" => steps(inputs.get("Steps").cloned(), &format!("{pointer}/inputs/Steps")),
+        _ => Vec::new(),
+    };
+    let outputs = match object.remove("outputs") {
+        Some(Value::Array(outputs)) => outputs
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, output)| {
+                let output = output.as_object()?;
+                Some(StepOutput {
+                    name: output.get("Name")?.as_str()?.to_owned(),
+                    selector: output.get("Selector")?.as_str()?.to_owned(),
+                    kind: output.get("Type").and_then(Value::as_str).and_then(Shape::parse),
+                    pointer: format!("{pointer}/outputs/{i}"),
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Step {
+        max_attempts: object.get("maxAttempts").and_then(lenient_integer),
+        timeout_seconds: object.get("timeoutSeconds").and_then(lenient_integer),
+        is_end: object.get("isEnd").and_then(lenient_bool).unwrap_or(false),
+        is_critical: object.get("isCritical").and_then(lenient_bool),
+        extensions: extensions(&mut object),
+        name,
+        action,
+        inputs,
+        has_inputs,
+        pointer,
+        description,
+        outputs,
+        on_failure,
+        on_cancel,
+        next_step,
+        body,
+    }
+}
+
+/// A boolean as AWS accepts it: JSON `true`/`false` or the strings, in any case.
+pub fn lenient_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// A non-negative integer as AWS accepts it: a JSON integer or a string of digits.
+pub fn lenient_integer(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tolerant_step_properties() {
+        let runbook = Runbook::from_value(json!({
+            "schemaVersion": "0.3",
+            "mainSteps": [{
+                "name": "a", "action": "aws:sleep", "inputs": {"Duration": "PT1S"},
+                "isEnd": "TRUE", "isCritical": "false", "timeoutSeconds": "600",
+                "onFailure": "step:b", "onCancel": "Abort"
+            }]
+        }));
+        let step = &runbook.steps[0];
+        assert!(step.is_end);
+        assert_eq!(step.is_critical, Some(false));
+        assert_eq!(step.timeout_seconds, Some(600));
+        assert_eq!(step.on_failure, Some(OnFailure::Step("b".into())));
+        assert_eq!(step.on_cancel, Some(OnCancel::Abort));
+    }
+
+    #[test]
+    fn loop_bodies_are_nested_with_pointers() {
+        let runbook = Runbook::from_value(json!({
+            "mainSteps": [{"name": "l", "action": "aws:loop", "inputs": {
+                "Iterators": ["a"], "Steps": [{"name": "inner", "action": "aws:sleep", "inputs": {}}]}}]
+        }));
+        let names: Vec<_> = runbook.all_steps().iter().map(|s| (s.name.clone(), s.pointer.clone())).collect();
+        assert_eq!(
+            names,
+            vec![("l".into(), "/mainSteps/0".into()), ("inner".into(), "/mainSteps/0/inputs/Steps/0".into())]
+        );
+    }
+
+    #[test]
+    fn effective_is_critical() {
+        let runbook = Runbook::from_value(json!({"mainSteps": [
+            {"name": "a", "action": "aws:sleep", "inputs": {}, "onFailure": "Continue"},
+            {"name": "b", "action": "aws:sleep", "inputs": {}, "onFailure": "step:a"},
+            {"name": "c", "action": "aws:sleep", "inputs": {}, "onFailure": "Continue", "isCritical": true}
+        ]}));
+        let critical: Vec<_> = runbook.steps.iter().map(Step::effective_is_critical).collect();
+        assert_eq!(critical, vec![false, true, true]);
+    }
+}

@@ -1,0 +1,105 @@
+//! Source spans for every node of a loaded document, looked up by JSON pointer.
+
+use crate::diagnostic::{Location, Target, pointer_segments};
+
+/// Start and end of a node, as character indexes into the source (saphyr counts characters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start_char: usize,
+    pub end_char: usize,
+    /// 1-based line of the start.
+    pub line: usize,
+    /// 0-based character column of the start.
+    pub col: usize,
+}
+
+/// A tree mirroring the document's value, so a JSON pointer walks both the same way.
+#[derive(Debug)]
+pub enum SpanNode {
+    Scalar(Span),
+    Sequence(Span, Vec<SpanNode>),
+    Mapping(Span, Vec<(String, Span, SpanNode)>),
+}
+
+impl SpanNode {
+    pub fn span(&self) -> Span {
+        match self {
+            SpanNode::Scalar(span) | SpanNode::Sequence(span, _) | SpanNode::Mapping(span, _) => *span,
+        }
+    }
+
+    /// The span a pointer refers to, or the span of its deepest existing ancestor.
+    pub fn find(&self, pointer: &str, target: Target) -> Span {
+        let mut node = self;
+        let mut key_span = None;
+        for segment in pointer_segments(pointer) {
+            key_span = None;
+            let next = match node {
+                SpanNode::Sequence(_, items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+                // Later duplicates win in the value, so look keys up from the back.
+                SpanNode::Mapping(_, entries) => {
+                    entries.iter().rev().find(|(key, _, _)| *key == segment).map(|(_, span, child)| {
+                        key_span = Some(*span);
+                        child
+                    })
+                }
+                SpanNode::Scalar(_) => None,
+            };
+            match next {
+                Some(child) => node = child,
+                None => return node.span(),
+            }
+        }
+        match (target, key_span) {
+            (Target::Key, Some(span)) => span,
+            _ => node.span(),
+        }
+    }
+}
+
+/// Converts character-indexed spans to lines, columns and byte ranges of one source text.
+pub struct LineIndex<'a> {
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> LineIndex<'a> {
+        let mut line_starts = vec![0];
+        line_starts.extend(memchr_newlines(text));
+        LineIndex { text, line_starts }
+    }
+
+    /// The byte offset of a 1-based line and 0-based character column.
+    pub fn byte_offset(&self, line: usize, col: usize) -> usize {
+        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let rest = &self.text[start..];
+        start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i)
+    }
+
+    /// The location of a byte offset.
+    pub fn location_of_offset(&self, offset: usize, length: usize) -> Location {
+        let offset = offset.min(self.text.len());
+        let line_index = self.line_starts.partition_point(|&start| start <= offset) - 1;
+        let line_start = self.line_starts[line_index];
+        let column = self.text[line_start..offset].chars().count() + 1;
+        Location { line: line_index + 1, column, offset, length }
+    }
+
+    pub fn location(&self, span: Span) -> Location {
+        let offset = self.byte_offset(span.line, span.col);
+        // A span's end is a character index; measure its byte length from the start, but
+        // keep snippets to one line so multi-line scripts do not flood the terminal.
+        let char_len = span.end_char.saturating_sub(span.start_char).max(1);
+        let rest = &self.text[offset..];
+        let line_end = rest.find('\n').unwrap_or(rest.len());
+        let length = rest.char_indices().nth(char_len).map_or(rest.len(), |(i, _)| i).min(line_end);
+        Location { line: span.line, column: span.col + 1, offset, length }
+    }
+}
+
+fn memchr_newlines(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.bytes().enumerate().filter(|&(_, byte)| byte == b'\n').map(|(i, _)| i + 1)
+}

@@ -1,0 +1,5 @@
+//! The `runbook` binary; everything lives in the library's `cli` module.
+
+fn main() -> std::process::ExitCode {
+    runbook::cli::main()
+}

@@ -1,0 +1,164 @@
+//! Stage 6, reporting: diagnostics as text with source snippets (miette), as JSON for
+//! machines, or as GitHub Actions annotations.
+
+use std::fmt::Write as _;
+
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, MietteError, MietteSpanContents, SourceCode,
+    SourceSpan, SpanContents,
+};
+use serde_json::{Value, json};
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::document::Source;
+
+/// Renders one diagnostic with its snippet, the way a person reads it in a terminal.
+pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
+    let mut report = MietteDiagnostic::new(diagnostic.message.clone()).with_severity(match diagnostic.severity {
+        Severity::Error => miette::Severity::Error,
+        Severity::Warning => miette::Severity::Warning,
+    });
+    if let Some(help) = &diagnostic.help {
+        report = report.with_help(help.clone());
+    }
+    if let Some(location) = diagnostic.location {
+        report = report.with_label(LabeledSpan::at(location.offset..location.offset + location.length, "here"));
+    }
+    let theme = match colour {
+        true => GraphicalTheme::unicode(),
+        false => GraphicalTheme::unicode_nocolor(),
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(2).with_width(100);
+    let heading = match diagnostic.location {
+        Some(location) => format!("{}:{}:{}", source.name, location.line, location.column),
+        None => source.name.clone(),
+    };
+    let mut out = format!("{heading}: {} [{}]\n", diagnostic.severity, diagnostic.code);
+    let window = Window { name: source.name.clone(), text: source.text.clone() };
+    let report = miette::Report::new(report).with_source_code(window);
+    if handler.render_report(&mut out, report.as_ref()).is_err() {
+        let _ = writeln!(out, "  {}", diagnostic.message);
+    }
+    out
+}
+
+/// Source text that hands miette only the lines around a span. miette's own `str` source
+/// walks the text from the start for every snippet, which dominated validating the corpus.
+struct Window {
+    name: String,
+    text: String,
+}
+
+impl SourceCode for Window {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let bytes = self.text.as_bytes();
+        let offset = span.offset();
+        let end = offset + span.len();
+        if end > bytes.len() {
+            return Err(MietteError::OutOfBounds);
+        }
+        let mut start = bytes[..offset].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        for _ in 0..context_lines_before {
+            if start == 0 {
+                break;
+            }
+            start = bytes[..start - 1].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        }
+        let mut stop = bytes[end..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| end + i);
+        for _ in 0..context_lines_after {
+            if stop >= bytes.len() {
+                break;
+            }
+            stop = bytes[stop + 1..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| stop + 1 + i);
+        }
+        let line = bytes[..start].iter().filter(|&&b| b == b'\n').count();
+        let line_count = bytes[start..stop].iter().filter(|&&b| b == b'\n').count() + 1;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            &bytes[start..stop],
+            SourceSpan::new(start.into(), stop - start),
+            line,
+            0,
+            line_count,
+        )))
+    }
+}
+
+/// One diagnostic as a JSON object: file, line, column, code, severity, message, help.
+pub fn json(file: &str, diagnostic: &Diagnostic) -> Value {
+    json!({
+        "file": file,
+        "line": diagnostic.location.map(|l| l.line),
+        "column": diagnostic.location.map(|l| l.column),
+        "code": diagnostic.code.as_str(),
+        "severity": diagnostic.severity.as_str(),
+        "message": diagnostic.message,
+        "help": diagnostic.help,
+        "pointer": diagnostic.pointer,
+    })
+}
+
+/// One diagnostic as a GitHub Actions workflow command (`::error file=...::message`).
+pub fn github(file: &str, diagnostic: &Diagnostic) -> String {
+    let mut properties = format!("file={}", escape_property(file));
+    if let Some(location) = diagnostic.location {
+        let _ = write!(properties, ",line={},col={}", location.line, location.column);
+    }
+    let _ = write!(properties, ",title={}", escape_property(diagnostic.code.as_str()));
+    let mut message = diagnostic.message.clone();
+    if let Some(help) = &diagnostic.help {
+        let _ = write!(message, "\n{help}");
+    }
+    format!("::{} {properties}::{}", diagnostic.severity, escape_data(&message))
+}
+
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The closing line: `497 runbooks: 497 valid, 0 invalid, 12 warnings`.
+pub fn summary(runbooks: usize, invalid: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") };
+    format!(
+        "{}: {} valid, {} invalid, {}",
+        plural(runbooks, "runbook"),
+        runbooks - invalid,
+        invalid,
+        plural(warnings, "warning")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::{Code, Location};
+
+    #[test]
+    fn github_annotations_escape() {
+        let diagnostic = Diagnostic::new(Code::UnknownStep, "a, b: 100%\nnext").located(Location {
+            line: 3,
+            column: 7,
+            offset: 0,
+            length: 1,
+        });
+        assert_eq!(
+            github("dir/a,b.yaml", &diagnostic),
+            "::error file=dir/a%2Cb.yaml,line=3,col=7,title=unknown-step::a, b: 100%25%0Anext"
+        );
+    }
+
+    #[test]
+    fn summary_line() {
+        assert_eq!(summary(497, 0, 12), "497 runbooks: 497 valid, 0 invalid, 12 warnings");
+        assert_eq!(summary(1, 1, 1), "1 runbook: 0 valid, 1 invalid, 1 warning");
+    }
+}

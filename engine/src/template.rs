@@ -1,0 +1,141 @@
+//! Template references (`{{ ... }}`), reference section 5: the grammar, and finding the
+//! references in a string. Brace sequences that do not match the grammar are not references
+//! and pass through untouched (scripts are full of them).
+
+use std::ops::Range;
+
+/// One parsed reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference<'a> {
+    /// `{{ Name }}`: a parameter (or, inside a loop, nothing else: loops use `Loop.X`).
+    Parameter(&'a str),
+    /// `{{ step.Output }}`, including `{{ Loop.CurrentIteration }}`-style built-ins.
+    StepOutput { step: &'a str, output: &'a str },
+    /// `{{ global:NAME }}`.
+    Global(&'a str),
+    /// `{{ automation:NAME }}`.
+    Automation(&'a str),
+    /// `{{ variable:NAME }}`.
+    Variable(&'a str),
+    /// `{{ ssm:/path }}`: Parameter Store, allowed only in parameter defaults.
+    Ssm(&'a str),
+}
+
+/// The system variables of section 5.2.
+pub const GLOBAL_VARIABLES: &[&str] = &["ACCOUNT_ID", "REGION", "AWS_PARTITION", "DATE", "DATE_TIME"];
+pub const AUTOMATION_VARIABLES: &[&str] = &["EXECUTION_ID"];
+
+fn is_ident(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Parses the text between `{{` and `}}`; `None` when it is not a reference.
+pub fn parse_reference(inner: &str) -> Option<Reference<'_>> {
+    let inner = inner.trim_matches([' ', '\t']);
+    if let Some((prefix, rest)) = inner.split_once(':') {
+        return match prefix {
+            "global" if is_ident(rest) => Some(Reference::Global(rest)),
+            "automation" if is_ident(rest) => Some(Reference::Automation(rest)),
+            "variable" if is_ident(rest) => Some(Reference::Variable(rest)),
+            "ssm" if !rest.is_empty() && !rest.contains(char::is_whitespace) => Some(Reference::Ssm(rest)),
+            _ => None,
+        };
+    }
+    if is_ident(inner) {
+        return Some(Reference::Parameter(inner));
+    }
+    let (step, output) = inner.split_once('.')?;
+    // Output names may contain spaces in one AWS runbook; anything but braces is accepted.
+    let output_ok = !output.is_empty() && !output.starts_with(' ') && !output.contains(['{', '}']);
+    (is_ident(step) && output_ok).then_some(Reference::StepOutput { step, output })
+}
+
+/// Every reference in `text`, with the byte range of its `{{ ... }}`.
+pub fn references(text: &str) -> impl Iterator<Item = (Range<usize>, Reference<'_>)> {
+    let mut position = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let start = position + text.get(position..)?.find("{{")?;
+            let after_open = start + 2;
+            let Some(close) = text[after_open..].find("}}") else {
+                position = text.len();
+                return None;
+            };
+            let inner = &text[after_open..after_open + close];
+            // `{{{` or an inner `{` means this is not a reference that starts here.
+            if let Some(last) = inner.rfind('{') {
+                // A reference can only open at the last `{{` before this close.
+                position = (after_open + last).saturating_sub(1).max(start + 1);
+                continue;
+            }
+            position = after_open + close + 2;
+            if let Some(reference) = parse_reference(inner) {
+                return Some((start..position, reference));
+            }
+        }
+    })
+}
+
+/// The reference when the whole string (surrounding blanks aside) is exactly one reference.
+pub fn whole_reference(text: &str) -> Option<Reference<'_>> {
+    let trimmed = text.trim();
+    let (range, reference) = references(trimmed).next()?;
+    (range == (0..trimmed.len())).then_some(reference)
+}
+
+/// Whether `text` is exactly one `{{ ... }}` (a reference or not): such a value stands for
+/// a typed value that is only known at run time.
+pub fn is_whole_template(text: &str) -> bool {
+    let trimmed = text.trim();
+    trimmed.starts_with("{{")
+        && trimmed.ends_with("}}")
+        && trimmed.len() >= 4
+        && !trimmed[2..trimmed.len() - 2].contains(['{', '}'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(text: &str) -> Vec<Reference<'_>> {
+        references(text).map(|(_, r)| r).collect()
+    }
+
+    #[test]
+    fn grammar() {
+        assert_eq!(parse_reference(" InstanceId "), Some(Reference::Parameter("InstanceId")));
+        assert_eq!(parse_reference("step.Out"), Some(Reference::StepOutput { step: "step", output: "Out" }));
+        assert_eq!(parse_reference("global:ACCOUNT_ID"), Some(Reference::Global("ACCOUNT_ID")));
+        assert_eq!(parse_reference("automation:EXECUTION_ID"), Some(Reference::Automation("EXECUTION_ID")));
+        assert_eq!(parse_reference("variable:Token"), Some(Reference::Variable("Token")));
+        assert_eq!(parse_reference("ssm:/aws/service/ami"), Some(Reference::Ssm("/aws/service/ami")));
+        assert_eq!(
+            parse_reference("step.Output with spaces"),
+            Some(Reference::StepOutput { step: "step", output: "Output with spaces" })
+        );
+        assert_eq!(parse_reference("print $2"), None);
+        assert_eq!(parse_reference(""), None);
+        assert_eq!(parse_reference("a b"), None);
+    }
+
+    #[test]
+    fn non_references_pass_through() {
+        assert!(refs("awk '{{print $2}}'").is_empty());
+        assert!(refs("}} catch {{").is_empty());
+        assert!(refs("\"{{{}}}\"").is_empty());
+        assert_eq!(refs("{{{ Name }}}"), vec![Reference::Parameter("Name")]);
+        assert_eq!(
+            refs("a{{x}}b{{ y.z }}c"),
+            vec![Reference::Parameter("x"), Reference::StepOutput { step: "y", output: "z" }]
+        );
+    }
+
+    #[test]
+    fn whole_references() {
+        assert_eq!(whole_reference(" {{ Ids }} "), Some(Reference::Parameter("Ids")));
+        assert_eq!(whole_reference("x{{ Ids }}"), None);
+        assert_eq!(whole_reference("{{ a }}{{ b }}"), None);
+        assert!(is_whole_template("{{ step.Out }}"));
+        assert!(!is_whole_template("PT{{ x }}S"));
+    }
+}

@@ -1,0 +1,253 @@
+//! Shape checks with the published JSON Schema (`schemas/runbook.schema.json`, the same file
+//! editors use), and the mapping of its errors to stable diagnostic codes.
+
+use std::sync::OnceLock;
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::{ValidationError, Validator};
+use serde_json::Value;
+
+use crate::diagnostic::{Code, Diagnostic, pointer_segments};
+
+/// The schema text, compiled into the binary so the validator and the published file can
+/// never disagree.
+pub const RUNBOOK_SCHEMA: &str = include_str!("../../../schemas/runbook.schema.json");
+
+/// Compiles the schema now rather than on first use, so a caller can overlap it with I/O.
+pub fn prepare() {
+    let _ = validator();
+}
+
+fn validator() -> &'static Validator {
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let schema: Value = serde_json::from_str(RUNBOOK_SCHEMA).expect("the bundled schema is valid JSON");
+        jsonschema::draft202012::options()
+            .should_validate_formats(false)
+            .build(&schema)
+            .expect("the bundled schema compiles")
+    })
+}
+
+/// Checks `value` against the runbook schema; one diagnostic per distinct problem.
+pub fn check(value: &Value) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    // Most runbooks are valid; the boolean check is several times cheaper than collecting.
+    if validator().is_valid(value) {
+        return out;
+    }
+    for error in validator().iter_errors(value) {
+        push_error(&error, &mut out);
+    }
+    out
+}
+
+fn push_error(error: &ValidationError<'_>, out: &mut Vec<Diagnostic>) {
+    let pointer = error.instance_path().as_str().to_owned();
+    // anyOf/oneOf: when a branch failed deeper inside the value, that failure is the useful
+    // one (the other branches are usually "or a {{ reference }}").
+    if let ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } = error.kind() {
+        let mut deeper =
+            context.iter().flatten().filter(|inner| inner.instance_path().as_str().len() > pointer.len()).peekable();
+        if deeper.peek().is_some() {
+            for inner in deeper {
+                push_error(inner, out);
+            }
+            return;
+        }
+    }
+    let area = Area::of(&pointer);
+    let (code, at_key) = code_for(area, error.kind());
+    let message = message_for(error, area);
+    let diagnostic = Diagnostic::new(code, message);
+    let diagnostic = match (at_key, error.kind()) {
+        (_, ValidationErrorKind::AdditionalProperties { unexpected }) if unexpected.len() == 1 => {
+            diagnostic.at_key(crate::diagnostic::pointer_push(&pointer, &unexpected[0]))
+        }
+        (true, _) => diagnostic.at_key(pointer),
+        (false, _) => diagnostic.at(pointer),
+    };
+    if !out.contains(&diagnostic) {
+        out.push(diagnostic);
+    }
+}
+
+/// What part of a runbook a JSON pointer lands in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    Root,
+    SchemaVersion,
+    MainSteps,
+    Step,
+    StepName,
+    StepAction,
+    StepOnFailure,
+    StepOnCancel,
+    StepOutputs,
+    StepField,
+    Inputs,
+    BranchCondition,
+    Parameters,
+    Variables,
+    Files,
+    DocumentOutputs,
+    Other,
+}
+
+impl Area {
+    pub fn of(pointer: &str) -> Area {
+        let segments: Vec<String> = pointer_segments(pointer).collect();
+        let mut rest = segments.as_slice();
+        match rest.first().map(String::as_str) {
+            None => return Area::Root,
+            Some("schemaVersion") => return Area::SchemaVersion,
+            Some("parameters") => return Area::Parameters,
+            Some("variables") => return Area::Variables,
+            Some("files") => return Area::Files,
+            Some("outputs") => return Area::DocumentOutputs,
+            Some("mainSteps") => rest = &rest[1..],
+            Some(_) => return Area::Other,
+        }
+        loop {
+            // `rest` starts at a list of steps.
+            if rest.is_empty() {
+                return Area::MainSteps;
+            }
+            rest = &rest[1..];
+            let Some(field) = rest.first() else {
+                return Area::Step;
+            };
+            match field.as_str() {
+                "name" => return Area::StepName,
+                "action" => return Area::StepAction,
+                "onFailure" => return Area::StepOnFailure,
+                "onCancel" => return Area::StepOnCancel,
+                "outputs" => return Area::StepOutputs,
+                "inputs" => match rest.get(1).map(String::as_str) {
+                    Some("Steps") => rest = &rest[2..],
+                    Some("Choices" | "LoopCondition") => return Area::BranchCondition,
+                    _ => return Area::Inputs,
+                },
+                _ => return Area::StepField,
+            }
+        }
+    }
+}
+
+fn code_for(area: Area, kind: &ValidationErrorKind) -> (Code, bool) {
+    use ValidationErrorKind as K;
+    let required = |names: &[&str]| matches!(kind, K::Required { property } if names.iter().any(|n| property == n));
+    match area {
+        Area::Root if required(&["schemaVersion"]) => (Code::SchemaVersion, false),
+        Area::Root if required(&["mainSteps"]) => (Code::MissingMainSteps, false),
+        Area::Root if matches!(kind, K::AdditionalProperties { .. }) => (Code::UnknownKey, true),
+        Area::SchemaVersion => (Code::SchemaVersion, false),
+        Area::MainSteps => (Code::MissingMainSteps, false),
+        Area::Step if matches!(kind, K::Required { .. }) => (Code::MissingStepProperty, false),
+        Area::Step if matches!(kind, K::AdditionalProperties { .. }) => (Code::UnknownStepKey, true),
+        Area::StepName => (Code::StepName, false),
+        Area::StepAction => (Code::UnknownAction, false),
+        Area::StepOnFailure => (Code::OnFailureValue, false),
+        Area::StepOnCancel => (Code::OnCancelValue, false),
+        Area::StepOutputs => (Code::StepOutputDefinition, false),
+        Area::Inputs => (Code::ActionInput, false),
+        Area::BranchCondition if matches!(kind, K::AdditionalProperties { .. }) => (Code::BranchOperator, true),
+        Area::BranchCondition => (Code::BranchStructure, false),
+        Area::Parameters => (Code::ParameterDefinition, false),
+        Area::Variables => (Code::VariableDefinition, false),
+        Area::Files => (Code::FilesDefinition, false),
+        Area::DocumentOutputs => (Code::UnknownDocumentOutput, false),
+        _ => (Code::Schema, false),
+    }
+}
+
+fn message_for(error: &ValidationError<'_>, area: Area) -> String {
+    use ValidationErrorKind as K;
+    let instance = error.instance();
+    let shown = short(instance);
+    match error.kind() {
+        K::Required { property } => {
+            let property = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
+            match area {
+                Area::Inputs => format!("missing required input `{property}`"),
+                _ => format!("missing required key `{property}`"),
+            }
+        }
+        K::AdditionalProperties { unexpected } => {
+            let what = match area {
+                Area::Root => "top-level key",
+                Area::Step => "step key",
+                Area::Inputs => "input for this action",
+                Area::BranchCondition => "branch operator",
+                _ => "key",
+            };
+            let names: Vec<_> = unexpected.iter().map(|k| format!("`{k}`")).collect();
+            format!("unknown {what} {}", names.join(", "))
+        }
+        K::Constant { expected_value } => format!("expected {expected_value}, found {shown}"),
+        K::Enum { options } => format!("{shown} is not one of {}", short(options)),
+        K::Type { kind } => format!("expected {}, found {shown}", type_name(kind)),
+        K::Pattern { pattern } => match area {
+            Area::StepName => format!("step name {shown} may only contain letters, digits and `_`"),
+            Area::StepAction => format!("{shown} is not an action name (aws:name)"),
+            Area::StepOnFailure => format!("onFailure is {shown}; expected Abort, Continue or step:NAME"),
+            Area::StepOnCancel => format!("onCancel is {shown}; expected Abort or step:NAME"),
+            _ => format!("{shown} does not match `{pattern}`"),
+        },
+        K::MinItems { limit } if area == Area::MainSteps => {
+            format!("mainSteps needs at least {limit} step")
+        }
+        K::AnyOf { .. } | K::OneOfNotValid { .. } => format!("{shown} matches none of the accepted forms"),
+        K::OneOfMultipleValid { .. } => format!("{shown} matches more than one exclusive form"),
+        _ => error.to_string(),
+    }
+}
+
+fn type_name(kind: &jsonschema::error::TypeKind) -> String {
+    match kind {
+        jsonschema::error::TypeKind::Single(t) => article(&t.to_string()),
+        jsonschema::error::TypeKind::Multiple(types) => {
+            let names: Vec<_> = types.iter().map(|t| t.to_string()).collect();
+            names.join(" or ")
+        }
+    }
+}
+
+fn article(type_name: &str) -> String {
+    match type_name {
+        "object" => "a mapping".into(),
+        "array" => "a list".into(),
+        "integer" => "an integer".into(),
+        other => format!("a {other}"),
+    }
+}
+
+/// A value shortened for messages: scripts can be kilobytes long.
+pub fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= 60 {
+        return text;
+    }
+    let cut: String = text.chars().take(57).collect();
+    format!("{cut}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn areas() {
+        assert_eq!(Area::of(""), Area::Root);
+        assert_eq!(Area::of("/mainSteps/0"), Area::Step);
+        assert_eq!(Area::of("/mainSteps/0/inputs/Steps/1/name"), Area::StepName);
+        assert_eq!(Area::of("/mainSteps/0/inputs/Steps/1/inputs/Choices/0"), Area::BranchCondition);
+        assert_eq!(Area::of("/mainSteps/2/inputs/InstanceIds"), Area::Inputs);
+        assert_eq!(Area::of("/parameters/X/type"), Area::Parameters);
+    }
+
+    #[test]
+    fn bundled_schema_compiles() {
+        let _ = validator();
+    }
+}

@@ -1,0 +1,59 @@
+//! Helpers shared by the end-to-end tests: running the CLI in-process, and finding the
+//! compatibility corpus beside the checkout.
+
+use std::path::PathBuf;
+
+/// What a `runbook` command line printed and returned.
+pub struct Output {
+    pub code: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `runbook ARGS...` in-process, without colour.
+pub fn runbook(args: &[&str]) -> Output {
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let argv = std::iter::once("runbook").chain(args.iter().copied());
+    let code = runbook::cli::run(argv, &mut stdout, &mut stderr, false);
+    Output { code, stdout: String::from_utf8(stdout).unwrap(), stderr: String::from_utf8(stderr).unwrap() }
+}
+
+/// The AWS-published corpus: `$RUNBOOK_CORPUS`, or `../shared/corpus/ssm-public` beside the
+/// checkout. `None` (with a note on stderr) when absent; with `RUNBOOK_REQUIRE_CORPUS=1`
+/// (set by `.ci/run`) an absent corpus fails the test instead of skipping it.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("RUNBOOK_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/ssm-public"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("RUNBOOK_REQUIRE_CORPUS").is_none(),
+        "the corpus is required but missing at {}",
+        dir.display()
+    );
+    eprintln!("SKIPPED: corpus not found at {} (set RUNBOOK_CORPUS)", dir.display());
+    None
+}
+
+/// The project's root directory.
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Writes `text` to a fresh file named `name` in a temporary directory and returns its path.
+pub fn temp_file(name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("runbook-tests-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,0 +1,55 @@
+//! Every AWS-published runbook validates with zero errors: AWS accepted all of them, so an
+//! error here is a bug in runbook.
+
+use runbook::document;
+use runbook::validate::{self, Config};
+use runbook_tests::corpus_dir;
+
+#[test]
+fn every_corpus_runbook_validates_without_errors() {
+    let Some(dir) = corpus_dir() else { return };
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 497, "the corpus holds 497 runbooks");
+    let mut failures = Vec::new();
+    let mut warnings = 0;
+    for path in &files {
+        let loaded = document::load_path(path).unwrap();
+        let validated = validate::validate(loaded, &Config::default());
+        warnings += validated.warnings();
+        for diagnostic in validated.diagnostics.iter().filter(|d| d.is_error()) {
+            failures.push(format!("{}: [{}] {}", path.display(), diagnostic.code, diagnostic.message));
+        }
+    }
+    assert!(failures.is_empty(), "{} errors:\n{}", failures.len(), failures.join("\n"));
+    eprintln!("{} runbooks valid, {warnings} warnings", files.len());
+}
+
+#[test]
+fn the_cli_walks_the_corpus_and_summarises() {
+    let Some(dir) = corpus_dir() else { return };
+    let output = runbook_tests::runbook(&["validate", dir.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let report: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(report["summary"]["runbooks"], 497);
+    assert_eq!(report["summary"]["invalid"], 0);
+    for diagnostic in report["diagnostics"].as_array().unwrap() {
+        assert_eq!(diagnostic["severity"], "warning");
+        assert!(diagnostic["line"].as_u64().unwrap() >= 1, "{diagnostic}");
+    }
+}
+
+#[test]
+fn corpus_json_parses_the_same_as_yaml() {
+    // JSON runbooks are located with a JSON scanner and YAML ones with saphyr; the YAML
+    // loader must also read every corpus file to the same value.
+    let Some(dir) = corpus_dir() else { return };
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let as_json = document::load("json".into(), bytes.clone(), Some(document::Format::Json));
+        let as_yaml = document::load("yaml".into(), bytes, Some(document::Format::Yaml));
+        assert!(as_yaml.diagnostics.iter().all(|d| !d.is_error()), "{}: {:?}", path.display(), as_yaml.diagnostics);
+        assert_eq!(as_json.value, as_yaml.value, "{}", path.display());
+    }
+}

@@ -1,0 +1,373 @@
+//! One small broken runbook per diagnostic code, with the exact code, line and column
+//! expected, and bad input of every kind: never a panic, always a diagnostic.
+
+use runbook::diagnostic::Code;
+use runbook::document::{self, Format};
+use runbook::validate::{self, Config, Supplied};
+
+/// Validates YAML `text` and returns every finding as `(code, line, column)`.
+fn findings(text: &str, parameters: Option<&[(&str, &str)]>) -> Vec<(String, usize, usize)> {
+    let loaded = document::load("case.yaml".into(), text.as_bytes().to_vec(), Some(Format::Yaml));
+    let config = Config {
+        parameters: parameters
+            .map(|values| values.iter().map(|(n, v)| (n.to_string(), Supplied::Text(v.to_string()))).collect()),
+    };
+    let validated = validate::validate(loaded, &config);
+    validated
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let location = d.location.map_or((0, 0), |l| (l.line, l.column));
+            (d.code.as_str().to_owned(), location.0, location.1)
+        })
+        .collect()
+}
+
+fn check(text: &str, expected: &[(&str, usize, usize)]) {
+    let actual = findings(text, None);
+    let expected: Vec<_> = expected.iter().map(|(c, l, col)| (c.to_string(), *l, *col)).collect();
+    if std::env::var_os("RULES_PRINT").is_some() && actual != expected {
+        eprintln!("MISMATCH\n{text}\n  actual {actual:?}\n  expected {expected:?}");
+        return;
+    }
+    assert_eq!(actual, expected, "for:\n{text}");
+}
+
+fn check_with(text: &str, parameters: &[(&str, &str)], expected: &[(&str, usize, usize)]) {
+    let actual = findings(text, Some(parameters));
+    let expected: Vec<_> = expected.iter().map(|(c, l, col)| (c.to_string(), *l, *col)).collect();
+    if std::env::var_os("RULES_PRINT").is_some() && actual != expected {
+        eprintln!("MISMATCH\n{text}\n  actual {actual:?}\n  expected {expected:?}");
+        return;
+    }
+    assert_eq!(actual, expected, "for:\n{text}\nwith {parameters:?}");
+}
+
+const HEAD: &str = "schemaVersion: '0.3'\n";
+
+fn doc(body: &str) -> String {
+    format!("{HEAD}{body}")
+}
+
+#[test]
+fn a_valid_runbook_has_no_findings() {
+    check(
+        &doc(
+            "parameters:\n  Name:\n    type: String\nmainSteps:\n  - name: wait\n    action: aws:sleep\n    inputs:\n      Duration: PT1S\n",
+        ),
+        &[],
+    );
+}
+
+#[test]
+fn loading() {
+    check("a: [1, 2\n", &[("parse-error", 2, 1)]);
+    check("", &[("empty-document", 1, 1)]);
+    check(&doc("mainSteps: []\nmainSteps: []\n"), &[("duplicate-key", 3, 1)]);
+    check(&"[".repeat(200), &[("too-deep", 1, 129)]);
+    // saphyr refuses flow nesting past 255 on its own, before the builder's limit is reached.
+    check(&"[".repeat(500), &[("parse-error", 1, 256)]);
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..8 {
+        let prev = level - 1;
+        let refs = vec![format!("*l{prev}"); 10].join(", ");
+        bomb.push_str(&format!("l{level}: &l{level} [{refs}]\n").replace("*l0", "*a"));
+    }
+    assert_eq!(findings(&bomb, None)[0].0, "alias-budget");
+    let big = doc(&format!(
+        "description: {}\nmainSteps:\n  - name: s\n    action: aws:sleep\n    inputs: {{Duration: PT1S}}\n",
+        "x".repeat(70_000)
+    ));
+    check(&big, &[("document-too-large", 1, 1)]);
+}
+
+#[test]
+fn shape_rules_from_the_schema() {
+    let step = "mainSteps:\n  - name: s\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n";
+    check(&format!("schemaVersion: 0.3\n{step}"), &[("schema-version", 1, 16)]);
+    check(&format!("{HEAD}mainSteps: []\n"), &[("missing-main-steps", 2, 12)]);
+    check(HEAD, &[("missing-main-steps", 1, 1)]);
+    check(&doc("mainSteps:\n  - name: s\n    action: aws:sleep\n"), &[("missing-step-property", 3, 5)]);
+    check(
+        &doc("mainSteps:\n  - name: bad-name\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n"),
+        &[("step-name", 3, 11)],
+    );
+    check(&format!("{HEAD}colour: red\n{step}"), &[("unknown-key", 2, 1)]);
+    check(&format!("{HEAD}x-owner: team\n{step}"), &[]);
+    check(
+        &doc("mainSteps:\n  - name: s\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    retries: 3\n"),
+        &[("unknown-step-key", 6, 5)],
+    );
+    check(&doc(&format!("parameters:\n  P:\n    type: Strin\n{step}")), &[("parameter-definition", 4, 11)]);
+    check(&doc(&format!("variables:\n  V:\n    type: Number\n{step}")), &[("variable-definition", 4, 11)]);
+    check(&doc(&format!("files:\n  a.py:\n    checksums: {{sha256: abc}}\n{step}")), &[("files-definition", 4, 25)]);
+    check(
+        &doc(
+            "mainSteps:\n  - name: s\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    outputs:\n      - {Name: x}\n",
+        ),
+        &[("step-output-definition", 7, 9)],
+    );
+    check(
+        &doc("mainSteps:\n  - name: s\n    action: aws:changeInstanceState\n    inputs: {InstanceIds: [i-1]}\n"),
+        &[("action-input", 5, 13)],
+    );
+    check(
+        &doc("mainSteps:\n  - name: s\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    maxAttempts: many\n"),
+        &[("schema", 6, 18)],
+    );
+}
+
+#[test]
+fn lenient_where_aws_is_lenient() {
+    check(
+        &doc(
+            "mainSteps:\n  - name: s\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    isEnd: 'true'\n    isCritical: 'False'\n    timeoutSeconds: '600'\n    maxAttempts: '3'\n",
+        ),
+        &[],
+    );
+}
+
+#[test]
+fn step_rules() {
+    let sleep = "    action: aws:sleep\n    inputs: {Duration: PT1S}\n";
+    check(&doc(&format!("mainSteps:\n  - name: a\n{sleep}  - name: a\n{sleep}")), &[("duplicate-step-name", 6, 11)]);
+    check(
+        &doc("mainSteps:\n  - name: a\n    action: aws:runShellScript\n    inputs: {}\n"),
+        &[("unknown-action", 4, 13)],
+    );
+    check(
+        &doc("mainSteps:\n  - name: a\n    action: aws:putServerUpgradeMetrics\n    inputs: {}\n"),
+        &[("internal-action", 4, 13)],
+    );
+    check(&format!("{HEAD}templateInformation: x\nmainSteps:\n  - name: a\n{sleep}"), &[("change-template-key", 2, 1)]);
+    check(&doc(&format!("mainSteps:\n  - name: a\n{sleep}    nextStep: b\n")), &[("unknown-step", 6, 15)]);
+    check(&doc(&format!("mainSteps:\n  - name: a\n{sleep}    onFailure: stop\n")), &[("on-failure-value", 6, 16)]);
+    check(&doc(&format!("mainSteps:\n  - name: a\n{sleep}    onCancel: Continue\n")), &[("on-cancel-value", 6, 15)]);
+    check(
+        &doc(&format!("mainSteps:\n  - name: a\n{sleep}    onCancel: step:b\n  - name: b\n{sleep}")),
+        &[("on-cancel-target", 6, 15)],
+    );
+    check(
+        &doc(
+            "variables:\n  V: {type: String, default: x}\nmainSteps:\n  - name: a\n    action: aws:updateVariable\n    inputs: {Name: 'variable:V', Value: y}\n    onCancel: Abort\n",
+        ),
+        &[("on-cancel-not-allowed", 8, 5)],
+    );
+    check(
+        &doc(&format!("mainSteps:\n  - name: a\n{sleep}    timeoutSeconds: 700000\n")),
+        &[("timeout-above-maximum", 6, 21)],
+    );
+    check(
+        &doc(
+            "mainSteps:\n  - name: a\n    action: aws:executeAwsApi\n    inputs: {Service: ec2, Api: DescribeInstances}\n    outputs:\n      - {Name: x, Selector: '$.a[*]', Type: String}\n",
+        ),
+        &[("selector-syntax", 7, 29)],
+    );
+}
+
+#[test]
+fn branch_rules() {
+    let tail = "  - name: b\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n";
+    let branch = |choices: &str| {
+        doc(&format!("mainSteps:\n  - name: a\n    action: aws:branch\n    inputs:\n      Choices:\n{choices}{tail}"))
+    };
+    check(&branch("        - {NextStep: b, Variable: x, StringEquals: y}\n"), &[]);
+    check(&branch("        - {NextStep: b, Variable: x, StringIs: y}\n"), &[("branch-operator", 7, 38)]);
+    check(&branch("        - {NextStep: b, Or: [{Variable: x, StringEquals: y}]}\n"), &[("branch-structure", 7, 29)]);
+    check(&branch("        - {Variable: x, StringEquals: y}\n"), &[("branch-structure", 7, 11)]);
+    check(&branch("        - {NextStep: b, Not: [{Variable: x, StringEquals: y}]}\n"), &[("branch-structure", 7, 30)]);
+    check(
+        &branch("        - {NextStep: b, Variable: x, StringEquals: y, StartsWith: z}\n"),
+        &[("branch-structure", 7, 11)],
+    );
+    check(&branch("        - {NextStep: b, Variable: x, NumericEquals: many}\n"), &[("branch-structure", 7, 53)]);
+    check(
+        &branch(
+            "        - {NextStep: b, And: [{NextStep: b, Variable: x, StringEquals: y}, {Variable: x, BooleanEquals: true}]}\n",
+        ),
+        &[("branch-structure", 7, 32)],
+    );
+    check(&branch("        - {NextStep: c, Variable: x, StringEquals: y}\n"), &[("unknown-step", 7, 22)]);
+}
+
+#[test]
+fn reference_rules() {
+    let step = |inputs: &str| {
+        doc(&format!(
+            "parameters:\n  Id: {{type: String}}\nmainSteps:\n  - name: a\n    action: aws:executeAwsApi\n    inputs: {{Service: ec2, Api: X, {inputs}}}\n"
+        ))
+    };
+    check(&step("A: '{{ Id }}'"), &[]);
+    check(&step("A: '{{ Idd }}'"), &[("undeclared-parameter", 7, 39)]);
+    check(&step("A: 'x{{ssm:/a/b}}'"), &[("ssm-reference-outside-default", 7, 39)]);
+    check(&step("A: '{{ nowhere.Out }}'"), &[("unknown-step-reference", 7, 39)]);
+    check(&step("A: '{{ a.Out }}'"), &[("unknown-output", 7, 39)]);
+    check(&step("A: '{{ variable:V }}'"), &[("unknown-variable", 7, 39)]);
+    check(&step("A: '{{ global:ACCOUNT }}'"), &[("unknown-system-variable", 7, 39)]);
+    check(&step("A: '{{ automation:DOCUMENT_NAME }}'"), &[("unknown-system-variable", 7, 39)]);
+    check(&step("'{{ Id }}': x"), &[("templated-key", 7, 36)]);
+    check(&step("Script: \"awk '{{print $2}}' && echo {{{}}}\""), &[]);
+    check(
+        &doc(
+            "parameters:\n  Image: {type: String, default: '{{ssm:/aws/ami}}'}\n  Role: {type: String, default: 'arn:{{global:AWS_PARTITION}}:{{ Image }}'}\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n",
+        ),
+        &[],
+    );
+    check(
+        &format!(
+            "{HEAD}assumeRole: '{{{{ssm:/role}}}}'\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {{Duration: PT1S}}\n"
+        ),
+        &[("ssm-reference-outside-default", 2, 13)],
+    );
+    check(
+        &doc(
+            "outputs: [a.Missing, nostep.X, bad]\nmainSteps:\n  - name: a\n    action: aws:executeScript\n    inputs: {Runtime: python3.11, Handler: h, Script: x}\n",
+        ),
+        &[("unknown-document-output", 2, 11), ("unknown-document-output", 2, 22), ("unknown-document-output", 2, 32)],
+    );
+}
+
+#[test]
+fn action_rules() {
+    let one = |action: &str, inputs: &str| {
+        doc(&format!("mainSteps:\n  - name: a\n    action: {action}\n    inputs: {inputs}\n"))
+    };
+    check(&one("aws:runCommand", "{DocumentName: AWS-RunShellScript}"), &[("run-command-targets", 5, 13)]);
+    let ids: Vec<String> = (0..51).map(|i| format!("i-{i}")).collect();
+    check(
+        &one("aws:runCommand", &format!("{{DocumentName: D, InstanceIds: [{}]}}", ids.join(", "))),
+        &[("run-command-targets", 5, 44)],
+    );
+    check(
+        &doc(
+            "parameters:\n  Cmds: {type: StringMap}\nmainSteps:\n  - name: a\n    action: aws:runCommand\n    inputs: {DocumentName: D, InstanceIds: [i-1], Parameters: {commands: '{{ Cmds }}'}}\n",
+        ),
+        &[("run-command-input-type", 7, 74)],
+    );
+    check(
+        &one("aws:executeScript", "{Runtime: python3.11, Handler: h, Attachment: a.zip}"),
+        &[("missing-attachment", 5, 59)],
+    );
+    check(&one("aws:approve", "{Approvers: [a], MinRequiredApprovals: 2}"), &[("approvers-count", 5, 52)]);
+    check(&one("aws:sleep", "{Duration: PT8D}"), &[("sleep-duration", 5, 24)]);
+    check(&one("aws:sleep", "{Duration: soon}"), &[("sleep-duration", 5, 24)]);
+    check(&one("aws:sleep", "{Duration: 'PT{{ Wait }}S'}"), &[("undeclared-parameter", 5, 24)]);
+    check(&one("aws:sleep", "{Duration: PT0.5S}"), &[]);
+    check(
+        &one("aws:createStack", "{StackName: s, TemplateBody: x, TemplateURL: y}"),
+        &[("create-stack-template", 5, 13)],
+    );
+    check(
+        &one("aws:executeAutomation", "{DocumentName: d, Targets: [], TargetParameterName: p, TargetMaps: []}"),
+        &[("execute-automation-targets", 5, 80)],
+    );
+    check(
+        &one("aws:createTags", "{ResourceType: Parameter, ResourceIds: [a, b], Tags: []}"),
+        &[("create-tags-resources", 5, 52)],
+    );
+    check(
+        &doc(
+            "variables:\n  V: {type: Integer, default: 1}\nmainSteps:\n  - name: a\n    action: aws:updateVariable\n    inputs: {Name: 'variable:V', Value: text}\n",
+        ),
+        &[("update-variable", 7, 41)],
+    );
+    check(&one("aws:updateVariable", "{Name: 'variable:Nope', Value: x}"), &[("update-variable", 5, 20)]);
+    check(
+        &doc(
+            "parameters:\n  N: {type: Integer, default: 'ten'}\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n",
+        ),
+        &[("parameter-default-type", 3, 31)],
+    );
+    check(
+        &doc(
+            "parameters:\n  P: {type: String, allowedPattern: '(unclosed'}\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n",
+        ),
+        &[("allowed-pattern", 3, 37)],
+    );
+}
+
+#[test]
+fn loop_rules() {
+    let body = "      Steps:\n        - name: inner\n          action: aws:sleep\n          inputs: {Duration: PT1S}\n";
+    let looped =
+        |extra: &str| doc(&format!("mainSteps:\n  - name: l\n    action: aws:loop\n    inputs:\n{extra}{body}"));
+    check(&looped("      Iterators: [a, b]\n"), &[]);
+    check(&looped(""), &[("loop-structure", 6, 7)]);
+    check(
+        &looped("      Iterators: [a]\n      LoopCondition: {Variable: x, StringEquals: y}\n"),
+        &[("loop-structure", 6, 7)],
+    );
+    let many: Vec<String> = (0..101).map(|i| format!("'{i}'")).collect();
+    check(&looped(&format!("      Iterators: [{}]\n", many.join(", "))), &[("loop-limit", 6, 18)]);
+    check(&looped("      Iterators: [a]\n      MaxIterations: 101\n"), &[("loop-limit", 7, 22)]);
+    check(&format!("{}    onCancel: Abort\n", looped("      Iterators: [a]\n")), &[("on-cancel-not-allowed", 11, 5)]);
+    check(
+        &doc(
+            "mainSteps:\n  - name: l\n    action: aws:loop\n    inputs:\n      Iterators: [a]\n      Steps:\n        - name: l2\n          action: aws:loop\n          inputs:\n            Iterators: [b]\n            Steps:\n              - {name: x, action: aws:sleep, inputs: {Duration: PT1S}}\n",
+        ),
+        &[("nested-loop", 9, 19)],
+    );
+    check(
+        &doc(
+            "mainSteps:\n  - name: l\n    action: aws:loop\n    inputs:\n      Iterators: [a]\n      Steps:\n        - {name: inner, action: aws:sleep, inputs: {Duration: 'PT{{ Loop.CurrentIteration }}S'}}\n  - name: out\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    nextStep: inner\n",
+        ),
+        &[("unknown-step", 12, 15)],
+    );
+}
+
+#[test]
+fn parameter_value_rules() {
+    let text = doc(
+        "parameters:\n  Name: {type: String, allowedPattern: '^[a-z]+$', maxChars: 4, allowedValues: [abc, abcd, ABC]}\n  Ids: {type: StringList, default: []}\n  Count: {type: Integer, default: 1}\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n",
+    );
+    check_with(&text, &[("Name", "abc")], &[]);
+    check_with(&text, &[], &[("missing-parameter", 3, 3)]);
+    check_with(&text, &[("Name", "abc"), ("Nam", "x")], &[("undeclared-parameter-value", 0, 0)]);
+    check_with(&text, &[("Name", "abc"), ("Count", "1.5")], &[("parameter-type", 5, 3)]);
+    check_with(&text, &[("Name", "xyz")], &[("parameter-allowed-values", 3, 80)]);
+    check_with(&text, &[("Name", "ABC")], &[("parameter-pattern", 3, 40)]);
+    check_with(&text, &[("Name", "abcde")], &[("parameter-length", 3, 62), ("parameter-allowed-values", 3, 80)]);
+}
+
+#[test]
+fn every_code_is_exercised_here() {
+    // A new code must come with a negative test in this file.
+    let source = include_str!("rules.rs");
+    for code in Code::ALL {
+        let quoted = format!("\"{}\"", code.as_str());
+        assert!(source.matches(&quoted).count() >= 1, "no test uses code {}", code.as_str());
+    }
+}
+
+#[test]
+fn bad_input_never_panics() {
+    let mut inputs: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        vec![0xff; 64],
+        b"\x00\x01\x02\x03garbage\xc3\x28".to_vec(),
+        "{".repeat(100_000).into_bytes(),
+        "- ".repeat(50_000).into_bytes(),
+        b"n: 1e999999\n".to_vec(),
+        b"n: 123456789012345678901234567890123456789\nmainSteps: 5\n".to_vec(),
+        b"schemaVersion: '0.3'\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: P1Y}\n    maxAttempts: 99999999999999999999999\n".to_vec(),
+        b"schemaVersion: '0.3'\nmainSteps: [{name: x, action: aws:branch, inputs: {Choices: [[], 5, {Not: {Not: {Not: []}}}]}}]\n".to_vec(),
+        b"schemaVersion: '0.3'\nmainSteps: [{name: x, action: aws:loop, inputs: {Steps: 5, LoopCondition: []}}]\n".to_vec(),
+        b"? [complex]\n: key\n".to_vec(),
+        b"a: *unknown\n".to_vec(),
+        b"'{{': '}}'\n".to_vec(),
+        b"\xef\xbb\xbf{\"schemaVersion\": \"0.3\", \"mainSteps\": []}".to_vec(),
+    ];
+    for depth in [10, 127, 128, 129, 1000] {
+        inputs.push(format!("{}1{}", "[".repeat(depth), "]".repeat(depth)).into_bytes());
+        inputs.push(format!("{}{}", "{\"a\":".repeat(depth), "}".repeat(depth)).into_bytes());
+    }
+    for (i, bytes) in inputs.into_iter().enumerate() {
+        for format in [None, Some(Format::Json), Some(Format::Yaml)] {
+            let loaded = document::load(format!("input-{i}"), bytes.clone(), format);
+            let validated = validate::validate(loaded, &Config::default());
+            if validated.runbook.is_none() {
+                assert!(validated.errors() > 0, "input {i} ({format:?}) failed to load without an error");
+            }
+        }
+    }
+}
