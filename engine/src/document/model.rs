@@ -38,21 +38,42 @@ pub enum ParameterType {
 
 impl ParameterType {
     pub fn parse(text: &str) -> Option<ParameterType> {
-        Some(match text {
-            "String" => ParameterType::String,
-            "StringList" => ParameterType::StringList,
-            "Integer" => ParameterType::Integer,
-            "Boolean" => ParameterType::Boolean,
-            "StringMap" => ParameterType::StringMap,
-            "MapList" => ParameterType::MapList,
-            "AWS::EC2::Instance::Id" => ParameterType::Ec2InstanceId,
-            "List<AWS::EC2::Instance::Id>" => ParameterType::Ec2InstanceIdList,
-            "AWS::S3::Bucket::Name" => ParameterType::S3BucketName,
-            "List<AWS::S3::Bucket::Name>" => ParameterType::S3BucketNameList,
-            "AWS::IAM::Role::Arn" => ParameterType::IamRoleArn,
-            "List<AWS::IAM::Role::Arn>" => ParameterType::IamRoleArnList,
-            _ => return None,
-        })
+        ALL_PARAMETER_TYPES.iter().copied().find(|kind| kind.name() == text)
+    }
+}
+
+const ALL_PARAMETER_TYPES: [ParameterType; 12] = [
+    ParameterType::String,
+    ParameterType::StringList,
+    ParameterType::Integer,
+    ParameterType::Boolean,
+    ParameterType::StringMap,
+    ParameterType::MapList,
+    ParameterType::Ec2InstanceId,
+    ParameterType::Ec2InstanceIdList,
+    ParameterType::S3BucketName,
+    ParameterType::S3BucketNameList,
+    ParameterType::IamRoleArn,
+    ParameterType::IamRoleArnList,
+];
+
+impl ParameterType {
+    /// The type as the format spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParameterType::String => "String",
+            ParameterType::StringList => "StringList",
+            ParameterType::Integer => "Integer",
+            ParameterType::Boolean => "Boolean",
+            ParameterType::StringMap => "StringMap",
+            ParameterType::MapList => "MapList",
+            ParameterType::Ec2InstanceId => "AWS::EC2::Instance::Id",
+            ParameterType::Ec2InstanceIdList => "List<AWS::EC2::Instance::Id>",
+            ParameterType::S3BucketName => "AWS::S3::Bucket::Name",
+            ParameterType::S3BucketNameList => "List<AWS::S3::Bucket::Name>",
+            ParameterType::IamRoleArn => "AWS::IAM::Role::Arn",
+            ParameterType::IamRoleArnList => "List<AWS::IAM::Role::Arn>",
+        }
     }
 
     /// The JSON shape a value of this type has at run time.

@@ -188,7 +188,7 @@ fn check_value(parameter: &Parameter, shape: Shape, value: &Value, out: &mut Vec
 /// The console patterns of the AWS resource types; a warning, never on the empty string.
 fn check_resource_pattern(parameter: &Parameter, pattern: &str, value: &Value, out: &mut Vec<Diagnostic>) {
     let Ok(regex) = fancy_regex::Regex::new(pattern) else { return };
-    let kind = parameter.kind.map(|k| format!("{k:?}")).unwrap_or_default();
+    let kind = parameter.kind.map_or("", |k| k.name());
     for item in texts(Shape::StringList, value).iter().filter(|s| !s.is_empty()) {
         if !java_regex::matches(&regex, item) {
             let message = format!("`{item}` does not look like a value of type {kind} for `{}`", parameter.name);

@@ -929,7 +929,8 @@ pub fn describe_shape(shape: Shape) -> &'static str {
 
 /// The closest name by edit distance, when it is close enough to be a likely typo.
 pub fn nearest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
-    let limit = (name.chars().count() / 3).max(1);
+    // Two edits cover a transposition (`strat` for `start`), the commonest typo.
+    let limit = (name.chars().count() / 3).max(2);
     candidates
         .map(|candidate| (edit_distance(&name.to_ascii_lowercase(), &candidate.to_ascii_lowercase()), candidate))
         .filter(|(distance, _)| *distance <= limit)
