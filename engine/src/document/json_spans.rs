@@ -91,47 +91,48 @@ fn skip_string(bytes: &[u8], at: usize) -> Option<usize> {
     (bytes.get(at)? == &b'"').then_some(())?;
     let mut position = at + 1;
     loop {
-        match bytes.get(position)? {
+        position += memchr::memchr2(b'"', b'\\', bytes.get(position..)?)?;
+        match bytes[position] {
             b'"' => return Some(position + 1),
-            b'\\' => position += 2,
-            _ => position += 1,
+            _ => position += 2,
         }
     }
 }
 
 /// The end (exclusive) of the value starting at `at`. Nesting is counted, not recursed, so
-/// depth cannot exhaust the stack.
+/// depth cannot exhaust the stack. The text is valid JSON, so only brackets of the opening
+/// kind need counting: the other kind nests evenly inside them.
 fn skip_value(bytes: &[u8], at: usize) -> Option<usize> {
-    match bytes.get(at)? {
-        b'"' => skip_string(bytes, at),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut position = at;
-            loop {
-                match bytes.get(position)? {
-                    b'"' => {
-                        position = skip_string(bytes, position)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(position + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                position += 1;
-            }
-        }
+    let (open, close) = match bytes.get(at)? {
+        b'"' => return skip_string(bytes, at),
+        b'{' => (b'{', b'}'),
+        b'[' => (b'[', b']'),
         _ => {
             let mut position = at;
             while bytes.get(position).is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace()) {
                 position += 1;
             }
-            Some(position)
+            return Some(position);
         }
+    };
+    let mut depth = 0usize;
+    let mut position = at;
+    loop {
+        position += memchr::memchr3(b'"', open, close, bytes.get(position..)?)?;
+        match bytes[position] {
+            b'"' => {
+                position = skip_string(bytes, position)?;
+                continue;
+            }
+            byte if byte == open => depth += 1,
+            _ => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(position + 1);
+                }
+            }
+        }
+        position += 1;
     }
 }
 
