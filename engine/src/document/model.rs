@@ -119,16 +119,11 @@ pub enum Shape {
 }
 
 impl Shape {
+    pub const ALL: [Shape; 6] =
+        [Shape::String, Shape::StringList, Shape::Integer, Shape::Boolean, Shape::StringMap, Shape::MapList];
+
     pub fn parse(text: &str) -> Option<Shape> {
-        Some(match text {
-            "String" => Shape::String,
-            "StringList" => Shape::StringList,
-            "Integer" => Shape::Integer,
-            "Boolean" => Shape::Boolean,
-            "StringMap" => Shape::StringMap,
-            "MapList" => Shape::MapList,
-            _ => return None,
-        })
+        Shape::ALL.into_iter().find(|shape| shape.name() == text)
     }
 
     pub fn name(self) -> &'static str {

@@ -20,17 +20,12 @@ pub fn check(selector: &str) -> Result<(), String> {
         }
     };
     while !rest.is_empty() {
-        if let Some(after) = rest.strip_prefix("..") {
+        if let Some((dots, after)) =
+            rest.strip_prefix("..").map(|a| ("..", a)).or_else(|| rest.strip_prefix('.').map(|a| (".", a)))
+        {
             let end = name_end(after);
             if end == 0 {
-                return Err("`..` must be followed by a key".into());
-            }
-            check_name(&after[..end])?;
-            rest = &after[end..];
-        } else if let Some(after) = rest.strip_prefix('.') {
-            let end = name_end(after);
-            if end == 0 {
-                return Err("`.` must be followed by a key".into());
+                return Err(format!("`{dots}` must be followed by a key"));
             }
             check_name(&after[..end])?;
             rest = &after[end..];
