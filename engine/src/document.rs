@@ -187,10 +187,7 @@ impl Loaded {
 
     /// Resolves the location of a pointer in this document.
     pub fn locate(&self, pointer: &str, target: Target) -> Option<Location> {
-        let mut diagnostic = [Diagnostic::new(Code::Schema, "").at(pointer)];
-        diagnostic[0].target = target;
-        self.locate_all(&mut diagnostic);
-        diagnostic[0].location
+        self.location(&LineIndex::new(&self.source.text), pointer, target)
     }
 
     /// Fills in the location of every diagnostic that has a pointer but no location yet.
@@ -200,30 +197,25 @@ impl Loaded {
         }
         let lines = LineIndex::new(&self.source.text);
         for diagnostic in diagnostics.iter_mut().filter(|d| d.location.is_none()) {
-            let Some(pointer) = &diagnostic.pointer else { continue };
-            diagnostic.location = match self.source.format {
-                // JSON was parsed by serde_json without spans; skipping to the pointer is
-                // far cheaper than a span tree of the whole file.
-                Format::Json if self.spans.get().is_none() => {
-                    json_spans::locate(&self.source.text, pointer, diagnostic.target).map(|(start, end)| {
-                        clip_to_line(lines.location_of_offset(start, end - start), &self.source.text)
-                    })
-                }
-                _ => self
-                    .spans
-                    .get_or_init(|| yaml::spans(&self.source.text))
-                    .as_ref()
-                    .map(|spans| lines.location(spans.find(pointer, diagnostic.target))),
-            };
+            if let Some(pointer) = &diagnostic.pointer {
+                diagnostic.location = self.location(&lines, pointer, diagnostic.target);
+            }
         }
     }
-}
 
-/// Keeps a snippet label on one line, so a multi-line script does not flood the terminal.
-fn clip_to_line(mut location: Location, text: &str) -> Location {
-    let rest = &text[location.offset..location.offset + location.length];
-    location.length = rest.find('\n').unwrap_or(rest.len()).max(1);
-    location
+    fn location(&self, lines: &LineIndex<'_>, pointer: &str, target: Target) -> Option<Location> {
+        match self.source.format {
+            // JSON was parsed by serde_json without spans; skipping to the pointer is far
+            // cheaper than a span tree of the whole file.
+            Format::Json if self.spans.get().is_none() => json_spans::locate(&self.source.text, pointer, target)
+                .map(|(start, end)| lines.range_location(start, end)),
+            _ => self
+                .spans
+                .get_or_init(|| yaml::spans(&self.source.text))
+                .as_ref()
+                .map(|spans| lines.location(spans.find(pointer, target))),
+        }
+    }
 }
 
 const DUPLICATE_KEY: &str = "duplicate key";

@@ -77,7 +77,7 @@ impl SourceCode for Window {
             stop = bytes[stop + 1..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| stop + 1 + i);
         }
         let line = memchr::memchr_iter(b'\n', &bytes[..start]).count();
-        let line_count = bytes[start..stop].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_count = memchr::memchr_iter(b'\n', &bytes[start..stop]).count() + 1;
         Ok(Box::new(MietteSpanContents::new_named(
             self.name.clone(),
             &bytes[start..stop],

@@ -37,27 +37,25 @@ pub enum ParameterType {
 }
 
 impl ParameterType {
+    pub const ALL: [ParameterType; 12] = [
+        ParameterType::String,
+        ParameterType::StringList,
+        ParameterType::Integer,
+        ParameterType::Boolean,
+        ParameterType::StringMap,
+        ParameterType::MapList,
+        ParameterType::Ec2InstanceId,
+        ParameterType::Ec2InstanceIdList,
+        ParameterType::S3BucketName,
+        ParameterType::S3BucketNameList,
+        ParameterType::IamRoleArn,
+        ParameterType::IamRoleArnList,
+    ];
+
     pub fn parse(text: &str) -> Option<ParameterType> {
-        ALL_PARAMETER_TYPES.iter().copied().find(|kind| kind.name() == text)
+        ParameterType::ALL.into_iter().find(|kind| kind.name() == text)
     }
-}
 
-const ALL_PARAMETER_TYPES: [ParameterType; 12] = [
-    ParameterType::String,
-    ParameterType::StringList,
-    ParameterType::Integer,
-    ParameterType::Boolean,
-    ParameterType::StringMap,
-    ParameterType::MapList,
-    ParameterType::Ec2InstanceId,
-    ParameterType::Ec2InstanceIdList,
-    ParameterType::S3BucketName,
-    ParameterType::S3BucketNameList,
-    ParameterType::IamRoleArn,
-    ParameterType::IamRoleArnList,
-];
-
-impl ParameterType {
     /// The type as the format spells it.
     pub fn name(self) -> &'static str {
         match self {

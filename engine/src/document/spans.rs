@@ -88,18 +88,25 @@ impl<'a> LineIndex<'a> {
         Location { line: line_index + 1, column, offset, length }
     }
 
+    /// The location of the byte range `start..end`, its length kept to the first line so a
+    /// multi-line script does not flood the terminal.
+    pub fn range_location(&self, start: usize, end: usize) -> Location {
+        let start = start.min(self.text.len());
+        let end = end.clamp(start, self.text.len());
+        let length = memchr::memchr(b'\n', &self.text.as_bytes()[start..end]).unwrap_or(end - start).max(1);
+        self.location_of_offset(start, length)
+    }
+
     pub fn location(&self, span: Span) -> Location {
         let offset = self.byte_offset(span.line, span.col);
-        // A span's end is a character index; measure its byte length from the start, but
-        // keep snippets to one line so multi-line scripts do not flood the terminal.
+        // A span's end is a character index: measure its byte length from the start.
         let char_len = span.end_char.saturating_sub(span.start_char).max(1);
         let rest = &self.text[offset..];
-        let line_end = rest.find('\n').unwrap_or(rest.len());
-        let length = rest.char_indices().nth(char_len).map_or(rest.len(), |(i, _)| i).min(line_end);
-        Location { line: span.line, column: span.col + 1, offset, length }
+        let length = rest.char_indices().nth(char_len).map_or(rest.len(), |(i, _)| i);
+        self.range_location(offset, offset + length)
     }
 }
 
 fn memchr_newlines(text: &str) -> impl Iterator<Item = usize> + '_ {
-    text.bytes().enumerate().filter(|&(_, byte)| byte == b'\n').map(|(i, _)| i + 1)
+    memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1)
 }

@@ -174,8 +174,7 @@ impl Builder<'_> {
                 let key_text = value.as_str().map(str::to_owned);
                 self.complete(Node { value, span: SpanNode::Scalar(span_of(start, end)), key_text, nodes })
             }
-            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) if self.stack.len() >= MAX_DEPTH => {
-                let _ = (anchor, tag);
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
                 self.error_at(Code::TooDeep, format!("values are nested more than {MAX_DEPTH} levels deep"), start);
                 Flow::Stop
             }

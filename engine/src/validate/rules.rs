@@ -931,8 +931,9 @@ pub fn describe_shape(shape: Shape) -> &'static str {
 pub fn nearest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
     // Two edits cover a transposition (`strat` for `start`), the commonest typo.
     let limit = (name.chars().count() / 3).max(2);
+    let name = name.to_ascii_lowercase();
     candidates
-        .map(|candidate| (edit_distance(&name.to_ascii_lowercase(), &candidate.to_ascii_lowercase()), candidate))
+        .map(|candidate| (edit_distance(&name, &candidate.to_ascii_lowercase()), candidate))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, candidate)| (*distance, *candidate))
         .map(|(_, candidate)| candidate)
