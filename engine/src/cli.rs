@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::diagnostic::Code;
 use crate::document;
+use crate::plan;
 use crate::report;
 use crate::validate::{self, Config, Supplied, Validated};
 
@@ -211,14 +212,14 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
         for diagnostic in &validated.diagnostics {
             match format {
                 OutputFormat::Text => {
-                    rendered.text.push_str(&report::text(&validated.source, diagnostic, colour));
+                    rendered.text.push_str(&report::text(&validated.source(), diagnostic, colour));
                     rendered.text.push('\n');
                 }
                 OutputFormat::Github => {
-                    rendered.text.push_str(&report::github(&validated.source.name, diagnostic));
+                    rendered.text.push_str(&report::github(&validated.source().name, diagnostic));
                     rendered.text.push('\n');
                 }
-                OutputFormat::Json => rendered.json.push(report::json(&validated.source.name, diagnostic)),
+                OutputFormat::Json => rendered.json.push(report::json(&validated.source().name, diagnostic)),
             }
         }
         rendered
@@ -282,7 +283,11 @@ fn validate_files<R: Send>(
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = files.get(index) else { break };
                         let result = document::load_path(path)
-                            .map(|loaded| render(&validate::validate(loaded, config)))
+                            .map(|loaded| {
+                                let mut validated = validate::validate(loaded, config);
+                                plan::check(&mut validated);
+                                render(&validated)
+                            })
                             .map_err(anyhow::Error::from);
                         done.push((index, result));
                     }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde_json::Value;
+
 /// How bad a finding is. Errors make a runbook invalid; warnings do not (unless denied).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -114,6 +116,49 @@ pub fn pointer_segments(pointer: &str) -> impl Iterator<Item = String> + '_ {
     pointer.split('/').skip(1).map(|segment| segment.replace("~1", "/").replace("~0", "~"))
 }
 
+/// A step of a path through a value, turned into a JSON pointer only when needed.
+#[derive(Clone, Copy)]
+pub enum PathSegment<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+pub fn pointer_of(path: &[PathSegment<'_>]) -> String {
+    path.iter().fold(String::new(), |pointer, segment| match segment {
+        PathSegment::Key(key) => pointer_push(&pointer, key),
+        PathSegment::Index(i) => pointer_push(&pointer, i),
+    })
+}
+
+/// Every string inside `value` that contains `{{`, with its pointer below `base`.
+pub fn collect_templates<'v>(value: &'v Value, base: &str, out: &mut Vec<(&'v str, String)>) {
+    fn walk<'v>(value: &'v Value, base: &str, path: &mut Vec<PathSegment<'v>>, out: &mut Vec<(&'v str, String)>) {
+        match value {
+            Value::String(text) if text.contains("{{") => {
+                let mut pointer = base.to_owned();
+                pointer.push_str(&pointer_of(path));
+                out.push((text, pointer));
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(PathSegment::Index(i));
+                    walk(item, base, path, out);
+                    path.pop();
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    path.push(PathSegment::Key(key));
+                    walk(item, base, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(value, base, &mut Vec::new(), out);
+}
+
 macro_rules! codes {
     ($( $variant:ident = $text:literal, $severity:ident, $rule:literal, $summary:literal; )*) => {
         /// Every diagnostic code. The text form is stable: CI configurations and editors
@@ -202,6 +247,12 @@ codes! {
     RunCommandTargets = "run-command-targets", Error, "8.2", "aws:runCommand without InstanceIds/Targets, or over 50 literal InstanceIds";
     CreateTagsResources = "create-tags-resources", Error, "8.2", "aws:createTags with a non-EC2 ResourceType and several ResourceIds";
     LoopLimit = "loop-limit", Error, "8.2", "over 100 literal Iterators or MaxIterations above 100";
+    // The step graph, checked by the planner.
+    Cycle = "cycle", Error, "V11", "steps can run in a circle forever";
+    ParameterDefaultCycle = "parameter-default-cycle", Error, "2.5", "parameter defaults that refer to each other in a circle";
+    UnreachableStep = "unreachable-step", Warning, "8.2", "a step no path from the first step reaches";
+    OutputMayBeUnset = "output-may-be-unset", Warning, "8.2", "a step output referenced where its producer may not have succeeded";
+    CriticalFailureJump = "critical-failure-jump", Warning, "4.6", "onFailure: step:X without isCritical: false ends the run Failed";
     UnknownOutput = "unknown-output", Warning, "8.2", "a reference to an output the step does not declare";
     AllowedPattern = "allowed-pattern", Warning, "2.4", "an allowedPattern the Java-compatible engine cannot compile";
     SelectorSyntax = "selector-syntax", Warning, "7.3", "a selector outside the supported JSONPath subset";

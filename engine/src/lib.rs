@@ -7,6 +7,7 @@ pub mod actions;
 pub mod cli;
 pub mod diagnostic;
 pub mod document;
+pub mod plan;
 pub mod report;
 pub mod template;
 pub mod validate;

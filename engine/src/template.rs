@@ -1,8 +1,14 @@
 //! Template references (`{{ ... }}`), reference section 5: the grammar, and finding the
 //! references in a string. Brace sequences that do not match the grammar are not references
-//! and pass through untouched (scripts are full of them).
+//! and pass through untouched (scripts are full of them). Substitution is in [`render`].
 
+mod expression;
+pub mod render;
+
+use std::fmt;
 use std::ops::Range;
+
+pub use render::{Config, Error, Lookup, Rendered, Scope, render};
 
 /// One parsed reference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +25,20 @@ pub enum Reference<'a> {
     Variable(&'a str),
     /// `{{ ssm:/path }}`: Parameter Store, allowed only in parameter defaults.
     Ssm(&'a str),
+}
+
+impl fmt::Display for Reference<'_> {
+    /// The reference as written between the braces, without blanks.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reference::Parameter(name) => f.write_str(name),
+            Reference::StepOutput { step, output } => write!(f, "{step}.{output}"),
+            Reference::Global(name) => write!(f, "global:{name}"),
+            Reference::Automation(name) => write!(f, "automation:{name}"),
+            Reference::Variable(name) => write!(f, "variable:{name}"),
+            Reference::Ssm(path) => write!(f, "ssm:{path}"),
+        }
+    }
 }
 
 /// The system variables of section 5.2.
@@ -50,8 +70,9 @@ pub fn parse_reference(inner: &str) -> Option<Reference<'_>> {
     (is_ident(step) && output_ok).then_some(Reference::StepOutput { step, output })
 }
 
-/// Every reference in `text`, with the byte range of its `{{ ... }}`.
-pub fn references(text: &str) -> impl Iterator<Item = (Range<usize>, Reference<'_>)> {
+/// Every `{{ ... }}` in `text` whose content holds no brace, with its byte range and the
+/// content between the braces: the candidates for references (and, opt-in, expressions).
+pub fn braces(text: &str) -> impl Iterator<Item = (Range<usize>, &str)> {
     let mut position = 0;
     std::iter::from_fn(move || {
         loop {
@@ -69,11 +90,14 @@ pub fn references(text: &str) -> impl Iterator<Item = (Range<usize>, Reference<'
                 continue;
             }
             position = after_open + close + 2;
-            if let Some(reference) = parse_reference(inner) {
-                return Some((start..position, reference));
-            }
+            return Some((start..position, inner));
         }
     })
+}
+
+/// Every reference in `text`, with the byte range of its `{{ ... }}`.
+pub fn references(text: &str) -> impl Iterator<Item = (Range<usize>, Reference<'_>)> {
+    braces(text).filter_map(|(range, inner)| parse_reference(inner).map(|reference| (range, reference)))
 }
 
 /// The reference when the whole string (surrounding blanks aside) is exactly one reference.

@@ -27,8 +27,8 @@ pub struct Config {
 /// The outcome of validating one loaded document.
 #[derive(Debug)]
 pub struct Validated {
-    /// The text the diagnostics point into.
-    pub source: Source,
+    /// The document the diagnostics point into (its value moved into `runbook`).
+    document: Loaded,
     /// The typed model, when the document parsed.
     pub runbook: Option<Runbook>,
     /// Typed parameter values, when values were supplied.
@@ -38,6 +38,21 @@ pub struct Validated {
 }
 
 impl Validated {
+    /// The text the diagnostics point into.
+    pub fn source(&self) -> &Source {
+        &self.document.source
+    }
+
+    /// Adds findings of a later stage, located in this document, keeping source order.
+    pub fn add(&mut self, mut diagnostics: Vec<Diagnostic>) {
+        if diagnostics.is_empty() {
+            return;
+        }
+        self.document.locate_all(&mut diagnostics);
+        self.diagnostics.extend(diagnostics);
+        sort(&mut self.diagnostics);
+    }
+
     pub fn errors(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.is_error()).count()
     }
@@ -51,7 +66,7 @@ impl Validated {
 pub fn validate(mut loaded: Loaded, config: &Config) -> Validated {
     let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
     let Some(value) = loaded.value.take() else {
-        return Validated { source: loaded.into_source(), runbook: None, parameters: Map::new(), diagnostics };
+        return Validated { document: loaded, runbook: None, parameters: Map::new(), diagnostics };
     };
     let schema_findings = schema::check(&value);
     let mut rule_findings = rules::check_document(&value);
@@ -76,7 +91,11 @@ pub fn validate(mut loaded: Loaded, config: &Config) -> Validated {
         parameters = bound.values;
     }
     loaded.locate_all(&mut diagnostics);
+    sort(&mut diagnostics);
+    Validated { document: loaded, runbook: Some(runbook), parameters, diagnostics }
+}
+
+fn sort(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.sort_by_key(|d| (d.location.map(|l| (l.line, l.column)), d.code));
     diagnostics.dedup();
-    Validated { source: loaded.into_source(), runbook: Some(runbook), parameters, diagnostics }
 }

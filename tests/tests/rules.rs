@@ -12,7 +12,8 @@ fn findings(text: &str, parameters: Option<&[(&str, &str)]>) -> Vec<(String, usi
         parameters: parameters
             .map(|values| values.iter().map(|(n, v)| (n.to_string(), Supplied::Text(v.to_string()))).collect()),
     };
-    let validated = validate::validate(loaded, &config);
+    let mut validated = validate::validate(loaded, &config);
+    runbook::plan::check(&mut validated);
     validated
         .diagnostics
         .iter()
@@ -312,6 +313,31 @@ fn loop_rules() {
             "mainSteps:\n  - name: l\n    action: aws:loop\n    inputs:\n      Iterators: [a]\n      Steps:\n        - {name: inner, action: aws:sleep, inputs: {Duration: 'PT{{ Loop.CurrentIteration }}S'}}\n  - name: out\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    nextStep: inner\n",
         ),
         &[("unknown-step", 12, 15)],
+    );
+}
+
+#[test]
+fn graph_rules() {
+    // V11, with the step that closes the circle.
+    check(
+        &doc("mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    nextStep: a\n"),
+        &[("cycle", 9, 15)],
+    );
+    check(
+        &doc("mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    isEnd: true\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n"),
+        &[("unreachable-step", 7, 11)],
+    );
+    check(
+        &doc("mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    onFailure: step:b\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n"),
+        &[("critical-failure-jump", 6, 16)],
+    );
+    check(
+        &doc("mainSteps:\n  - name: a\n    action: aws:executeScript\n    inputs: {Runtime: python3.11, Handler: h, Script: x}\n    outputs: [{Name: N, Selector: $.Payload, Type: Integer}]\n    onFailure: Continue\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: 'PT{{ a.N }}S'}\n"),
+        &[("output-may-be-unset", 10, 24)],
+    );
+    check(
+        &doc("parameters:\n  A: {type: String, default: '{{ B }}'}\n  B: {type: String, default: 'x-{{ A }}'}\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n"),
+        &[("parameter-default-cycle", 3, 30)],
     );
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::diagnostic::pointer_push;
+use crate::diagnostic::{collect_templates, pointer_push};
 
 #[derive(Debug, Default)]
 pub struct Runbook {
@@ -242,6 +242,20 @@ impl Step {
 
     pub fn field_pointer(&self, field: &str) -> String {
         pointer_push(&self.pointer, field)
+    }
+
+    /// Every string of the inputs that holds `{{`, with its pointer; a loop's body is left
+    /// to its own steps.
+    pub fn input_templates(&self) -> Vec<(&str, String)> {
+        let mut found = Vec::new();
+        let base = pointer_push(&self.pointer, "inputs");
+        for (key, value) in &self.inputs {
+            if self.action == "aws:loop" && key == "Steps" {
+                continue;
+            }
+            collect_templates(value, &pointer_push(&base, key), &mut found);
+        }
+        found
     }
 
     /// `isCritical` as it applies (section 4.6): false by default only with `Continue`.

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{java_regex, selector};
 use crate::actions;
-use crate::diagnostic::{Code, Diagnostic, Severity, pointer_push};
+use crate::diagnostic::{Code, Diagnostic, PathSegment, Severity, collect_templates, pointer_of, pointer_push};
 use crate::document::model::{OnCancel, OnFailure, Runbook, Shape, Step, lenient_integer};
 use crate::template::{self, AUTOMATION_VARIABLES, GLOBAL_VARIABLES, Reference};
 
@@ -107,7 +107,7 @@ impl<'a> Rules<'a> {
                     self.push(Diagnostic::new(Code::ParameterDefaultType, message).at(&default_pointer));
                 }
                 let mut found = Vec::new();
-                collect_strings(default, &default_pointer, &mut found);
+                collect_templates(default, &default_pointer, &mut found);
                 for (text, pointer) in found {
                     self.references_in_text(text, &pointer, Scope::ParameterDefault);
                 }
@@ -310,14 +310,7 @@ impl<'a> Rules<'a> {
 
     /// V12, V13 and the 8.2 reference rules for every string in a step's inputs.
     fn references_in_inputs(&mut self, step: &'a Step, enclosing_loop: Option<&'a Step>) {
-        let mut found = Vec::new();
-        let base = pointer_push(&step.pointer, "inputs");
-        for (key, value) in &step.inputs {
-            if step.action == "aws:loop" && key == "Steps" {
-                continue;
-            }
-            collect_strings(value, &pointer_push(&base, key), &mut found);
-        }
+        let found = step.input_templates();
         // The loop's own inputs (LoopCondition, MaxIterations) see the loop's built-ins too.
         let loop_scope = if step.action == "aws:loop" { Some(step) } else { enclosing_loop };
         for (text, pointer) in found {
@@ -860,49 +853,6 @@ fn templated_keys<'v>(value: &'v Value, path: &mut Vec<PathSegment<'v>>, out: &m
         }
         _ => {}
     }
-}
-
-/// A step of a path through a value, turned into a JSON pointer only when needed.
-#[derive(Clone, Copy)]
-enum PathSegment<'v> {
-    Key(&'v str),
-    Index(usize),
-}
-
-fn pointer_of(path: &[PathSegment<'_>]) -> String {
-    path.iter().fold(String::new(), |pointer, segment| match segment {
-        PathSegment::Key(key) => pointer_push(&pointer, key),
-        PathSegment::Index(i) => pointer_push(&pointer, i),
-    })
-}
-
-/// Every string inside `value` that contains `{{`, with its pointer below `base`.
-fn collect_strings<'v>(value: &'v Value, base: &str, out: &mut Vec<(&'v str, String)>) {
-    fn walk<'v>(value: &'v Value, base: &str, path: &mut Vec<PathSegment<'v>>, out: &mut Vec<(&'v str, String)>) {
-        match value {
-            Value::String(text) if text.contains("{{") => {
-                let mut pointer = base.to_owned();
-                pointer.push_str(&pointer_of(path));
-                out.push((text, pointer));
-            }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    path.push(PathSegment::Index(i));
-                    walk(item, base, path, out);
-                    path.pop();
-                }
-            }
-            Value::Object(map) => {
-                for (key, item) in map {
-                    path.push(PathSegment::Key(key));
-                    walk(item, base, path, out);
-                    path.pop();
-                }
-            }
-            _ => {}
-        }
-    }
-    walk(value, base, &mut Vec::new(), out);
 }
 
 pub fn describe_json(value: &Value) -> String {
