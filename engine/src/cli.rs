@@ -56,6 +56,19 @@ Giving any -p or --params-file also checks that every required parameter has a v
 Values are typed by the parameter's declared type: StringList from a JSON array or
 comma-separated text, StringMap and MapList from JSON, Integer and Boolean from text.")]
     Validate(ValidateArgs),
+    /// Show what a runbook would do: every step, its inputs as far as known, and where it goes
+    /// on success, on each branch choice, on failure and on cancel. Nothing runs.
+    #[command(after_help = "\
+Examples:
+  runbook plan examples/restart-unhealthy-instance.yaml -p InstanceId=i-0123456789abcdef0
+  runbook plan runbook.yaml --format json | jq '.edges'
+  runbook plan runbook.yaml --format dot | dot -Tsvg > plan.svg
+  runbook plan runbook.yaml --format mermaid >> README.md
+
+Values that only a run can know (step outputs, the account, the date, Parameter Store) are
+shown as unknown: their {{ }} references stay as written and are listed per step.
+The runbook is validated first; with errors, they are printed and nothing is planned.")]
+    Plan(PlanArgs),
     /// List every diagnostic code with its severity and what it means.
     Codes,
 }
@@ -76,6 +89,33 @@ struct ValidateArgs {
     /// Colour the text output: auto (when stdout is a terminal and NO_COLOR is unset), always, never.
     #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
     color: ColourChoice,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// The runbook file.
+    #[arg(value_name = "FILE")]
+    path: PathBuf,
+    #[command(flatten)]
+    parameters: ParameterArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    format: PlanFormat,
+    /// Colour diagnostics: auto, always, never.
+    #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
+    color: ColourChoice,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PlanFormat {
+    /// Steps, inputs and successors, for people.
+    Text,
+    /// Nodes, labelled edges and references (schemas/plan.schema.json).
+    Json,
+    /// Graphviz, for `dot -Tsvg`.
+    Dot,
+    /// A Mermaid flowchart, for Markdown.
+    Mermaid,
 }
 
 /// Parameter values; shared by validate, plan and run.
@@ -142,6 +182,7 @@ pub fn run(
     };
     let result = match cli.command {
         Command::Validate(args) => validate_command(args, stdout, terminal_colour),
+        Command::Plan(args) => plan_command(args, stdout, stderr, terminal_colour),
         Command::Codes => codes_command(stdout).map(|()| exit::SUCCESS),
     };
     match result {
@@ -185,12 +226,71 @@ impl ParameterArgs {
     }
 }
 
-fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour: bool) -> anyhow::Result<u8> {
-    let colour = match args.color {
-        ColourChoice::Auto => terminal_colour,
-        ColourChoice::Always => true,
-        ColourChoice::Never => false,
+impl ColourChoice {
+    fn resolve(self, terminal_colour: bool) -> bool {
+        match self {
+            ColourChoice::Auto => terminal_colour,
+            ColourChoice::Always => true,
+            ColourChoice::Never => false,
+        }
+    }
+}
+
+fn plan_command(
+    args: PlanArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    terminal_colour: bool,
+) -> anyhow::Result<u8> {
+    let colour = args.color.resolve(terminal_colour);
+    let config = Config { parameters: args.parameters.supplied()? };
+    let loaded = document::load_path(&args.path)?;
+    let mut validated = validate::validate(loaded, &config);
+    plan::check(&mut validated);
+    let Some(runbook) = validated.runbook.as_ref().filter(|_| validated.errors() == 0) else {
+        for diagnostic in &validated.diagnostics {
+            stderr.write_all(report::text(validated.source(), diagnostic, colour).as_bytes())?;
+            writeln!(stderr)?;
+        }
+        writeln!(stderr, "{}", report::summary(1, 1, validated.warnings()))?;
+        return Ok(exit::INVALID);
     };
+    let planned = plan::plan(runbook);
+    let bound = plan::values::bind(runbook, &validated.parameters, &plan::values::NothingKnown);
+    let shown = report::plan::Shown::new(&validated.source().name, &planned, &bound);
+    match args.format {
+        PlanFormat::Text => {
+            stdout.write_all(report::plan::text(&shown).as_bytes())?;
+            if !validated.diagnostics.is_empty() {
+                writeln!(stdout, "\nFindings")?;
+                for diagnostic in &validated.diagnostics {
+                    stdout.write_all(report::text(validated.source(), diagnostic, colour).as_bytes())?;
+                    writeln!(stdout)?;
+                }
+            }
+        }
+        PlanFormat::Json => {
+            let name = &validated.source().name;
+            let diagnostics = validated.diagnostics.iter().map(|d| report::json(name, d)).collect();
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&report::plan::json(&shown, diagnostics))?)?;
+        }
+        PlanFormat::Dot | PlanFormat::Mermaid => {
+            let picture = match args.format {
+                PlanFormat::Dot => report::plan::dot(&shown),
+                _ => report::plan::mermaid(&shown),
+            };
+            stdout.write_all(picture.as_bytes())?;
+            // Pictures stay clean for piping; findings go to stderr.
+            for diagnostic in &validated.diagnostics {
+                writeln!(stderr, "{}", report::github(&validated.source().name, diagnostic))?;
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour: bool) -> anyhow::Result<u8> {
+    let colour = args.color.resolve(terminal_colour);
     let config = Config { parameters: args.parameters.supplied()? };
     let mut files = Vec::new();
     for path in &args.paths {
@@ -212,7 +312,7 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
         for diagnostic in &validated.diagnostics {
             match format {
                 OutputFormat::Text => {
-                    rendered.text.push_str(&report::text(&validated.source(), diagnostic, colour));
+                    rendered.text.push_str(&report::text(validated.source(), diagnostic, colour));
                     rendered.text.push('\n');
                 }
                 OutputFormat::Github => {

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 use crate::document::model::{OnCancel, OnFailure, Runbook, Step};
+use crate::template;
 use crate::validate::Validated;
 
 /// A step of the plan; its index is the step's position in document order.
@@ -255,6 +256,64 @@ impl<'r> Plan<'r> {
     }
 }
 
+/// A step's inputs rendered with what is known before the run.
+#[derive(Debug)]
+pub struct Preview {
+    /// The inputs (a loop's body aside), with unknown references left as written.
+    pub inputs: Value,
+    /// References whose values only the run has.
+    pub unknown: Vec<String>,
+    /// Why the inputs could not be rendered (an opt-in expression that fails).
+    pub error: Option<String>,
+}
+
+impl Plan<'_> {
+    /// Renders the inputs of a step as far as `scope` knows their values.
+    pub fn preview(&self, id: StepId, scope: &dyn template::Scope) -> Preview {
+        let step = self.step(id);
+        let inputs: serde_json::Map<String, Value> = step
+            .inputs
+            .iter()
+            .filter(|(key, _)| !(step.action == "aws:loop" && key.as_str() == "Steps"))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let inputs = Value::Object(inputs);
+        match template::render(&inputs, scope, values::template_config(self.runbook)) {
+            Ok(rendered) => Preview { inputs: rendered.value, unknown: rendered.unknown, error: None },
+            Err(error) => Preview { inputs, unknown: Vec::new(), error: Some(error.to_string()) },
+        }
+    }
+}
+
+/// A branch condition as one line: `{{ x }} StringEquals "a" and not ({{ y }} BooleanEquals true)`.
+pub fn describe_condition(condition: &Value) -> String {
+    let Some(object) = condition.as_object() else { return condition.to_string() };
+    let group = |items: &Value, word: &str| match items.as_array() {
+        Some(items) => items
+            .iter()
+            .map(|item| format!("({})", describe_condition(item)))
+            .collect::<Vec<_>>()
+            .join(&format!(" {word} ")),
+        None => items.to_string(),
+    };
+    if let Some(items) = object.get("And") {
+        return group(items, "and");
+    }
+    if let Some(items) = object.get("Or") {
+        return group(items, "or");
+    }
+    if let Some(inner) = object.get("Not") {
+        return format!("not ({})", describe_condition(inner));
+    }
+    let variable =
+        object.get("Variable").map_or_else(|| "?".to_owned(), |v| v.as_str().map_or(v.to_string(), str::to_owned));
+    let operator = object.iter().find(|(key, _)| !matches!(key.as_str(), "Variable" | "NextStep"));
+    match operator {
+        Some((operator, operand)) => format!("{variable} {operator} {operand}"),
+        None => variable,
+    }
+}
+
 fn goto(target: Target<'_>, label: Label) -> Next<'_> {
     match target {
         Ok(step) => Next::Step { step, label },
@@ -295,10 +354,9 @@ pub fn plan<'r>(runbook: &'r Runbook) -> Plan<'r> {
         };
         let (choices, default) = if step.action == "aws:branch" {
             let choices = match step.inputs.get("Choices") {
-                Some(Value::Array(choices)) => choices
-                    .iter()
-                    .map(|choice| choice.get("NextStep").and_then(Value::as_str).map(target))
-                    .collect(),
+                Some(Value::Array(choices)) => {
+                    choices.iter().map(|choice| choice.get("NextStep").and_then(Value::as_str).map(target)).collect()
+                }
                 _ => Vec::new(),
             };
             let default = step.inputs.get("Default").and_then(Value::as_str).map(target);
@@ -496,7 +554,9 @@ mod tests {
 
     #[test]
     fn a_branch_last_in_its_list_ends_the_list() {
-        let rb = runbook(&format!("  - name: x\n    {SLEEP}\n  - name: br\n    {BRANCH}\n  - name: y\n    {SLEEP}\n    isEnd: true\n"));
+        let rb = runbook(&format!(
+            "  - name: x\n    {SLEEP}\n  - name: br\n    {BRANCH}\n  - name: y\n    {SLEEP}\n    isEnd: true\n"
+        ));
         let plan = plan(&rb);
         assert_eq!(next(&plan, "br", Outcome::NoChoice), "fallthrough y");
         let rb = runbook(&format!(
@@ -566,7 +626,10 @@ mod tests {
             "  - name: x\n    {SLEEP}\n  - name: br\n    action: aws:branch\n    inputs:\n      Choices:\n        - {{NextStep: x, Variable: '{{{{ P }}}}', StringEquals: a}}\n      Default: y\n  - name: y\n    {SLEEP}\n"
         ));
         let plan = plan(&rb);
-        assert_eq!(codes(&plan), [("cycle", "steps can run in a circle forever: `x` -[next]-> `br` -[choice[0]]-> `x`".into())]);
+        assert_eq!(
+            codes(&plan),
+            [("cycle", "steps can run in a circle forever: `x` -[next]-> `br` -[choice[0]]-> `x`".into())]
+        );
         assert_eq!(plan.diagnostics[0].pointer.as_deref(), Some("/mainSteps/1/inputs/Choices/0/NextStep"));
     }
 
@@ -576,7 +639,10 @@ mod tests {
             "  - name: a\n    {SLEEP}\n    onFailure: step:b\n    isCritical: false\n    isEnd: true\n  - name: b\n    {SLEEP}\n    onFailure: step:a\n    isCritical: false\n    isEnd: true\n"
         ));
         let plan = plan(&rb);
-        assert_eq!(codes(&plan), [("cycle", "steps can run in a circle forever: `a` -[on_failure]-> `b` -[on_failure]-> `a`".into())]);
+        assert_eq!(
+            codes(&plan),
+            [("cycle", "steps can run in a circle forever: `a` -[on_failure]-> `b` -[on_failure]-> `a`".into())]
+        );
         assert_eq!(plan.diagnostics[0].pointer.as_deref(), Some("/mainSteps/1/onFailure"));
     }
 
@@ -588,7 +654,11 @@ mod tests {
         let plan = plan(&rb);
         assert_eq!(
             codes(&plan),
-            [("cycle", "steps can run in a circle forever: `start` -[next]-> `each` -[loop_body]-> `inner` -[next]-> `start`".into())]
+            [(
+                "cycle",
+                "steps can run in a circle forever: `start` -[next]-> `each` -[loop_body]-> `inner` -[next]-> `start`"
+                    .into()
+            )]
         );
         assert_eq!(plan.diagnostics[0].pointer.as_deref(), Some("/mainSteps/1/inputs/Steps/0/nextStep"));
     }

@@ -320,23 +320,33 @@ fn loop_rules() {
 fn graph_rules() {
     // V11, with the step that closes the circle.
     check(
-        &doc("mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    nextStep: a\n"),
+        &doc(
+            "mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    nextStep: a\n",
+        ),
         &[("cycle", 9, 15)],
     );
     check(
-        &doc("mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    isEnd: true\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n"),
+        &doc(
+            "mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    isEnd: true\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n",
+        ),
         &[("unreachable-step", 7, 11)],
     );
     check(
-        &doc("mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    onFailure: step:b\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n"),
+        &doc(
+            "mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    onFailure: step:b\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n",
+        ),
         &[("critical-failure-jump", 6, 16)],
     );
     check(
-        &doc("mainSteps:\n  - name: a\n    action: aws:executeScript\n    inputs: {Runtime: python3.11, Handler: h, Script: x}\n    outputs: [{Name: N, Selector: $.Payload, Type: Integer}]\n    onFailure: Continue\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: 'PT{{ a.N }}S'}\n"),
+        &doc(
+            "mainSteps:\n  - name: a\n    action: aws:executeScript\n    inputs: {Runtime: python3.11, Handler: h, Script: x}\n    outputs: [{Name: N, Selector: $.Payload, Type: Integer}]\n    onFailure: Continue\n  - name: b\n    action: aws:sleep\n    inputs: {Duration: 'PT{{ a.N }}S'}\n",
+        ),
         &[("output-may-be-unset", 10, 24)],
     );
     check(
-        &doc("parameters:\n  A: {type: String, default: '{{ B }}'}\n  B: {type: String, default: 'x-{{ A }}'}\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n"),
+        &doc(
+            "parameters:\n  A: {type: String, default: '{{ B }}'}\n  B: {type: String, default: 'x-{{ A }}'}\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n",
+        ),
         &[("parameter-default-cycle", 3, 30)],
     );
 }

@@ -42,7 +42,9 @@ pub fn edge_pointer(step: &Step, label: Label) -> String {
         Label::LoopBody => step.input_pointer("Steps"),
         Label::OnFailure | Label::Continue => step.field_pointer("onFailure"),
         Label::OnCancel => step.field_pointer("onCancel"),
-        Label::Next | Label::Fallthrough | Label::LoopExit if step.next_step.is_some() => step.field_pointer("nextStep"),
+        Label::Next | Label::Fallthrough | Label::LoopExit if step.next_step.is_some() => {
+            step.field_pointer("nextStep")
+        }
         Label::Next | Label::Fallthrough | Label::LoopExit => step.field_pointer("name"),
     }
 }
@@ -126,9 +128,9 @@ fn critical_failure_jumps(plan: &Plan<'_>, out: &mut Vec<Diagnostic>) {
                 step.name
             );
             out.push(
-                Diagnostic::new(Code::CriticalFailureJump, message)
-                    .at(step.field_pointer("onFailure"))
-                    .with_help("add `isCritical: false` if the failure is handled, or `isCritical: true` to keep it failing"),
+                Diagnostic::new(Code::CriticalFailureJump, message).at(step.field_pointer("onFailure")).with_help(
+                    "add `isCritical: false` if the failure is handled, or `isCritical: true` to keep it failing",
+                ),
             );
         }
     }
@@ -152,7 +154,11 @@ fn unset_outputs(plan: &Plan<'_>, reachable: &[bool], out: &mut Vec<Diagnostic>)
     }
     for edge in plan.graph.edge_references() {
         let label = edge.weight().label;
-        let from = if label.is_failure() || label == Label::LoopBody { started(edge.source()) } else { succeeded(edge.source()) };
+        let from = if label.is_failure() || label == Label::LoopBody {
+            started(edge.source())
+        } else {
+            succeeded(edge.source())
+        };
         split.add_edge(from, started(edge.target()), ());
     }
     let dominance = Dominance::new(&split, started(entry));
@@ -176,14 +182,14 @@ fn unset_outputs(plan: &Plan<'_>, reachable: &[bool], out: &mut Vec<Diagnostic>)
                     continue;
                 }
                 let why = if dominance.dominates(started(producer), started(consumer)) {
-                    format!("`{producer_name}` runs on every path to it, but a path continues after `{producer_name}` failed")
+                    format!(
+                        "`{producer_name}` runs on every path to it, but a path continues after `{producer_name}` failed"
+                    )
                 } else {
                     format!("a path reaches it without running `{producer_name}`")
                 };
-                let message = format!(
-                    "`{{{{ {producer_name}.{output} }}}}` may have no value when `{}` runs: {why}",
-                    step.name
-                );
+                let message =
+                    format!("`{{{{ {producer_name}.{output} }}}}` may have no value when `{}` runs: {why}", step.name);
                 out.push(Diagnostic::new(Code::OutputMayBeUnset, message).at(pointer.clone()).with_help(
                     "at run time the reference would stay literal text; make the producer run on every path, or check the value",
                 ));
@@ -228,6 +234,9 @@ impl Dominance {
 
     fn dominates(&self, a: NodeIndex<u32>, b: NodeIndex<u32>) -> bool {
         let (a, b) = (a.index(), b.index());
-        self.enter[a] != u32::MAX && self.enter[b] != u32::MAX && self.enter[a] <= self.enter[b] && self.leave[b] <= self.leave[a]
+        self.enter[a] != u32::MAX
+            && self.enter[b] != u32::MAX
+            && self.enter[a] <= self.enter[b]
+            && self.leave[b] <= self.leave[a]
     }
 }

@@ -126,9 +126,12 @@ impl Binder<'_> {
         let parameter = &self.runbook.parameters[index];
         let binding = match (self.supplied.get(&parameter.name), &parameter.default) {
             (Some(value), _) => known(&parameter.name, Origin::Supplied, value.clone()),
-            (None, None) => {
-                Binding { name: parameter.name.clone(), origin: Origin::NotSupplied, value: Value::Null, unknown: Vec::new() }
-            }
+            (None, None) => Binding {
+                name: parameter.name.clone(),
+                origin: Origin::NotSupplied,
+                value: Value::Null,
+                unknown: Vec::new(),
+            },
             (None, Some(default)) => {
                 self.state.borrow_mut()[index] = State::InProgress;
                 self.stack.borrow_mut().push(index);
@@ -178,10 +181,8 @@ impl Binder<'_> {
             unknown: vec![parameter.name.clone()],
         };
         for &i in &stack[start..] {
-            self.state.borrow_mut()[i] = State::Done(Binding {
-                name: self.runbook.parameters[i].name.clone(),
-                ..unknown.clone()
-            });
+            self.state.borrow_mut()[i] =
+                State::Done(Binding { name: self.runbook.parameters[i].name.clone(), ..unknown.clone() });
         }
         unknown
     }

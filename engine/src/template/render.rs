@@ -278,8 +278,8 @@ mod tests {
 
     #[test]
     fn unknown_values_stay_as_written_and_are_listed() {
-        let rendered = render(&json!(["{{ describe.State }}", "at {{ describe.State }}"]), &scope(), Config::default())
-            .unwrap();
+        let rendered =
+            render(&json!(["{{ describe.State }}", "at {{ describe.State }}"]), &scope(), Config::default()).unwrap();
         assert_eq!(rendered.value, json!(["{{ describe.State }}", "at {{ describe.State }}"]));
         assert_eq!(rendered.unknown, vec!["describe.State".to_owned()]);
     }

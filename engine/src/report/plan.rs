@@ -1,0 +1,439 @@
+//! A plan for people and machines: text (each step, its inputs as far as known, where it
+//! goes on each outcome), JSON (`schemas/plan.schema.json`), and Graphviz dot and Mermaid
+//! pictures. Unknown values are shown as unknown, never invented.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::plan::values::{Bound, PlanScope};
+use crate::plan::{EndReason, Label, Next, Outcome, Plan, Preview, StepId, describe_condition};
+use crate::template::{self, Reference};
+
+/// Everything the renderers show: the plan, the parameters, and each step's preview.
+pub struct Shown<'a> {
+    pub name: &'a str,
+    pub plan: &'a Plan<'a>,
+    pub parameters: &'a Bound,
+    pub previews: Vec<Preview>,
+}
+
+impl<'a> Shown<'a> {
+    pub fn new(name: &'a str, plan: &'a Plan<'a>, parameters: &'a Bound) -> Shown<'a> {
+        let scope = PlanScope { plan, parameters };
+        let previews = plan.steps().map(|id| plan.preview(id, &scope)).collect();
+        Shown { name, plan, parameters, previews }
+    }
+
+    /// Choice `i` of a branch, with the values known before the run filled in.
+    fn condition(&self, id: StepId, i: usize) -> String {
+        self.previews[id.index()]
+            .inputs
+            .get("Choices")
+            .and_then(|c| c.get(i))
+            .map(describe_condition)
+            .unwrap_or_default()
+    }
+}
+
+/// The outcome as a person says it.
+fn outcome_text(shown: &Shown<'_>, id: StepId, outcome: Outcome) -> String {
+    let plan = shown.plan;
+    match outcome {
+        Outcome::Succeeded if plan.node(id).is_loop() => "after the last iteration".into(),
+        Outcome::Succeeded => "on success".into(),
+        Outcome::Chose(i) => format!("if {}", shown.condition(id, i)),
+        Outcome::NoChoice => "otherwise".into(),
+        Outcome::Failed | Outcome::TimedOut => "on failure".into(),
+        Outcome::Cancelled => "on cancel".into(),
+    }
+}
+
+/// The outcome as a stable word, for JSON.
+fn outcome_key(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Succeeded => "success".into(),
+        Outcome::Chose(i) => format!("choice[{i}]"),
+        Outcome::NoChoice => "no_choice".into(),
+        Outcome::Failed | Outcome::TimedOut => "failure".into(),
+        Outcome::Cancelled => "cancel".into(),
+    }
+}
+
+/// Where an end leads: the run, or (inside a loop body) the iteration.
+fn end_text(plan: &Plan<'_>, id: StepId, reason: EndReason) -> String {
+    match plan.node(id).parent {
+        Some(_) => format!("end of iteration ({})", reason.as_str()),
+        None => format!("the run completes ({})", reason.as_str()),
+    }
+}
+
+fn next_text(plan: &Plan<'_>, id: StepId, next: Next<'_>) -> String {
+    match next {
+        Next::Step { step, label } => {
+            let exit = if plan.node(id).parent.is_some() && plan.node(step).parent != plan.node(id).parent {
+                ", leaves the loop"
+            } else {
+                ""
+            };
+            format!("-> {} ({label}{exit})", plan.step(step).name)
+        }
+        Next::End(reason) => format!("-> {}", end_text(plan, id, reason)),
+        Next::Abort => "-> the run stops: Failed (TimedOut after a timeout)".into(),
+        Next::Cancel => "-> the run stops: Cancelled".into(),
+        Next::Unknown { name, label } => format!("-> {name} ({label}, no such step)"),
+    }
+}
+
+/// The text form.
+pub fn text(shown: &Shown<'_>) -> String {
+    let plan = shown.plan;
+    let mut out = String::new();
+    let count = plan.graph.node_count();
+    let entry = plan.entry().map_or("-".to_owned(), |id| plan.step(id).name.clone());
+    let _ = writeln!(out, "Plan of {}: {count} step{}, starting at `{entry}`", shown.name, plural(count));
+    if !shown.parameters.parameters.is_empty() {
+        out.push_str("\nParameters\n");
+        let width = shown.parameters.parameters.iter().map(|b| b.name.len()).max().unwrap_or(0);
+        for binding in &shown.parameters.parameters {
+            let value = if binding.origin == crate::plan::values::Origin::NotSupplied {
+                "unknown".to_owned()
+            } else {
+                one_line(&binding.value)
+            };
+            let mut note = binding.origin.as_str().to_owned();
+            if !binding.unknown.is_empty() {
+                let _ = write!(note, "; unknown until the run: {}", binding.unknown.join(", "));
+            }
+            let _ = writeln!(out, "  {:<width$}  {value}  ({note})", binding.name);
+        }
+    }
+    out.push_str("\nSteps\n");
+    for id in plan.steps() {
+        let node = plan.node(id);
+        let indent = if node.parent.is_some() { "    " } else { "  " };
+        let step = node.step;
+        let _ = writeln!(out, "{indent}{}. {}  {}", id.index() + 1, step.name, step.action);
+        let inner = format!("{indent}   ");
+        let preview = &shown.previews[id.index()];
+        if let Some(object) = preview.inputs.as_object() {
+            for (key, value) in object {
+                if step.action == "aws:branch" && key == "Choices" {
+                    continue;
+                }
+                let _ = writeln!(out, "{inner}{key}: {}", input_text(value, &inner));
+            }
+        }
+        if !preview.unknown.is_empty() {
+            let _ = writeln!(out, "{inner}unknown until the run: {}", preview.unknown.join(", "));
+        }
+        if let Some(error) = &preview.error {
+            let _ = writeln!(out, "{inner}cannot render: {error}");
+        }
+        for output in &step.outputs {
+            let kind = output.kind.map_or("", |k| k.name());
+            let _ = writeln!(out, "{inner}output {} = {} {kind}", output.name, output.selector);
+        }
+        for outcome in node.outcomes() {
+            let next = plan.successor(id, outcome);
+            let _ = writeln!(out, "{inner}{}  {}", outcome_text(shown, id, outcome), next_text(plan, id, next));
+        }
+        if let Some(entry) = node.body_entry {
+            let _ = writeln!(out, "{inner}each iteration  -> {} (loop_body)", plan.step(entry).name);
+        }
+    }
+    out
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A value on one line: strings as they are, the rest as compact JSON.
+fn one_line(value: &Value) -> String {
+    match value {
+        Value::String(text) if !text.is_empty() && text.trim() == text => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// An input's value: short values on the line, scripts and long text as a few lines.
+fn input_text(value: &Value, indent: &str) -> String {
+    const SHOWN_LINES: usize = 4;
+    let Value::String(text) = value else { return value.to_string() };
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= 1 {
+        return text.clone();
+    }
+    let mut out = String::from("|");
+    for line in lines.iter().take(SHOWN_LINES) {
+        let _ = write!(out, "\n{indent}  {line}");
+    }
+    if lines.len() > SHOWN_LINES {
+        let _ = write!(out, "\n{indent}  ... {} more lines", lines.len() - SHOWN_LINES);
+    }
+    out
+}
+
+/// The JSON form, described by `schemas/plan.schema.json`.
+pub fn json(shown: &Shown<'_>, diagnostics: Vec<Value>) -> Value {
+    let plan = shown.plan;
+    let name = |id: StepId| plan.step(id).name.as_str();
+    let parameters: Vec<Value> = shown
+        .parameters
+        .parameters
+        .iter()
+        .map(|binding| {
+            json!({
+                "name": binding.name,
+                "origin": match binding.origin {
+                    crate::plan::values::Origin::Supplied => "supplied",
+                    crate::plan::values::Origin::Default => "default",
+                    crate::plan::values::Origin::NotSupplied => "not_supplied",
+                },
+                "known": binding.is_known(),
+                "value": binding.value,
+                "unknown": binding.unknown,
+            })
+        })
+        .collect();
+    let steps: Vec<Value> = plan
+        .steps()
+        .map(|id| {
+            let node = plan.node(id);
+            let step = node.step;
+            let preview = &shown.previews[id.index()];
+            let successors: Vec<Value> = node
+                .outcomes()
+                .into_iter()
+                .map(|outcome| {
+                    let mut entry = json!({ "outcome": outcome_key(outcome) });
+                    if let Outcome::Chose(i) = outcome {
+                        entry["condition"] = json!(shown.condition(id, i));
+                    }
+                    match plan.successor(id, outcome) {
+                        Next::Step { step, label } => {
+                            entry["step"] = json!(name(step));
+                            entry["label"] = json!(label.to_string());
+                        }
+                        Next::End(reason) => {
+                            let end = if node.parent.is_some() { "iteration" } else { "complete" };
+                            entry["end"] = json!(end);
+                            entry["reason"] = json!(match reason {
+                                EndReason::IsEnd => "is_end",
+                                EndReason::EndOfList => "end_of_list",
+                            });
+                        }
+                        Next::Abort => entry["end"] = json!("abort"),
+                        Next::Cancel => entry["end"] = json!("cancel"),
+                        Next::Unknown { name, label } => {
+                            entry["missing_step"] = json!(name);
+                            entry["label"] = json!(label.to_string());
+                        }
+                    }
+                    entry
+                })
+                .collect();
+            let references: Vec<Value> = step
+                .input_templates()
+                .into_iter()
+                .flat_map(|(text, pointer)| {
+                    template::references(text).map(move |(_, reference)| reference_json(reference, &pointer))
+                })
+                .collect();
+            json!({
+                "name": step.name,
+                "action": step.action,
+                "index": id.index(),
+                "loop": node.parent.map(name),
+                "pointer": step.pointer,
+                "inputs": preview.inputs,
+                "unknown": preview.unknown,
+                "error": preview.error,
+                "outputs": step.outputs.iter().map(|o| json!({
+                    "name": o.name, "selector": o.selector, "type": o.kind.map(|k| k.name()),
+                })).collect::<Vec<_>>(),
+                "max_attempts": step.max_attempts.unwrap_or(1),
+                "timeout_seconds": step.timeout_seconds,
+                "is_critical": step.effective_is_critical(),
+                "successors": successors,
+                "references": references,
+            })
+        })
+        .collect();
+    let edges: Vec<Value> = plan
+        .steps()
+        .flat_map(|id| {
+            plan.edges_from(id).into_iter().map(move |(to, edge)| {
+                let mut value = json!({
+                    "from": name(id),
+                    "to": name(to),
+                    "label": edge.label.to_string(),
+                    "exits_loop": edge.exits_loop,
+                });
+                if let Label::Choice(i) = edge.label {
+                    value["condition"] = json!(shown.condition(id, i));
+                }
+                value
+            })
+        })
+        .collect();
+    json!({
+        "runbook": shown.name,
+        "entry": plan.entry().map(name),
+        "parameters": parameters,
+        "steps": steps,
+        "edges": edges,
+        "diagnostics": diagnostics,
+    })
+}
+
+fn reference_json(reference: Reference<'_>, pointer: &str) -> Value {
+    let (kind, producer) = match reference {
+        Reference::Parameter(_) => ("parameter", None),
+        Reference::StepOutput { step, .. } => ("step_output", Some(step)),
+        Reference::Global(_) => ("global", None),
+        Reference::Automation(_) => ("automation", None),
+        Reference::Variable(_) => ("variable", None),
+        Reference::Ssm(_) => ("ssm", None),
+    };
+    json!({ "reference": reference.to_string(), "kind": kind, "producer": producer, "pointer": pointer })
+}
+
+/// Graphviz: `runbook plan x.yaml --format dot | dot -Tsvg > x.svg`.
+pub fn dot(shown: &Shown<'_>) -> String {
+    let plan = shown.plan;
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph {} {{", dot_string(shown.name));
+    out.push_str("  rankdir=TB;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n");
+    out.push_str("  end [shape=doublecircle, label=\"end\", width=0.3];\n");
+    for id in plan.steps().filter(|id| plan.node(*id).parent.is_none()) {
+        dot_node(&mut out, plan, id, "  ");
+    }
+    for id in plan.steps() {
+        for (to, edge) in plan.edges_from(id) {
+            let style = match edge.label {
+                Label::OnFailure | Label::Continue => ", color=\"firebrick\", style=dashed",
+                Label::OnCancel => ", color=\"darkorange\", style=dotted",
+                Label::LoopBody => ", style=bold",
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "  s{} -> s{} [label={}{style}];",
+                id.index(),
+                to.index(),
+                dot_string(&edge_text(shown, id, edge.label))
+            );
+        }
+        if let Some(reason) = completes(plan, id) {
+            let _ = writeln!(out, "  s{} -> end [label={}, style=dotted];", id.index(), dot_string(reason.as_str()));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn dot_node(out: &mut String, plan: &Plan<'_>, id: StepId, indent: &str) {
+    let step = plan.step(id);
+    let label = format!("{}\n{}", step.name, step.action);
+    match plan.node(id).body_entry {
+        Some(_) => {
+            let _ = writeln!(out, "{indent}subgraph cluster_s{} {{", id.index());
+            let _ = writeln!(out, "{indent}  label={}; style=dashed;", dot_string(&format!("loop {}", step.name)));
+            let _ = writeln!(out, "{indent}  s{} [label={}, shape=hexagon];", id.index(), dot_string(&label));
+            for child in plan.steps().filter(|child| plan.node(*child).parent == Some(id)) {
+                dot_node(out, plan, child, &format!("{indent}  "));
+            }
+            let _ = writeln!(out, "{indent}}}");
+        }
+        None => {
+            let shape = if step.action == "aws:branch" { ", shape=diamond, style=\"\"" } else { "" };
+            let _ = writeln!(out, "{indent}s{} [label={}{shape}];", id.index(), dot_string(&label));
+        }
+    }
+}
+
+/// An edge's caption: the label, and a choice's condition.
+fn edge_text(shown: &Shown<'_>, id: StepId, label: Label) -> String {
+    match label {
+        Label::Choice(i) => format!("{label}: {}", shown.condition(id, i)),
+        _ => label.to_string(),
+    }
+}
+
+/// Whether a top-level step can end the run successfully, and why.
+fn completes(plan: &Plan<'_>, id: StepId) -> Option<EndReason> {
+    if plan.node(id).parent.is_some() {
+        return None;
+    }
+    plan.node(id).outcomes().into_iter().find_map(|outcome| match plan.successor(id, outcome) {
+        Next::End(reason) => Some(reason),
+        _ => None,
+    })
+}
+
+fn dot_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+}
+
+/// Mermaid: paste into a Markdown ```mermaid block (GitHub renders it).
+pub fn mermaid(shown: &Shown<'_>) -> String {
+    let plan = shown.plan;
+    let mut out = String::from("flowchart TD\n");
+    for id in plan.steps().filter(|id| plan.node(*id).parent.is_none()) {
+        mermaid_node(&mut out, plan, id, "  ");
+    }
+    out.push_str("  end_((end))\n");
+    for id in plan.steps() {
+        for (to, edge) in plan.edges_from(id) {
+            let arrow = match edge.label {
+                Label::OnFailure | Label::Continue | Label::OnCancel => "-.->",
+                Label::LoopBody => "==>",
+                _ => "-->",
+            };
+            let _ = writeln!(
+                out,
+                "  s{} {arrow}|{}| s{}",
+                id.index(),
+                mermaid_text(&edge_text(shown, id, edge.label)),
+                to.index()
+            );
+        }
+        if let Some(reason) = completes(plan, id) {
+            let _ = writeln!(out, "  s{} -.->|{}| end_", id.index(), mermaid_text(reason.as_str()));
+        }
+    }
+    out
+}
+
+fn mermaid_node(out: &mut String, plan: &Plan<'_>, id: StepId, indent: &str) {
+    let step = plan.step(id);
+    let label = mermaid_text(&format!("{}<br/>{}", step.name, step.action));
+    match plan.node(id).body_entry {
+        Some(_) => {
+            let _ = writeln!(
+                out,
+                "{indent}subgraph s{}_body [\"{}\"]",
+                id.index(),
+                mermaid_text(&format!("loop {}", step.name))
+            );
+            let _ = writeln!(out, "{indent}  s{}{{{{\"{label}\"}}}}", id.index());
+            for child in plan.steps().filter(|child| plan.node(*child).parent == Some(id)) {
+                mermaid_node(out, plan, child, &format!("{indent}  "));
+            }
+            let _ = writeln!(out, "{indent}end");
+        }
+        None if step.action == "aws:branch" => {
+            let _ = writeln!(out, "{indent}s{}{{\"{label}\"}}", id.index());
+        }
+        None => {
+            let _ = writeln!(out, "{indent}s{}[\"{label}\"]", id.index());
+        }
+    }
+}
+
+/// Text safe inside a Mermaid label: quotes and pipes as entities.
+fn mermaid_text(text: &str) -> String {
+    text.replace('"', "#quot;").replace('|', "#124;").replace('{', "#123;").replace('}', "#125;").replace('\n', " ")
+}
