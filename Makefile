@@ -10,3 +10,4 @@ test:
 
 bench:
 	cargo bench -p runbook --bench validate --locked
+	cargo bench -p runbook --bench plan --locked

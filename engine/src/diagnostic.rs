@@ -134,7 +134,7 @@ pub fn pointer_of(path: &[PathSegment<'_>]) -> String {
 pub fn collect_templates<'v>(value: &'v Value, base: &str, out: &mut Vec<(&'v str, String)>) {
     fn walk<'v>(value: &'v Value, base: &str, path: &mut Vec<PathSegment<'v>>, out: &mut Vec<(&'v str, String)>) {
         match value {
-            Value::String(text) if text.contains("{{") => {
+            Value::String(text) if crate::template::has_braces(text) => {
                 let mut pointer = base.to_owned();
                 pointer.push_str(&pointer_of(path));
                 out.push((text, pointer));

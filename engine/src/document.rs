@@ -187,7 +187,8 @@ impl Loaded {
 
     /// Resolves the location of a pointer in this document.
     pub fn locate(&self, pointer: &str, target: Target) -> Option<Location> {
-        self.location(&LineIndex::new(&self.source.text), pointer, target)
+        let mut json = json_spans::Locator::new(&self.source.text);
+        self.location(&LineIndex::new(&self.source.text), &mut json, pointer, target)
     }
 
     /// Fills in the location of every diagnostic that has a pointer but no location yet.
@@ -196,19 +197,27 @@ impl Loaded {
             return;
         }
         let lines = LineIndex::new(&self.source.text);
+        let mut json = json_spans::Locator::new(&self.source.text);
         for diagnostic in diagnostics.iter_mut().filter(|d| d.location.is_none()) {
             if let Some(pointer) = &diagnostic.pointer {
-                diagnostic.location = self.location(&lines, pointer, diagnostic.target);
+                diagnostic.location = self.location(&lines, &mut json, pointer, diagnostic.target);
             }
         }
     }
 
-    fn location(&self, lines: &LineIndex<'_>, pointer: &str, target: Target) -> Option<Location> {
+    fn location(
+        &self,
+        lines: &LineIndex<'_>,
+        json: &mut json_spans::Locator<'_>,
+        pointer: &str,
+        target: Target,
+    ) -> Option<Location> {
         match self.source.format {
             // JSON was parsed by serde_json without spans; skipping to the pointer is far
             // cheaper than a span tree of the whole file.
-            Format::Json if self.spans.get().is_none() => json_spans::locate(&self.source.text, pointer, target)
-                .map(|(start, end)| lines.range_location(start, end)),
+            Format::Json if self.spans.get().is_none() => {
+                json.locate(pointer, target).map(|(start, end)| lines.range_location(start, end))
+            }
             _ => self
                 .spans
                 .get_or_init(|| yaml::spans(&self.source.text))

@@ -149,16 +149,12 @@ impl Node<'_> {
     }
 
     /// The outcomes this step can have, each of which [`Plan::successor`] resolves.
-    pub fn outcomes(&self) -> Vec<Outcome> {
-        let mut outcomes = Vec::with_capacity(self.choices.len() + 3);
-        if self.is_branch() {
-            outcomes.extend((0..self.choices.len()).map(Outcome::Chose));
-            outcomes.push(Outcome::NoChoice);
-        } else {
-            outcomes.push(Outcome::Succeeded);
-        }
-        outcomes.extend([Outcome::Failed, Outcome::Cancelled]);
-        outcomes
+    pub fn outcomes(&self) -> impl Iterator<Item = Outcome> + use<> {
+        let (choices, success) = match self.is_branch() {
+            true => (self.choices.len(), Outcome::NoChoice),
+            false => (0, Outcome::Succeeded),
+        };
+        (0..choices).map(Outcome::Chose).chain([success, Outcome::Failed, Outcome::Cancelled])
     }
 }
 
@@ -411,13 +407,15 @@ fn add_edges(plan: &mut Plan<'_>) {
         if let Some(entry) = node.body_entry {
             edges.push((id, entry, Edge { label: Label::LoopBody, exits_loop: false }));
         }
-        let mut seen: Vec<(StepId, Label)> = Vec::new();
+        let first = edges.len();
         for outcome in node.outcomes() {
             if let Next::Step { step, label } = plan.successor(id, outcome) {
-                if seen.contains(&(step, label)) {
+                if edges[first..]
+                    .iter()
+                    .any(|&(_, to, edge): &(StepId, StepId, Edge)| to == step && edge.label == label)
+                {
                     continue;
                 }
-                seen.push((step, label));
                 let exits_loop = node.parent.is_some() && plan.graph[step].parent != node.parent;
                 edges.push((id, step, Edge { label, exits_loop }));
             }

@@ -36,7 +36,7 @@ pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
         None => source.name.clone(),
     };
     let mut out = format!("{heading}: {} [{}]\n", diagnostic.severity, diagnostic.code);
-    let window = Window { name: source.name.clone(), text: source.text.clone() };
+    let window = Window::around(source, diagnostic.location);
     let report = miette::Report::new(report).with_source_code(window);
     if handler.render_report(&mut out, report.as_ref()).is_err() {
         let _ = writeln!(out, "  {}", diagnostic.message);
@@ -45,10 +45,46 @@ pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
 }
 
 /// Source text that hands miette only the lines around a span. miette's own `str` source
-/// walks the text from the start for every snippet, which dominated validating the corpus.
+/// walks the text from the start for every snippet, which dominated validating the corpus;
+/// and the window copies only a few lines of the document, not all of it, per diagnostic.
 struct Window {
     name: String,
+    /// Some lines of the document, starting at byte `base` of it, on line `base_line` (0-based).
     text: String,
+    base: usize,
+    base_line: usize,
+}
+
+impl Window {
+    /// Enough lines around a location for the snippet's context.
+    fn around(source: &Source, location: Option<crate::diagnostic::Location>) -> Window {
+        const CONTEXT_LINES: usize = 3;
+        let bytes = source.text.as_bytes();
+        let Some(location) = location.filter(|l| l.offset + l.length <= bytes.len()) else {
+            return Window { name: source.name.clone(), text: String::new(), base: 0, base_line: 0 };
+        };
+        let line_start = |at: usize| memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+        let mut start = line_start(location.offset);
+        for _ in 0..CONTEXT_LINES {
+            if start == 0 {
+                break;
+            }
+            start = line_start(start - 1);
+        }
+        let base_line = location.line - 1 - memchr::memchr_iter(b'\n', &bytes[start..location.offset]).count();
+        let mut stop = location.offset + location.length;
+        for _ in 0..=CONTEXT_LINES {
+            match memchr::memchr(b'\n', &bytes[stop..]) {
+                Some(i) => stop += i + 1,
+                None => {
+                    stop = bytes.len();
+                    break;
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes[start..stop]).into_owned();
+        Window { name: source.name.clone(), text, base: start, base_line }
+    }
 }
 
 impl SourceCode for Window {
@@ -59,7 +95,7 @@ impl SourceCode for Window {
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
         let bytes = self.text.as_bytes();
-        let offset = span.offset();
+        let offset = span.offset().checked_sub(self.base).ok_or(MietteError::OutOfBounds)?;
         let end = offset + span.len();
         if end > bytes.len() {
             return Err(MietteError::OutOfBounds);
@@ -78,12 +114,12 @@ impl SourceCode for Window {
             }
             stop = bytes[stop + 1..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| stop + 1 + i);
         }
-        let line = memchr::memchr_iter(b'\n', &bytes[..start]).count();
+        let line = self.base_line + memchr::memchr_iter(b'\n', &bytes[..start]).count();
         let line_count = memchr::memchr_iter(b'\n', &bytes[start..stop]).count() + 1;
         Ok(Box::new(MietteSpanContents::new_named(
             self.name.clone(),
             &bytes[start..stop],
-            SourceSpan::new(start.into(), stop - start),
+            SourceSpan::new((self.base + start).into(), stop - start),
             line,
             0,
             line_count,

@@ -70,6 +70,12 @@ pub fn parse_reference(inner: &str) -> Option<Reference<'_>> {
     (is_ident(step) && output_ok).then_some(Reference::StepOutput { step, output })
 }
 
+/// Whether `text` holds `{{` at all: the quick test before looking for references. Scripts
+/// make up most of a runbook's text, so this uses memchr's vectorised search.
+pub fn has_braces(text: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), b"{{").is_some()
+}
+
 /// Every `{{ ... }}` in `text` whose content holds no brace, with its byte range and the
 /// content between the braces: the candidates for references (and, opt-in, expressions).
 pub fn braces(text: &str) -> impl Iterator<Item = (Range<usize>, &str)> {

@@ -1,82 +1,105 @@
 //! Locating a JSON pointer in JSON text that serde_json already accepted: skip through the
 //! text to the target instead of building a span tree of the whole document.
 
+use std::collections::HashMap;
+
 use crate::diagnostic::{Target, pointer_segments};
 
 /// The byte range of the node (or key) a pointer refers to, or of its deepest existing
 /// ancestor. `None` only if the text is not the valid JSON it was said to be.
+#[cfg(test)]
 pub fn locate(text: &str, pointer: &str, target: Target) -> Option<(usize, usize)> {
-    let bytes = text.as_bytes();
-    let mut at = skip_blank(bytes, 0);
-    let mut key_range = None;
-    for segment in pointer_segments(pointer) {
-        let found = match bytes.get(at)? {
-            b'{' => find_member(bytes, at, &segment)?,
-            b'[' => {
-                segment.parse::<usize>().ok().and_then(|index| find_item(bytes, at, index)).map(|item| (item, None))
-            }
-            _ => None,
-        };
-        match found {
-            Some((value_at, key)) => {
-                at = value_at;
-                key_range = key;
-            }
-            None => return Some((at, skip_value(bytes, at)?)),
-        }
+    Locator::new(text).locate(pointer, target)
+}
+
+/// Locates many pointers in one text: each container is scanned once, the first time a
+/// pointer passes through it, so a document with a hundred findings is read about once.
+pub struct Locator<'t> {
+    bytes: &'t [u8],
+    /// The children of each container scanned so far, by the container's offset.
+    children: HashMap<usize, Option<Vec<Child>>>,
+}
+
+/// A member of an object (with its key) or an item of an array.
+struct Child {
+    key: Option<(String, (usize, usize))>,
+    value: usize,
+}
+
+impl<'t> Locator<'t> {
+    pub fn new(text: &'t str) -> Locator<'t> {
+        Locator { bytes: text.as_bytes(), children: HashMap::new() }
     }
-    match (target, key_range) {
-        (Target::Key, Some(range)) => Some(range),
-        _ => Some((at, skip_value(bytes, at)?)),
+
+    /// The byte range of the node (or key) a pointer refers to, or of its deepest existing
+    /// ancestor. `None` only if the text is not the valid JSON it was said to be.
+    pub fn locate(&mut self, pointer: &str, target: Target) -> Option<(usize, usize)> {
+        let bytes = self.bytes;
+        let mut at = skip_blank(bytes, 0);
+        let mut key_range = None;
+        for segment in pointer_segments(pointer) {
+            let children = self.children.entry(at).or_insert_with(|| scan(bytes, at)).as_ref()?;
+            let found = match bytes.get(at)? {
+                // Text that serde_json accepted has no duplicate keys (the loader refuses them).
+                b'{' => children
+                    .iter()
+                    .find(|child| child.key.as_ref().is_some_and(|(key, _)| *key == segment))
+                    .map(|child| (child.value, child.key.as_ref().map(|(_, range)| *range))),
+                _ => {
+                    segment.parse::<usize>().ok().and_then(|index| children.get(index)).map(|child| (child.value, None))
+                }
+            };
+            match found {
+                Some((value_at, key)) => {
+                    at = value_at;
+                    key_range = key;
+                }
+                None => return Some((at, skip_value(bytes, at)?)),
+            }
+        }
+        match (target, key_range) {
+            (Target::Key, Some(range)) => Some(range),
+            _ => Some((at, skip_value(bytes, at)?)),
+        }
     }
 }
 
-type Member = (usize, Option<(usize, usize)>);
-
-/// Finds `key` in the object starting at `at`; the last duplicate wins, as in the value.
-fn find_member(bytes: &[u8], at: usize, key: &str) -> Option<Option<Member>> {
+/// The children of the container at `at`; empty for a scalar, `None` for invalid text.
+fn scan(bytes: &[u8], at: usize) -> Option<Vec<Child>> {
+    let (object, close) = match bytes.get(at)? {
+        b'{' => (true, b'}'),
+        b'[' => (false, b']'),
+        _ => return Some(Vec::new()),
+    };
+    let mut children = Vec::new();
     let mut position = skip_blank(bytes, at + 1);
-    let mut found = None;
-    if bytes.get(position) == Some(&b'}') {
-        return Some(None);
+    if bytes.get(position) == Some(&close) {
+        return Some(children);
     }
     loop {
-        let key_start = position;
-        let key_end = skip_string(bytes, key_start)?;
-        let raw = std::str::from_utf8(&bytes[key_start + 1..key_end - 1]).ok()?;
-        let matches = if raw.contains('\\') {
-            serde_json::from_slice::<String>(&bytes[key_start..key_end]).ok().as_deref() == Some(key)
+        let key = if object {
+            let key_start = position;
+            let key_end = skip_string(bytes, key_start)?;
+            let raw = std::str::from_utf8(&bytes[key_start + 1..key_end - 1]).ok()?;
+            let key = match raw.contains('\\') {
+                true => serde_json::from_slice::<String>(&bytes[key_start..key_end]).ok()?,
+                false => raw.to_owned(),
+            };
+            position = skip_blank(bytes, key_end);
+            (bytes.get(position)? == &b':').then_some(())?;
+            position = skip_blank(bytes, position + 1);
+            Some((key, (key_start, key_end)))
         } else {
-            raw == key
+            None
         };
-        position = skip_blank(bytes, key_end);
-        (bytes.get(position)? == &b':').then_some(())?;
-        let value_start = skip_blank(bytes, position + 1);
-        if matches {
-            found = Some((value_start, Some((key_start, key_end))));
-        }
-        position = skip_blank(bytes, skip_value(bytes, value_start)?);
-        match bytes.get(position)? {
-            b',' => position = skip_blank(bytes, position + 1),
-            b'}' => return Some(found),
-            _ => return None,
-        }
-    }
-}
-
-fn find_item(bytes: &[u8], at: usize, index: usize) -> Option<usize> {
-    let mut position = skip_blank(bytes, at + 1);
-    if bytes.get(position) == Some(&b']') {
-        return None;
-    }
-    for _ in 0..index {
+        children.push(Child { key, value: position });
         position = skip_blank(bytes, skip_value(bytes, position)?);
         match bytes.get(position)? {
             b',' => position = skip_blank(bytes, position + 1),
+            byte if *byte == close => return Some(children),
             _ => return None,
         }
     }
-    Some(position)
 }
 
 fn skip_blank(bytes: &[u8], mut at: usize) -> usize {

@@ -2,12 +2,6 @@
 //! steps, step outputs referenced where the producer may not have
 //! succeeded, and `onFailure: step:X` that still ends the run Failed.
 
-use std::collections::HashSet;
-
-use petgraph::algo::{dominators, tarjan_scc};
-use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::visit::EdgeRef;
-
 use super::{Label, Plan, StepId};
 use crate::diagnostic::{Code, Diagnostic, pointer_push};
 use crate::document::model::{OnFailure, Step};
@@ -49,56 +43,91 @@ pub fn edge_pointer(step: &Step, label: Label) -> String {
     }
 }
 
-/// V11: every strongly connected set of steps is a cycle; one path through it is printed.
+/// V11: a depth-first walk (iterative: runbooks can have 100,000 steps) finds every edge
+/// that leads back to a step still on the walk's path; each such edge closes a cycle, which
+/// is printed step by step. Cycles sharing a step with one already reported are left out,
+/// so one tangle gives one error.
 fn cycles(plan: &Plan<'_>, out: &mut Vec<Diagnostic>) {
-    let mut components = tarjan_scc(&plan.graph);
-    components.iter_mut().for_each(|component| component.sort());
-    components.sort();
-    for component in components {
-        let start = component[0];
-        if component.len() == 1 && plan.graph.find_edge(start, start).is_none() {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Colour {
+        White,
+        OnPath,
+        Done,
+    }
+    let count = plan.graph.node_count();
+    let mut colour = vec![Colour::White; count];
+    let mut reported = vec![false; count];
+    // Edges by source, in the order they were added (two allocations, not one per step).
+    let mut first_edge = vec![0usize; count + 1];
+    for edge in plan.graph.raw_edges() {
+        first_edge[edge.source().index() + 1] += 1;
+    }
+    for i in 0..count {
+        first_edge[i + 1] += first_edge[i];
+    }
+    let mut targets = vec![(StepId::new(0), Label::Next); plan.graph.edge_count()];
+    let mut filled = first_edge.clone();
+    for edge in plan.graph.raw_edges() {
+        let slot = &mut filled[edge.source().index()];
+        targets[*slot] = (edge.target(), edge.weight.label);
+        *slot += 1;
+    }
+    let edges_of = |id: StepId| &targets[first_edge[id.index()]..first_edge[id.index() + 1]];
+    // The walk's path: each step with the index of its next edge to follow, and the label
+    // of the edge that led to it.
+    let mut path: Vec<(StepId, usize, Label)> = Vec::new();
+    for root in plan.steps() {
+        if colour[root.index()] != Colour::White {
             continue;
         }
-        let path = cycle_path(plan, &component, start);
-        let mut text = format!("`{}`", plan.step(start).name);
-        for (_, label, to) in &path {
-            text.push_str(&format!(" -[{label}]-> `{}`", plan.step(*to).name));
+        colour[root.index()] = Colour::OnPath;
+        path.push((root, 0, Label::Next));
+        while let Some(&mut (id, ref mut next_edge, _)) = path.last_mut() {
+            let Some(&(to, label)) = edges_of(id).get(*next_edge) else {
+                colour[id.index()] = Colour::Done;
+                path.pop();
+                continue;
+            };
+            *next_edge += 1;
+            match colour[to.index()] {
+                Colour::White => {
+                    colour[to.index()] = Colour::OnPath;
+                    path.push((to, 0, label));
+                }
+                Colour::OnPath => {
+                    let start = path.iter().position(|(step, ..)| *step == to).unwrap_or(0);
+                    let cycle = &path[start..];
+                    if cycle.iter().any(|(step, ..)| reported[step.index()]) {
+                        continue;
+                    }
+                    cycle.iter().for_each(|(step, ..)| reported[step.index()] = true);
+                    report_cycle(plan, cycle, (id, label, to), out);
+                }
+                Colour::Done => {}
+            }
         }
-        let (closing_from, closing_label, _) = path[path.len() - 1];
-        out.push(
-            Diagnostic::new(Code::Cycle, format!("steps can run in a circle forever: {text}")).at(edge_pointer(
-                plan.step(closing_from),
-                closing_label,
-            )).with_help("AWS refuses runbooks whose steps form a cycle: repeat work with aws:loop, or end the circle with isEnd or another target"),
-        );
     }
 }
 
-/// A shortest path from `start` back to itself inside `component`, as (from, label, to).
-fn cycle_path(plan: &Plan<'_>, component: &[StepId], start: StepId) -> Vec<(StepId, Label, StepId)> {
-    let inside: HashSet<StepId> = component.iter().copied().collect();
-    let mut came_from: std::collections::HashMap<StepId, (StepId, Label)> = std::collections::HashMap::new();
-    let mut queue = std::collections::VecDeque::from([start]);
-    while let Some(current) = queue.pop_front() {
-        for (to, edge) in plan.edges_from(current) {
-            if to == start {
-                let mut path = vec![(current, edge.label, start)];
-                let mut at = current;
-                while at != start {
-                    let (previous, label) = came_from[&at];
-                    path.push((previous, label, at));
-                    at = previous;
-                }
-                path.reverse();
-                return path;
-            }
-            if inside.contains(&to) && !came_from.contains_key(&to) {
-                came_from.insert(to, (current, edge.label));
-                queue.push_back(to);
-            }
-        }
+/// Reports the cycle `path` (each step with the label of the edge into it) closed by `closing`.
+fn report_cycle(
+    plan: &Plan<'_>,
+    path: &[(StepId, usize, Label)],
+    (closing_from, closing_label, closing_to): (StepId, Label, StepId),
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut text = format!("`{}`", plan.step(path[0].0).name);
+    for (step, _, label) in &path[1..] {
+        text.push_str(&format!(" -[{label}]-> `{}`", plan.step(*step).name));
     }
-    unreachable!("a strongly connected component always has a cycle through each of its steps")
+    text.push_str(&format!(" -[{closing_label}]-> `{}`", plan.step(closing_to).name));
+    out.push(
+        Diagnostic::new(Code::Cycle, format!("steps can run in a circle forever: {text}"))
+            .at(edge_pointer(plan.step(closing_from), closing_label))
+            .with_help(
+                "AWS refuses runbooks whose steps form a cycle: repeat work with aws:loop, or end the circle with isEnd or another target",
+            ),
+    );
 }
 
 /// Which steps some path from the first step reaches, indexed by step.
@@ -143,30 +172,24 @@ fn critical_failure_jumps(plan: &Plan<'_>, out: &mut Vec<Diagnostic>) {
 fn unset_outputs(plan: &Plan<'_>, reachable: &[bool], out: &mut Vec<Diagnostic>) {
     let Some(entry) = plan.entry() else { return };
     let count = plan.graph.node_count();
-    let started = |id: StepId| NodeIndex::<u32>::new(2 * id.index());
-    let succeeded = |id: StepId| NodeIndex::<u32>::new(2 * id.index() + 1);
-    let mut split: DiGraph<(), ()> = DiGraph::with_capacity(2 * count, 2 * count + plan.graph.edge_count());
-    for _ in 0..2 * count {
-        split.add_node(());
-    }
-    for id in plan.steps() {
-        split.add_edge(started(id), succeeded(id), ());
-    }
-    for edge in plan.graph.edge_references() {
-        let label = edge.weight().label;
-        let from = if label.is_failure() || label == Label::LoopBody {
-            started(edge.source())
-        } else {
-            succeeded(edge.source())
+    let started = |id: StepId| 2 * id.index() as u32;
+    let succeeded = |id: StepId| 2 * id.index() as u32 + 1;
+    let mut split = Vec::with_capacity(count + plan.graph.edge_count());
+    split.extend(plan.steps().map(|id| (started(id), succeeded(id))));
+    for edge in plan.graph.raw_edges() {
+        let label = edge.weight.label;
+        let from = match label.is_failure() || label == Label::LoopBody {
+            true => started(edge.source()),
+            false => succeeded(edge.source()),
         };
-        split.add_edge(from, started(edge.target()), ());
+        split.push((from, started(edge.target())));
     }
-    let dominance = Dominance::new(&split, started(entry));
+    let dominance = Dominance::new(2 * count, &split, started(entry));
     for consumer in plan.steps().filter(|id| reachable[id.index()]) {
         let step = plan.step(consumer);
         let node = plan.node(consumer);
-        let mut seen = HashSet::new();
-        for (text, pointer) in step.input_templates() {
+        let mut reported: Vec<(&str, &str)> = Vec::new();
+        for_each_template(step, |text| {
             for (_, reference) in template::references(text) {
                 let Reference::StepOutput { step: producer_name, output } = reference else { continue };
                 let Some(producer) = plan.find(producer_name) else { continue };
@@ -175,12 +198,13 @@ fn unset_outputs(plan: &Plan<'_>, reachable: &[bool], out: &mut Vec<Diagnostic>)
                 let related = producer == consumer
                     || node.parent == Some(producer)
                     || plan.node(producer).parent == Some(consumer);
-                if related || dominance.dominates(succeeded(producer), started(consumer)) {
+                if related
+                    || dominance.dominates(succeeded(producer), started(consumer))
+                    || reported.contains(&(producer_name, output))
+                {
                     continue;
                 }
-                if !seen.insert((producer_name, output)) {
-                    continue;
-                }
+                reported.push((producer_name, output));
                 let why = if dominance.dominates(started(producer), started(consumer)) {
                     format!(
                         "`{producer_name}` runs on every path to it, but a path continues after `{producer_name}` failed"
@@ -190,35 +214,128 @@ fn unset_outputs(plan: &Plan<'_>, reachable: &[bool], out: &mut Vec<Diagnostic>)
                 };
                 let message =
                     format!("`{{{{ {producer_name}.{output} }}}}` may have no value when `{}` runs: {why}", step.name);
-                out.push(Diagnostic::new(Code::OutputMayBeUnset, message).at(pointer.clone()).with_help(
+                // Pointers are built only for the rare findings.
+                let pointer = pointer_of_text(step, text);
+                out.push(Diagnostic::new(Code::OutputMayBeUnset, message).at(pointer.unwrap_or_else(|| step.pointer.clone())).with_help(
                     "at run time the reference would stay literal text; make the producer run on every path, or check the value",
                 ));
             }
+        });
+    }
+}
+
+/// The pointer of the input string `text` (found by address) inside a step's inputs.
+fn pointer_of_text(step: &Step, text: &str) -> Option<String> {
+    fn find(value: &serde_json::Value, text: &str, pointer: &str) -> Option<String> {
+        match value {
+            serde_json::Value::String(candidate) => std::ptr::eq(candidate.as_str(), text).then(|| pointer.to_owned()),
+            serde_json::Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, item)| find(item, text, &pointer_push(pointer, i)))
+            }
+            serde_json::Value::Object(map) => {
+                map.iter().find_map(|(key, item)| find(item, text, &pointer_push(pointer, key)))
+            }
+            _ => None,
+        }
+    }
+    step.inputs.iter().find_map(|(key, value)| find(value, text, &step.input_pointer(key)))
+}
+
+/// Calls `visit` with every string of a step's inputs that holds `{{` (a loop's body aside).
+fn for_each_template<'s>(step: &'s Step, mut visit: impl FnMut(&'s str)) {
+    fn walk<'s>(value: &'s serde_json::Value, visit: &mut impl FnMut(&'s str)) {
+        match value {
+            serde_json::Value::String(text) if template::has_braces(text) => visit(text),
+            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, visit)),
+            serde_json::Value::Object(map) => map.values().for_each(|item| walk(item, visit)),
+            _ => {}
+        }
+    }
+    for (key, value) in &step.inputs {
+        if !(step.action == "aws:loop" && key == "Steps") {
+            walk(value, &mut visit);
         }
     }
 }
 
-/// Dominator tree of a graph, numbered so "a dominates b" is two comparisons.
+/// Dominator tree of a graph given as edge lists, numbered so "a dominates b" is two
+/// comparisons. The tree is built with Cooper, Harvey and Kennedy's iterative algorithm on
+/// plain vectors (petgraph's version keeps hash maps, which dominated planning time).
 struct Dominance {
     enter: Vec<u32>,
     leave: Vec<u32>,
 }
 
+const NONE: u32 = u32::MAX;
+
 impl Dominance {
-    fn new(graph: &DiGraph<(), ()>, root: NodeIndex<u32>) -> Dominance {
-        let tree = dominators::simple_fast(graph, root);
-        let count = graph.node_count();
-        let mut children: Vec<Vec<u32>> = vec![Vec::new(); count];
-        for node in graph.node_indices() {
-            if let Some(parent) = tree.immediate_dominator(node) {
-                children[parent.index()].push(node.index() as u32);
+    fn new(count: usize, edges: &[(u32, u32)], root: u32) -> Dominance {
+        let successors = Csr::new(count, edges.iter().copied());
+        let predecessors = Csr::new(count, edges.iter().map(|&(from, to)| (to, from)));
+        // Reverse postorder from the root, iteratively.
+        let mut order = Vec::with_capacity(count);
+        let mut visited = vec![false; count];
+        let mut stack = vec![(root, 0usize)];
+        visited[root as usize] = true;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            match successors.of(node).get(*next) {
+                Some(&to) => {
+                    *next += 1;
+                    if !visited[to as usize] {
+                        visited[to as usize] = true;
+                        stack.push((to, 0));
+                    }
+                }
+                None => {
+                    order.push(node);
+                    stack.pop();
+                }
             }
         }
+        order.reverse();
+        let mut rank = vec![NONE; count];
+        for (i, &node) in order.iter().enumerate() {
+            rank[node as usize] = i as u32;
+        }
+        let mut idom = vec![NONE; count];
+        idom[root as usize] = root;
+        let intersect = |idom: &[u32], mut a: u32, mut b: u32| {
+            while a != b {
+                while rank[a as usize] > rank[b as usize] {
+                    a = idom[a as usize];
+                }
+                while rank[b as usize] > rank[a as usize] {
+                    b = idom[b as usize];
+                }
+            }
+            a
+        };
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &node in &order[1..] {
+                let mut new_idom = NONE;
+                for &pred in predecessors.of(node) {
+                    if idom[pred as usize] == NONE {
+                        continue;
+                    }
+                    new_idom = if new_idom == NONE { pred } else { intersect(&idom, pred, new_idom) };
+                }
+                if new_idom != idom[node as usize] {
+                    idom[node as usize] = new_idom;
+                    changed = true;
+                }
+            }
+        }
+        let tree = Csr::new(
+            count,
+            order[1..].iter().filter(|&&node| idom[node as usize] != NONE).map(|&node| (idom[node as usize], node)),
+        );
         // Unreached nodes keep an empty interval, so nothing dominates them.
-        let mut enter = vec![u32::MAX; count];
+        let mut enter = vec![NONE; count];
         let mut leave = vec![0; count];
         let mut clock = 0;
-        let mut stack = vec![(root.index() as u32, false)];
+        let mut stack = vec![(root, false)];
         while let Some((node, done)) = stack.pop() {
             if done {
                 leave[node as usize] = clock;
@@ -227,16 +344,45 @@ impl Dominance {
             enter[node as usize] = clock;
             clock += 1;
             stack.push((node, true));
-            stack.extend(children[node as usize].iter().map(|&child| (child, false)));
+            stack.extend(tree.of(node).iter().map(|&child| (child, false)));
         }
         Dominance { enter, leave }
     }
 
-    fn dominates(&self, a: NodeIndex<u32>, b: NodeIndex<u32>) -> bool {
-        let (a, b) = (a.index(), b.index());
-        self.enter[a] != u32::MAX
-            && self.enter[b] != u32::MAX
+    fn dominates(&self, a: u32, b: u32) -> bool {
+        let (a, b) = (a as usize, b as usize);
+        self.enter[a] != NONE
+            && self.enter[b] != NONE
             && self.enter[a] <= self.enter[b]
             && self.leave[b] <= self.leave[a]
+    }
+}
+
+/// Adjacency lists in two vectors (compressed sparse rows).
+struct Csr {
+    start: Vec<u32>,
+    targets: Vec<u32>,
+}
+
+impl Csr {
+    fn new(count: usize, edges: impl Iterator<Item = (u32, u32)> + Clone) -> Csr {
+        let mut start = vec![0u32; count + 1];
+        for (from, _) in edges.clone() {
+            start[from as usize + 1] += 1;
+        }
+        for i in 0..count {
+            start[i + 1] += start[i];
+        }
+        let mut targets = vec![0; start[count] as usize];
+        let mut filled = start.clone();
+        for (from, to) in edges {
+            targets[filled[from as usize] as usize] = to;
+            filled[from as usize] += 1;
+        }
+        Csr { start, targets }
+    }
+
+    fn of(&self, node: u32) -> &[u32] {
+        &self.targets[self.start[node as usize] as usize..self.start[node as usize + 1] as usize]
     }
 }

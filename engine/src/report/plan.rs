@@ -205,7 +205,6 @@ pub fn json(shown: &Shown<'_>, diagnostics: Vec<Value>) -> Value {
             let preview = &shown.previews[id.index()];
             let successors: Vec<Value> = node
                 .outcomes()
-                .into_iter()
                 .map(|outcome| {
                     let mut entry = json!({ "outcome": outcome_key(outcome) });
                     if let Outcome::Chose(i) = outcome {
@@ -367,7 +366,7 @@ fn completes(plan: &Plan<'_>, id: StepId) -> Option<EndReason> {
     if plan.node(id).parent.is_some() {
         return None;
     }
-    plan.node(id).outcomes().into_iter().find_map(|outcome| match plan.successor(id, outcome) {
+    plan.node(id).outcomes().find_map(|outcome| match plan.successor(id, outcome) {
         Next::End(reason) => Some(reason),
         _ => None,
     })

@@ -140,7 +140,7 @@ fn part_text(part: Part<'_>) -> String {
 }
 
 fn render_text(text: &str, scope: &dyn Scope, config: Config, unknown: &mut Vec<String>) -> Result<Value, Error> {
-    if !text.contains("{{") {
+    if !super::has_braces(text) {
         return Ok(Value::String(text.to_owned()));
     }
     // Rule 1: a whole-value reference keeps the type of its value.

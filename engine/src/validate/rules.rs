@@ -319,7 +319,7 @@ impl<'a> Rules<'a> {
     }
 
     fn references_in_text(&mut self, text: &str, pointer: &str, scope: Scope<'_>) {
-        if !text.contains("{{") {
+        if !template::has_braces(text) {
             return;
         }
         for (_, reference) in template::references(text) {
@@ -659,12 +659,14 @@ impl<'a> Rules<'a> {
                     Diagnostic::new(Code::SleepDuration, "aws:sleep needs `Duration` or `Timestamp`").at(pointer),
                 );
             }
-            (Some(Value::String(text)), _) if !text.contains("{{") => {
+            (Some(Value::String(text)), _) if !template::has_braces(text) => {
                 if let Err(problem) = check_duration(text) {
                     self.push(Diagnostic::new(Code::SleepDuration, problem).at(step.input_pointer("Duration")));
                 }
             }
-            (_, Some(Value::String(text))) if !text.contains("{{") && text.parse::<jiff::Timestamp>().is_err() => {
+            (_, Some(Value::String(text)))
+                if !template::has_braces(text) && text.parse::<jiff::Timestamp>().is_err() =>
+            {
                 let message = format!("Timestamp `{text}` is not an ISO-8601 instant (e.g. 2026-01-31T12:00:00Z)");
                 self.push(Diagnostic::new(Code::SleepDuration, message).at(step.input_pointer("Timestamp")));
             }
