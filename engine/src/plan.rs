@@ -274,7 +274,7 @@ impl Plan<'_> {
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
         let inputs = Value::Object(inputs);
-        match template::render(&inputs, scope, values::template_config(self.runbook)) {
+        match template::render(&inputs, scope, template::config_for(self.runbook)) {
             Ok(rendered) => Preview { inputs: rendered.value, unknown: rendered.unknown, error: None },
             Err(error) => Preview { inputs, unknown: Vec::new(), error: Some(error.to_string()) },
         }

@@ -101,6 +101,23 @@ pub fn braces(text: &str) -> impl Iterator<Item = (Range<usize>, &str)> {
     })
 }
 
+/// The plain references of `text` as a runbook with this configuration reads them: with the
+/// `x-expressions` extension on, `{{ }}` that is an expression is not a reference.
+pub fn references_in(text: &str, config: Config) -> impl Iterator<Item = (Range<usize>, Reference<'_>)> {
+    render::parts(text, config).filter_map(|(range, part)| match part {
+        render::Part::Reference(reference) => Some((range, reference)),
+        render::Part::Expression(_) => None,
+    })
+}
+
+/// How a runbook's templates render: the `x-expressions` extension is opt-in.
+pub fn config_for(runbook: &crate::document::model::Runbook) -> Config {
+    Config {
+        strict: false,
+        expressions: runbook.extensions.get("x-expressions").and_then(serde_json::Value::as_bool) == Some(true),
+    }
+}
+
 /// Every reference in `text`, with the byte range of its `{{ ... }}`.
 pub fn references(text: &str) -> impl Iterator<Item = (Range<usize>, Reference<'_>)> {
     braces(text).filter_map(|(range, inner)| parse_reference(inner).map(|reference| (range, reference)))

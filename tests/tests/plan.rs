@@ -242,3 +242,25 @@ fn mutated_corpus_runbooks_never_panic() {
     eprintln!("{cases} mutants, {findings} findings, no panic");
     assert!(findings > 0, "the mutations must produce findings");
 }
+
+#[test]
+fn expressions_are_an_opt_in_extension() {
+    let runbook_text = |extension: &str| {
+        format!(
+            "schemaVersion: '0.3'\n{extension}parameters:\n  Ids: {{type: StringList, default: [i-1, i-2]}}\nmainSteps:\n  - name: wait\n    action: aws:sleep\n    inputs:\n      Duration: 'PT{{{{ Ids | length }}}}S'\n  - name: note\n    action: aws:executeScript\n    inputs: {{Runtime: python3.11, Handler: h, Script: x, InputPayload: {{region: '{{{{ global.REGION | lower }}}}'}}}}\n"
+        )
+    };
+    let on = temp_file("on.yaml", runbook_text("x-expressions: true\n"));
+    let output = runbook(&["plan", on.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let document: Value = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(document["steps"][0]["inputs"]["Duration"], "PT2S");
+    // An expression over a value only the run has stays as written, listed as unknown.
+    assert_eq!(document["steps"][1]["unknown"], serde_json::json!(["global.REGION | lower"]));
+    // Without the key, AWS semantics: `global.REGION | lower` reads as an output of a step
+    // named `global`, which does not exist.
+    let off = temp_file("off.yaml", runbook_text(""));
+    let output = runbook(&["plan", off.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(output.code, 1, "{}", output.stdout);
+    assert!(output.stderr.contains("unknown-step-reference"), "{}", output.stderr);
+}

@@ -185,12 +185,13 @@ fn unset_outputs(plan: &Plan<'_>, reachable: &[bool], out: &mut Vec<Diagnostic>)
         split.push((from, started(edge.target())));
     }
     let dominance = Dominance::new(2 * count, &split, started(entry));
+    let config = template::config_for(plan.runbook);
     for consumer in plan.steps().filter(|id| reachable[id.index()]) {
         let step = plan.step(consumer);
         let node = plan.node(consumer);
         let mut reported: Vec<(&str, &str)> = Vec::new();
         for_each_template(step, |text| {
-            for (_, reference) in template::references(text) {
+            for (_, reference) in template::references_in(text, config) {
                 let Reference::StepOutput { step: producer_name, output } = reference else { continue };
                 let Some(producer) = plan.find(producer_name) else { continue };
                 // A loop's built-ins inside its body, and a loop condition reading its body's

@@ -70,7 +70,7 @@ pub fn bind(runbook: &Runbook, supplied: &Map<String, Value>, system: &dyn Scope
         runbook,
         supplied,
         system,
-        config: template_config(runbook),
+        config: template::config_for(runbook),
         state: RefCell::new(vec![State::Pending; runbook.parameters.len()]),
         stack: RefCell::new(Vec::new()),
         diagnostics: RefCell::new(Vec::new()),
@@ -88,14 +88,6 @@ pub fn bind(runbook: &Runbook, supplied: &Map<String, Value>, system: &dyn Scope
         })
         .collect();
     Bound { parameters, diagnostics: binder.diagnostics.into_inner() }
-}
-
-/// How a runbook's templates render: the `x-expressions` extension is opt-in.
-pub fn template_config(runbook: &Runbook) -> template::Config {
-    template::Config {
-        strict: false,
-        expressions: runbook.extensions.get("x-expressions").and_then(Value::as_bool) == Some(true),
-    }
 }
 
 #[derive(Clone, Debug)]

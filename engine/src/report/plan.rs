@@ -178,6 +178,7 @@ fn input_text(value: &Value, indent: &str) -> String {
 /// The JSON form, described by `schemas/plan.schema.json`.
 pub fn json(shown: &Shown<'_>, diagnostics: Vec<Value>) -> Value {
     let plan = shown.plan;
+    let config = template::config_for(plan.runbook);
     let name = |id: StepId| plan.step(id).name.as_str();
     let parameters: Vec<Value> = shown
         .parameters
@@ -237,7 +238,7 @@ pub fn json(shown: &Shown<'_>, diagnostics: Vec<Value>) -> Value {
                 .input_templates()
                 .into_iter()
                 .flat_map(|(text, pointer)| {
-                    template::references(text).map(move |(_, reference)| reference_json(reference, &pointer))
+                    template::references_in(text, config).map(move |(_, reference)| reference_json(reference, &pointer))
                 })
                 .collect();
             json!({

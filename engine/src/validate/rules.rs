@@ -322,7 +322,7 @@ impl<'a> Rules<'a> {
         if !template::has_braces(text) {
             return;
         }
-        for (_, reference) in template::references(text) {
+        for (_, reference) in template::references_in(text, template::config_for(self.runbook)) {
             match reference {
                 Reference::Parameter(name) => {
                     if self.runbook.parameter(name).is_none() {
