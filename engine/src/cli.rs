@@ -246,8 +246,15 @@ fn plan_command(
     let config = Config { parameters: args.parameters.supplied()? };
     let loaded = document::load_path(&args.path)?;
     let mut validated = validate::validate(loaded, &config);
-    plan::check(&mut validated);
-    let Some(runbook) = validated.runbook.as_ref().filter(|_| validated.errors() == 0) else {
+    // The runbook leaves `validated` for as long as the plan borrows it.
+    let runbook = validated.runbook.take();
+    let planned = runbook.as_ref().map(|runbook| {
+        let bound = plan::values::bind(runbook, &validated.parameters, &plan::values::NothingKnown);
+        let planned = plan::plan(runbook);
+        plan::add_findings(&mut validated, &bound, &planned);
+        (planned, bound)
+    });
+    let Some((planned, bound)) = planned.filter(|_| validated.errors() == 0) else {
         for diagnostic in &validated.diagnostics {
             stderr.write_all(report::text(validated.source(), diagnostic, colour).as_bytes())?;
             writeln!(stderr)?;
@@ -255,8 +262,6 @@ fn plan_command(
         writeln!(stderr, "{}", report::summary(1, 1, validated.warnings()))?;
         return Ok(exit::INVALID);
     };
-    let planned = plan::plan(runbook);
-    let bound = plan::values::bind(runbook, &validated.parameters, &plan::values::NothingKnown);
     let shown = report::plan::Shown::new(&validated.source().name, &planned, &bound);
     match args.format {
         PlanFormat::Text => {

@@ -130,33 +130,37 @@ pub fn pointer_of(path: &[PathSegment<'_>]) -> String {
     })
 }
 
+/// Calls `visit` with every string inside `value` that contains `{{`, and its path from
+/// `value` (appended to `path`, which holds the segments above `value`). Pointers are left to
+/// the caller, so walks that rarely report build none.
+pub fn visit_templates<'v>(
+    value: &'v Value,
+    path: &mut Vec<PathSegment<'v>>,
+    visit: &mut impl FnMut(&'v str, &[PathSegment<'v>]),
+) {
+    match value {
+        Value::String(text) if crate::template::has_braces(text) => visit(text, path),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(PathSegment::Index(i));
+                visit_templates(item, path, visit);
+                path.pop();
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                path.push(PathSegment::Key(key));
+                visit_templates(item, path, visit);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Every string inside `value` that contains `{{`, with its pointer below `base`.
 pub fn collect_templates<'v>(value: &'v Value, base: &str, out: &mut Vec<(&'v str, String)>) {
-    fn walk<'v>(value: &'v Value, base: &str, path: &mut Vec<PathSegment<'v>>, out: &mut Vec<(&'v str, String)>) {
-        match value {
-            Value::String(text) if crate::template::has_braces(text) => {
-                let mut pointer = base.to_owned();
-                pointer.push_str(&pointer_of(path));
-                out.push((text, pointer));
-            }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    path.push(PathSegment::Index(i));
-                    walk(item, base, path, out);
-                    path.pop();
-                }
-            }
-            Value::Object(map) => {
-                for (key, item) in map {
-                    path.push(PathSegment::Key(key));
-                    walk(item, base, path, out);
-                    path.pop();
-                }
-            }
-            _ => {}
-        }
-    }
-    walk(value, base, &mut Vec::new(), out);
+    visit_templates(value, &mut Vec::new(), &mut |text, path| out.push((text, format!("{base}{}", pointer_of(path)))));
 }
 
 macro_rules! codes {

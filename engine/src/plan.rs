@@ -73,9 +73,10 @@ impl EndReason {
 }
 
 /// Why control passes along an edge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Label {
     /// Success: `nextStep`, or the following step in list order.
+    #[default]
     Next,
     /// A branch choice, by index.
     Choice(usize),
@@ -219,12 +220,13 @@ impl<'r> Plan<'r> {
                 Some(target) => goto(target, Label::OnCancel),
                 None => Next::Cancel,
             },
-            Outcome::Failed | Outcome::TimedOut => match (&step.on_failure, node.on_failure) {
+            // `node.on_failure` holds the target of `onFailure: step:X`, and only that.
+            Outcome::Failed | Outcome::TimedOut => match (node.on_failure, &step.on_failure) {
                 // isEnd does not prevent the jump: "jump on failure, stop on success".
-                (Some(OnFailure::Step(_)), Some(target)) => goto(target, Label::OnFailure),
-                (Some(OnFailure::Continue), _) if step.is_end => Next::End(EndReason::IsEnd),
-                (Some(OnFailure::Continue), _) => self.success_successor(node, Label::Continue),
-                _ => Next::Abort,
+                (Some(target), _) => goto(target, Label::OnFailure),
+                (None, Some(OnFailure::Continue)) if step.is_end => Next::End(EndReason::IsEnd),
+                (None, Some(OnFailure::Continue)) => self.success_successor(node, Label::Continue),
+                (None, _) => Next::Abort,
             },
             Outcome::Chose(i) => match node.choices.get(i).copied().flatten() {
                 Some(target) => goto(target, Label::Choice(i)),
@@ -320,10 +322,16 @@ fn goto(target: Target<'_>, label: Label) -> Next<'_> {
 /// The planner's findings for a validated runbook (graph checks, parameter defaults), added
 /// to its diagnostics: `runbook validate` reports them with the rest.
 pub fn check(validated: &mut Validated) {
-    let Some(runbook) = &validated.runbook else { return };
-    let mut diagnostics = values::bind(runbook, &validated.parameters, &values::NothingKnown).diagnostics;
-    diagnostics.extend(plan(runbook).diagnostics);
-    validated.add(diagnostics);
+    let Some(runbook) = validated.runbook.take() else { return };
+    let bound = values::bind(&runbook, &validated.parameters, &values::NothingKnown);
+    add_findings(validated, &bound, &plan(&runbook));
+    validated.runbook = Some(runbook);
+}
+
+/// Adds the findings of binding and planning to a validated runbook's diagnostics, for a
+/// caller that keeps the plan (`runbook plan`) and so plans only once.
+pub fn add_findings(validated: &mut Validated, bound: &values::Bound, plan: &Plan<'_>) {
+    validated.add(bound.diagnostics.iter().chain(&plan.diagnostics).cloned().collect());
 }
 
 /// Plans a runbook: the graph, then the graph checks. Never fails: what cannot be planned
@@ -618,53 +626,55 @@ mod tests {
         ]);
     }
 
+    /// Plans `steps` and expects exactly one finding: a cycle with this path, reported at
+    /// the field that closes it.
+    fn assert_cycle(steps: &str, path: &str, pointer: &str) {
+        let rb = runbook(steps);
+        let plan = plan(&rb);
+        assert_eq!(codes(&plan), [("cycle", format!("steps can run in a circle forever: {path}"))]);
+        assert_eq!(plan.diagnostics[0].pointer.as_deref(), Some(pointer));
+    }
+
     #[test]
     fn cycle_through_branch_choices() {
-        let rb = runbook(&format!(
-            "  - name: x\n    {SLEEP}\n  - name: br\n    action: aws:branch\n    inputs:\n      Choices:\n        - {{NextStep: x, Variable: '{{{{ P }}}}', StringEquals: a}}\n      Default: y\n  - name: y\n    {SLEEP}\n"
-        ));
-        let plan = plan(&rb);
-        assert_eq!(
-            codes(&plan),
-            [("cycle", "steps can run in a circle forever: `x` -[next]-> `br` -[choice[0]]-> `x`".into())]
+        assert_cycle(
+            &format!(
+                "  - name: x\n    {SLEEP}\n  - name: br\n    action: aws:branch\n    inputs:\n      Choices:\n        - {{NextStep: x, Variable: '{{{{ P }}}}', StringEquals: a}}\n      Default: y\n  - name: y\n    {SLEEP}\n"
+            ),
+            "`x` -[next]-> `br` -[choice[0]]-> `x`",
+            "/mainSteps/1/inputs/Choices/0/NextStep",
         );
-        assert_eq!(plan.diagnostics[0].pointer.as_deref(), Some("/mainSteps/1/inputs/Choices/0/NextStep"));
     }
 
     #[test]
     fn cycle_through_failure_jumps() {
-        let rb = runbook(&format!(
-            "  - name: a\n    {SLEEP}\n    onFailure: step:b\n    isCritical: false\n    isEnd: true\n  - name: b\n    {SLEEP}\n    onFailure: step:a\n    isCritical: false\n    isEnd: true\n"
-        ));
-        let plan = plan(&rb);
-        assert_eq!(
-            codes(&plan),
-            [("cycle", "steps can run in a circle forever: `a` -[on_failure]-> `b` -[on_failure]-> `a`".into())]
+        assert_cycle(
+            &format!(
+                "  - name: a\n    {SLEEP}\n    onFailure: step:b\n    isCritical: false\n    isEnd: true\n  - name: b\n    {SLEEP}\n    onFailure: step:a\n    isCritical: false\n    isEnd: true\n"
+            ),
+            "`a` -[on_failure]-> `b` -[on_failure]-> `a`",
+            "/mainSteps/1/onFailure",
         );
-        assert_eq!(plan.diagnostics[0].pointer.as_deref(), Some("/mainSteps/1/onFailure"));
     }
 
     #[test]
     fn cycle_through_a_loop_exit() {
-        let rb = runbook(&format!(
-            "  - name: start\n    {SLEEP}\n  - name: each\n    action: aws:loop\n    inputs:\n      LoopCondition: {{Variable: '{{{{ P }}}}', StringEquals: a}}\n      Steps:\n        - name: inner\n          {SLEEP}\n          nextStep: start\n"
-        ).replace("\n    inputs: {Duration: PT1S}\n          nextStep", "\n          inputs: {Duration: PT1S}\n          nextStep"));
-        let plan = plan(&rb);
-        assert_eq!(
-            codes(&plan),
-            [(
-                "cycle",
-                "steps can run in a circle forever: `start` -[next]-> `each` -[loop_body]-> `inner` -[next]-> `start`"
-                    .into()
-            )]
+        assert_cycle(
+            &format!(
+                "  - name: start\n    {SLEEP}\n  - name: each\n    action: aws:loop\n    inputs:\n      LoopCondition: {{Variable: '{{{{ P }}}}', StringEquals: a}}\n      Steps:\n        - name: inner\n          action: aws:sleep\n          inputs: {{Duration: PT1S}}\n          nextStep: start\n"
+            ),
+            "`start` -[next]-> `each` -[loop_body]-> `inner` -[next]-> `start`",
+            "/mainSteps/1/inputs/Steps/0/nextStep",
         );
-        assert_eq!(plan.diagnostics[0].pointer.as_deref(), Some("/mainSteps/1/inputs/Steps/0/nextStep"));
     }
 
     #[test]
     fn a_self_jump_is_a_cycle() {
-        let rb = runbook(&format!("  - name: a\n    {SLEEP}\n    nextStep: a\n"));
-        assert_eq!(codes(&plan(&rb)), [("cycle", "steps can run in a circle forever: `a` -[next]-> `a`".into())]);
+        assert_cycle(
+            &format!("  - name: a\n    {SLEEP}\n    nextStep: a\n"),
+            "`a` -[next]-> `a`",
+            "/mainSteps/0/nextStep",
+        );
     }
 
     #[test]

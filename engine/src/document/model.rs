@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::diagnostic::{collect_templates, pointer_push};
+use crate::diagnostic::{PathSegment, pointer_of, pointer_push, visit_templates};
 
 #[derive(Debug, Default)]
 pub struct Runbook {
@@ -244,17 +244,30 @@ impl Step {
         pointer_push(&self.pointer, field)
     }
 
-    /// Every string of the inputs that holds `{{`, with its pointer; a loop's body is left
-    /// to its own steps.
-    pub fn input_templates(&self) -> Vec<(&str, String)> {
-        let mut found = Vec::new();
-        let base = pointer_push(&self.pointer, "inputs");
+    /// Calls `visit` with every string of the inputs that holds `{{` and its path inside
+    /// `inputs` (see [`Step::inputs_pointer`]); a loop's body is left to its own steps.
+    pub fn visit_input_templates<'s>(&'s self, mut visit: impl FnMut(&'s str, &[PathSegment<'s>])) {
+        let mut path = Vec::new();
         for (key, value) in &self.inputs {
             if self.action == "aws:loop" && key == "Steps" {
                 continue;
             }
-            collect_templates(value, &pointer_push(&base, key), &mut found);
+            path.push(PathSegment::Key(key));
+            visit_templates(value, &mut path, &mut visit);
+            path.pop();
         }
+    }
+
+    /// The pointer of a path inside `inputs`.
+    pub fn inputs_pointer(&self, path: &[PathSegment<'_>]) -> String {
+        format!("{}{}", pointer_push(&self.pointer, "inputs"), pointer_of(path))
+    }
+
+    /// Every string of the inputs that holds `{{`, with its pointer; a loop's body is left
+    /// to its own steps.
+    pub fn input_templates(&self) -> Vec<(&str, String)> {
+        let mut found = Vec::new();
+        self.visit_input_templates(|text, path| found.push((text, self.inputs_pointer(path))));
         found
     }
 

@@ -58,21 +58,10 @@ fn cycles(plan: &Plan<'_>, out: &mut Vec<Diagnostic>) {
     let mut colour = vec![Colour::White; count];
     let mut reported = vec![false; count];
     // Edges by source, in the order they were added (two allocations, not one per step).
-    let mut first_edge = vec![0usize; count + 1];
-    for edge in plan.graph.raw_edges() {
-        first_edge[edge.source().index() + 1] += 1;
-    }
-    for i in 0..count {
-        first_edge[i + 1] += first_edge[i];
-    }
-    let mut targets = vec![(StepId::new(0), Label::Next); plan.graph.edge_count()];
-    let mut filled = first_edge.clone();
-    for edge in plan.graph.raw_edges() {
-        let slot = &mut filled[edge.source().index()];
-        targets[*slot] = (edge.target(), edge.weight.label);
-        *slot += 1;
-    }
-    let edges_of = |id: StepId| &targets[first_edge[id.index()]..first_edge[id.index() + 1]];
+    let edges = Csr::new(
+        count,
+        plan.graph.raw_edges().iter().map(|edge| (edge.source().index() as u32, (edge.target(), edge.weight.label))),
+    );
     // The walk's path: each step with the index of its next edge to follow, and the label
     // of the edge that led to it.
     let mut path: Vec<(StepId, usize, Label)> = Vec::new();
@@ -83,7 +72,7 @@ fn cycles(plan: &Plan<'_>, out: &mut Vec<Diagnostic>) {
         colour[root.index()] = Colour::OnPath;
         path.push((root, 0, Label::Next));
         while let Some(&mut (id, ref mut next_edge, _)) = path.last_mut() {
-            let Some(&(to, label)) = edges_of(id).get(*next_edge) else {
+            let Some(&(to, label)) = edges.of(id.index() as u32).get(*next_edge) else {
                 colour[id.index()] = Colour::Done;
                 path.pop();
                 continue;
@@ -190,7 +179,7 @@ fn unset_outputs(plan: &Plan<'_>, reachable: &[bool], out: &mut Vec<Diagnostic>)
         let step = plan.step(consumer);
         let node = plan.node(consumer);
         let mut reported: Vec<(&str, &str)> = Vec::new();
-        for_each_template(step, |text| {
+        step.visit_input_templates(|text, path| {
             for (_, reference) in template::references_in(text, config) {
                 let Reference::StepOutput { step: producer_name, output } = reference else { continue };
                 let Some(producer) = plan.find(producer_name) else { continue };
@@ -216,46 +205,11 @@ fn unset_outputs(plan: &Plan<'_>, reachable: &[bool], out: &mut Vec<Diagnostic>)
                 let message =
                     format!("`{{{{ {producer_name}.{output} }}}}` may have no value when `{}` runs: {why}", step.name);
                 // Pointers are built only for the rare findings.
-                let pointer = pointer_of_text(step, text);
-                out.push(Diagnostic::new(Code::OutputMayBeUnset, message).at(pointer.unwrap_or_else(|| step.pointer.clone())).with_help(
+                out.push(Diagnostic::new(Code::OutputMayBeUnset, message).at(step.inputs_pointer(path)).with_help(
                     "at run time the reference would stay literal text; make the producer run on every path, or check the value",
                 ));
             }
         });
-    }
-}
-
-/// The pointer of the input string `text` (found by address) inside a step's inputs.
-fn pointer_of_text(step: &Step, text: &str) -> Option<String> {
-    fn find(value: &serde_json::Value, text: &str, pointer: &str) -> Option<String> {
-        match value {
-            serde_json::Value::String(candidate) => std::ptr::eq(candidate.as_str(), text).then(|| pointer.to_owned()),
-            serde_json::Value::Array(items) => {
-                items.iter().enumerate().find_map(|(i, item)| find(item, text, &pointer_push(pointer, i)))
-            }
-            serde_json::Value::Object(map) => {
-                map.iter().find_map(|(key, item)| find(item, text, &pointer_push(pointer, key)))
-            }
-            _ => None,
-        }
-    }
-    step.inputs.iter().find_map(|(key, value)| find(value, text, &step.input_pointer(key)))
-}
-
-/// Calls `visit` with every string of a step's inputs that holds `{{` (a loop's body aside).
-fn for_each_template<'s>(step: &'s Step, mut visit: impl FnMut(&'s str)) {
-    fn walk<'s>(value: &'s serde_json::Value, visit: &mut impl FnMut(&'s str)) {
-        match value {
-            serde_json::Value::String(text) if template::has_braces(text) => visit(text),
-            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, visit)),
-            serde_json::Value::Object(map) => map.values().for_each(|item| walk(item, visit)),
-            _ => {}
-        }
-    }
-    for (key, value) in &step.inputs {
-        if !(step.action == "aws:loop" && key == "Steps") {
-            walk(value, &mut visit);
-        }
     }
 }
 
@@ -359,14 +313,15 @@ impl Dominance {
     }
 }
 
-/// Adjacency lists in two vectors (compressed sparse rows).
-struct Csr {
+/// Adjacency lists in two vectors (compressed sparse rows): for each node, its entries in
+/// the order given.
+struct Csr<T> {
     start: Vec<u32>,
-    targets: Vec<u32>,
+    entries: Vec<T>,
 }
 
-impl Csr {
-    fn new(count: usize, edges: impl Iterator<Item = (u32, u32)> + Clone) -> Csr {
+impl<T: Copy + Default> Csr<T> {
+    fn new(count: usize, edges: impl Iterator<Item = (u32, T)> + Clone) -> Csr<T> {
         let mut start = vec![0u32; count + 1];
         for (from, _) in edges.clone() {
             start[from as usize + 1] += 1;
@@ -374,16 +329,16 @@ impl Csr {
         for i in 0..count {
             start[i + 1] += start[i];
         }
-        let mut targets = vec![0; start[count] as usize];
+        let mut entries = vec![T::default(); start[count] as usize];
         let mut filled = start.clone();
-        for (from, to) in edges {
-            targets[filled[from as usize] as usize] = to;
+        for (from, entry) in edges {
+            entries[filled[from as usize] as usize] = entry;
             filled[from as usize] += 1;
         }
-        Csr { start, targets }
+        Csr { start, entries }
     }
 
-    fn of(&self, node: u32) -> &[u32] {
-        &self.targets[self.start[node as usize] as usize..self.start[node as usize + 1] as usize]
+    fn of(&self, node: u32) -> &[T] {
+        &self.entries[self.start[node as usize] as usize..self.start[node as usize + 1] as usize]
     }
 }

@@ -219,8 +219,22 @@ impl Scope for NothingKnown {
 /// The scope a plan renders step inputs with: bound parameters, variables nobody writes,
 /// and unknown for everything only the run has.
 pub struct PlanScope<'a> {
-    pub plan: &'a Plan<'a>,
-    pub parameters: &'a Bound,
+    plan: &'a Plan<'a>,
+    parameters: &'a Bound,
+    /// Variables some `aws:updateVariable` step writes: their value depends on the path.
+    written: Vec<&'a str>,
+}
+
+impl<'a> PlanScope<'a> {
+    pub fn new(plan: &'a Plan<'a>, parameters: &'a Bound) -> PlanScope<'a> {
+        let written = plan
+            .steps()
+            .map(|id| plan.step(id))
+            .filter(|step| step.action == "aws:updateVariable")
+            .filter_map(|step| step.inputs.get("Name")?.as_str()?.strip_prefix("variable:"))
+            .collect();
+        PlanScope { plan, parameters, written }
+    }
 }
 
 impl Scope for PlanScope<'_> {
@@ -235,14 +249,8 @@ impl Scope for PlanScope<'_> {
             Reference::StepOutput { .. } => Lookup::Missing,
             Reference::Variable(name) => {
                 let Some(variable) = self.plan.runbook.variable(name) else { return Lookup::Missing };
-                let written = self.plan.steps().any(|id| {
-                    let step = self.plan.step(id);
-                    step.action == "aws:updateVariable"
-                        && step.inputs.get("Name").and_then(Value::as_str).and_then(|n| n.strip_prefix("variable:"))
-                            == Some(name)
-                });
                 match &variable.default {
-                    Some(value) if !written => Lookup::Known(Cow::Borrowed(value)),
+                    Some(value) if !self.written.contains(&name) => Lookup::Known(Cow::Borrowed(value)),
                     _ => Lookup::Unknown,
                 }
             }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::plan::values::{Bound, PlanScope};
+use crate::plan::values::{Bound, Origin, PlanScope};
 use crate::plan::{EndReason, Label, Next, Outcome, Plan, Preview, StepId, describe_condition};
 use crate::template::{self, Reference};
 
@@ -20,7 +20,7 @@ pub struct Shown<'a> {
 
 impl<'a> Shown<'a> {
     pub fn new(name: &'a str, plan: &'a Plan<'a>, parameters: &'a Bound) -> Shown<'a> {
-        let scope = PlanScope { plan, parameters };
+        let scope = PlanScope::new(plan, parameters);
         let previews = plan.steps().map(|id| plan.preview(id, &scope)).collect();
         Shown { name, plan, parameters, previews }
     }
@@ -96,11 +96,8 @@ pub fn text(shown: &Shown<'_>) -> String {
         out.push_str("\nParameters\n");
         let width = shown.parameters.parameters.iter().map(|b| b.name.len()).max().unwrap_or(0);
         for binding in &shown.parameters.parameters {
-            let value = if binding.origin == crate::plan::values::Origin::NotSupplied {
-                "unknown".to_owned()
-            } else {
-                one_line(&binding.value)
-            };
+            let value =
+                if binding.origin == Origin::NotSupplied { "unknown".to_owned() } else { one_line(&binding.value) };
             let mut note = binding.origin.as_str().to_owned();
             if !binding.unknown.is_empty() {
                 let _ = write!(note, "; unknown until the run: {}", binding.unknown.join(", "));
@@ -188,9 +185,9 @@ pub fn json(shown: &Shown<'_>, diagnostics: Vec<Value>) -> Value {
             json!({
                 "name": binding.name,
                 "origin": match binding.origin {
-                    crate::plan::values::Origin::Supplied => "supplied",
-                    crate::plan::values::Origin::Default => "default",
-                    crate::plan::values::Origin::NotSupplied => "not_supplied",
+                    Origin::Supplied => "supplied",
+                    Origin::Default => "default",
+                    Origin::NotSupplied => "not_supplied",
                 },
                 "known": binding.is_known(),
                 "value": binding.value,
