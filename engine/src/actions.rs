@@ -1,6 +1,114 @@
 //! The catalogue of Automation actions (reference section 6): which exist, which are
-//! public, their timeouts, built-in outputs and cancel rules. Executors (one file per
-//! action under `actions/`) register here as they are written.
+//! public, their timeouts, built-in outputs and cancel rules; and the executors, one file
+//! per action under `actions/`, each registered by one line in [`execute`].
+
+pub mod approve;
+pub mod branch;
+pub mod execute_automation;
+pub mod execute_script;
+pub mod loop_;
+pub mod pause;
+pub mod sleep;
+pub mod update_variable;
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use serde_json::{Map, Value};
+
+use crate::document::model::{Runbook, Step};
+use crate::exec::{Config, Observer, Redactor};
+use crate::journal::Journal;
+use crate::plan::Outcome;
+
+/// What an executor gets besides its rendered inputs.
+pub struct Context<'a> {
+    pub execution_id: &'a str,
+    pub step: &'a Step,
+    /// The loop iteration (1-based), 0 outside loops.
+    pub iteration: u32,
+    pub attempt: u32,
+    pub runbook: &'a Runbook,
+    /// The runbook file: attachments and child runbooks are found beside it.
+    pub runbook_path: &'a Path,
+    pub journal: &'a Journal,
+    pub config: &'a Config,
+    pub observer: &'a dyn Observer,
+    pub redactor: &'a Redactor,
+    /// Turns true on Ctrl-C; a child execution handles it itself.
+    pub cancel: tokio::sync::watch::Receiver<bool>,
+}
+
+/// What a successful attempt produced.
+#[derive(Debug)]
+pub struct Output {
+    /// The object selectors read (reference 7.2): `{"Payload": ...}` for a script.
+    pub root: Value,
+    /// Built-in outputs (reference 5.5).
+    pub builtins: Map<String, Value>,
+    /// For a branch, the choice taken; `Succeeded` for everything else.
+    pub outcome: Outcome,
+    /// Other state changes: `{"variables": {name: value}}`.
+    pub effects: Value,
+    /// What the action printed (a script's stdout and stderr).
+    pub log: Option<String>,
+}
+
+impl Output {
+    pub fn empty() -> Output {
+        Output { root: Value::Object(Map::new()), builtins: Map::new(), outcome: Outcome::Succeeded, effects: Value::Null, log: None }
+    }
+}
+
+/// Why an attempt did not succeed.
+#[derive(Debug)]
+pub enum Failure {
+    Error { message: String, log: Option<String> },
+    /// A person must answer first (`aws:approve`, `aws:pause`) and nobody here can.
+    Waiting { message: Option<String>, approvers: Value },
+    /// A child execution was cancelled.
+    Cancelled,
+}
+
+impl Failure {
+    pub fn error(message: impl Into<String>) -> Failure {
+        Failure::Error { message: message.into(), log: None }
+    }
+}
+
+pub type Result = std::result::Result<Output, Failure>;
+
+/// Runs one attempt of a step with its rendered inputs. The registry: one line per action.
+pub fn execute<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> Pin<Box<dyn Future<Output = Result> + 'c>> {
+    match context.step.action.as_str() {
+        "aws:approve" => Box::pin(approve::execute(context, inputs)),
+        "aws:branch" => Box::pin(async move { branch::execute(context, inputs) }),
+        "aws:executeAutomation" => Box::pin(execute_automation::execute(context, inputs)),
+        "aws:executeScript" => Box::pin(execute_script::execute(context, inputs)),
+        "aws:pause" => Box::pin(pause::execute(context, inputs)),
+        "aws:sleep" => Box::pin(sleep::execute(context, inputs)),
+        "aws:updateVariable" => Box::pin(async move { update_variable::execute(context, inputs) }),
+        other => {
+            let message = match lookup(other) {
+                Some(info) if info.internal => format!("`{other}` is internal to AWS and cannot run outside it"),
+                Some(_) => format!("`{other}` has no local executor yet (AWS actions arrive with the AWS client)"),
+                None => format!("unknown action `{other}`"),
+            };
+            Box::pin(async move { Err(Failure::error(message)) })
+        }
+    }
+}
+
+/// Actions that change nothing outside the execution: a step of one of these whose last
+/// attempt never finished can simply run again on resume. `aws:executeAutomation` is here
+/// because its child is found again by an idempotency key and resumed, not started twice.
+pub fn is_read_only(action: &str) -> bool {
+    matches!(
+        action,
+        "aws:branch" | "aws:sleep" | "aws:pause" | "aws:approve" | "aws:updateVariable" | "aws:loop" | "aws:executeAutomation"
+    )
+}
 
 /// Everything the engine knows about an action without running it.
 #[derive(Debug)]

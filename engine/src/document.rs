@@ -65,12 +65,16 @@ pub struct Error {
 /// content is a diagnostic.
 pub fn load_path(path: &Path) -> Result<Loaded, Error> {
     let bytes = std::fs::read(path).map_err(|source| Error { path: path.display().to_string(), source })?;
-    let format = match path.extension().and_then(|e| e.to_str()) {
+    Ok(load(path.display().to_string(), bytes, format_of(path)))
+}
+
+/// The format a file's extension names, if any.
+pub fn format_of(path: &Path) -> Option<Format> {
+    match path.extension().and_then(|e| e.to_str()) {
         Some(ext) if ext.eq_ignore_ascii_case("json") => Some(Format::Json),
         Some(ext) if ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml") => Some(Format::Yaml),
         _ => None,
-    };
-    Ok(load(path.display().to_string(), bytes, format))
+    }
 }
 
 /// Loads runbook bytes. Without a format, content decides: a leading `{` means JSON.

@@ -163,6 +163,8 @@ pub struct Parameter {
     pub max_items: Option<u64>,
     pub min_chars: Option<u64>,
     pub max_chars: Option<u64>,
+    /// `x-secret: true`: a SecureString, redacted wherever it could be shown or stored.
+    pub secret: bool,
 }
 
 impl Parameter {
@@ -389,6 +391,7 @@ fn parameter(name: String, mut def: Map<String, Value>, pointer: String) -> Para
         max_items,
         min_chars,
         max_chars,
+        secret: def.get("x-secret").and_then(lenient_bool).unwrap_or(false),
         name,
         pointer,
     }

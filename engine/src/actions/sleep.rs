@@ -1,0 +1,77 @@
+//! `aws:sleep` (reference 6.21): wait for an ISO-8601 `Duration` (`PT0.5S`, `PT24H5M`) or
+//! until a `Timestamp`; a timestamp in the past continues at once.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{Context, Failure, Output, Result};
+
+/// The documented maximum delay.
+pub const MAX_SECONDS: u64 = 604_799;
+
+pub async fn execute(_: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+    let delay = delay(inputs, jiff::Timestamp::now()).map_err(Failure::error)?;
+    tokio::time::sleep(delay).await;
+    Ok(Output::empty())
+}
+
+/// How long a sleep with these inputs waits, from `now`.
+pub fn delay(inputs: &Map<String, Value>, now: jiff::Timestamp) -> std::result::Result<Duration, String> {
+    let text = |key: &str| inputs.get(key).map(|value| value.as_str().ok_or(format!("`{key}` must be text, found {value}")));
+    let delay = match (text("Duration"), text("Timestamp")) {
+        (Some(duration), None) => parse_duration(duration?)?,
+        (None, Some(timestamp)) => {
+            let timestamp = timestamp?;
+            let until: jiff::Timestamp =
+                timestamp.parse().map_err(|e| format!("`Timestamp` {timestamp:?} is not an ISO-8601 instant: {e}"))?;
+            let left = until.duration_since(now);
+            left.try_into().unwrap_or(Duration::ZERO)
+        }
+        (Some(_), Some(_)) => return Err("give `Duration` or `Timestamp`, not both".into()),
+        (None, None) => return Err("`aws:sleep` needs `Duration` or `Timestamp`".into()),
+    };
+    if delay.as_secs() > MAX_SECONDS {
+        return Err(format!("a sleep may last at most {MAX_SECONDS} s, asked for {} s", delay.as_secs()));
+    }
+    Ok(delay)
+}
+
+/// An ISO-8601 duration, fractional seconds included.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let invalid = |detail: String| format!("`Duration` {text:?} is not an ISO-8601 duration: {detail}");
+    let span: jiff::Span = text.trim().parse().map_err(|e: jiff::Error| invalid(e.to_string()))?;
+    if span.is_negative() {
+        return Err(invalid("it is negative".into()));
+    }
+    let duration = span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).map_err(|e| invalid(e.to_string()))?;
+    Duration::try_from(duration).map_err(|e| invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_aws_runbooks_write_them() {
+        assert_eq!(parse_duration("PT1S"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("PT0.5S"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("PT01S"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("PT0S"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("PT24H5M"), Ok(Duration::from_secs(24 * 3600 + 300)));
+        assert!(parse_duration("5 minutes please").is_err());
+        assert!(parse_duration("-PT1S").is_err());
+    }
+
+    #[test]
+    fn timestamps_in_the_past_do_not_wait() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let inputs = |ts: &str| serde_json::json!({"Timestamp": ts}).as_object().unwrap().clone();
+        assert_eq!(delay(&inputs("2025-12-31T23:00:00Z"), now), Ok(Duration::ZERO));
+        assert_eq!(delay(&inputs("2026-01-01T00:00:30Z"), now), Ok(Duration::from_secs(30)));
+        let both = serde_json::json!({"Timestamp": "x", "Duration": "PT1S"}).as_object().unwrap().clone();
+        assert!(delay(&both, now).is_err());
+        let long = serde_json::json!({"Duration": "P8D"}).as_object().unwrap().clone();
+        assert!(delay(&long, now).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! Dry-runs: every path a runbook could take, without running anything.

@@ -1,0 +1,187 @@
+//! The values a running execution renders templates with: parameters, the outputs of steps
+//! that succeeded, variables, the current loop iteration and the system values of section 5.2.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::template::{Lookup, Reference, Scope};
+
+/// Everything a reference can read during a run.
+#[derive(Debug, Default)]
+pub struct RunScope {
+    pub execution_id: String,
+    pub parameters: Map<String, Value>,
+    /// Step name -> output name -> value (built-in and declared outputs).
+    pub outputs: HashMap<String, Map<String, Value>>,
+    pub variables: Map<String, Value>,
+    pub system: System,
+}
+
+/// System values that come from the environment rather than the runbook.
+#[derive(Clone, Debug, Default)]
+pub struct System {
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+}
+
+impl System {
+    /// Region from `AWS_REGION` or `AWS_DEFAULT_REGION`; the account from
+    /// `RUNBOOK_ACCOUNT_ID` until the AWS client asks STS for it.
+    pub fn from_environment() -> System {
+        let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        System {
+            region: variable("AWS_REGION").or_else(|| variable("AWS_DEFAULT_REGION")),
+            account_id: variable("RUNBOOK_ACCOUNT_ID"),
+        }
+    }
+
+    /// The partition a region belongs to.
+    pub fn partition(&self) -> Option<&'static str> {
+        let region = self.region.as_deref()?;
+        Some(if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else if region.starts_with("us-iso-") {
+            "aws-iso"
+        } else if region.starts_with("us-isob-") {
+            "aws-iso-b"
+        } else {
+            "aws"
+        })
+    }
+
+    pub fn lookup(&self, reference: Reference<'_>, execution_id: &str) -> Lookup<'static> {
+        let known = |text: String| Lookup::Known(Cow::Owned(Value::String(text)));
+        match reference {
+            Reference::Global("REGION") => self.region.clone().map_or(Lookup::Missing, known),
+            Reference::Global("ACCOUNT_ID") => self.account_id.clone().map_or(Lookup::Missing, known),
+            Reference::Global("AWS_PARTITION") => self.partition().map_or(Lookup::Missing, |p| known(p.to_owned())),
+            // Evaluated when the step that uses them renders, in UTC (section 5.2).
+            Reference::Global("DATE") => known(jiff::Timestamp::now().strftime("%Y-%m-%d").to_string()),
+            Reference::Global("DATE_TIME") => known(jiff::Timestamp::now().strftime("%Y-%m-%d_%H.%M.%S").to_string()),
+            Reference::Automation("EXECUTION_ID") => known(execution_id.to_owned()),
+            _ => Lookup::Missing,
+        }
+    }
+}
+
+impl RunScope {
+    /// Sets a step's outputs, replacing those of an earlier iteration.
+    pub fn set_outputs(&mut self, step: &str, outputs: Map<String, Value>) {
+        self.outputs.insert(step.to_owned(), outputs);
+    }
+}
+
+impl Scope for RunScope {
+    fn lookup(&self, reference: Reference<'_>) -> Lookup<'_> {
+        match reference {
+            Reference::Parameter(name) => match self.parameters.get(name) {
+                Some(value) => Lookup::Known(Cow::Borrowed(value)),
+                None => Lookup::Missing,
+            },
+            Reference::StepOutput { step, output } => {
+                match self.outputs.get(step).and_then(|outputs| outputs.get(output)) {
+                    Some(value) => Lookup::Known(Cow::Borrowed(value)),
+                    None => Lookup::Missing,
+                }
+            }
+            Reference::Variable(name) => match self.variables.get(name) {
+                Some(value) => Lookup::Known(Cow::Borrowed(value)),
+                None => Lookup::Missing,
+            },
+            Reference::Global(_) | Reference::Automation(_) => self.system.lookup(reference, &self.execution_id),
+            // Parameter Store lookups belong to parameter defaults, bound before the run.
+            Reference::Ssm(_) => Lookup::Missing,
+        }
+    }
+}
+
+/// Replaces secret values (parameters marked `x-secret`) wherever they appear in text that
+/// could be shown or stored.
+#[derive(Clone, Debug, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+/// What a secret is replaced with.
+pub const REDACTED: &str = "********";
+
+impl Redactor {
+    pub fn new(secrets: impl IntoIterator<Item = Value>) -> Redactor {
+        let mut texts = Vec::new();
+        for secret in secrets {
+            collect_texts(&secret, &mut texts);
+        }
+        // Longest first, so a secret that contains another is replaced whole.
+        texts.retain(|text| !text.is_empty() && text != REDACTED);
+        texts.sort_by_key(|text| std::cmp::Reverse(text.len()));
+        texts.dedup();
+        Redactor { secrets: texts }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+
+    pub fn value(&self, value: &Value) -> Value {
+        if self.secrets.is_empty() {
+            return value.clone();
+        }
+        match value {
+            Value::String(text) => Value::String(self.text(text)),
+            Value::Array(items) => Value::Array(items.iter().map(|item| self.value(item)).collect()),
+            Value::Object(object) => {
+                Value::Object(object.iter().map(|(key, item)| (key.clone(), self.value(item))).collect())
+            }
+            Value::Number(number) if self.secrets.iter().any(|s| *s == number.to_string()) => {
+                Value::String(REDACTED.to_owned())
+            }
+            other => other.clone(),
+        }
+    }
+}
+
+fn collect_texts(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(text) => out.push(text.clone()),
+        Value::Array(items) => items.iter().for_each(|item| collect_texts(item, out)),
+        Value::Object(object) => object.values().for_each(|item| collect_texts(item, out)),
+        Value::Null => {}
+        other => out.push(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn secrets_are_replaced_everywhere() {
+        let redactor = Redactor::new([json!("hunter2"), json!(["tok-1", ""])]);
+        let value = json!({"cmd": "login -p hunter2", "list": ["tok-1", "ok"], "n": 3});
+        assert_eq!(redactor.value(&value), json!({"cmd": "login -p ********", "list": ["********", "ok"], "n": 3}));
+    }
+
+    #[test]
+    fn partitions_follow_the_region() {
+        let system = |region: &str| System { region: Some(region.into()), account_id: None };
+        assert_eq!(system("cn-north-1").partition(), Some("aws-cn"));
+        assert_eq!(system("us-gov-west-1").partition(), Some("aws-us-gov"));
+        assert_eq!(system("eu-west-1").partition(), Some("aws"));
+    }
+}
