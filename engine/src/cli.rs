@@ -1,5 +1,7 @@
 //! The command line: the only module that knows clap, terminals, colours and exit codes.
 
+mod run;
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::diagnostic::Code;
 use crate::document;
+use crate::exec;
 use crate::plan;
 use crate::report;
 use crate::validate::{self, Config, Supplied, Validated};
@@ -22,15 +25,28 @@ pub mod exit {
     pub const INVALID: u8 = 1;
     /// The command line is wrong: unknown flag, malformed `-p`, unreadable parameters file.
     pub const USAGE: u8 = 2;
-    /// The environment failed: a file or directory could not be read.
+    /// The environment failed: a file or directory could not be read, the journal could not
+    /// be opened.
     pub const ENVIRONMENT: u8 = 3;
+    /// The execution ended Failed.
+    pub const FAILED: u8 = 4;
+    /// The execution ended TimedOut.
+    pub const TIMED_OUT: u8 = 5;
+    /// The execution ended Cancelled (Ctrl-C).
+    pub const CANCELLED: u8 = 6;
+    /// The execution waits for a person: `runbook approve|reject|resume ID` goes on.
+    pub const WAITING: u8 = 7;
+    /// The engine refused to go on: a step's outcome is unknown, the runbook changed, or
+    /// another process drives the execution. The message says how to proceed.
+    pub const REFUSED: u8 = 8;
     // 101 is left to Rust's panic handler: a bug in runbook.
 }
 
 const ABOUT: &str = "Runbooks as code: validate, plan and run AWS Systems Manager Automation runbooks locally";
 
 const AFTER_HELP: &str = "\
-Exit status: 0 success, 1 invalid runbook, 2 usage error, 3 I/O error, 101 bug.
+Exit status: 0 success, 1 invalid runbook or parameters, 2 usage error, 3 I/O error,
+4 execution Failed, 5 TimedOut, 6 Cancelled, 7 waiting for approval, 8 resume refused, 101 bug.
 Documentation: README.md; diagnostic codes: `runbook codes`.";
 
 #[derive(Debug, Parser)]
@@ -69,6 +85,30 @@ Values that only a run can know (step outputs, the account, the date, Parameter 
 shown as unknown: their {{ }} references stay as written and are listed per step.
 The runbook is validated first; with errors, they are printed and nothing is planned.")]
     Plan(PlanArgs),
+    /// Run a runbook: every step journaled, resumable, or with --dry-run only shown.
+    #[command(after_help = "\
+Examples:
+  runbook run examples/local-maintenance.yaml -p Hosts=web-1,web-2
+  runbook run examples/local-maintenance.yaml -p Hosts=web-1 --dry-run
+  runbook run runbook.yaml --dry-run --mock describe.State='\"stopped\"' --format json
+  runbook run runbook.yaml --idempotency-key deploy-42 --approve
+  runbook run --resume 5f0c...       (after a crash, Ctrl-C or a failure)
+
+Every attempt is committed to the journal before and after it runs. A resume restores the
+steps that finished and runs the rest; a step that started but never finished is run again
+only if it is read-only or marked `x-idempotent: true` (or named with --rerun).
+Ctrl-C cancels: the running step stops, its onCancel path runs (at most 120 s).
+Exit status: 0 Success, 4 Failed, 5 TimedOut, 6 Cancelled, 7 waiting, 8 resume refused.")]
+    Run(Box<run::RunArgs>),
+    /// List executions, or show one's timeline from the journal.
+    #[command(subcommand)]
+    Executions(run::ExecutionsCommand),
+    /// Approve the aws:approve step an execution waits on, then go on with it.
+    Approve(run::DecideArgs),
+    /// Reject the aws:approve step an execution waits on (the step fails), then go on.
+    Reject(run::DecideArgs),
+    /// Resume an execution: answer the aws:pause it waits on, or go on after a crash.
+    Resume(run::DecideArgs),
     /// List every diagnostic code with its severity and what it means.
     Codes,
 }
@@ -158,6 +198,8 @@ fn parse_assignment(text: &str) -> Result<(String, String), String> {
 pub fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let colour = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    run::INTERACTIVE.store(interactive, Ordering::Relaxed);
     let code = run(std::env::args_os(), &mut stdout.lock(), &mut std::io::stderr(), colour);
     ExitCode::from(code)
 }
@@ -183,6 +225,11 @@ pub fn run(
     let result = match cli.command {
         Command::Validate(args) => validate_command(args, stdout, terminal_colour),
         Command::Plan(args) => plan_command(args, stdout, stderr, terminal_colour),
+        Command::Run(args) => run::run_command(*args, stdout, stderr, terminal_colour),
+        Command::Executions(command) => run::executions_command(command, stdout),
+        Command::Approve(args) => run::decide_command(exec::Answer::Approve, false, args, stdout, stderr),
+        Command::Reject(args) => run::decide_command(exec::Answer::Reject, false, args, stdout, stderr),
+        Command::Resume(args) => run::decide_command(exec::Answer::Approve, true, args, stdout, stderr),
         Command::Codes => codes_command(stdout).map(|()| exit::SUCCESS),
     };
     match result {

@@ -312,12 +312,16 @@ pub enum PrepareError {
 }
 
 /// Reads, validates (schema, rules, parameter values, graph checks) and hashes a runbook.
-pub fn prepare(path: &Path, supplied: Vec<(String, Supplied)>) -> Result<Prepared, PrepareError> {
+/// A dry-run passes `require_all: false`: a parameter nobody supplied is an unknown value.
+pub fn prepare(path: &Path, supplied: Vec<(String, Supplied)>, require_all: bool) -> Result<Prepared, PrepareError> {
     let bytes = std::fs::read(path).map_err(|source| document::Error { path: path.display().to_string(), source })?;
     let hash = content_hash(&bytes);
     let loaded = document::load(path.display().to_string(), bytes, document::format_of(path));
     let mut validated = validate::validate(loaded, &validate::Config { parameters: Some(supplied) });
     plan::check(&mut validated);
+    if !require_all {
+        validated.diagnostics.retain(|d| d.code != crate::diagnostic::Code::MissingParameter);
+    }
     match validated.runbook.take() {
         Some(runbook) if validated.errors() == 0 => {
             Ok(Prepared { validated, runbook, path: path.to_owned(), hash })

@@ -429,7 +429,7 @@ impl Journal {
     pub fn steps(&self, execution_id: &str) -> Result<Vec<StepRecord>> {
         let mut statement = self.connection.prepare_cached(
             "SELECT step, iteration, action, status, outcome, outputs, effects, error, attempts, critical, \
-             started_at, ended_at FROM steps WHERE execution_id = ?1 ORDER BY ended_at, rowid",
+             started_at, ended_at FROM steps WHERE execution_id = ?1 ORDER BY started_at, rowid",
         )?;
         let rows = statement.query_map(params![execution_id], |row| {
             Ok((

@@ -29,7 +29,7 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         None | Some(Value::Null) => Vec::new(),
         Some(other) => return Err(Failure::error(format!("`RuntimeParameters` must be a mapping, found {other}"))),
     };
-    let prepared = match exec::prepare(&path, supplied) {
+    let prepared = match exec::prepare(&path, supplied, true) {
         Ok(prepared) => prepared,
         Err(PrepareError::Io(error)) => return Err(Failure::error(format!("{error:#}: {}", error.source))),
         Err(PrepareError::Invalid(validated)) => {

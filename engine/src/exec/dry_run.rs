@@ -1,1 +1,475 @@
-//! Dry-runs: every path a runbook could take, without running anything.
+//! Dry-runs (reference 4.7): walk the plan from the entry step without running anything.
+//! Each step shows its inputs rendered as far as known and what it would do; outputs come
+//! from mocks or stay unknown; a branch on an unknown value explores every choice that might
+//! hold; failure paths are explored too and cancel edges listed. The result is a graph of
+//! possible paths: where two paths reach the same step with the same known values, they share
+//! one node, so the count of paths can be large while the output stays small.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::actions::{self, branch, loop_};
+use crate::document::model::Step;
+use crate::plan::values::Bound;
+use crate::plan::{Next, Outcome, Plan, StepId, describe_condition};
+use crate::template::{self, Lookup, Reference, Scope};
+
+/// Mocked step outputs: step name -> output name -> value.
+pub type Mocks = HashMap<String, Map<String, Value>>;
+
+/// Every path a dry-run found.
+#[derive(Debug, Serialize)]
+pub struct Tree {
+    /// The first step's node; `None` for a runbook without steps.
+    pub root: Option<usize>,
+    pub nodes: Vec<Node>,
+    /// How many distinct paths lead from the first step to an end.
+    pub paths: u64,
+    /// Parameters with neither a value nor a default: unknown all along.
+    pub unknown_parameters: Vec<String>,
+    /// Steps whose action a dry-run cannot describe, and why.
+    pub unpreviewable: Vec<Unpreviewable>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Unpreviewable {
+    pub step: String,
+    pub action: String,
+    pub reason: String,
+}
+
+/// One step reached with one set of known values.
+#[derive(Debug, Serialize)]
+pub struct Node {
+    pub step: String,
+    pub action: String,
+    /// Inside a loop body: the loop.
+    pub in_loop: Option<String>,
+    pub inputs: Value,
+    /// References whose values only a real run has.
+    pub unknown: Vec<String>,
+    /// What the step would do.
+    pub would: String,
+    /// Outputs taken from mocks.
+    pub mocked: Map<String, Value>,
+    /// Where `onCancel` leads: a step name, or `abort`.
+    pub on_cancel: String,
+    pub next: Vec<Link>,
+    /// Paths from here to an end.
+    pub paths: u64,
+}
+
+/// A way on from a node.
+#[derive(Debug, Serialize)]
+pub struct Link {
+    /// `next`, `choice[0]`, `default`, `on_failure`, `continue`, `loop_body`, `loop_exit`...
+    pub label: String,
+    /// When it is taken: `if ... (unknown)`, `if the step fails`.
+    pub when: String,
+    pub to: Target,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Node(usize),
+    /// The run ends, with this final status.
+    End { status: String, reason: String },
+}
+
+/// Known values along one path.
+#[derive(Clone, Debug, Default, Serialize)]
+struct State {
+    outputs: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Variables with a known value; the others are unknown.
+    variables: BTreeMap<String, Value>,
+    /// A critical step failed on this path: the run ends Failed.
+    failed: bool,
+}
+
+/// Dry-runs a plan with bound parameters and mocked outputs.
+pub fn dry_run(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks) -> Tree {
+    let mut state = State::default();
+    for variable in &plan.runbook.variables {
+        state.variables.insert(variable.name.clone(), variable.default.clone().unwrap_or(Value::Null));
+    }
+    let mut explorer =
+        Explorer { plan, bound, mocks, nodes: Vec::new(), memo: HashMap::new(), unpreviewable: BTreeMap::new() };
+    let root = plan.entry().map(|entry| explorer.walk(entry, &state, None));
+    let paths = root.map_or(0, |root| explorer.nodes[root].paths);
+    Tree {
+        root,
+        paths,
+        unknown_parameters: bound.parameters.iter().filter(|b| !b.is_known()).map(|b| b.name.clone()).collect(),
+        unpreviewable: explorer
+            .unpreviewable
+            .into_iter()
+            .map(|(step, (action, reason))| Unpreviewable { step, action, reason })
+            .collect(),
+        nodes: explorer.nodes,
+    }
+}
+
+struct Explorer<'p, 'r> {
+    plan: &'p Plan<'r>,
+    bound: &'p Bound,
+    mocks: &'p Mocks,
+    nodes: Vec<Node>,
+    memo: HashMap<(StepId, Option<StepId>, String), usize>,
+    unpreviewable: BTreeMap<String, (String, String)>,
+}
+
+struct DryScope<'a> {
+    plan: &'a Plan<'a>,
+    bound: &'a Bound,
+    state: &'a State,
+}
+
+impl Scope for DryScope<'_> {
+    fn lookup(&self, reference: Reference<'_>) -> Lookup<'_> {
+        match reference {
+            Reference::Parameter(name) => match self.bound.get(name) {
+                Some(binding) if binding.is_known() => Lookup::Known(Cow::Borrowed(&binding.value)),
+                Some(_) => Lookup::Unknown,
+                None => Lookup::Missing,
+            },
+            Reference::StepOutput { step, output } => match self.state.outputs.get(step).and_then(|o| o.get(output)) {
+                Some(value) => Lookup::Known(Cow::Borrowed(value)),
+                None if step == "Loop" || self.plan.find(step).is_some() => Lookup::Unknown,
+                None => Lookup::Missing,
+            },
+            Reference::Variable(name) => match self.state.variables.get(name) {
+                Some(value) => Lookup::Known(Cow::Borrowed(value)),
+                None if self.plan.runbook.variable(name).is_some() => Lookup::Unknown,
+                None => Lookup::Missing,
+            },
+            Reference::Global(_) | Reference::Automation(_) | Reference::Ssm(_) => Lookup::Unknown,
+        }
+    }
+}
+
+impl<'p, 'r> Explorer<'p, 'r> {
+    fn scope<'a>(&'a self, state: &'a State) -> DryScope<'a> {
+        DryScope { plan: self.plan, bound: self.bound, state }
+    }
+
+    fn walk(&mut self, id: StepId, state: &State, within: Option<StepId>) -> usize {
+        let key = (id, within, serde_json::to_string(state).unwrap_or_default());
+        if let Some(&node) = self.memo.get(&key) {
+            return node;
+        }
+        let step = self.plan.step(id);
+        let preview = self.plan.preview(id, &self.scope(state));
+        if let Some(error) = &preview.error {
+            self.unpreviewable.insert(step.name.clone(), (step.action.clone(), error.clone()));
+        }
+        let would = match describe(step, &preview.inputs) {
+            Ok(would) => would,
+            Err(reason) => {
+                self.unpreviewable.insert(step.name.clone(), (step.action.clone(), reason.clone()));
+                reason
+            }
+        };
+        let mocked = self.mocks.get(&step.name).cloned().unwrap_or_default();
+        let on_cancel = match self.plan.successor(id, Outcome::Cancelled) {
+            Next::Step { step, .. } => self.plan.step(step).name.clone(),
+            _ => "abort".to_owned(),
+        };
+        let mut links = Vec::new();
+        // Success: the state gains the mocked outputs and the step's effects.
+        let mut success = state.clone();
+        if !mocked.is_empty() {
+            success.outputs.insert(step.name.clone(), mocked.clone().into_iter().collect());
+        }
+        match step.action.as_str() {
+            "aws:updateVariable" => self.update_variable(step, &preview.inputs, &preview.unknown, &mut success),
+            "aws:loop" => {
+                self.loop_links(id, step, state, &mut links);
+            }
+            _ => {}
+        }
+        if step.action != "aws:loop" {
+            for (outcome, when) in self.success_outcomes(id, step, state) {
+                let to = self.follow(self.plan.successor(id, outcome), &success, within, outcome);
+                links.push(Link { label: label_of(self.plan.successor(id, outcome), outcome), when, to });
+            }
+        }
+        // Failure: explored like any other path.
+        let mut failed = state.clone();
+        failed.failed |= step.effective_is_critical();
+        let next = self.plan.successor(id, Outcome::Failed);
+        let to = self.follow(next, &failed, within, Outcome::Failed);
+        links.push(Link { label: label_of(next, Outcome::Failed), when: "if the step fails".into(), to });
+        let paths = links
+            .iter()
+            .map(|link| match link.to {
+                Target::Node(node) => self.nodes[node].paths,
+                Target::End { .. } => 1,
+            })
+            .fold(0u64, u64::saturating_add);
+        let node = Node {
+            step: step.name.clone(),
+            action: step.action.clone(),
+            in_loop: within.map(|loop_id| self.plan.step(loop_id).name.clone()),
+            inputs: preview.inputs,
+            unknown: preview.unknown,
+            would,
+            mocked,
+            on_cancel,
+            next: links,
+            paths,
+        };
+        self.nodes.push(node);
+        let index = self.nodes.len() - 1;
+        self.memo.insert(key, index);
+        index
+    }
+
+    /// The success outcomes a step may have, each with when it happens.
+    fn success_outcomes(&self, id: StepId, step: &Step, state: &State) -> Vec<(Outcome, String)> {
+        if step.action != "aws:branch" {
+            return vec![(Outcome::Succeeded, "if the step succeeds".into())];
+        }
+        let config = template::config_for(self.plan.runbook);
+        let scope = self.scope(state);
+        let mut outcomes = Vec::new();
+        let choices = step.inputs.get("Choices").and_then(Value::as_array).cloned().unwrap_or_default();
+        for (index, choice) in choices.iter().enumerate() {
+            let holds = branch::evaluate(choice, &mut |leaf| match template::render(leaf, &scope, config) {
+                Ok(rendered) if rendered.unknown.is_empty() => Ok(Some(rendered.value)),
+                _ => Ok(None),
+            });
+            let condition = describe_condition(choice);
+            match holds {
+                Ok(Some(true)) => {
+                    outcomes.push((Outcome::Chose(index), format!("because {condition}")));
+                    return outcomes;
+                }
+                Ok(Some(false)) => {}
+                Ok(None) => outcomes.push((Outcome::Chose(index), format!("if {condition} (unknown until run)"))),
+                // A comparison that fails at run time fails the step: the failure link covers it.
+                Err(_) => {}
+            }
+        }
+        let _ = id;
+        outcomes.push((Outcome::NoChoice, "if no choice holds".into()));
+        outcomes
+    }
+
+    fn update_variable(&self, step: &Step, inputs: &Value, unknown: &[String], state: &mut State) {
+        let Some(name) = step.inputs.get("Name").and_then(Value::as_str).and_then(|n| n.strip_prefix("variable:")) else {
+            return;
+        };
+        match inputs.get("Value") {
+            Some(value) if unknown.is_empty() => {
+                state.variables.insert(name.to_owned(), value.clone());
+            }
+            _ => {
+                state.variables.remove(name);
+            }
+        }
+    }
+
+    /// A loop: its body, explored once with the iteration's values unknown, then the exit.
+    fn loop_links(&mut self, id: StepId, step: &Step, state: &State, links: &mut Vec<Link>) {
+        let mut body_state = state.clone();
+        // Variables the body writes change from one iteration to the next.
+        for body_step in &step.body {
+            if body_step.action == "aws:updateVariable"
+                && let Some(name) = body_step.inputs.get("Name").and_then(Value::as_str).and_then(|n| n.strip_prefix("variable:"))
+            {
+                body_state.variables.remove(name);
+            }
+        }
+        match self.plan.node(id).body_entry {
+            Some(body) => {
+                let node = self.walk(body, &body_state, Some(id));
+                links.push(Link { label: "loop_body".into(), when: "each iteration".into(), to: Target::Node(node) });
+            }
+            None => {
+                let next = self.plan.successor(id, Outcome::Succeeded);
+                let to = self.follow(next, &body_state, None, Outcome::Succeeded);
+                links.push(Link { label: "loop_exit".into(), when: "after the last iteration".into(), to });
+            }
+        }
+    }
+
+    fn follow(&mut self, next: Next<'r>, state: &State, within: Option<StepId>, outcome: Outcome) -> Target {
+        match next {
+            Next::Step { step, .. } => {
+                let leaves = within.is_some() && self.plan.node(step).parent != within;
+                Target::Node(self.walk(step, state, if leaves { None } else { within }))
+            }
+            Next::End(reason) => match within {
+                // The iteration ends; after the last one the loop goes on.
+                Some(loop_id) => {
+                    let after = self.plan.successor(loop_id, Outcome::Succeeded);
+                    self.follow(after, state, None, Outcome::Succeeded)
+                }
+                None => Target::End {
+                    status: if state.failed { "Failed" } else { "Success" }.into(),
+                    reason: reason.as_str().into(),
+                },
+            },
+            Next::Abort => Target::End {
+                status: if outcome == Outcome::TimedOut { "TimedOut" } else { "Failed" }.into(),
+                reason: "onFailure: Abort".into(),
+            },
+            Next::Cancel => Target::End { status: "Cancelled".into(), reason: "onCancel: Abort".into() },
+            Next::Unknown { name, .. } => {
+                Target::End { status: "Failed".into(), reason: format!("no step named `{name}`") }
+            }
+        }
+    }
+}
+
+fn label_of(next: Next<'_>, outcome: Outcome) -> String {
+    match next {
+        Next::Step { label, .. } => label.to_string(),
+        _ if matches!(outcome, Outcome::Failed | Outcome::TimedOut) => "on_failure".into(),
+        _ => "end".into(),
+    }
+}
+
+/// What a step would do, in one line; `Err` when the action cannot be previewed.
+fn describe(step: &Step, inputs: &Value) -> Result<String, String> {
+    let text = |key: &str| inputs.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+    let json = |key: &str| inputs.get(key).map_or_else(|| "{}".to_owned(), Value::to_string);
+    let or = |value: Option<String>| value.unwrap_or_else(|| "?".into());
+    Ok(match step.action.as_str() {
+        "aws:executeScript" => {
+            let source = match (inputs.get("Script").and_then(Value::as_str), text("Attachment")) {
+                (Some(script), _) => format!("an inline script of {} lines", script.lines().count()),
+                (None, Some(attachment)) => format!("attachment {attachment}"),
+                _ => "no script".into(),
+            };
+            format!(
+                "run {} handler `{}` from {source} with InputPayload {}",
+                or(text("Runtime")),
+                or(text("Handler")),
+                json("InputPayload")
+            )
+        }
+        "aws:sleep" => match (text("Duration"), text("Timestamp")) {
+            (Some(duration), _) => format!("sleep {duration}"),
+            (None, Some(timestamp)) => format!("sleep until {timestamp}"),
+            _ => "sleep".into(),
+        },
+        "aws:branch" => "choose the next step".into(),
+        "aws:loop" => match loop_::Spec::parse(inputs.as_object().unwrap_or(&Map::new()), &step.inputs) {
+            Ok(spec) => match (&spec.items, &spec.condition) {
+                (Some(items), _) => format!("repeat the body for each of {} items (at most {})", items.len(), spec.max_iterations),
+                (None, Some(condition)) => format!(
+                    "repeat the body while {} (at most {} times)",
+                    describe_condition(condition),
+                    spec.max_iterations
+                ),
+                _ => "repeat the body".into(),
+            },
+            Err(_) => format!("repeat the body ({})", json("Iterators")),
+        },
+        "aws:updateVariable" => format!("set {} to {}", or(text("Name")), json("Value")),
+        "aws:approve" => format!("wait for approval by {}", json("Approvers")),
+        "aws:pause" => "wait until someone resumes the execution".into(),
+        "aws:executeAutomation" => {
+            format!("run child runbook {} with {}", or(text("DocumentName")), json("RuntimeParameters"))
+        }
+        "aws:executeAwsApi" | "aws:assertAwsResourceProperty" | "aws:waitForAwsResourceProperty" => {
+            let request: Map<String, Value> = inputs
+                .as_object()
+                .map(|inputs| {
+                    inputs
+                        .iter()
+                        .filter(|(key, _)| !matches!(key.as_str(), "Service" | "Api" | "PropertySelector" | "DesiredValues"))
+                        .map(|(key, value)| (key.clone(), value.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let verb = match step.action.as_str() {
+                "aws:executeAwsApi" => "call",
+                "aws:assertAwsResourceProperty" => "check once",
+                _ => "poll",
+            };
+            let mut line = format!("{verb} {}.{} {}", or(text("Service")), or(text("Api")), Value::Object(request));
+            if let Some(selector) = text("PropertySelector") {
+                line.push_str(&format!(" until {selector} is one of {}", json("DesiredValues")));
+            }
+            line
+        }
+        "aws:changeInstanceState" => {
+            format!("set instances {} to {}", json("InstanceIds"), or(text("DesiredState")))
+        }
+        action => match actions::lookup(action) {
+            Some(info) if info.internal => return Err(format!("`{action}` is internal to AWS: its effect is unknown")),
+            Some(_) => format!("run {action} with {}", Value::Object(inputs.as_object().cloned().unwrap_or_default())),
+            None => return Err(format!("unknown action `{action}`")),
+        },
+    })
+}
+
+/// The tree as text: one block per node, links indented under it, shared nodes shown once.
+pub fn text(tree: &Tree, name: &str) -> String {
+    let mut out = format!("Dry-run of {name}: {} possible path{}\n", tree.paths, if tree.paths == 1 { "" } else { "s" });
+    if !tree.unknown_parameters.is_empty() {
+        out.push_str(&format!("Unknown parameters (no value, no default): {}\n", tree.unknown_parameters.join(", ")));
+    }
+    out.push('\n');
+    let Some(root) = tree.root else {
+        out.push_str("(no steps)\n");
+        return out;
+    };
+    let mut shown = BTreeSet::new();
+    write_node(tree, root, 0, &mut shown, &mut out);
+    if !tree.unpreviewable.is_empty() {
+        out.push_str("\nCannot be previewed:\n");
+        for item in &tree.unpreviewable {
+            out.push_str(&format!("  {} ({}): {}\n", item.step, item.action, item.reason));
+        }
+    }
+    out
+}
+
+fn write_node(tree: &Tree, index: usize, depth: usize, shown: &mut BTreeSet<usize>, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    let node = &tree.nodes[index];
+    if !shown.insert(index) {
+        out.push_str(&format!("{pad}↪ {} (as shown above)\n", node.step));
+        return;
+    }
+    out.push_str(&format!("{pad}● {} ({})\n", node.step, node.action));
+    out.push_str(&format!("{pad}  would {}\n", node.would));
+    if !node.unknown.is_empty() {
+        out.push_str(&format!("{pad}  unknown until run: {}\n", node.unknown.join(", ")));
+    }
+    if !node.mocked.is_empty() {
+        out.push_str(&format!("{pad}  mocked outputs: {}\n", Value::Object(node.mocked.clone())));
+    }
+    if node.on_cancel != "abort" {
+        out.push_str(&format!("{pad}  on cancel: {}\n", node.on_cancel));
+    }
+    // Ends first, then the one way on that is certain stays at this depth; forks indent.
+    let ways: Vec<&Link> = node.next.iter().filter(|link| matches!(link.to, Target::Node(_))).collect();
+    for link in &node.next {
+        if let Target::End { status, reason } = &link.to {
+            out.push_str(&format!("{pad}  {} [{}] → end: {status} ({reason})\n", link.when, link.label));
+        }
+    }
+    let forks = ways.len() > 1;
+    for link in ways {
+        let Target::Node(next) = link.to else { continue };
+        if forks {
+            out.push_str(&format!("{pad}  {} [{}] →\n", link.when, link.label));
+            write_node(tree, next, depth + 2, shown, out);
+        } else {
+            write_node(tree, next, depth, shown, out);
+        }
+    }
+}
+
+/// The tree as JSON, with the runbook's name.
+pub fn json(tree: &Tree, name: &str) -> Value {
+    json!({ "runbook": name, "tree": tree })
+}

@@ -29,7 +29,7 @@ pub fn select(selector: &str, root: &Value) -> Result<Option<Value>, Error> {
         return Ok(None);
     }
     if is_singular {
-        return Ok(nodes.first().map(|&node| node.clone()));
+        return Ok(nodes.into_iter().next().cloned());
     }
     Ok(Some(Value::Array(nodes.into_iter().cloned().collect())))
 }

@@ -1,0 +1,704 @@
+//! `runbook run`, `runbook executions`, `runbook approve|reject|resume`: the command-line side
+//! of running. Progress is drawn here; the engine only emits events.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use super::{ColourChoice, ParameterArgs, UsageError, exit};
+use crate::actions::approve::{Kind, decision_word};
+use crate::exec::{self, Answer, Event, Observer, PrepareError, Status, WaitMode, dry_run};
+use crate::journal::{self, Journal};
+use crate::plan;
+use crate::report;
+use crate::validate::Supplied;
+
+/// Set by `main` when a person sits at the terminal (stdin and stderr are terminals).
+pub static INTERACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Where the journal lives.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The state directory holding the journal (default: $RUNBOOK_STATE_DIR, else
+    /// $XDG_STATE_HOME/runbook, else ~/.local/state/runbook).
+    #[arg(long, value_name = "DIR", global = true)]
+    state_dir: Option<PathBuf>,
+}
+
+impl StateArgs {
+    fn open(&self) -> anyhow::Result<Journal> {
+        let dir = self.state_dir.clone().unwrap_or_else(journal::default_dir);
+        Journal::open(&dir).with_context(|| format!("failed to open the journal in {}", dir.display()))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook file (with --resume, defaults to the file the execution ran).
+    #[arg(value_name = "FILE", required_unless_present = "resume")]
+    path: Option<PathBuf>,
+    #[command(flatten)]
+    parameters: ParameterArgs,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Output: text for people (live progress on a terminal), or one JSON event per line.
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    format: RunFormat,
+    /// Go on with an execution that stopped (crash, Ctrl-C, failure, waiting): steps that
+    /// succeeded are restored from the journal, never run again.
+    #[arg(long, value_name = "EXECUTION_ID", conflicts_with = "dry_run")]
+    resume: Option<String>,
+    /// Run at most once per key: a second run with the same key resumes the first execution
+    /// (or, if it succeeded, reports its result without running anything).
+    #[arg(long, value_name = "KEY", conflicts_with = "dry_run")]
+    idempotency_key: Option<String>,
+    /// Resume even though the runbook file changed since the execution started.
+    #[arg(long)]
+    force: bool,
+    /// On resume, run this step again although its last attempt's outcome is unknown (repeatable).
+    #[arg(long, value_name = "STEP")]
+    rerun: Vec<String>,
+    /// Answer every aws:approve with Approve and resume every aws:pause (for CI).
+    #[arg(long, conflicts_with = "reject")]
+    approve: bool,
+    /// Answer every aws:approve with Reject (for CI).
+    #[arg(long)]
+    reject: bool,
+    /// When a step waits for a person, keep waiting for `runbook approve|reject|resume` from
+    /// another terminal instead of exiting with status 7 (on a terminal, the prompt also waits).
+    #[arg(long)]
+    wait: bool,
+    /// Show what would run, every path it could take, without running anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// In a dry-run, the value of a step output: STEP.OUTPUT=JSON (repeatable; text that is
+    /// not JSON is taken as a string).
+    #[arg(long, value_name = "STEP.OUTPUT=JSON", value_parser = parse_mock, requires = "dry_run")]
+    mock: Vec<(String, String, Value)>,
+    /// In a dry-run, a JSON or YAML file of mocked outputs: {STEP: {OUTPUT: VALUE}}.
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    mocks: Option<PathBuf>,
+    /// Keep a record of the dry-run in the journal (nothing else is written).
+    #[arg(long, requires = "dry_run")]
+    record: bool,
+    /// Colour diagnostics: auto, always, never.
+    #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
+    color: ColourChoice,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    Text,
+    Json,
+}
+
+fn parse_mock(text: &str) -> Result<(String, String, Value), String> {
+    let (target, value) = text.split_once('=').ok_or_else(|| format!("expected STEP.OUTPUT=JSON, found `{text}`"))?;
+    let (step, output) =
+        target.split_once('.').ok_or_else(|| format!("expected STEP.OUTPUT before `=`, found `{target}`"))?;
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+    Ok((step.to_owned(), output.to_owned(), value))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExecutionsCommand {
+    /// The most recent executions, newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+        format: RunFormat,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// The timeline of one execution: each step with status, attempts, duration, outputs, error.
+    Show {
+        #[arg(value_name = "EXECUTION_ID")]
+        execution_id: String,
+        #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+        format: RunFormat,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    #[arg(value_name = "EXECUTION_ID")]
+    execution_id: String,
+    /// A note journaled with the decision.
+    #[arg(long)]
+    comment: Option<String>,
+    /// Only record the decision; do not go on with the execution here.
+    #[arg(long)]
+    no_continue: bool,
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    format: RunFormat,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+/// Exit status of a finished (or waiting) execution.
+pub fn exit_code(status: Status) -> u8 {
+    match status {
+        Status::Success => exit::SUCCESS,
+        Status::Failed | Status::Exited | Status::Pending | Status::InProgress => exit::FAILED,
+        Status::TimedOut => exit::TIMED_OUT,
+        Status::Cancelled => exit::CANCELLED,
+        Status::Waiting => exit::WAITING,
+    }
+}
+
+pub fn run_command(args: RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write, terminal_colour: bool) -> anyhow::Result<u8> {
+    let colour = args.color.resolve(terminal_colour);
+    let mut supplied = args.parameters.supplied()?.unwrap_or_default();
+    let journal = if args.dry_run && !args.record { None } else { Some(args.state.open()?) };
+    let mut path = args.path.clone();
+    if let (Some(id), Some(journal)) = (&args.resume, &journal) {
+        let execution = journal.execution(id).map_err(|e| UsageError(e.to_string()))?;
+        path.get_or_insert_with(|| PathBuf::from(&execution.runbook_path));
+        supplied = stored_parameters(&execution.parameters, supplied);
+    }
+    let Some(path) = path else { bail!(UsageError("give the runbook FILE".into())) };
+    let prepared = match exec::prepare(&path, supplied, !args.dry_run) {
+        Ok(prepared) => prepared,
+        Err(PrepareError::Io(error)) => return Err(error).context("failed to read the runbook"),
+        Err(PrepareError::Invalid(validated)) => {
+            for diagnostic in &validated.diagnostics {
+                stderr.write_all(report::text(validated.source(), diagnostic, colour).as_bytes())?;
+                writeln!(stderr)?;
+            }
+            writeln!(stderr, "{}", report::summary(1, 1, validated.warnings()))?;
+            return Ok(exit::INVALID);
+        }
+    };
+    for (name, value) in &prepared.validated.parameters {
+        let secret = prepared.runbook.parameter(name).is_some_and(|p| p.secret);
+        if secret && value.as_str() == Some(exec::REDACTED) {
+            bail!(UsageError(format!(
+                "`{name}` is a secret and the journal does not keep it: pass it again with -p {name}=VALUE"
+            )));
+        }
+    }
+    let planned = plan::plan(&prepared.runbook);
+    if args.dry_run {
+        return dry_run_command(&args, &prepared, &planned, journal.as_ref(), stdout);
+    }
+    let Some(journal) = journal else { unreachable!("a real run opens the journal") };
+    let config = exec::Config {
+        resume: args.resume.clone(),
+        idempotency_key: args.idempotency_key.clone(),
+        force: args.force,
+        rerun: args.rerun.clone(),
+        answer: match (args.approve, args.reject) {
+            (true, _) => Some(Answer::Approve),
+            (_, true) => Some(Answer::Reject),
+            _ => None,
+        },
+        wait: wait_mode(args.wait),
+        ..exec::Config::default()
+    };
+    let request = exec::Request {
+        plan: &planned,
+        path: prepared.path.clone(),
+        hash: prepared.hash.clone(),
+        parameters: prepared.validated.parameters.clone(),
+    };
+    drive(&request, &config, &journal, args.format, stdout, stderr)
+}
+
+fn wait_mode(wait: bool) -> WaitMode {
+    if INTERACTIVE.load(Ordering::Relaxed) {
+        WaitMode::Prompt
+    } else if wait {
+        WaitMode::Poll
+    } else {
+        WaitMode::Exit
+    }
+}
+
+/// Parameters for a resume: those the execution stored, with the newly supplied ones on top.
+fn stored_parameters(stored: &Value, supplied: Vec<(String, Supplied)>) -> Vec<(String, Supplied)> {
+    let mut merged: Vec<(String, Supplied)> = stored
+        .as_object()
+        .map(|values| values.iter().map(|(name, value)| (name.clone(), Supplied::Json(value.clone()))).collect())
+        .unwrap_or_default();
+    for (name, value) in supplied {
+        merged.retain(|(existing, _)| *existing != name);
+        merged.push((name, value));
+    }
+    merged
+}
+
+/// Runs on a current-thread runtime with Ctrl-C wired to the cancel signal.
+fn drive(
+    request: &exec::Request<'_>,
+    config: &exec::Config,
+    journal: &Journal,
+    format: RunFormat,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (cancel, cancelled) = tokio::sync::watch::channel(false);
+    let printer = Printer::new(stdout, format, config.wait == WaitMode::Prompt);
+    let result = runtime.block_on(async {
+        let signal = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = cancel.send(true);
+            }
+            // A second Ctrl-C during the cancellation path stops at once; the journal shows
+            // the step that was running as started and not finished.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(exit::CANCELLED));
+            }
+        });
+        let result = exec::run(request, config, journal, &printer, cancelled).await;
+        signal.abort();
+        result
+    });
+    printer.stop();
+    // A prompt's reader thread may still block on stdin; do not wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(finished) => {
+            printer.summary(&finished, journal);
+            Ok(exit_code(finished.status))
+        }
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            if let Some(help) = error.help() {
+                let _ = writeln!(stderr, "  help: {help}");
+            }
+            Ok(exit::REFUSED)
+        }
+    }
+}
+
+fn dry_run_command(
+    args: &RunArgs,
+    prepared: &exec::Prepared,
+    planned: &plan::Plan<'_>,
+    journal: Option<&Journal>,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let mut mocks: dry_run::Mocks = HashMap::new();
+    if let Some(file) = &args.mocks {
+        let loaded = crate::document::load_path(file).map_err(|e| UsageError(format!("{e:#}: {}", e.source)))?;
+        let Some(Value::Object(steps)) = loaded.value else {
+            bail!(UsageError(format!("mocks file {} must hold {{STEP: {{OUTPUT: VALUE}}}}", file.display())));
+        };
+        for (step, outputs) in steps {
+            let Value::Object(outputs) = outputs else {
+                bail!(UsageError(format!("mocks file {}: `{step}` must map output names to values", file.display())));
+            };
+            mocks.entry(step).or_default().extend(outputs);
+        }
+    }
+    for (step, output, value) in &args.mock {
+        mocks.entry(step.clone()).or_default().insert(output.clone(), value.clone());
+    }
+    for step in mocks.keys() {
+        if planned.find(step).is_none() {
+            bail!(UsageError(format!("a mock names step `{step}`, which the runbook does not have")));
+        }
+    }
+    let bound = plan::values::bind(&prepared.runbook, &prepared.validated.parameters, &plan::values::NothingKnown);
+    let tree = dry_run::dry_run(planned, &bound, &mocks);
+    let name = prepared.path.display().to_string();
+    match args.format {
+        RunFormat::Text => stdout.write_all(dry_run::text(&tree, &name).as_bytes())?,
+        RunFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&dry_run::json(&tree, &name))?)?,
+    }
+    if let Some(journal) = journal {
+        let id = uuid::Uuid::new_v4().to_string();
+        journal.create_execution(&journal::Execution {
+            id: id.clone(),
+            runbook_path: name.clone(),
+            runbook_hash: prepared.hash.clone(),
+            parameters: Value::Object(prepared.validated.parameters.clone()),
+            status: "DryRun".into(),
+            started_at: journal::now(),
+            ended_at: Some(journal::now()),
+            idempotency_key: None,
+            parent_id: None,
+            parent_step: None,
+            dry_run: true,
+            outputs: Some(json!({ "paths": tree.paths, "nodes": tree.nodes.len() })),
+            error: None,
+        })?;
+        if args.format == RunFormat::Text {
+            writeln!(stdout, "\nRecorded as dry-run {id}")?;
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+pub fn executions_command(command: ExecutionsCommand, stdout: &mut dyn Write) -> anyhow::Result<u8> {
+    match command {
+        ExecutionsCommand::List { limit, format, state } => {
+            let journal = state.open()?;
+            let executions = journal.executions(limit)?;
+            if format == RunFormat::Json {
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&executions)?)?;
+                return Ok(exit::SUCCESS);
+            }
+            if executions.is_empty() {
+                writeln!(stdout, "No executions in {}", journal.dir().display())?;
+            }
+            for execution in executions {
+                let kind = if execution.dry_run { " (dry-run)" } else { "" };
+                writeln!(
+                    stdout,
+                    "{}  {:<10} {}  {}{kind}",
+                    execution.id, execution.status, execution.started_at, execution.runbook_path
+                )?;
+            }
+            Ok(exit::SUCCESS)
+        }
+        ExecutionsCommand::Show { execution_id, format, state } => {
+            let journal = state.open()?;
+            let execution = journal.execution(&execution_id).map_err(|e| UsageError(e.to_string()))?;
+            let steps = journal.steps(&execution_id)?;
+            let attempts = journal.attempts(&execution_id)?;
+            let children = journal.children(&execution_id)?;
+            if format == RunFormat::Json {
+                let document = json!({
+                    "execution": execution,
+                    "steps": steps,
+                    "attempts": attempts,
+                    "children": children.iter().map(|c| &c.id).collect::<Vec<_>>(),
+                    "events": journal.events(&execution_id)?,
+                });
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&document)?)?;
+                return Ok(exit::SUCCESS);
+            }
+            write_timeline(stdout, &execution, &steps, &attempts, &children)?;
+            Ok(exit::SUCCESS)
+        }
+    }
+}
+
+fn write_timeline(
+    out: &mut dyn Write,
+    execution: &journal::Execution,
+    steps: &[journal::StepRecord],
+    attempts: &[journal::Attempt],
+    children: &[journal::Execution],
+) -> anyhow::Result<()> {
+    writeln!(out, "Execution {}", execution.id)?;
+    writeln!(out, "  runbook   {}", execution.runbook_path)?;
+    writeln!(out, "  status    {}", execution.status)?;
+    writeln!(out, "  started   {}", execution.started_at)?;
+    if let Some(ended) = &execution.ended_at {
+        writeln!(out, "  ended     {ended} ({})", duration_between(&execution.started_at, ended))?;
+    }
+    if let Some(parent) = &execution.parent_id {
+        writeln!(out, "  parent    {parent} (step {})", execution.parent_step.as_deref().unwrap_or("?"))?;
+    }
+    if execution.parameters.as_object().is_some_and(|p| !p.is_empty()) {
+        writeln!(out, "  parameters {}", execution.parameters)?;
+    }
+    writeln!(out, "\nSteps")?;
+    for step in steps {
+        let iteration = if step.iteration > 0 { format!(" #{}", step.iteration) } else { String::new() };
+        writeln!(
+            out,
+            "  {:<10} {}{iteration} ({})  {} attempt{}  {}",
+            step.status,
+            step.step,
+            step.action,
+            step.attempts,
+            if step.attempts == 1 { "" } else { "s" },
+            duration_between(&step.started_at, &step.ended_at),
+        )?;
+        if let Some(shown) = shown_outputs(&step.outputs) {
+            writeln!(out, "             outputs {shown}")?;
+        }
+        if let Some(error) = &step.error {
+            writeln!(out, "             error   {error}")?;
+        }
+    }
+    let open: Vec<_> = attempts.iter().filter(|a| a.ended_at.is_none()).collect();
+    for attempt in open {
+        writeln!(
+            out,
+            "  {:<10} {} attempt {} started {} and never finished",
+            "Unknown", attempt.step, attempt.attempt, attempt.started_at
+        )?;
+    }
+    if !children.is_empty() {
+        writeln!(out, "\nChild executions")?;
+        for child in children {
+            writeln!(out, "  {} {} (step {})", child.id, child.status, child.parent_step.as_deref().unwrap_or("?"))?;
+        }
+    }
+    if let Some(outputs) = execution.outputs.as_ref().and_then(Value::as_object).filter(|o| !o.is_empty()) {
+        writeln!(out, "\nOutputs")?;
+        for (name, value) in outputs {
+            writeln!(out, "  {name} = {value}")?;
+        }
+    }
+    if let Some(error) = &execution.error {
+        writeln!(out, "\n{error}")?;
+    }
+    Ok(())
+}
+
+fn duration_between(start: &str, end: &str) -> String {
+    match (start.parse::<jiff::Timestamp>(), end.parse::<jiff::Timestamp>()) {
+        (Ok(start), Ok(end)) => format!("{:.3}s", end.duration_since(start).as_secs_f64()),
+        _ => "?".into(),
+    }
+}
+
+/// `runbook approve|reject|resume ID`: records the decision for the step the execution waits
+/// on and, unless another process drives it (or --no-continue), goes on with it here.
+pub fn decide_command(
+    answer: Answer,
+    resume: bool,
+    args: DecideArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let journal = args.state.open()?;
+    let execution = journal.execution(&args.execution_id).map_err(|e| UsageError(e.to_string()))?;
+    if let Some((step, iteration, action)) = journal.waiting_on(&execution.id)?
+        && execution.status == Status::Waiting.as_str()
+    {
+        let kind = if action == "aws:pause" { Kind::Pause } else { Kind::Approve };
+        if resume && kind == Kind::Approve {
+            bail!(UsageError(format!("step `{step}` waits for approval: use `runbook approve` or `runbook reject`")));
+        }
+        let decision = journal::Decision {
+            step: step.clone(),
+            iteration,
+            decision: decision_word(kind, answer).to_owned(),
+            by: exec::current_user(),
+            comment: args.comment.clone(),
+            at: journal::now(),
+        };
+        if !journal.decide(&execution.id, &decision)? {
+            writeln!(stderr, "step `{step}` already has a decision; it stands")?;
+        } else {
+            writeln!(stderr, "recorded {} for step `{step}` of {}", decision.decision, execution.id)?;
+        }
+    } else if !resume {
+        bail!(UsageError(format!("execution {} is {} and waits for no decision", execution.id, execution.status)));
+    }
+    // Go on with the top-most execution: a parent resumes its children itself.
+    let mut top = execution;
+    while let Some(parent) = top.parent_id.clone() {
+        top = journal.execution(&parent)?;
+    }
+    if args.no_continue || journal.is_driven(&top.id) || Status::parse(&top.status).is_some_and(Status::is_terminal) {
+        return Ok(exit::SUCCESS);
+    }
+    let path = PathBuf::from(&top.runbook_path);
+    let supplied = stored_parameters(&top.parameters, Vec::new());
+    let prepared = match exec::prepare(&path, supplied, true) {
+        Ok(prepared) => prepared,
+        Err(error) => bail!("cannot continue {}: {error}", top.id),
+    };
+    let planned = plan::plan(&prepared.runbook);
+    let config = exec::Config { resume: Some(top.id.clone()), wait: wait_mode(false), ..exec::Config::default() };
+    let request = exec::Request {
+        plan: &planned,
+        path: prepared.path.clone(),
+        hash: prepared.hash.clone(),
+        parameters: prepared.validated.parameters.clone(),
+    };
+    drive(&request, &config, &journal, args.format, stdout, stderr)
+}
+
+/// Renders events: plain lines, JSON lines, and on a terminal a live line for the running step.
+struct Printer<'w> {
+    out: RefCell<&'w mut dyn Write>,
+    format: RunFormat,
+    depth: RefCell<HashMap<String, usize>>,
+    started: Instant,
+    live: Option<Live>,
+}
+
+/// The running step and a thread that redraws it on stderr every 100 ms.
+struct Live {
+    current: Arc<Mutex<Option<(String, Instant)>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl<'w> Printer<'w> {
+    fn new(out: &'w mut dyn Write, format: RunFormat, terminal: bool) -> Printer<'w> {
+        let live = (terminal && format == RunFormat::Text).then(|| {
+            let live = Live { current: Arc::new(Mutex::new(None)), stop: Arc::new(AtomicBool::new(false)) };
+            let (current, stop) = (live.current.clone(), live.stop.clone());
+            std::thread::spawn(move || {
+                let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+                let mut frame = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some((label, since)) = current.lock().ok().and_then(|c| c.clone()) {
+                        let mut err = std::io::stderr().lock();
+                        let _ = write!(err, "\r\x1b[2K{} {label} {:.1}s", frames[frame % 10], since.elapsed().as_secs_f64());
+                        let _ = err.flush();
+                        frame += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+            live
+        });
+        Printer { out: RefCell::new(out), format, depth: RefCell::new(HashMap::new()), started: Instant::now(), live }
+    }
+
+    fn set_live(&self, current: Option<(String, Instant)>) {
+        if let Some(live) = &self.live {
+            if let Ok(mut slot) = live.current.lock() {
+                *slot = current;
+            }
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
+
+    fn stop(&self) {
+        if let Some(live) = &self.live {
+            live.stop.store(true, Ordering::Relaxed);
+        }
+        self.set_live(None);
+    }
+
+    fn line(&self, execution_id: &str, text: &str) {
+        let depth = self.depth.borrow().get(execution_id).copied().unwrap_or(0);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let _ = writeln!(self.out.borrow_mut(), "[{elapsed:>7.2}s] {}{text}", "  ".repeat(depth));
+    }
+
+    fn summary(&self, finished: &exec::Finished, journal: &Journal) {
+        if self.format == RunFormat::Json {
+            return;
+        }
+        let mut out = self.out.borrow_mut();
+        let _ = writeln!(out, "\n{} in {:.2}s  (execution {})", finished.status, finished.duration_ms as f64 / 1000.0, finished.execution_id);
+        if !finished.failed_steps.is_empty() {
+            let _ = writeln!(out, "Failed steps: {}", finished.failed_steps.join(", "));
+        }
+        if let Some(outputs) = finished.outputs.as_object().filter(|o| !o.is_empty()) {
+            let _ = writeln!(out, "Outputs:");
+            for (name, value) in outputs {
+                let _ = writeln!(out, "  {name} = {value}");
+            }
+        }
+        if finished.status == Status::Waiting {
+            let waiting = journal.waiting_on(&finished.execution_id).ok().flatten();
+            let (step, action) = waiting.map(|(step, _, action)| (step, action)).unwrap_or_default();
+            let verbs = if action == "aws:pause" { "resume" } else { "approve|reject" };
+            let _ = writeln!(out, "Step `{step}` waits: runbook {verbs} {}", finished.execution_id);
+        }
+        let _ = writeln!(out, "Timeline: runbook executions show {}", finished.execution_id);
+    }
+}
+
+impl Observer for Printer<'_> {
+    fn event(&self, event: &Event) {
+        if self.format == RunFormat::Json {
+            if let Ok(line) = serde_json::to_string(event) {
+                let _ = writeln!(self.out.borrow_mut(), "{line}");
+            }
+            return;
+        }
+        match event {
+            Event::ExecutionStarted { execution_id, runbook, resumed, parent_id } => {
+                let depth = parent_id.as_ref().and_then(|p| self.depth.borrow().get(p).copied()).map_or(0, |d| d + 1);
+                self.depth.borrow_mut().insert(execution_id.clone(), depth);
+                let verb = if *resumed { "Resuming" } else { "Running" };
+                self.line(execution_id, &format!("{verb} {runbook} (execution {execution_id})"));
+            }
+            Event::StepStarted { execution_id, step, action, iteration, attempt, max_attempts, .. } => {
+                let mut text = format!("▶ {step} ({action})");
+                if *iteration > 0 {
+                    text.push_str(&format!(" iteration {iteration}"));
+                }
+                if *max_attempts > 1 {
+                    text.push_str(&format!(" attempt {attempt}/{max_attempts}"));
+                }
+                self.set_live(Some((text.clone(), Instant::now())));
+                self.line(execution_id, &text);
+            }
+            Event::StepRestored { execution_id, step, iteration, status } => {
+                let iteration = if *iteration > 0 { format!(" iteration {iteration}") } else { String::new() };
+                self.line(execution_id, &format!("↺ {step}{iteration}: {status} (restored from the journal)"));
+            }
+            Event::AttemptFailed { execution_id, step, attempt, error, retry_in_ms, .. } => {
+                self.set_live(None);
+                let retry = retry_in_ms.map_or(String::new(), |ms| format!("; retrying in {:.1}s", ms as f64 / 1000.0));
+                self.line(execution_id, &format!("  {step} attempt {attempt} failed: {error}{retry}"));
+            }
+            Event::StepFinished { execution_id, step, status, duration_ms, outputs, error, log, .. } => {
+                self.set_live(None);
+                let mark = if *status == Status::Success { '✓' } else { '✗' };
+                let mut text = format!("{mark} {step}: {status} in {:.2}s", *duration_ms as f64 / 1000.0);
+                if let Some(shown) = shown_outputs(outputs) {
+                    text.push_str(&format!("  outputs {shown}"));
+                }
+                self.line(execution_id, &text);
+                if let Some(log) = log.as_deref().filter(|l| !l.trim().is_empty()) {
+                    for line in log.lines().take(20) {
+                        self.line(execution_id, &format!("    | {line}"));
+                    }
+                }
+                if let Some(error) = error {
+                    self.line(execution_id, &format!("    error: {error}"));
+                }
+            }
+            Event::Waiting { execution_id, step, action, message, approvers } => {
+                self.set_live(None);
+                let mut text = format!("⏸ {step} ({action}) waits");
+                if let Some(message) = message {
+                    text.push_str(&format!(": {message}"));
+                }
+                if !approvers.is_null() {
+                    text.push_str(&format!(" (approvers {approvers})"));
+                }
+                self.line(execution_id, &text);
+                if self.live.is_some() {
+                    let prompt = if action == "aws:pause" { "press Enter to resume, r to end" } else { "approve? [a]pprove / [r]eject" };
+                    self.line(execution_id, &format!("  {prompt} (or from another terminal: runbook approve {execution_id})"));
+                }
+            }
+            Event::Decision { execution_id, step, decision, by } => {
+                self.line(execution_id, &format!("  {step}: {decision} by {by}"));
+            }
+            Event::CancelRequested { execution_id } => self.line(execution_id, "Cancelling…"),
+            Event::ExecutionFinished { execution_id, status, duration_ms, .. } => {
+                if self.depth.borrow().get(execution_id).copied().unwrap_or(0) > 0 {
+                    self.line(execution_id, &format!("child {execution_id}: {status} in {:.2}s", *duration_ms as f64 / 1000.0));
+                }
+            }
+        }
+    }
+}
+
+/// Text cut to `limit` characters, with an ellipsis.
+fn shorten(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// Outputs for a line of text: without `OutputPayload` (it repeats `Payload` as text; the
+/// journal and `--format json` keep it), shortened.
+fn shown_outputs(outputs: &Value) -> Option<String> {
+    let outputs = outputs.as_object()?;
+    let shown: serde_json::Map<String, Value> =
+        outputs.iter().filter(|(key, _)| *key != "OutputPayload").map(|(k, v)| (k.clone(), v.clone())).collect();
+    (!shown.is_empty()).then(|| shorten(&Value::Object(shown).to_string(), 160))
+}
