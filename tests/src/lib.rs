@@ -57,3 +57,38 @@ fn unique() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
+
+/// A fresh temporary directory for one test: a state directory for the journal and a trail
+/// file that scripts append step names to.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("runbook-e2e-{name}-{}-{}", std::process::id(), unique()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch { dir }
+    }
+
+    pub fn state(&self) -> String {
+        self.dir.join("state").display().to_string()
+    }
+
+    pub fn trail_path(&self) -> String {
+        self.dir.join("trail").display().to_string()
+    }
+
+    /// The step names scripts recorded, in order.
+    pub fn trail(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("trail")).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+
+    /// Writes a runbook into the scratch directory.
+    pub fn runbook(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+}
