@@ -57,16 +57,28 @@ pub struct Output {
 
 impl Output {
     pub fn empty() -> Output {
-        Output { root: Value::Object(Map::new()), builtins: Map::new(), outcome: Outcome::Succeeded, effects: Value::Null, log: None }
+        Output {
+            root: Value::Object(Map::new()),
+            builtins: Map::new(),
+            outcome: Outcome::Succeeded,
+            effects: Value::Null,
+            log: None,
+        }
     }
 }
 
 /// Why an attempt did not succeed.
 #[derive(Debug)]
 pub enum Failure {
-    Error { message: String, log: Option<String> },
+    Error {
+        message: String,
+        log: Option<String>,
+    },
     /// A person must answer first (`aws:approve`, `aws:pause`) and nobody here can.
-    Waiting { message: Option<String>, approvers: Value },
+    Waiting {
+        message: Option<String>,
+        approvers: Value,
+    },
     /// A child execution was cancelled.
     Cancelled,
 }
@@ -80,7 +92,10 @@ impl Failure {
 pub type Result = std::result::Result<Output, Failure>;
 
 /// Runs one attempt of a step with its rendered inputs. The registry: one line per action.
-pub fn execute<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> Pin<Box<dyn Future<Output = Result> + 'c>> {
+pub fn execute<'c>(
+    context: &'c Context<'c>,
+    inputs: &'c Map<String, Value>,
+) -> Pin<Box<dyn Future<Output = Result> + 'c>> {
     match context.step.action.as_str() {
         "aws:approve" => Box::pin(approve::execute(context, inputs)),
         "aws:branch" => Box::pin(async move { branch::execute(context, inputs) }),
@@ -106,7 +121,13 @@ pub fn execute<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> 
 pub fn is_read_only(action: &str) -> bool {
     matches!(
         action,
-        "aws:branch" | "aws:sleep" | "aws:pause" | "aws:approve" | "aws:updateVariable" | "aws:loop" | "aws:executeAutomation"
+        "aws:branch"
+            | "aws:sleep"
+            | "aws:pause"
+            | "aws:approve"
+            | "aws:updateVariable"
+            | "aws:loop"
+            | "aws:executeAutomation"
     )
 }
 

@@ -323,9 +323,7 @@ pub fn prepare(path: &Path, supplied: Vec<(String, Supplied)>, require_all: bool
         validated.diagnostics.retain(|d| d.code != crate::diagnostic::Code::MissingParameter);
     }
     match validated.runbook.take() {
-        Some(runbook) if validated.errors() == 0 => {
-            Ok(Prepared { validated, runbook, path: path.to_owned(), hash })
-        }
+        Some(runbook) if validated.errors() == 0 => Ok(Prepared { validated, runbook, path: path.to_owned(), hash }),
         _ => Err(PrepareError::Invalid(Box::new(validated))),
     }
 }

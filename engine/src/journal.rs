@@ -343,8 +343,6 @@ impl Journal {
                 json_text(&attempt.inputs),
                 attempt.started_at,
             ])?;
-        let detail = serde_json::json!({ "iteration": attempt.iteration, "attempt": attempt.attempt });
-        insert_event(&transaction, execution_id, "attempt_started", Some(&attempt.step), &detail)?;
         transaction.commit()?;
         Ok(())
     }
@@ -368,10 +366,6 @@ impl Journal {
                 attempt.log,
                 attempt.ended_at,
             ])?;
-        let detail = serde_json::json!({
-            "iteration": attempt.iteration, "attempt": attempt.attempt, "status": attempt.status,
-        });
-        insert_event(&transaction, execution_id, "attempt_finished", Some(&attempt.step), &detail)?;
         if let Some(step) = step {
             insert_step(&transaction, execution_id, step)?;
         }
@@ -617,8 +611,6 @@ fn insert_step(connection: &Connection, execution_id: &str, step: &StepRecord) -
             step.started_at,
             step.ended_at,
         ])?;
-    let detail = serde_json::json!({ "iteration": step.iteration, "status": step.status, "outcome": step.outcome });
-    insert_event(connection, execution_id, "step_finished", Some(&step.step), &detail)?;
     Ok(())
 }
 
@@ -693,7 +685,8 @@ mod tests {
         assert_eq!(other.steps("e1").unwrap()[0].outcome, "succeeded");
         assert_eq!(other.find_by_key("key-e1").unwrap().unwrap().id, "e1");
         let kinds: Vec<_> = other.events("e1").unwrap().into_iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, ["execution_created", "attempt_started", "attempt_finished", "step_finished"]);
+        // Attempts are their own timeline; events hold the rest (status, decisions, waits).
+        assert_eq!(kinds, ["execution_created"]);
         assert!(matches!(other.execution("nope"), Err(Error::NotFound(_))));
     }
 

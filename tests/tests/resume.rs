@@ -31,10 +31,7 @@ fn step(name: &str, wait: bool, extra: &[&str]) -> String {
 }
 
 fn doc(top: &str, steps: &[String]) -> String {
-    format!(
-        "schemaVersion: '0.3'\nparameters:\n  Trail: {{type: String}}\n{top}mainSteps:\n{}",
-        steps.concat()
-    )
+    format!("schemaVersion: '0.3'\nparameters:\n  Trail: {{type: String}}\n{top}mainSteps:\n{}", steps.concat())
 }
 
 fn spawn(scratch: &Scratch, path: &str, extra: &[&str]) -> Child {
@@ -119,7 +116,8 @@ fn a_run_killed_mid_step_resumes_without_repeating_what_succeeded() {
     let resumed_events = events(&resumed.stdout);
     // `a` ran once in all; `b` was safe to repeat, so it ran again; `c` ran once.
     assert_eq!(scratch.trail(), ["a", "b", "b", "c"]);
-    let restored: Vec<_> = resumed_events.iter().filter(|e| e["event"] == "step_restored").map(|e| e["step"].clone()).collect();
+    let restored: Vec<_> =
+        resumed_events.iter().filter(|e| e["event"] == "step_restored").map(|e| e["step"].clone()).collect();
     assert_eq!(restored, [json!("a")]);
     assert_eq!(finished(&resumed_events)["outputs"], expected);
 }
@@ -189,12 +187,15 @@ fn two_processes_cannot_drive_one_execution() {
 #[test]
 fn ctrl_c_stops_the_step_runs_its_cancel_path_and_ends_cancelled() {
     let scratch = Scratch::new("cancel");
-    let text = doc("", &[
-        step("a", false, &[]),
-        step("b", true, &["onCancel: step:cleanup"]),
-        step("c", false, &[]),
-        step("cleanup", false, &[]),
-    ]);
+    let text = doc(
+        "",
+        &[
+            step("a", false, &[]),
+            step("b", true, &["onCancel: step:cleanup"]),
+            step("c", false, &[]),
+            step("cleanup", false, &[]),
+        ],
+    );
     let path = scratch.runbook("runbook.yaml", &text);
     let child = spawn(&scratch, &path, &[]);
     wait_until("step b runs", || scratch.trail().contains(&"b".to_owned()));
@@ -209,7 +210,8 @@ fn ctrl_c_stops_the_step_runs_its_cancel_path_and_ends_cancelled() {
     assert_eq!(b["status"], json!("Cancelled"));
 }
 
-const APPROVE: &str = "  - name: ask\n    action: aws:approve\n    inputs: {Approvers: [ops-lead], Message: ship it?}\n";
+const APPROVE: &str =
+    "  - name: ask\n    action: aws:approve\n    inputs: {Approvers: [ops-lead], Message: ship it?}\n";
 
 #[test]
 fn an_approval_waits_and_another_command_decides() {
@@ -256,11 +258,14 @@ fn a_rejection_fails_the_step_and_ci_can_pre_answer() {
 #[test]
 fn a_waiting_run_takes_a_decision_made_in_another_terminal() {
     let scratch = Scratch::new("wait");
-    let text = doc("", &[
-        step("a", false, &[]),
-        "  - name: hold\n    action: aws:pause\n    inputs: {Message: check the dashboards}\n".to_owned(),
-        step("c", false, &[]),
-    ]);
+    let text = doc(
+        "",
+        &[
+            step("a", false, &[]),
+            "  - name: hold\n    action: aws:pause\n    inputs: {Message: check the dashboards}\n".to_owned(),
+            step("c", false, &[]),
+        ],
+    );
     let path = scratch.runbook("runbook.yaml", &text);
     let child = spawn(&scratch, &path, &["--wait"]);
     let state = scratch.state();

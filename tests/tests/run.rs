@@ -81,7 +81,8 @@ fn run_file(scratch: &Scratch, path: &str, extra: &[&str]) -> Run {
     let mut args = vec!["run", path, "--state-dir", &state, "-p", &trail, "--format", "json"];
     args.extend_from_slice(extra);
     let output = runbook(&args);
-    let events = output.stdout.lines().map(|line| serde_json::from_str(line).expect("one JSON event per line")).collect();
+    let events =
+        output.stdout.lines().map(|line| serde_json::from_str(line).expect("one JSON event per line")).collect();
     Run { code: output.code, events, stderr: output.stderr }
 }
 
@@ -158,12 +159,17 @@ fn branch(name: &str, choices: &str, tail: &str) -> String {
 fn branches_take_the_first_true_choice_with_typed_outputs() {
     let scratch = Scratch::new("branch");
     let steps = [
-        step("measure", false, "{'n': 7, 'state': 'Running', 'ok': True}", &[
-            "outputs:",
-            "  - {Name: N, Selector: $.Payload.n, Type: Integer}",
-            "  - {Name: State, Selector: $.Payload.state, Type: String}",
-            "  - {Name: Ok, Selector: $.Payload.ok, Type: Boolean}",
-        ]),
+        step(
+            "measure",
+            false,
+            "{'n': 7, 'state': 'Running', 'ok': True}",
+            &[
+                "outputs:",
+                "  - {Name: N, Selector: $.Payload.n, Type: Integer}",
+                "  - {Name: State, Selector: $.Payload.state, Type: String}",
+                "  - {Name: Ok, Selector: $.Payload.ok, Type: Boolean}",
+            ],
+        ),
         branch(
             "decide",
             "        - {NextStep: small, Variable: '{{ measure.N }}', NumericLesser: 5}\n        \
@@ -288,7 +294,8 @@ fn a_timeout_kills_the_whole_process_group_and_times_the_run_out() {
 #[test]
 fn a_timeout_with_continue_is_not_critical() {
     let scratch = Scratch::new("timeout-continue");
-    let run = super_run(&scratch, &doc(&[sleeper("slow", &["timeoutSeconds: 1", "onFailure: Continue"]), ok("after", &[])]));
+    let run =
+        super_run(&scratch, &doc(&[sleeper("slow", &["timeoutSeconds: 1", "onFailure: Continue"]), ok("after", &[])]));
     assert_eq!((run.code, run.status()), (0, "Success"));
     assert_eq!(run.steps(), ["slow:TimedOut", "after:Success"]);
 }
@@ -298,20 +305,24 @@ fn outputs_select_coerce_and_stay_literal_when_nothing_matches() {
     let scratch = Scratch::new("outputs");
     let top = "outputs:\n  - produce.Name\n  - produce.Missing\n  - produce.Ids\n";
     let steps = [
-        step("produce", false, "{'items': [{'k': 'a', 'v': 1}, {'k': 'b', 'v': 2}], 'name': 'x', 'n': '42'}", &[
-            "outputs:",
-            "  - {Name: Name, Selector: $.Payload.name, Type: String}",
-            "  - {Name: Count, Selector: Payload.n, Type: Integer}",
-            "  - {Name: B, Selector: \"$.Payload.items[?(@.k == 'b')].v\", Type: Integer}",
-            "  - {Name: Ids, Selector: $..k, Type: StringList}",
-            "  - {Name: Missing, Selector: $.Payload.nothing, Type: String}",
-            "  - {Name: Whole, Selector: $, Type: StringMap}",
-        ]),
-        format!(
-            "  - name: use\n    action: aws:executeScript\n    inputs:\n      Runtime: python3.11\n      Handler: h\n      \
-             InputPayload: {{Trail: '{{{{ Trail }}}}', Seen: 'count={{{{ produce.Count }}}} b={{{{ produce.B }}}} missing={{{{ produce.Missing }}}}'}}\n      \
-             Script: \"def h(e, c):\\n  open(e['Trail'], 'a').write(e['Seen'] + '\\\\n')\"\n"
+        step(
+            "produce",
+            false,
+            "{'items': [{'k': 'a', 'v': 1}, {'k': 'b', 'v': 2}], 'name': 'x', 'n': '42'}",
+            &[
+                "outputs:",
+                "  - {Name: Name, Selector: $.Payload.name, Type: String}",
+                "  - {Name: Count, Selector: Payload.n, Type: Integer}",
+                "  - {Name: B, Selector: \"$.Payload.items[?(@.k == 'b')].v\", Type: Integer}",
+                "  - {Name: Ids, Selector: $..k, Type: StringList}",
+                "  - {Name: Missing, Selector: $.Payload.nothing, Type: String}",
+                "  - {Name: Whole, Selector: $, Type: StringMap}",
+            ],
         ),
+        "  - name: use\n    action: aws:executeScript\n    inputs:\n      Runtime: python3.11\n      Handler: h\n      \
+             InputPayload: {Trail: '{{ Trail }}', Seen: 'count={{ produce.Count }} b={{ produce.B }} missing={{ produce.Missing }}'}\n      \
+             Script: \"def h(e, c):\\n  open(e['Trail'], 'a').write(e['Seen'] + '\\\\n')\"\n"
+            .to_owned(),
     ];
     let run = super_run(&scratch, &doc_with(top, &steps));
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -334,17 +345,20 @@ fn outputs_select_coerce_and_stay_literal_when_nothing_matches() {
 #[test]
 fn an_output_that_cannot_be_coerced_fails_the_step() {
     let scratch = Scratch::new("coerce");
-    let steps = [step("produce", false, "{'n': 'many'}", &[
-        "outputs:",
-        "  - {Name: N, Selector: $.Payload.n, Type: Integer}",
-    ])];
+    let steps =
+        [step("produce", false, "{'n': 'many'}", &["outputs:", "  - {Name: N, Selector: $.Payload.n, Type: Integer}"])];
     let run = super_run(&scratch, &doc(&steps));
     assert_eq!((run.code, run.status()), (4, "Failed"));
-    assert!(run.step("produce")["error"].as_str().unwrap().contains("not a valid Integer"), "{:?}", run.step("produce"));
+    assert!(
+        run.step("produce")["error"].as_str().unwrap().contains("not a valid Integer"),
+        "{:?}",
+        run.step("produce")
+    );
 }
 
 fn loop_step(name: &str, inputs: &str, body: &[String], extra: &str) -> String {
-    let body: String = body.iter().map(|step| step.lines().map(|line| format!("      {line}\n")).collect::<String>()).collect();
+    let body: String =
+        body.iter().map(|step| step.lines().map(|line| format!("      {line}\n")).collect::<String>()).collect();
     format!("  - name: {name}\n    action: aws:loop\n{extra}    inputs:\n{inputs}      Steps:\n{body}")
 }
 
@@ -367,7 +381,10 @@ fn for_each_loops_see_the_iteration_and_value_and_is_end_ends_the_iteration() {
         echo("say", "{{ Loop.CurrentIteration }}:{{ Loop.CurrentIteratorValue }}", &["isEnd: true"]),
         echo("never", "never", &[]),
     ];
-    let steps = [loop_step("each", "      Iterators: [a, b, c]\n      MaxIterations: 2\n", &body, ""), echo("after", "after", &[])];
+    let steps = [
+        loop_step("each", "      Iterators: [a, b, c]\n      MaxIterations: 2\n", &body, ""),
+        echo("after", "after", &[]),
+    ];
     let run = super_run(&scratch, &doc(&steps));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(scratch.trail(), ["1:a", "2:b", "after"]);
@@ -394,7 +411,11 @@ fn do_while_loops_check_the_condition_after_each_iteration_with_variables() {
 fn a_jump_out_of_a_loop_body_exits_the_loop() {
     let scratch = Scratch::new("loop-exit");
     let body = [echo("say", "{{ Loop.CurrentIteratorValue }}", &["nextStep: out"])];
-    let steps = [loop_step("each", "      Iterators: [a, b]\n", &body, ""), echo("skipped", "skipped", &[]), echo("out", "out", &[])];
+    let steps = [
+        loop_step("each", "      Iterators: [a, b]\n", &body, ""),
+        echo("skipped", "skipped", &[]),
+        echo("out", "out", &[]),
+    ];
     let run = super_run(&scratch, &doc(&steps));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(scratch.trail(), ["a", "out"]);
@@ -405,9 +426,9 @@ fn a_jump_out_of_a_loop_body_exits_the_loop() {
 fn update_variable_refuses_a_value_of_another_type() {
     let scratch = Scratch::new("variable-type");
     let top = "variables:\n  Count: {type: Integer, default: 0}\n";
-    let steps = [
-        "  - name: set\n    action: aws:updateVariable\n    inputs: {Name: 'variable:Count', Value: '{{ Trail }}'}\n".to_owned(),
-    ];
+    let steps =
+        ["  - name: set\n    action: aws:updateVariable\n    inputs: {Name: 'variable:Count', Value: '{{ Trail }}'}\n"
+            .to_owned()];
     let run = super_run(&scratch, &doc_with(top, &steps));
     assert_eq!((run.code, run.status()), (4, "Failed"));
     assert!(run.step("set")["error"].as_str().unwrap().contains("is a Integer"), "{:?}", run.step("set"));
@@ -453,10 +474,15 @@ fn a_child_runbook_runs_with_its_outputs_and_a_linked_journal() {
     let scratch = Scratch::new("child");
     scratch.runbook(
         "child.yaml",
-        &doc_with("outputs: [work.Result]\n", &[step("work", false, "{'r': 'from child'}", &[
-            "outputs:",
-            "  - {Name: Result, Selector: $.Payload.r, Type: String}",
-        ])]),
+        &doc_with(
+            "outputs: [work.Result]\n",
+            &[step(
+                "work",
+                false,
+                "{'r': 'from child'}",
+                &["outputs:", "  - {Name: Result, Selector: $.Payload.r, Type: String}"],
+            )],
+        ),
     );
     let parent = doc(&[
         "  - name: call\n    action: aws:executeAutomation\n    inputs:\n      DocumentName: child\n      \
@@ -486,7 +512,12 @@ fn executions_list_and_show_give_the_timeline() {
     assert_eq!(list[0]["id"], json!(id));
     let shown = runbook(&["executions", "show", &id, "--state-dir", &state, "--format", "json"]);
     let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
-    let steps: Vec<_> = shown["steps"].as_array().unwrap().iter().map(|s| (s["step"].clone(), s["status"].clone(), s["attempts"].clone())).collect();
+    let steps: Vec<_> = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].clone(), s["status"].clone(), s["attempts"].clone()))
+        .collect();
     assert_eq!(steps, [(json!("a"), json!("Success"), json!(2)), (json!("b"), json!("Failed"), json!(1))]);
     assert_eq!(shown["attempts"].as_array().unwrap().len(), 3);
     assert!(shown["steps"][1]["error"].as_str().unwrap().contains("b broke"));

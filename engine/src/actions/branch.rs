@@ -34,7 +34,9 @@ pub fn execute(_: &Context<'_>, inputs: &Map<String, Value>) -> Result {
                 return Ok(chosen(Outcome::Chose(index), next));
             }
             Ok(_) => {}
-            Err(message) => return Err(Failure::error(format!("choice {} ({}): {message}", index + 1, next_of(choice)))),
+            Err(message) => {
+                return Err(Failure::error(format!("choice {} ({}): {message}", index + 1, next_of(choice))));
+            }
         }
     }
     Ok(chosen(Outcome::NoChoice, inputs.get("Default").cloned().unwrap_or(Value::Null)))
@@ -194,7 +196,10 @@ mod tests {
 
     #[test]
     fn mismatched_types_fail() {
-        assert_eq!(compare("NumericGreater", &json!("abc"), &json!(1)), Err("NumericGreater needs a number, found the text \"abc\"".into()));
+        assert_eq!(
+            compare("NumericGreater", &json!("abc"), &json!(1)),
+            Err("NumericGreater needs a number, found the text \"abc\"".into())
+        );
         assert!(compare("BooleanEquals", &json!("yes"), &json!(true)).is_err());
     }
 

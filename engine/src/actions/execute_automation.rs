@@ -35,7 +35,11 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         Err(PrepareError::Invalid(validated)) => {
             let problems: Vec<String> =
                 validated.diagnostics.iter().filter(|d| d.is_error()).take(3).map(|d| d.message.clone()).collect();
-            return Err(Failure::error(format!("child runbook {} is invalid: {}", path.display(), problems.join("; "))));
+            return Err(Failure::error(format!(
+                "child runbook {} is invalid: {}",
+                path.display(),
+                problems.join("; ")
+            )));
         }
     };
     let plan = crate::plan::plan(&prepared.runbook);
@@ -104,5 +108,8 @@ fn find_runbook(parent: &Path, name: &str) -> std::result::Result<PathBuf, Failu
         }
     }
     let looked: Vec<String> = dirs.iter().map(|dir| dir.display().to_string()).collect();
-    Err(Failure::error(format!("child runbook `{name}` not found in {} (set RUNBOOK_PATH to add folders)", looked.join(", "))))
+    Err(Failure::error(format!(
+        "child runbook `{name}` not found in {} (set RUNBOOK_PATH to add folders)",
+        looked.join(", ")
+    )))
 }

@@ -56,7 +56,8 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
     let handler = inputs.get("Handler").and_then(Value::as_str).unwrap_or_default();
     let payload = inputs.get("InputPayload").cloned().unwrap_or_else(|| json!({}));
     let work = WorkDir::create(context)?;
-    let (kind, path, module, function) = match (inputs.get("Script").and_then(Value::as_str), inputs.get("Attachment")) {
+    let (kind, path, module, function) = match (inputs.get("Script").and_then(Value::as_str), inputs.get("Attachment"))
+    {
         (Some(script), _) => {
             let path = work.path.join("runbook_script.py");
             std::fs::write(&path, script).map_err(|e| Failure::error(format!("failed to write the script: {e}")))?;
@@ -92,9 +93,8 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command
-        .spawn()
-        .map_err(|e| Failure::error(format!("failed to start `{}`: {e}", context.config.python)))?;
+    let mut child =
+        command.spawn().map_err(|e| Failure::error(format!("failed to start `{}`: {e}", context.config.python)))?;
     let _group = child.id().map(ProcessGroup);
     let mut stdin = child.stdin.take().ok_or_else(|| Failure::error("no stdin for the script"))?;
     let mut stdout = child.stdout.take().ok_or_else(|| Failure::error("no stdout for the script"))?;
@@ -111,7 +111,8 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         child.wait(),
     );
     let log = join_log(&out, &err);
-    let status = status.map_err(|e| Failure::Error { message: format!("failed to wait for the script: {e}"), log: log.clone() })?;
+    let status = status
+        .map_err(|e| Failure::Error { message: format!("failed to wait for the script: {e}"), log: log.clone() })?;
     if let Err(error) = written
         && status.success()
     {

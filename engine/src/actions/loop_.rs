@@ -84,7 +84,9 @@ fn typed(item: &Value, kind: &str) -> Result<Value, String> {
         },
         "StringMap" => match item {
             Value::Object(_) => item.clone(),
-            Value::String(text) => serde_json::from_str::<Map<String, Value>>(text).map(Value::Object).map_err(|_| invalid())?,
+            Value::String(text) => {
+                serde_json::from_str::<Map<String, Value>>(text).map(Value::Object).map_err(|_| invalid())?
+            }
             _ => return Err(invalid()),
         },
         _ => Value::String(to_text(item)),
@@ -102,7 +104,8 @@ mod tests {
 
     #[test]
     fn for_each_types_items_and_stops_at_max() {
-        let spec = parse(json!({"Iterators": ["1", "2", "3"], "IteratorDataType": "Integer", "MaxIterations": "2"})).unwrap();
+        let spec =
+            parse(json!({"Iterators": ["1", "2", "3"], "IteratorDataType": "Integer", "MaxIterations": "2"})).unwrap();
         assert_eq!(spec.iterations(), 2);
         assert_eq!(spec.iterator_value(1), Some(json!(1)));
         assert_eq!(spec.iterator_value(3), Some(json!(3)));

@@ -12,13 +12,17 @@ pub const MAX_SECONDS: u64 = 604_799;
 
 pub async fn execute(_: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let delay = delay(inputs, jiff::Timestamp::now()).map_err(Failure::error)?;
-    tokio::time::sleep(delay).await;
+    // A zero sleep would still wait for the next timer tick (a millisecond).
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     Ok(Output::empty())
 }
 
 /// How long a sleep with these inputs waits, from `now`.
 pub fn delay(inputs: &Map<String, Value>, now: jiff::Timestamp) -> std::result::Result<Duration, String> {
-    let text = |key: &str| inputs.get(key).map(|value| value.as_str().ok_or(format!("`{key}` must be text, found {value}")));
+    let text =
+        |key: &str| inputs.get(key).map(|value| value.as_str().ok_or(format!("`{key}` must be text, found {value}")));
     let delay = match (text("Duration"), text("Timestamp")) {
         (Some(duration), None) => parse_duration(duration?)?,
         (None, Some(timestamp)) => {

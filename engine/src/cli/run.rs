@@ -157,7 +157,12 @@ pub fn exit_code(status: Status) -> u8 {
     }
 }
 
-pub fn run_command(args: RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write, terminal_colour: bool) -> anyhow::Result<u8> {
+pub fn run_command(
+    args: RunArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    terminal_colour: bool,
+) -> anyhow::Result<u8> {
     let colour = args.color.resolve(terminal_colour);
     let mut supplied = args.parameters.supplied()?.unwrap_or_default();
     let journal = if args.dry_run && !args.record { None } else { Some(args.state.open()?) };
@@ -545,7 +550,12 @@ impl<'w> Printer<'w> {
                 while !stop.load(Ordering::Relaxed) {
                     if let Some((label, since)) = current.lock().ok().and_then(|c| c.clone()) {
                         let mut err = std::io::stderr().lock();
-                        let _ = write!(err, "\r\x1b[2K{} {label} {:.1}s", frames[frame % 10], since.elapsed().as_secs_f64());
+                        let _ = write!(
+                            err,
+                            "\r\x1b[2K{} {label} {:.1}s",
+                            frames[frame % 10],
+                            since.elapsed().as_secs_f64()
+                        );
                         let _ = err.flush();
                         frame += 1;
                     }
@@ -586,7 +596,13 @@ impl<'w> Printer<'w> {
             return;
         }
         let mut out = self.out.borrow_mut();
-        let _ = writeln!(out, "\n{} in {:.2}s  (execution {})", finished.status, finished.duration_ms as f64 / 1000.0, finished.execution_id);
+        let _ = writeln!(
+            out,
+            "\n{} in {:.2}s  (execution {})",
+            finished.status,
+            finished.duration_ms as f64 / 1000.0,
+            finished.execution_id
+        );
         if !finished.failed_steps.is_empty() {
             let _ = writeln!(out, "Failed steps: {}", finished.failed_steps.join(", "));
         }
@@ -669,8 +685,15 @@ impl Observer for Printer<'_> {
                 }
                 self.line(execution_id, &text);
                 if self.live.is_some() {
-                    let prompt = if action == "aws:pause" { "press Enter to resume, r to end" } else { "approve? [a]pprove / [r]eject" };
-                    self.line(execution_id, &format!("  {prompt} (or from another terminal: runbook approve {execution_id})"));
+                    let prompt = if action == "aws:pause" {
+                        "press Enter to resume, r to end"
+                    } else {
+                        "approve? [a]pprove / [r]eject"
+                    };
+                    self.line(
+                        execution_id,
+                        &format!("  {prompt} (or from another terminal: runbook approve {execution_id})"),
+                    );
                 }
             }
             Event::Decision { execution_id, step, decision, by } => {
@@ -679,7 +702,10 @@ impl Observer for Printer<'_> {
             Event::CancelRequested { execution_id } => self.line(execution_id, "Cancelling…"),
             Event::ExecutionFinished { execution_id, status, duration_ms, .. } => {
                 if self.depth.borrow().get(execution_id).copied().unwrap_or(0) > 0 {
-                    self.line(execution_id, &format!("child {execution_id}: {status} in {:.2}s", *duration_ms as f64 / 1000.0));
+                    self.line(
+                        execution_id,
+                        &format!("child {execution_id}: {status} in {:.2}s", *duration_ms as f64 / 1000.0),
+                    );
                 }
             }
         }

@@ -77,7 +77,10 @@ pub struct Link {
 pub enum Target {
     Node(usize),
     /// The run ends, with this final status.
-    End { status: String, reason: String },
+    End {
+        status: String,
+        reason: String,
+    },
 }
 
 /// Known values along one path.
@@ -260,7 +263,8 @@ impl<'p, 'r> Explorer<'p, 'r> {
     }
 
     fn update_variable(&self, step: &Step, inputs: &Value, unknown: &[String], state: &mut State) {
-        let Some(name) = step.inputs.get("Name").and_then(Value::as_str).and_then(|n| n.strip_prefix("variable:")) else {
+        let Some(name) = step.inputs.get("Name").and_then(Value::as_str).and_then(|n| n.strip_prefix("variable:"))
+        else {
             return;
         };
         match inputs.get("Value") {
@@ -279,7 +283,8 @@ impl<'p, 'r> Explorer<'p, 'r> {
         // Variables the body writes change from one iteration to the next.
         for body_step in &step.body {
             if body_step.action == "aws:updateVariable"
-                && let Some(name) = body_step.inputs.get("Name").and_then(Value::as_str).and_then(|n| n.strip_prefix("variable:"))
+                && let Some(name) =
+                    body_step.inputs.get("Name").and_then(Value::as_str).and_then(|n| n.strip_prefix("variable:"))
             {
                 body_state.variables.remove(name);
             }
@@ -361,7 +366,9 @@ fn describe(step: &Step, inputs: &Value) -> Result<String, String> {
         "aws:branch" => "choose the next step".into(),
         "aws:loop" => match loop_::Spec::parse(inputs.as_object().unwrap_or(&Map::new()), &step.inputs) {
             Ok(spec) => match (&spec.items, &spec.condition) {
-                (Some(items), _) => format!("repeat the body for each of {} items (at most {})", items.len(), spec.max_iterations),
+                (Some(items), _) => {
+                    format!("repeat the body for each of {} items (at most {})", items.len(), spec.max_iterations)
+                }
                 (None, Some(condition)) => format!(
                     "repeat the body while {} (at most {} times)",
                     describe_condition(condition),
@@ -383,7 +390,9 @@ fn describe(step: &Step, inputs: &Value) -> Result<String, String> {
                 .map(|inputs| {
                     inputs
                         .iter()
-                        .filter(|(key, _)| !matches!(key.as_str(), "Service" | "Api" | "PropertySelector" | "DesiredValues"))
+                        .filter(|(key, _)| {
+                            !matches!(key.as_str(), "Service" | "Api" | "PropertySelector" | "DesiredValues")
+                        })
                         .map(|(key, value)| (key.clone(), value.clone()))
                         .collect()
                 })
@@ -412,7 +421,8 @@ fn describe(step: &Step, inputs: &Value) -> Result<String, String> {
 
 /// The tree as text: one block per node, links indented under it, shared nodes shown once.
 pub fn text(tree: &Tree, name: &str) -> String {
-    let mut out = format!("Dry-run of {name}: {} possible path{}\n", tree.paths, if tree.paths == 1 { "" } else { "s" });
+    let mut out =
+        format!("Dry-run of {name}: {} possible path{}\n", tree.paths, if tree.paths == 1 { "" } else { "s" });
     if !tree.unknown_parameters.is_empty() {
         out.push_str(&format!("Unknown parameters (no value, no default): {}\n", tree.unknown_parameters.join(", ")));
     }

@@ -243,7 +243,9 @@ enum End {
     /// `isEnd`, end of list, or a branch with nothing to take.
     Completed,
     /// A step failed with `onFailure: Abort`.
-    Aborted { timed_out: bool },
+    Aborted {
+        timed_out: bool,
+    },
     Cancelled,
     /// A step in a loop body jumped to a step outside it.
     ExitTo(StepId),
@@ -409,7 +411,7 @@ impl<'a> Runner<'a> {
     fn safe_to_repeat(&self, step: &Step) -> bool {
         actions::is_read_only(&step.action)
             || step.extensions.get("x-idempotent").and_then(lenient_bool) == Some(true)
-            || self.config.rerun.iter().any(|name| *name == step.name)
+            || self.config.rerun.contains(&step.name)
     }
 
     fn render_inputs(&self, step: &Step) -> Result<Map<String, Value>, String> {
@@ -493,19 +495,19 @@ impl<'a> Runner<'a> {
             };
             let last = tries >= max_attempts;
             let (status, outcome, outputs, effects, error, log) = match result {
-                Attempted::Done(output) => {
-                    match outputs::step_outputs(&step.outputs, &output.root) {
-                        Ok(declared) => {
-                            let mut all = output.builtins;
-                            all.extend(declared);
-                            (Status::Success, output.outcome, all, output.effects, None, output.log)
-                        }
-                        Err(error) => {
-                            (Status::Failed, Outcome::Failed, Map::new(), Value::Null, Some(error.to_string()), output.log)
-                        }
+                Attempted::Done(output) => match outputs::step_outputs(&step.outputs, &output.root) {
+                    Ok(declared) => {
+                        let mut all = output.builtins;
+                        all.extend(declared);
+                        (Status::Success, output.outcome, all, output.effects, None, output.log)
                     }
+                    Err(error) => {
+                        (Status::Failed, Outcome::Failed, Map::new(), Value::Null, Some(error.to_string()), output.log)
+                    }
+                },
+                Attempted::Failed(message, log) => {
+                    (Status::Failed, Outcome::Failed, Map::new(), Value::Null, Some(message), log)
                 }
-                Attempted::Failed(message, log) => (Status::Failed, Outcome::Failed, Map::new(), Value::Null, Some(message), log),
                 Attempted::TimedOut(limit, log) => (
                     Status::TimedOut,
                     Outcome::TimedOut,
