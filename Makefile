@@ -11,3 +11,4 @@ test:
 bench:
 	cargo bench -p runbook --bench validate --locked
 	cargo bench -p runbook --bench plan --locked
+	cargo bench -p runbook --bench run --locked

@@ -94,7 +94,26 @@ struct State {
 }
 
 /// Dry-runs a plan with bound parameters and mocked outputs.
+///
+/// The exploration recurses once per step along a path. Rather than bound the length of a
+/// runbook, it runs on a thread whose stack grows with the number of steps (64 KiB each,
+/// reserved, not committed, until used).
 pub fn dry_run(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks) -> Tree {
+    let stack = 8 * 1024 * 1024 + plan.graph.node_count() * 64 * 1024;
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("dry-run".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || explore(plan, bound, mocks))
+            .map(|thread| thread.join())
+    })
+    .ok()
+    .and_then(Result::ok)
+    // Without a thread (the system refused one), explore here.
+    .unwrap_or_else(|| explore(plan, bound, mocks))
+}
+
+fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks) -> Tree {
     let mut state = State::default();
     for variable in &plan.runbook.variables {
         state.variables.insert(variable.name.clone(), variable.default.clone().unwrap_or(Value::Null));
@@ -442,39 +461,60 @@ pub fn text(tree: &Tree, name: &str) -> String {
     out
 }
 
-fn write_node(tree: &Tree, index: usize, depth: usize, shown: &mut BTreeSet<usize>, out: &mut String) {
-    let pad = "  ".repeat(depth);
-    let node = &tree.nodes[index];
-    if !shown.insert(index) {
-        out.push_str(&format!("{pad}↪ {} (as shown above)\n", node.step));
-        return;
+fn write_node(tree: &Tree, root: usize, root_depth: usize, shown: &mut BTreeSet<usize>, out: &mut String) {
+    // An explicit stack: a path can be as long as the runbook.
+    enum Item {
+        Node(usize, usize),
+        Line(String),
     }
-    out.push_str(&format!("{pad}● {} ({})\n", node.step, node.action));
-    out.push_str(&format!("{pad}  would {}\n", node.would));
-    if !node.unknown.is_empty() {
-        out.push_str(&format!("{pad}  unknown until run: {}\n", node.unknown.join(", ")));
-    }
-    if !node.mocked.is_empty() {
-        out.push_str(&format!("{pad}  mocked outputs: {}\n", Value::Object(node.mocked.clone())));
-    }
-    if node.on_cancel != "abort" {
-        out.push_str(&format!("{pad}  on cancel: {}\n", node.on_cancel));
-    }
-    // Ends first, then the one way on that is certain stays at this depth; forks indent.
-    let ways: Vec<&Link> = node.next.iter().filter(|link| matches!(link.to, Target::Node(_))).collect();
-    for link in &node.next {
-        if let Target::End { status, reason } = &link.to {
-            out.push_str(&format!("{pad}  {} [{}] → end: {status} ({reason})\n", link.when, link.label));
+    let mut stack = vec![Item::Node(root, root_depth)];
+    while let Some(item) = stack.pop() {
+        let (index, depth) = match item {
+            Item::Line(line) => {
+                out.push_str(&line);
+                continue;
+            }
+            Item::Node(index, depth) => (index, depth),
+        };
+        let pad = "  ".repeat(depth);
+        let node = &tree.nodes[index];
+        if !shown.insert(index) {
+            out.push_str(&format!("{pad}↪ {} (as shown above)\n", node.step));
+            continue;
         }
-    }
-    let forks = ways.len() > 1;
-    for link in ways {
-        let Target::Node(next) = link.to else { continue };
-        if forks {
-            out.push_str(&format!("{pad}  {} [{}] →\n", link.when, link.label));
-            write_node(tree, next, depth + 2, shown, out);
-        } else {
-            write_node(tree, next, depth, shown, out);
+        out.push_str(&format!("{pad}● {} ({})\n", node.step, node.action));
+        out.push_str(&format!("{pad}  would {}\n", node.would));
+        if !node.unknown.is_empty() {
+            out.push_str(&format!("{pad}  unknown until run: {}\n", node.unknown.join(", ")));
+        }
+        if !node.mocked.is_empty() {
+            out.push_str(&format!("{pad}  mocked outputs: {}\n", Value::Object(node.mocked.clone())));
+        }
+        if node.on_cancel != "abort" {
+            out.push_str(&format!("{pad}  on cancel: {}\n", node.on_cancel));
+        }
+        // Ends first; then the one certain way on stays at this depth, and forks indent.
+        for link in &node.next {
+            if let Target::End { status, reason } = &link.to {
+                out.push_str(&format!("{pad}  {} [{}] → end: {status} ({reason})\n", link.when, link.label));
+            }
+        }
+        let ways: Vec<(&Link, usize)> = node
+            .next
+            .iter()
+            .filter_map(|link| match link.to {
+                Target::Node(next) => Some((link, next)),
+                Target::End { .. } => None,
+            })
+            .collect();
+        let forks = ways.len() > 1;
+        for (link, next) in ways.into_iter().rev() {
+            if forks {
+                stack.push(Item::Node(next, depth + 2));
+                stack.push(Item::Line(format!("{pad}  {} [{}] →\n", link.when, link.label)));
+            } else {
+                stack.push(Item::Node(next, depth));
+            }
         }
     }
 }
