@@ -71,12 +71,7 @@ fn main() {
         Err(error) => panic!("the generated runbook is invalid: {error}"),
     };
     let planned = plan::plan(&prepared.runbook);
-    let request = exec::Request {
-        plan: &planned,
-        path: path.clone(),
-        hash: prepared.hash.clone(),
-        parameters: Default::default(),
-    };
+    let request = prepared.request(&planned);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 
     println!("runbook run: {STEPS}-step local runbook (sleep PT0S, updateVariable, branch)\n");

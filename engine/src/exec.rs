@@ -301,6 +301,18 @@ pub struct Prepared {
     pub hash: String,
 }
 
+impl Prepared {
+    /// What to run: this runbook's plan with its bound parameter values.
+    pub fn request<'a>(&self, plan: &'a Plan<'a>) -> Request<'a> {
+        Request {
+            plan,
+            path: self.path.clone(),
+            hash: self.hash.clone(),
+            parameters: self.validated.parameters.clone(),
+        }
+    }
+}
+
 /// Why a runbook could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {

@@ -282,3 +282,32 @@ fn a_waiting_run_takes_a_decision_made_in_another_terminal() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(scratch.trail(), ["a", "c"]);
 }
+
+#[test]
+fn on_a_terminal_the_run_asks_at_a_prompt() {
+    let scratch = Scratch::new("prompt");
+    let text = doc("", &[step("a", false, &[]), APPROVE.to_owned(), step("c", false, &[])]);
+    let path = scratch.runbook("runbook.yaml", &text);
+    let state = scratch.state();
+    // `script` gives the run a pseudo-terminal, as a person's shell would.
+    let command = format!("{BINARY} run {path} --state-dir {state} -p Trail={}", scratch.trail_path());
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the run waits at the prompt", || {
+        let list = runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]);
+        let list: Value = serde_json::from_str(&list.stdout).unwrap_or(Value::Null);
+        list[0]["status"] == "Waiting"
+    });
+    use std::io::Write as _;
+    child.stdin.as_mut().unwrap().write_all(b"a\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("approve? [a]pprove / [r]eject"), "{shown}");
+    assert_eq!(scratch.trail(), ["a", "c"]);
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::{Context, Failure, Output, Result};
-use crate::exec::{self, Config, PrepareError, Request, Status};
+use crate::exec::{self, Config, PrepareError, Status};
 use crate::template::render::to_text;
 use crate::validate::Supplied;
 
@@ -43,12 +43,7 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         }
     };
     let plan = crate::plan::plan(&prepared.runbook);
-    let request = Request {
-        plan: &plan,
-        path: prepared.path.clone(),
-        hash: prepared.hash.clone(),
-        parameters: prepared.validated.parameters.clone(),
-    };
+    let request = prepared.request(&plan);
     let config = Config {
         resume: None,
         idempotency_key: Some(format!("{}/{}/{}", context.execution_id, context.step.name, context.iteration)),

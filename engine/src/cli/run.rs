@@ -211,13 +211,7 @@ pub fn run_command(
         wait: wait_mode(args.wait),
         ..exec::Config::default()
     };
-    let request = exec::Request {
-        plan: &planned,
-        path: prepared.path.clone(),
-        hash: prepared.hash.clone(),
-        parameters: prepared.validated.parameters.clone(),
-    };
-    drive(&request, &config, &journal, args.format, stdout, stderr)
+    drive(&prepared.request(&planned), &config, &journal, args.format, stdout, stderr)
 }
 
 fn wait_mode(wait: bool) -> WaitMode {
@@ -515,13 +509,7 @@ pub fn decide_command(
     };
     let planned = plan::plan(&prepared.runbook);
     let config = exec::Config { resume: Some(top.id.clone()), wait: wait_mode(false), ..exec::Config::default() };
-    let request = exec::Request {
-        plan: &planned,
-        path: prepared.path.clone(),
-        hash: prepared.hash.clone(),
-        parameters: prepared.validated.parameters.clone(),
-    };
-    drive(&request, &config, &journal, args.format, stdout, stderr)
+    drive(&prepared.request(&planned), &config, &journal, args.format, stdout, stderr)
 }
 
 /// Renders events: plain lines, JSON lines, and on a terminal a live line for the running step.

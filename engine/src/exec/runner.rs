@@ -187,8 +187,9 @@ pub async fn run(
         }
         Err(Halt::Error(error)) => {
             let message = error.to_string();
-            // The execution stays resumable; record why this process stopped driving it.
-            let _ = journal.set_status(&execution_id, Status::Failed.as_str(), false, None, Some(&message));
+            // The execution stays resumable (still InProgress); record why this process
+            // stopped driving it.
+            let _ = journal.set_status(&execution_id, Status::InProgress.as_str(), false, None, Some(&message));
             return Err(error);
         }
     };
@@ -313,6 +314,7 @@ impl<'a> Runner<'a> {
                 };
                 if outcome == Outcome::Cancelled && self.cancelling.is_none() {
                     self.cancelling = Some(Instant::now() + CANCEL_PATH_LIMIT);
+                    self.observer.event(&Event::CancelRequested { execution_id: self.execution_id.clone() });
                 }
                 match self.plan.successor(current, outcome) {
                     Next::Step { step, .. } => {
