@@ -115,22 +115,6 @@ pub fn execute<'c>(
     }
 }
 
-/// Actions that change nothing outside the execution: a step of one of these whose last
-/// attempt never finished can simply run again on resume. `aws:executeAutomation` is here
-/// because its child is found again by an idempotency key and resumed, not started twice.
-pub fn is_read_only(action: &str) -> bool {
-    matches!(
-        action,
-        "aws:branch"
-            | "aws:sleep"
-            | "aws:pause"
-            | "aws:approve"
-            | "aws:updateVariable"
-            | "aws:loop"
-            | "aws:executeAutomation"
-    )
-}
-
 /// Everything the engine knows about an action without running it.
 #[derive(Debug)]
 pub struct ActionInfo {
@@ -149,6 +133,10 @@ pub struct ActionInfo {
     pub builtin_outputs: &'static [&'static str],
     /// Whether user-defined `outputs` are meaningful: the action returns data.
     pub returns_data: bool,
+    /// Whether a step whose last attempt never finished may simply run again on resume: the
+    /// action changes nothing outside the execution (or, for `aws:executeAutomation`, its
+    /// child is found again by an idempotency key and resumed, not started twice).
+    pub safe_to_repeat: bool,
 }
 
 const fn action(name: &'static str) -> ActionInfo {
@@ -161,6 +149,7 @@ const fn action(name: &'static str) -> ActionInfo {
         max_timeout_seconds: None,
         builtin_outputs: &[],
         returns_data: false,
+        safe_to_repeat: false,
     }
 }
 
@@ -172,10 +161,11 @@ pub static ACTIONS: &[ActionInfo] = &[
         default_timeout_seconds: Some(7 * DAY),
         max_timeout_seconds: Some(30 * DAY),
         builtin_outputs: &["ApprovalStatus", "ApproverDecisions"],
+        safe_to_repeat: true,
         ..action("aws:approve")
     },
     ActionInfo { returns_data: true, ..action("aws:assertAwsResourceProperty") },
-    ActionInfo { builtin_outputs: &["NextStep"], ..action("aws:branch") },
+    ActionInfo { builtin_outputs: &["NextStep"], safe_to_repeat: true, ..action("aws:branch") },
     ActionInfo { default_timeout_seconds: Some(3600), ..action("aws:changeInstanceState") },
     ActionInfo { cancel_target: false, builtin_outputs: &["ImageId", "ImageState"], ..action("aws:copyImage") },
     ActionInfo { cancel_target: false, builtin_outputs: &["ImageId", "ImageState"], ..action("aws:createImage") },
@@ -191,6 +181,7 @@ pub static ACTIONS: &[ActionInfo] = &[
     ActionInfo {
         builtin_outputs: &["Output", "ExecutionId", "Status"],
         returns_data: true,
+        safe_to_repeat: true,
         ..action("aws:executeAutomation")
     },
     // AWS limits each API call to 25 s, not the step: timeoutSeconds may be longer (245
@@ -226,9 +217,10 @@ pub static ACTIONS: &[ActionInfo] = &[
     ActionInfo {
         on_cancel_allowed: false,
         builtin_outputs: &["CurrentIteration", "CurrentIteratorValue"],
+        safe_to_repeat: true,
         ..action("aws:loop")
     },
-    ActionInfo { cancel_target: false, ..action("aws:pause") },
+    ActionInfo { cancel_target: false, safe_to_repeat: true, ..action("aws:pause") },
     ActionInfo {
         builtin_outputs: &["CommandId", "Status", "ResponseCode", "Output", "OutputPayload"],
         returns_data: true,
@@ -240,8 +232,13 @@ pub static ACTIONS: &[ActionInfo] = &[
         returns_data: true,
         ..action("aws:runInstances")
     },
-    ActionInfo { cancel_target: false, max_timeout_seconds: Some(604_799), ..action("aws:sleep") },
-    ActionInfo { on_cancel_allowed: false, ..action("aws:updateVariable") },
+    ActionInfo {
+        cancel_target: false,
+        max_timeout_seconds: Some(604_799),
+        safe_to_repeat: true,
+        ..action("aws:sleep")
+    },
+    ActionInfo { on_cancel_allowed: false, safe_to_repeat: true, ..action("aws:updateVariable") },
     ActionInfo { default_timeout_seconds: Some(3600), ..action("aws:waitForAwsResourceProperty") },
     ActionInfo { internal: true, ..action("aws:putServerUpgradeMetrics") },
     ActionInfo { internal: true, returns_data: true, ..action("aws:shareSQLMedia") },

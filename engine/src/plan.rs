@@ -269,18 +269,38 @@ impl Plan<'_> {
     /// Renders the inputs of a step as far as `scope` knows their values.
     pub fn preview(&self, id: StepId, scope: &dyn template::Scope) -> Preview {
         let step = self.step(id);
-        let inputs: serde_json::Map<String, Value> = step
-            .inputs
-            .iter()
-            .filter(|(key, _)| !(step.action == "aws:loop" && key.as_str() == "Steps"))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
-        let inputs = Value::Object(inputs);
-        match template::render(&inputs, scope, template::config_for(self.runbook)) {
-            Ok(rendered) => Preview { inputs: rendered.value, unknown: rendered.unknown, error: None },
-            Err(error) => Preview { inputs, unknown: Vec::new(), error: Some(error.to_string()) },
+        match render_inputs(step, scope, template::config_for(self.runbook)) {
+            Ok((inputs, unknown)) => Preview { inputs: Value::Object(inputs), unknown, error: None },
+            Err(error) => {
+                let inputs = own_inputs(step).map(|(key, value)| (key.clone(), value.clone())).collect();
+                Preview { inputs: Value::Object(inputs), unknown: Vec::new(), error: Some(error.to_string()) }
+            }
         }
     }
+}
+
+/// A step's own inputs: a loop's body belongs to its steps.
+fn own_inputs(step: &Step) -> impl Iterator<Item = (&String, &Value)> {
+    step.inputs.iter().filter(|(key, _)| !(step.action == "aws:loop" && key.as_str() == "Steps"))
+}
+
+/// Renders a step's own inputs value by value (nothing is copied first), with the references
+/// left unknown, sorted. The runner and previews both render through here.
+pub fn render_inputs(
+    step: &Step,
+    scope: &dyn template::Scope,
+    config: template::Config,
+) -> Result<(serde_json::Map<String, Value>, Vec<String>), template::Error> {
+    let mut inputs = serde_json::Map::new();
+    let mut unknown = Vec::new();
+    for (key, value) in own_inputs(step) {
+        let rendered = template::render(value, scope, config)?;
+        inputs.insert(key.clone(), rendered.value);
+        unknown.extend(rendered.unknown);
+    }
+    unknown.sort();
+    unknown.dedup();
+    Ok((inputs, unknown))
 }
 
 /// A branch condition as one line: `{{ x }} StringEquals "a" and not ({{ y }} BooleanEquals true)`.

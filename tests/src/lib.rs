@@ -92,3 +92,22 @@ impl Scratch {
         path.display().to_string()
     }
 }
+
+/// A YAML list item for an `aws:executeScript` step (python3.11, handler `h`): more step keys
+/// in `extra`, the contents of the `InputPayload` mapping, and the script as the body of a YAML
+/// double-quoted string (with the escapes YAML reads there).
+pub fn script_step(name: &str, extra: &[&str], payload: &str, script: &str) -> String {
+    let mut text = format!("  - name: {name}\n    action: aws:executeScript\n");
+    for line in extra {
+        text.push_str(&format!("    {line}\n"));
+    }
+    text.push_str(&format!(
+        "    inputs:\n      Runtime: python3.11\n      Handler: h\n      InputPayload: {{{payload}}}\n      Script: \"{script}\"\n"
+    ));
+    text
+}
+
+/// The `InputPayload` of a step that records `name` in the trail.
+pub fn trail_payload(name: &str) -> String {
+    format!("Trail: '{{{{ Trail }}}}', Name: {name}")
+}

@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use runbook_tests::{Scratch, runbook};
+use runbook_tests::{Scratch, runbook, script_step, trail_payload};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_runbook-under-test");
@@ -16,17 +16,13 @@ const OUTPUTS: &str = "outputs: [a.Done, b.Done, c.Done]\n";
 /// A script step that appends `name` to the trail; `wait` makes it then block until the file
 /// `<trail>.go` exists (so a test can kill the process while it runs).
 fn step(name: &str, wait: bool, extra: &[&str]) -> String {
-    let mut text = format!("  - name: {name}\n    action: aws:executeScript\n");
-    for line in extra {
-        text.push_str(&format!("    {line}\n"));
-    }
     let wait = if wait { "True" } else { "False" };
-    text.push_str(&format!(
-        "    inputs:\n      Runtime: python3.11\n      Handler: h\n      InputPayload: {{Trail: '{{{{ Trail }}}}', Name: {name}}}\n      \
-         Script: \"import os, time\\ndef h(e, c):\\n  open(e['Trail'], 'a').write(e['Name'] + '\\\\n')\\n  \
-         while {wait} and not os.path.exists(e['Trail'] + '.go'): time.sleep(0.05)\\n  return e['Name'] + '-done'\"\n    \
-         outputs:\n      - {{Name: Done, Selector: $.Payload, Type: String}}\n"
-    ));
+    let script = format!(
+        "import os, time\\ndef h(e, c):\\n  open(e['Trail'], 'a').write(e['Name'] + '\\\\n')\\n  \
+         while {wait} and not os.path.exists(e['Trail'] + '.go'): time.sleep(0.05)\\n  return e['Name'] + '-done'"
+    );
+    let mut text = script_step(name, extra, &trail_payload(name), &script);
+    text.push_str("    outputs:\n      - {Name: Done, Selector: $.Payload, Type: String}\n");
     text
 }
 

@@ -3,21 +3,16 @@
 //! `aws:executeScript` steps append their names to a trail file in a real Python, with the
 //! journal in a real SQLite file.
 
-use runbook_tests::{Scratch, runbook};
+use runbook_tests::{Scratch, runbook, script_step, trail_payload};
 use serde_json::{Value, json};
 
 /// A script step that appends its name to the trail, then fails or returns `ret` (JSON).
 fn step(name: &str, fail: bool, ret: &str, extra: &[&str]) -> String {
-    let mut text = format!("  - name: {name}\n    action: aws:executeScript\n");
-    for line in extra {
-        text.push_str(&format!("    {line}\n"));
-    }
     let fail = if fail { "True" } else { "False" };
-    text.push_str(&format!(
-        "    inputs:\n      Runtime: python3.11\n      Handler: h\n      InputPayload: {{Trail: '{{{{ Trail }}}}', Name: {name}}}\n      \
-         Script: \"def h(e, c):\\n  open(e['Trail'], 'a').write(e['Name'] + '\\\\n')\\n  if {fail}: raise RuntimeError('{name} broke')\\n  return {ret}\"\n"
-    ));
-    text
+    let script = format!(
+        "def h(e, c):\\n  open(e['Trail'], 'a').write(e['Name'] + '\\\\n')\\n  if {fail}: raise RuntimeError('{name} broke')\\n  return {ret}"
+    );
+    script_step(name, extra, &trail_payload(name), &script)
 }
 
 fn ok(name: &str, extra: &[&str]) -> String {
@@ -70,7 +65,7 @@ impl Run {
     }
 }
 
-fn run(scratch: &Scratch, text: &str, extra: &[&str]) -> Run {
+fn execute(scratch: &Scratch, text: &str, extra: &[&str]) -> Run {
     let path = scratch.runbook("runbook.yaml", text);
     run_file(scratch, &path, extra)
 }
@@ -90,7 +85,7 @@ fn run_file(scratch: &Scratch, path: &str, extra: &[&str]) -> Run {
 fn success_follows_next_step_then_list_order_and_stops_at_is_end() {
     let scratch = Scratch::new("success");
     let text = doc(&[ok("a", &["nextStep: c"]), ok("b", &[]), ok("c", &[]), ok("d", &["isEnd: true"]), ok("e", &[])]);
-    let run = run(&scratch, &text, &[]);
+    let run = execute(&scratch, &text, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(scratch.trail(), ["a", "c", "d"]);
     assert_eq!(run.status(), "Success");
@@ -99,7 +94,7 @@ fn success_follows_next_step_then_list_order_and_stops_at_is_end() {
 #[test]
 fn abort_stops_the_run_failed() {
     let scratch = Scratch::new("abort");
-    let run = run(&scratch, &doc(&[ok("a", &[]), bad("b", &[]), ok("c", &[])]), &[]);
+    let run = execute(&scratch, &doc(&[ok("a", &[]), bad("b", &[]), ok("c", &[])]), &[]);
     assert_eq!(scratch.trail(), ["a", "b"]);
     assert_eq!((run.code, run.status()), (4, "Failed"));
     assert_eq!(run.finished()["failed_steps"], json!(["b"]));
@@ -109,7 +104,7 @@ fn abort_stops_the_run_failed() {
 fn continue_takes_the_success_path_and_is_not_critical() {
     let scratch = Scratch::new("continue");
     let text = doc(&[bad("a", &["onFailure: Continue", "nextStep: c"]), ok("b", &[]), ok("c", &[])]);
-    let run = run(&scratch, &text, &[]);
+    let run = execute(&scratch, &text, &[]);
     assert_eq!(scratch.trail(), ["a", "c"]);
     assert_eq!((run.code, run.status()), (0, "Success"));
 }
@@ -117,7 +112,7 @@ fn continue_takes_the_success_path_and_is_not_critical() {
 #[test]
 fn continue_with_is_end_stops() {
     let scratch = Scratch::new("continue-end");
-    let run = run(&scratch, &doc(&[bad("a", &["onFailure: Continue", "isEnd: true"]), ok("b", &[])]), &[]);
+    let run = execute(&scratch, &doc(&[bad("a", &["onFailure: Continue", "isEnd: true"]), ok("b", &[])]), &[]);
     assert_eq!(scratch.trail(), ["a"]);
     assert_eq!(run.status(), "Success");
 }
@@ -126,28 +121,24 @@ fn continue_with_is_end_stops() {
 fn on_failure_step_jumps_and_the_run_still_fails_unless_not_critical() {
     let scratch = Scratch::new("jump");
     let text = doc(&[bad("a", &["onFailure: step:cleanup"]), ok("b", &[]), ok("cleanup", &[])]);
-    let run = run(&scratch, &text, &[]);
+    let run = execute(&scratch, &text, &[]);
     assert_eq!(scratch.trail(), ["a", "cleanup"]);
     assert_eq!((run.code, run.status()), (4, "Failed"));
 
     let scratch = Scratch::new("jump-not-critical");
     let text = doc(&[bad("a", &["onFailure: step:cleanup", "isCritical: false"]), ok("b", &[]), ok("cleanup", &[])]);
-    let run = super_run(&scratch, &text);
+    let run = execute(&scratch, &text, &[]);
     assert_eq!((run.code, run.status()), (0, "Success"));
-}
-
-fn super_run(scratch: &Scratch, text: &str) -> Run {
-    run(scratch, text, &[])
 }
 
 #[test]
 fn is_end_with_on_failure_jumps_on_failure_and_stops_on_success() {
     let scratch = Scratch::new("end-jump");
     let text = doc(&[bad("a", &["isEnd: true", "onFailure: step:b", "isCritical: false"]), ok("b", &[])]);
-    super_run(&scratch, &text);
+    execute(&scratch, &text, &[]);
     assert_eq!(scratch.trail(), ["a", "b"]);
     let scratch = Scratch::new("end-stop");
-    super_run(&scratch, &doc(&[ok("a", &["isEnd: true", "onFailure: step:b"]), ok("b", &[])]));
+    execute(&scratch, &doc(&[ok("a", &["isEnd: true", "onFailure: step:b"]), ok("b", &[])]), &[]);
     assert_eq!(scratch.trail(), ["a"]);
 }
 
@@ -182,7 +173,7 @@ fn branches_take_the_first_true_choice_with_typed_outputs() {
         ok("small", &["isEnd: true"]),
         ok("big", &[]),
     ];
-    let run = super_run(&scratch, &doc(&steps));
+    let run = execute(&scratch, &doc(&steps), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(scratch.trail(), ["measure", "big"]);
     assert_eq!(run.step("decide")["outputs"]["NextStep"], json!("big"));
@@ -200,7 +191,7 @@ fn branches_without_a_match_use_default_then_is_end_then_fall_through() {
     for (name, default, tail, trail) in cases {
         let scratch = Scratch::new(name);
         let steps = [branch("decide", never, &format!("{default}{tail}")), ok("x", &[]), ok("y", &[])];
-        let run = super_run(&scratch, &doc(&steps));
+        let run = execute(&scratch, &doc(&steps), &[]);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         assert_eq!(scratch.trail(), trail, "{name}");
     }
@@ -217,29 +208,24 @@ fn a_branch_comparing_the_wrong_type_fails_and_its_on_failure_applies() {
         ok("x", &[]),
         ok("handled", &[]),
     ];
-    let run = super_run(&scratch, &doc(&steps));
+    let run = execute(&scratch, &doc(&steps), &[]);
     assert_eq!(scratch.trail(), ["handled"]);
     assert!(run.step("decide")["error"].as_str().unwrap().contains("NumericGreater needs a number"));
 }
 
 /// A script that fails until it has been called `times` times (counted in a file).
 fn flaky(name: &str, times: u32, extra: &[&str]) -> String {
-    let mut text = format!("  - name: {name}\n    action: aws:executeScript\n");
-    for line in extra {
-        text.push_str(&format!("    {line}\n"));
-    }
-    text.push_str(&format!(
-        "    inputs:\n      Runtime: python3.11\n      Handler: h\n      InputPayload: {{Trail: '{{{{ Trail }}}}', Name: {name}}}\n      \
-         Script: \"def h(e, c):\\n  open(e['Trail'], 'a').write(e['Name'] + '\\\\n')\\n  n = len(open(e['Trail']).read().split())\\n  \
-         if n < {times}: raise RuntimeError('not yet')\\n  return n\"\n"
-    ));
-    text
+    let script = format!(
+        "def h(e, c):\\n  open(e['Trail'], 'a').write(e['Name'] + '\\\\n')\\n  n = len(open(e['Trail']).read().split())\\n  \
+         if n < {times}: raise RuntimeError('not yet')\\n  return n"
+    );
+    script_step(name, extra, &trail_payload(name), &script)
 }
 
 #[test]
 fn retries_run_up_to_max_attempts() {
     let scratch = Scratch::new("retry");
-    let run = super_run(&scratch, &doc(&[flaky("a", 3, &["maxAttempts: 3"])]));
+    let run = execute(&scratch, &doc(&[flaky("a", 3, &["maxAttempts: 3"])]), &[]);
     assert_eq!((run.code, run.status()), (0, "Success"));
     assert_eq!(scratch.trail(), ["a", "a", "a"]);
     assert_eq!(run.step("a")["attempts"], json!(3));
@@ -247,23 +233,16 @@ fn retries_run_up_to_max_attempts() {
     assert_eq!(failed_attempts, 2);
 
     let scratch = Scratch::new("retry-exhausted");
-    let run = super_run(&scratch, &doc(&[flaky("a", 9, &["maxAttempts: 2"])]));
+    let run = execute(&scratch, &doc(&[flaky("a", 9, &["maxAttempts: 2"])]), &[]);
     assert_eq!((run.code, run.status()), (4, "Failed"));
     assert_eq!(scratch.trail(), ["a", "a"]);
 }
 
 /// A script that records its name, starts a `sleep` child, and waits for it.
 fn sleeper(name: &str, extra: &[&str]) -> String {
-    let mut text = format!("  - name: {name}\n    action: aws:executeScript\n");
-    for line in extra {
-        text.push_str(&format!("    {line}\n"));
-    }
-    text.push_str(&format!(
-        "    inputs:\n      Runtime: python3.11\n      Handler: h\n      InputPayload: {{Trail: '{{{{ Trail }}}}', Name: {name}}}\n      \
-         Script: \"import subprocess\\ndef h(e, c):\\n  child = subprocess.Popen(['sleep', '60'])\\n  \
-         open(e['Trail'], 'a').write(e['Name'] + '\\\\n' + 'pid ' + str(child.pid) + '\\\\n')\\n  child.wait()\"\n"
-    ));
-    text
+    let script = "import subprocess\\ndef h(e, c):\\n  child = subprocess.Popen(['sleep', '60'])\\n  \
+         open(e['Trail'], 'a').write(e['Name'] + '\\\\n' + 'pid ' + str(child.pid) + '\\\\n')\\n  child.wait()";
+    script_step(name, extra, &trail_payload(name), script)
 }
 
 fn process_exists(pid: &str) -> bool {
@@ -274,7 +253,7 @@ fn process_exists(pid: &str) -> bool {
 #[test]
 fn a_timeout_kills_the_whole_process_group_and_times_the_run_out() {
     let scratch = Scratch::new("timeout");
-    let run = super_run(&scratch, &doc(&[sleeper("slow", &["timeoutSeconds: 1"]), ok("after", &[])]));
+    let run = execute(&scratch, &doc(&[sleeper("slow", &["timeoutSeconds: 1"]), ok("after", &[])]), &[]);
     assert_eq!((run.code, run.status()), (5, "TimedOut"));
     assert_eq!(run.step("slow")["status"], json!("TimedOut"));
     let trail = scratch.trail();
@@ -294,8 +273,11 @@ fn a_timeout_kills_the_whole_process_group_and_times_the_run_out() {
 #[test]
 fn a_timeout_with_continue_is_not_critical() {
     let scratch = Scratch::new("timeout-continue");
-    let run =
-        super_run(&scratch, &doc(&[sleeper("slow", &["timeoutSeconds: 1", "onFailure: Continue"]), ok("after", &[])]));
+    let run = execute(
+        &scratch,
+        &doc(&[sleeper("slow", &["timeoutSeconds: 1", "onFailure: Continue"]), ok("after", &[])]),
+        &[],
+    );
     assert_eq!((run.code, run.status()), (0, "Success"));
     assert_eq!(run.steps(), ["slow:TimedOut", "after:Success"]);
 }
@@ -324,7 +306,7 @@ fn outputs_select_coerce_and_stay_literal_when_nothing_matches() {
              Script: \"def h(e, c):\\n  open(e['Trail'], 'a').write(e['Seen'] + '\\\\n')\"\n"
             .to_owned(),
     ];
-    let run = super_run(&scratch, &doc_with(top, &steps));
+    let run = execute(&scratch, &doc_with(top, &steps), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let outputs = &run.step("produce")["outputs"];
     assert_eq!(outputs["Count"], json!(42));
@@ -347,7 +329,7 @@ fn an_output_that_cannot_be_coerced_fails_the_step() {
     let scratch = Scratch::new("coerce");
     let steps =
         [step("produce", false, "{'n': 'many'}", &["outputs:", "  - {Name: N, Selector: $.Payload.n, Type: Integer}"])];
-    let run = super_run(&scratch, &doc(&steps));
+    let run = execute(&scratch, &doc(&steps), &[]);
     assert_eq!((run.code, run.status()), (4, "Failed"));
     assert!(
         run.step("produce")["error"].as_str().unwrap().contains("not a valid Integer"),
@@ -363,15 +345,9 @@ fn loop_step(name: &str, inputs: &str, body: &[String], extra: &str) -> String {
 }
 
 fn echo(name: &str, text: &str, extra: &[&str]) -> String {
-    let mut out = format!("  - name: {name}\n    action: aws:executeScript\n");
-    for line in extra {
-        out.push_str(&format!("    {line}\n"));
-    }
-    out.push_str(&format!(
-        "    inputs:\n      Runtime: python3.11\n      Handler: h\n      InputPayload: {{Trail: '{{{{ Trail }}}}', Text: '{text}'}}\n      \
-         Script: \"def h(e, c):\\n  open(e['Trail'], 'a').write(str(e['Text']) + '\\\\n')\\n  return e['Text']\"\n"
-    ));
-    out
+    let payload = format!("Trail: '{{{{ Trail }}}}', Text: '{text}'");
+    let script = "def h(e, c):\\n  open(e['Trail'], 'a').write(str(e['Text']) + '\\\\n')\\n  return e['Text']";
+    script_step(name, extra, &payload, script)
 }
 
 #[test]
@@ -385,7 +361,7 @@ fn for_each_loops_see_the_iteration_and_value_and_is_end_ends_the_iteration() {
         loop_step("each", "      Iterators: [a, b, c]\n      MaxIterations: 2\n", &body, ""),
         echo("after", "after", &[]),
     ];
-    let run = super_run(&scratch, &doc(&steps));
+    let run = execute(&scratch, &doc(&steps), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(scratch.trail(), ["1:a", "2:b", "after"]);
     assert_eq!(run.step("each")["outputs"], json!({"CurrentIteration": 2, "CurrentIteratorValue": "b"}));
@@ -402,7 +378,7 @@ fn do_while_loops_check_the_condition_after_each_iteration_with_variables() {
     ];
     let condition = "      LoopCondition: {Variable: '{{ variable:Count }}', NumericLesser: 3}\n";
     let steps = [loop_step("again", condition, &body, ""), echo("after", "count={{ variable:Count }}", &[])];
-    let run = super_run(&scratch, &doc_with(top, &steps));
+    let run = execute(&scratch, &doc_with(top, &steps), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(scratch.trail(), ["1", "2", "3", "count=3"]);
 }
@@ -416,7 +392,7 @@ fn a_jump_out_of_a_loop_body_exits_the_loop() {
         echo("skipped", "skipped", &[]),
         echo("out", "out", &[]),
     ];
-    let run = super_run(&scratch, &doc(&steps));
+    let run = execute(&scratch, &doc(&steps), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(scratch.trail(), ["a", "out"]);
     assert_eq!(run.step("each")["status"], json!("Exited"));
@@ -429,7 +405,7 @@ fn update_variable_refuses_a_value_of_another_type() {
     let steps =
         ["  - name: set\n    action: aws:updateVariable\n    inputs: {Name: 'variable:Count', Value: '{{ Trail }}'}\n"
             .to_owned()];
-    let run = super_run(&scratch, &doc_with(top, &steps));
+    let run = execute(&scratch, &doc_with(top, &steps), &[]);
     assert_eq!((run.code, run.status()), (4, "Failed"));
     assert!(run.step("set")["error"].as_str().unwrap().contains("is a Integer"), "{:?}", run.step("set"));
 }
@@ -438,7 +414,7 @@ fn update_variable_refuses_a_value_of_another_type() {
 fn sleep_accepts_fractional_iso_durations() {
     let scratch = Scratch::new("sleep");
     let steps = ["  - name: nap\n    action: aws:sleep\n    inputs: {Duration: PT0.1S}\n".to_owned(), ok("a", &[])];
-    let run = super_run(&scratch, &doc(&steps));
+    let run = execute(&scratch, &doc(&steps), &[]);
     assert_eq!(run.steps(), ["nap:Success", "a:Success"]);
 }
 
@@ -451,7 +427,7 @@ fn secrets_never_reach_the_journal_or_the_output() {
          inputs:\n      Runtime: python3.11\n      Handler: h\n      InputPayload: {{Token: '{{{{ Token }}}}'}}\n      \
          Script: \"def h(e, c):\\n  print('token is', e['Token'])\\n  return 'got ' + e['Token']\"\n"
     );
-    let run = run(&scratch, &text, &["-p", "Token=hunter2-secret"]);
+    let run = execute(&scratch, &text, &["-p", "Token=hunter2-secret"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let events = serde_json::to_string(&run.events).unwrap();
     assert!(!events.contains("hunter2-secret"), "{events}");
@@ -490,7 +466,7 @@ fn a_child_runbook_runs_with_its_outputs_and_a_linked_journal() {
             .to_owned(),
         echo("after", "{{ call.First }} {{ call.Status }}", &[]),
     ]);
-    let run = super_run(&scratch, &parent);
+    let run = execute(&scratch, &parent, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(scratch.trail(), ["work", "from child Success"]);
     let child_id = run.step("call")["outputs"]["ExecutionId"].as_str().unwrap().to_owned();
@@ -504,7 +480,7 @@ fn a_child_runbook_runs_with_its_outputs_and_a_linked_journal() {
 #[test]
 fn executions_list_and_show_give_the_timeline() {
     let scratch = Scratch::new("executions");
-    let run = super_run(&scratch, &doc(&[flaky("a", 2, &["maxAttempts: 2"]), bad("b", &["onFailure: Continue"])]));
+    let run = execute(&scratch, &doc(&[flaky("a", 2, &["maxAttempts: 2"]), bad("b", &["onFailure: Continue"])]), &[]);
     let id = run.execution_id();
     let state = scratch.state();
     let list = runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]);

@@ -214,9 +214,10 @@ impl<'p, 'r> Explorer<'p, 'r> {
             _ => {}
         }
         if step.action != "aws:loop" {
-            for (outcome, when) in self.success_outcomes(id, step, state) {
-                let to = self.follow(self.plan.successor(id, outcome), &success, within, outcome);
-                links.push(Link { label: label_of(self.plan.successor(id, outcome), outcome), when, to });
+            for (outcome, when) in self.success_outcomes(step, state) {
+                let next = self.plan.successor(id, outcome);
+                let to = self.follow(next, &success, within, outcome);
+                links.push(Link { label: label_of(next, outcome), when, to });
             }
         }
         // Failure: explored like any other path.
@@ -251,7 +252,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
     }
 
     /// The success outcomes a step may have, each with when it happens.
-    fn success_outcomes(&self, id: StepId, step: &Step, state: &State) -> Vec<(Outcome, String)> {
+    fn success_outcomes(&self, step: &Step, state: &State) -> Vec<(Outcome, String)> {
         if step.action != "aws:branch" {
             return vec![(Outcome::Succeeded, "if the step succeeds".into())];
         }
@@ -276,7 +277,6 @@ impl<'p, 'r> Explorer<'p, 'r> {
                 Err(_) => {}
             }
         }
-        let _ = id;
         outcomes.push((Outcome::NoChoice, "if no choice holds".into()));
         outcomes
     }

@@ -411,26 +411,15 @@ impl<'a> Runner<'a> {
 
     /// Whether a step whose last attempt never finished may simply run again.
     fn safe_to_repeat(&self, step: &Step) -> bool {
-        actions::is_read_only(&step.action)
+        actions::lookup(&step.action).is_some_and(|info| info.safe_to_repeat)
             || step.extensions.get("x-idempotent").and_then(lenient_bool) == Some(true)
             || self.config.rerun.contains(&step.name)
     }
 
     fn render_inputs(&self, step: &Step) -> Result<Map<String, Value>, String> {
-        let inputs: Map<String, Value> = step
-            .inputs
-            .iter()
-            .filter(|(key, _)| !(step.action == "aws:loop" && key.as_str() == "Steps"))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
-        let config = template::config_for(self.plan.runbook);
-        match template::render(&Value::Object(inputs), &self.scope, config) {
-            Ok(rendered) => match rendered.value {
-                Value::Object(object) => Ok(object),
-                _ => Err("inputs did not render to a mapping".to_owned()),
-            },
-            Err(error) => Err(error.to_string()),
-        }
+        crate::plan::render_inputs(step, &self.scope, template::config_for(self.plan.runbook))
+            .map(|(inputs, _)| inputs)
+            .map_err(|error| error.to_string())
     }
 
     /// The time one attempt may take: `timeoutSeconds`, else the action's default, capped
@@ -466,7 +455,7 @@ impl<'a> Runner<'a> {
         };
         let mut attempt_number = first;
         let mut tries = 0;
-        let (status, outcome, outputs, effects, error, log) = loop {
+        let (status, outcome, outputs, shown_outputs, effects, error, log) = loop {
             tries += 1;
             let mut attempt = journal::Attempt {
                 step: step.name.clone(),
@@ -510,13 +499,13 @@ impl<'a> Runner<'a> {
                 Attempted::Failed(message, log) => {
                     (Status::Failed, Outcome::Failed, Map::new(), Value::Null, Some(message), log)
                 }
-                Attempted::TimedOut(limit, log) => (
+                Attempted::TimedOut(limit) => (
                     Status::TimedOut,
                     Outcome::TimedOut,
                     Map::new(),
                     Value::Null,
                     Some(format!("timed out after {} s", limit.as_secs_f64())),
-                    log,
+                    None,
                 ),
                 Attempted::Cancelled => {
                     (Status::Cancelled, Outcome::Cancelled, Map::new(), Value::Null, Some("cancelled".to_owned()), None)
@@ -582,11 +571,11 @@ impl<'a> Runner<'a> {
                 ended_at: journal::now(),
             };
             self.journal.attempt_finished(&self.execution_id, &attempt, Some(&record))?;
-            break (status, outcome, outputs, effects, error, log);
+            break (status, outcome, outputs, shown_outputs, effects, error, log);
         };
         self.attempt_numbers.insert(key, attempt_number);
         if status == Status::Success {
-            self.scope.set_outputs(&step.name, outputs.clone());
+            self.scope.set_outputs(&step.name, outputs);
             self.apply_effects(&effects);
         }
         self.note_failure(step, status);
@@ -598,7 +587,7 @@ impl<'a> Runner<'a> {
             status,
             attempts: tries,
             duration_ms: started.elapsed().as_millis() as u64,
-            outputs: self.redactor.value(&Value::Object(outputs)),
+            outputs: shown_outputs,
             error,
             log,
         });
@@ -641,7 +630,7 @@ impl<'a> Runner<'a> {
                 Ok(Err(Failure::Error { message, log })) => Attempted::Failed(message, log),
                 Ok(Err(Failure::Waiting { message, approvers })) => Attempted::Waiting { message, approvers },
                 Ok(Err(Failure::Cancelled)) => Attempted::Cancelled,
-                Err(limit) => Attempted::TimedOut(limit, None),
+                Err(limit) => Attempted::TimedOut(limit),
             },
             _ = cancel.wait_for(|cancelled| *cancelled), if cancellable => Attempted::Cancelled,
         }
@@ -754,7 +743,7 @@ impl<'a> Runner<'a> {
 enum Attempted {
     Done(actions::Output),
     Failed(String, Option<String>),
-    TimedOut(Duration, Option<String>),
+    TimedOut(Duration),
     Cancelled,
     Waiting { message: Option<String>, approvers: Value },
 }
