@@ -4,6 +4,7 @@
 //! -> [`plan`] -> [`exec`] -> [`journal`] -> [`report`]. See ARCHITECTURE.md.
 
 pub mod actions;
+pub mod aws;
 pub mod cli;
 pub mod diagnostic;
 pub mod document;
