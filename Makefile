@@ -1,12 +1,25 @@
-# The one test command (README.md): formatting, lints, and every test.
-# CI (.ci/run) sets RUNBOOK_REQUIRE_CORPUS=1 so tests that read ../shared fail instead of skipping.
+# The one test command (README.md): the moto virtual environment, formatting, lints, and
+# every test, with the AWS tests required (RUNBOOK_REQUIRE_MOTO=1: a missing emulator fails
+# them instead of skipping). CI (.ci/run) also sets RUNBOOK_REQUIRE_CORPUS=1 so tests that
+# read ../shared fail instead of skipping.
 
-.PHONY: test bench
+VENV := .venv
 
-test:
+.PHONY: test bench venv
+
+test: venv
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	cargo test --workspace --locked
+	RUNBOOK_REQUIRE_MOTO=1 cargo test --workspace --locked
+
+# The AWS emulator the end-to-end tests start (tests/src/moto.rs), pinned in
+# tests/moto/requirements.txt; rebuilt when the pins change.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/moto/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/moto/requirements.txt
+	touch $@
 
 bench:
 	cargo bench -p runbook --bench validate --locked

@@ -2,14 +2,29 @@
 //! public, their timeouts, built-in outputs and cancel rules; and the executors, one file
 //! per action under `actions/`, each registered by one line in [`execute`].
 
+pub mod api;
 pub mod approve;
+pub mod assert_aws_resource_property;
 pub mod branch;
+pub mod change_instance_state;
+pub mod copy_image;
+pub mod create_image;
+pub mod create_stack;
+pub mod create_tags;
+pub mod delete_image;
+pub mod delete_stack;
 pub mod execute_automation;
+pub mod execute_aws_api;
 pub mod execute_script;
+pub mod execute_state_machine;
+pub mod invoke_lambda_function;
 pub mod loop_;
 pub mod pause;
+pub mod run_command;
+pub mod run_instances;
 pub mod sleep;
 pub mod update_variable;
+pub mod wait_for_aws_resource_property;
 
 use std::future::Future;
 use std::path::Path;
@@ -30,6 +45,8 @@ pub struct Context<'a> {
     pub iteration: u32,
     pub attempt: u32,
     pub runbook: &'a Runbook,
+    /// The runbook's `assumeRole`, rendered; AWS calls are made as this role.
+    pub assume_role: Option<&'a str>,
     /// The runbook file: attachments and child runbooks are found beside it.
     pub runbook_path: &'a Path,
     pub journal: &'a Journal,
@@ -98,16 +115,30 @@ pub fn execute<'c>(
 ) -> Pin<Box<dyn Future<Output = Result> + 'c>> {
     match context.step.action.as_str() {
         "aws:approve" => Box::pin(approve::execute(context, inputs)),
+        "aws:assertAwsResourceProperty" => Box::pin(assert_aws_resource_property::execute(context, inputs)),
         "aws:branch" => Box::pin(async move { branch::execute(context, inputs) }),
+        "aws:changeInstanceState" => Box::pin(change_instance_state::execute(context, inputs)),
+        "aws:copyImage" => Box::pin(copy_image::execute(context, inputs)),
+        "aws:createImage" => Box::pin(create_image::execute(context, inputs)),
+        "aws:createStack" => Box::pin(create_stack::execute(context, inputs)),
+        "aws:createTags" => Box::pin(create_tags::execute(context, inputs)),
+        "aws:deleteImage" => Box::pin(delete_image::execute(context, inputs)),
+        "aws:deleteStack" => Box::pin(delete_stack::execute(context, inputs)),
         "aws:executeAutomation" => Box::pin(execute_automation::execute(context, inputs)),
+        "aws:executeAwsApi" => Box::pin(execute_aws_api::execute(context, inputs)),
         "aws:executeScript" => Box::pin(execute_script::execute(context, inputs)),
+        "aws:executeStateMachine" => Box::pin(execute_state_machine::execute(context, inputs)),
+        "aws:invokeLambdaFunction" => Box::pin(invoke_lambda_function::execute(context, inputs)),
+        "aws:runCommand" => Box::pin(run_command::execute(context, inputs)),
+        "aws:runInstances" => Box::pin(run_instances::execute(context, inputs)),
+        "aws:waitForAwsResourceProperty" => Box::pin(wait_for_aws_resource_property::execute(context, inputs)),
         "aws:pause" => Box::pin(pause::execute(context, inputs)),
         "aws:sleep" => Box::pin(sleep::execute(context, inputs)),
         "aws:updateVariable" => Box::pin(async move { update_variable::execute(context, inputs) }),
         other => {
             let message = match lookup(other) {
                 Some(info) if info.internal => format!("`{other}` is internal to AWS and cannot run outside it"),
-                Some(_) => format!("`{other}` has no local executor yet (AWS actions arrive with the AWS client)"),
+                Some(_) => format!("`{other}` has no local executor"),
                 None => format!("unknown action `{other}`"),
             };
             Box::pin(async move { Err(Failure::error(message)) })

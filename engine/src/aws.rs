@@ -1,5 +1,448 @@
-//! The AWS client: every service driven by its botocore model (`model`), requests and
-//! responses in the five wire protocols (`protocol`). Only this module talks to AWS.
+//! The AWS client: every service driven by its botocore model (`model`), requests checked
+//! (`check`) and written in the service's wire protocol (`protocol`), sent to the standard
+//! endpoint (`endpoint`) signed with SigV4, with credentials, region and profiles from
+//! aws-config. Only this module talks to AWS.
 
+pub mod check;
+pub mod endpoint;
 pub mod model;
 pub mod protocol;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_http_client::Connector;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
+use aws_smithy_types::body::SdkBody;
+use serde_json::{Map, Value, json};
+
+pub use check::Problem;
+pub use protocol::ServiceError;
+
+/// How to reach AWS, from the command line; the rest comes from the standard configuration
+/// (environment, `~/.aws/config` and `credentials`, SSO, IMDS).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `--endpoint-url`: every service at this URL (an emulator, a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    /// `--profile`, else `AWS_PROFILE`.
+    pub profile: Option<String>,
+    /// `--region`, else `AWS_REGION` or the profile's region.
+    pub region: Option<String>,
+}
+
+/// One API call as a step asks for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The boto3 client name (`ec2`, `elbv2`), matched case-insensitively.
+    pub service: &'a str,
+    /// The operation in any spelling botocore accepts (`DescribeInstances`, `describe_instances`).
+    pub api: &'a str,
+    pub params: &'a Map<String, Value>,
+    /// The runbook's `assumeRole`, if any.
+    pub role: Option<&'a str>,
+    /// Execution, step and iteration: idempotency tokens derive from it.
+    pub token_seed: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown AWS service `{name}`{}", suggest(*.suggestion))]
+    UnknownService { name: String, suggestion: Option<&'static str> },
+    #[error("service `{service}` has no operation `{api}`{}", suggest(.suggestion.as_deref()))]
+    UnknownOperation { service: String, api: String, suggestion: Option<String> },
+    #[error("invalid parameters for {operation}: {}", join_problems(.problems))]
+    InvalidParameters { operation: String, problems: Vec<Problem> },
+    #[error("no AWS region is configured: set AWS_REGION, a profile region, or pass --region")]
+    NoRegion,
+    #[error("no AWS credentials: {0}")]
+    Credentials(String),
+    #[error("an error occurred ({}) when calling the {operation} operation: {}", .error.code, .error.message)]
+    Service { operation: String, error: ServiceError },
+    #[error("could not reach {url}: {message}")]
+    Transport { url: String, message: String },
+    #[error("could not build the {operation} request: {message}")]
+    Request { operation: String, message: String },
+}
+
+fn suggest(suggestion: Option<&str>) -> String {
+    suggestion.map(|near| format!("; did you mean `{near}`?")).unwrap_or_default()
+}
+
+fn join_problems(problems: &[Problem]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// Error codes AWS uses for throttling and passing trouble (botocore's standard retry mode).
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+];
+
+impl Error {
+    /// Whether trying the same request again may succeed: throttling, 5xx, no connection.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Service { error, .. } => {
+                error.status >= 500 || error.status == 429 || TRANSIENT_CODES.contains(&error.code.as_str())
+            }
+            Error::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The AWS error code, for a service error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Service { error, .. } => Some(&error.code),
+            _ => None,
+        }
+    }
+}
+
+/// How many times one call is tried before the step's attempt counts as failed.
+const MAX_TRIES: u32 = 4;
+
+/// The loaded configuration, built on first use: a runbook that never calls AWS never
+/// looks for credentials.
+struct Loaded {
+    sdk: SdkConfig,
+    connector: Connector,
+}
+
+/// The caller's identity, from STS `GetCallerIdentity`.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+    pub partition: String,
+}
+
+/// The engine's handle on AWS for one run: configuration loaded once, credentials cached
+/// per role until shortly before they expire.
+pub struct Aws {
+    settings: Settings,
+    loaded: tokio::sync::OnceCell<Loaded>,
+    credentials: tokio::sync::Mutex<HashMap<Option<String>, Credentials>>,
+    identity: tokio::sync::OnceCell<Identity>,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Aws {
+    pub fn new(settings: Settings) -> Arc<Aws> {
+        Arc::new(Aws {
+            settings,
+            loaded: tokio::sync::OnceCell::new(),
+            credentials: tokio::sync::Mutex::new(HashMap::new()),
+            identity: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    async fn loaded(&self) -> &Loaded {
+        self.loaded
+            .get_or_init(|| async {
+                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                if let Some(profile) = &self.settings.profile {
+                    loader = loader.profile_name(profile);
+                }
+                if let Some(region) = &self.settings.region {
+                    loader = loader.region(aws_config::Region::new(region.clone()));
+                }
+                if let Some(url) = &self.settings.endpoint_url {
+                    loader = loader.endpoint_url(url);
+                }
+                let connector = Connector::builder()
+                    .connector_settings(
+                        HttpConnectorSettings::builder()
+                            .connect_timeout(Duration::from_secs(10))
+                            .read_timeout(Duration::from_secs(60))
+                            .build(),
+                    )
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                    .build();
+                Loaded { sdk: loader.load().await, connector }
+            })
+            .await
+    }
+
+    /// The region calls go to.
+    pub async fn region(&self) -> Result<String, Error> {
+        self.loaded().await.sdk.region().map(|region| region.to_string()).ok_or(Error::NoRegion)
+    }
+
+    /// Credentials for the engine's own identity, or for `role` assumed through STS.
+    pub async fn credentials(&self, role: Option<&str>) -> Result<Credentials, Error> {
+        let key = role.map(str::to_string);
+        let mut cache = self.credentials.lock().await;
+        if let Some(credentials) = cache.get(&key) {
+            let fresh = credentials.expiry().is_none_or(|expiry| expiry > SystemTime::now() + Duration::from_secs(300));
+            if fresh {
+                return Ok(credentials.clone());
+            }
+        }
+        let loaded = self.loaded().await;
+        let provider = match role {
+            None => loaded
+                .sdk
+                .credentials_provider()
+                .ok_or_else(|| Error::Credentials("no provider is configured".into()))?,
+            Some(role) => SharedCredentialsProvider::new(
+                aws_config::sts::AssumeRoleProvider::builder(role)
+                    .session_name(format!("runbook-{}", std::process::id()))
+                    .configure(&loaded.sdk)
+                    .build()
+                    .await,
+            ),
+        };
+        let credentials = provider.provide_credentials().await.map_err(|error| {
+            let detail = aws_smithy_types::error::display::DisplayErrorContext(&error).to_string();
+            match role {
+                Some(role) => Error::Credentials(format!("could not assume {role}: {detail}")),
+                None => Error::Credentials(detail),
+            }
+        })?;
+        cache.insert(key, credentials.clone());
+        Ok(credentials)
+    }
+
+    /// The SDK configuration for the crates that have their own client (`aws-sdk-ssm`), with
+    /// the same credentials, region and endpoint as every other call.
+    pub async fn sdk_config(&self, role: Option<&str>) -> Result<SdkConfig, Error> {
+        let credentials = self.credentials(role).await?;
+        let loaded = self.loaded().await;
+        Ok(loaded.sdk.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build())
+    }
+
+    /// The variables a script needs so that its boto3 calls reach the same AWS as the engine.
+    pub async fn script_environment(&self, role: Option<&str>) -> Result<Vec<(String, String)>, Error> {
+        let credentials = self.credentials(role).await?;
+        let region = self.region().await?;
+        let mut variables = vec![
+            ("AWS_ACCESS_KEY_ID".to_string(), credentials.access_key_id().to_string()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), credentials.secret_access_key().to_string()),
+            ("AWS_REGION".to_string(), region.clone()),
+            ("AWS_DEFAULT_REGION".to_string(), region),
+        ];
+        if let Some(token) = credentials.session_token() {
+            variables.push(("AWS_SESSION_TOKEN".into(), token.to_string()));
+        }
+        if let Some(url) = &self.settings.endpoint_url {
+            variables.push(("AWS_ENDPOINT_URL".into(), url.clone()));
+        }
+        Ok(variables)
+    }
+
+    /// Who the engine is: account and partition for `global:ACCOUNT_ID` and
+    /// `global:AWS_PARTITION`.
+    pub async fn identity(&self) -> Result<&Identity, Error> {
+        self.identity
+            .get_or_try_init(|| async {
+                let params = Map::new();
+                let call =
+                    Call { service: "sts", api: "GetCallerIdentity", params: &params, role: None, token_seed: "" };
+                let response = self.call(&call).await?;
+                let text = |key: &str| response.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+                let arn = text("Arn");
+                let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();
+                Ok(Identity { account: text("Account"), arn, partition })
+            })
+            .await
+    }
+
+    /// Makes one API call: checks the parameters against the model, fills idempotency tokens,
+    /// signs and sends, retries throttling and 5xx, and returns the boto3-shaped response.
+    pub async fn call(&self, call: &Call<'_>) -> Result<Value, Error> {
+        let (model, operation) = resolve(call.service, call.api)?;
+        let operation = &model.operations[&operation];
+        let (mut params, problems) = check::check(&model, operation, call.params, &[]);
+        if !problems.is_empty() {
+            return Err(Error::InvalidParameters { operation: operation.name.clone(), problems });
+        }
+        check::fill_idempotency_tokens(&model, operation, &mut params, call.token_seed);
+        let request = protocol::serialize(&model, operation, &params)
+            .map_err(|message| Error::Request { operation: operation.name.clone(), message })?;
+        let region = self.region().await?;
+        let endpoint =
+            endpoint::resolve(&model, &region, self.settings.endpoint_url.as_deref(), &endpoint::ProcessEnvironment)
+                .map_err(|message| Error::Request { operation: operation.name.clone(), message })?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let credentials = self.credentials(call.role).await?;
+            let result = self.send(&model, operation, &request, &endpoint, &credentials).await;
+            match result {
+                Ok(mut response) => {
+                    if let Some(metadata) = response.get_mut("ResponseMetadata").and_then(Value::as_object_mut) {
+                        metadata.insert("RetryAttempts".into(), json!(tries - 1));
+                    }
+                    return Ok(response);
+                }
+                Err(error) if error.is_transient() && tries < MAX_TRIES => {
+                    // Full jitter on an exponential base (botocore's standard mode).
+                    let base = 0.2 * f64::from(1u32 << tries.min(8));
+                    tokio::time::sleep(Duration::from_secs_f64(base.min(20.0) * crate::exec::random_unit())).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        model: &model::Model,
+        operation: &model::Operation,
+        request: &protocol::Request,
+        endpoint: &endpoint::Endpoint,
+        credentials: &Credentials,
+    ) -> Result<Value, Error> {
+        let url = match &request.host_prefix {
+            Some(prefix) if !endpoint.custom => endpoint.url.replacen("://", &format!("://{prefix}"), 1),
+            _ => endpoint.url.clone(),
+        };
+        let url = format!("{url}{}", request.path_and_query);
+        let transport = |message: String| Error::Transport { url: url.clone(), message };
+        let build = |message: String| Error::Request { operation: operation.name.clone(), message };
+        let uri: http::Uri = url.parse().map_err(|e| build(format!("bad URL {url}: {e}")))?;
+        let host = uri.authority().map(|a| a.as_str().to_string()).ok_or_else(|| build(format!("no host in {url}")))?;
+        let mut headers = request.headers.clone();
+        headers.push(("host".into(), host));
+        if operation.checksum_required() {
+            use md5::Digest;
+            let digest = md5::Md5::digest(&request.body);
+            headers.push(("content-md5".into(), aws_smithy_types::base64::encode(digest)));
+        }
+        let signed = sign(model, request, &url, &headers, endpoint, credentials).map_err(build)?;
+        headers.extend(signed);
+
+        let mut builder = http::Request::builder().method(request.method.as_str()).uri(&uri);
+        for (name, value) in &headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let http_request = builder.body(SdkBody::from(request.body.clone())).map_err(|e| build(e.to_string()))?;
+        let http_request =
+            aws_smithy_runtime_api::http::Request::try_from(http_request).map_err(|e| build(e.to_string()))?;
+        let loaded = self.loaded().await;
+        let response = loaded
+            .connector
+            .call(http_request)
+            .await
+            .map_err(|e| transport(aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()))?;
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> =
+            response.headers().iter().map(|(name, value)| (name.to_ascii_lowercase(), value.to_string())).collect();
+        let body = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
+            .collect()
+            .await
+            .map_err(|e| transport(e.to_string()))?
+            .into_bytes()
+            .to_vec();
+        let response = protocol::Response { status, headers, body };
+        match protocol::parse(model, operation, &response) {
+            Ok(mut value) => {
+                let object = value.as_object_mut().expect("responses parse to objects");
+                let metadata = object.entry("ResponseMetadata").or_insert_with(|| json!({}));
+                let metadata = metadata.as_object_mut().expect("ResponseMetadata is an object");
+                if !metadata.contains_key("RequestId")
+                    && let Some(id) = response.header("x-amzn-requestid").or(response.header("x-amz-request-id"))
+                {
+                    metadata.insert("RequestId".into(), json!(id));
+                }
+                metadata.insert("HTTPStatusCode".into(), json!(status));
+                metadata.insert(
+                    "HTTPHeaders".into(),
+                    Value::Object(response.headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect()),
+                );
+                Ok(value)
+            }
+            Err(error) => Err(Error::Service { operation: operation.name.clone(), error }),
+        }
+    }
+}
+
+/// The model and canonical operation name a `Service` and `Api` mean.
+pub fn resolve(service: &str, api: &str) -> Result<(Arc<model::Model>, String), Error> {
+    let model = model::service(service).ok_or_else(|| Error::UnknownService {
+        name: service.to_string(),
+        suggestion: crate::validate::rules::nearest(service, model::service_names().into_iter()),
+    })?;
+    let Some(operation) = model.operation(api) else {
+        let names = model.operations.keys().map(String::as_str);
+        let suggestion = crate::validate::rules::nearest(api, names).map(str::to_string);
+        return Err(Error::UnknownOperation { service: service.to_string(), api: api.to_string(), suggestion });
+    };
+    let name = operation.name.clone();
+    Ok((model, name))
+}
+
+/// SigV4 headers for a request (S3 signs the payload hash header and its paths unnormalised).
+fn sign(
+    model: &model::Model,
+    request: &protocol::Request,
+    url: &str,
+    headers: &[(String, String)],
+    endpoint: &endpoint::Endpoint,
+    credentials: &Credentials,
+) -> Result<Vec<(String, String)>, String> {
+    use aws_sigv4::http_request::{
+        PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+        UriPathNormalizationMode,
+    };
+    let mut settings = SigningSettings::default();
+    let signing_name = model.signing_name();
+    if signing_name == "s3" {
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+    }
+    let identity = credentials.clone().into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&endpoint.signing_region)
+        .name(signing_name)
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let signable = SignableRequest::new(
+        &request.method,
+        url,
+        headers.iter().map(|(name, value)| (name.as_str(), value.as_str())),
+        SignableBody::Bytes(&request.body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
+    let (signed_headers, _) = instructions.into_parts();
+    Ok(signed_headers.into_iter().map(|header| (header.name().to_string(), header.value().to_string())).collect())
+}

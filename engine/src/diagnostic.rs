@@ -261,6 +261,9 @@ codes! {
     AllowedPattern = "allowed-pattern", Warning, "2.4", "an allowedPattern the Java-compatible engine cannot compile";
     SelectorSyntax = "selector-syntax", Warning, "7.3", "a selector outside the supported JSONPath subset";
     TimeoutAboveMaximum = "timeout-above-maximum", Warning, "8.4", "timeoutSeconds above the action's maximum";
+    AwsService = "aws-service", Warning, "7.1", "an API action names a service the AWS models do not have";
+    AwsOperation = "aws-operation", Warning, "7.1", "an API action names an operation its service does not have";
+    AwsParameter = "aws-parameter", Warning, "7.1", "a request parameter unknown to the API model, missing, or of the wrong kind";
     // Parameter values supplied with -p / --params-file (section 8.3).
     MissingParameter = "missing-parameter", Error, "8.3", "a required parameter was not supplied";
     UndeclaredParameterValue = "undeclared-parameter-value", Error, "8.3", "a value was supplied for a parameter the runbook does not declare";

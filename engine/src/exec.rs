@@ -19,6 +19,7 @@ use crate::journal;
 use crate::plan::{self, Plan};
 use crate::validate::{self, Supplied, Validated};
 
+pub(crate) use runner::random_unit;
 pub use runner::run;
 pub use scope::{REDACTED, Redactor, RunScope, System};
 
@@ -111,6 +112,10 @@ pub struct Config {
     /// The Python interpreter for `aws:executeScript`.
     pub python: String,
     pub system: System,
+    /// The AWS client every AWS action and `{{ssm:...}}` default goes through.
+    pub aws: std::sync::Arc<crate::aws::Aws>,
+    /// How often waiting actions ask AWS again (`aws:waitForAwsResourceProperty`, ...).
+    pub poll_interval: std::time::Duration,
     /// Nesting depth of `aws:executeAutomation` children.
     pub depth: u32,
     /// The execution and step that started this one, for a child.
@@ -130,6 +135,8 @@ impl Default for Config {
             wait: WaitMode::Exit,
             python: std::env::var("RUNBOOK_PYTHON").unwrap_or_else(|_| "python3".to_owned()),
             system: System::from_environment(),
+            aws: crate::aws::Aws::new(crate::aws::Settings::default()),
+            poll_interval: std::time::Duration::from_secs(5),
             depth: 0,
             parent: None,
             user: current_user(),
@@ -263,6 +270,9 @@ pub enum Error {
     RunbookChanged { execution_id: String, recorded: String, now: String },
     #[error("execution {execution_id} was a dry-run and cannot be resumed")]
     DryRunRecord { execution_id: String },
+    /// A system value the runbook needs could not be read from AWS.
+    #[error("{0}")]
+    Aws(String),
 }
 
 impl Error {

@@ -3,7 +3,7 @@
 
 mod java_regex;
 pub mod params;
-mod rules;
+pub(crate) mod rules;
 pub mod schema;
 mod selector;
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: running the CLI in-process, and finding the
 //! compatibility corpus beside the checkout.
 
+pub mod moto;
+
 use std::path::PathBuf;
 
 /// What a `runbook` command line printed and returned.

@@ -39,6 +39,28 @@ fn the_cli_walks_the_corpus_and_summarises() {
     }
 }
 
+/// Every `Service` the AWS runbooks call is in the bundled AWS models, and every `Api`
+/// resolves but for the few the models really lack (reported as warnings).
+#[test]
+fn corpus_api_calls_resolve_in_the_aws_models() {
+    let Some(dir) = corpus_dir() else { return };
+    let output = runbook_tests::runbook(&["validate", dir.to_str().unwrap(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    let count = |code: &str, text: &str| {
+        report["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["code"] == code && d["message"].as_str().unwrap().contains(text))
+            .count()
+    };
+    assert_eq!(count("aws-service", "is not an AWS service"), 0, "a corpus service is missing from the bundle");
+    // `SQS`, `EC2` (twice) and `Codedeploy`: accepted, with the boto3 name suggested.
+    assert_eq!(count("aws-service", "the boto3 client name is"), 4);
+    // AWSDocs-IncreaseAppAvailability calls ELB operations on ec2.
+    assert_eq!(count("aws-operation", ""), 2);
+}
+
 #[test]
 fn corpus_json_parses_the_same_as_yaml() {
     // JSON runbooks are located with a JSON scanner and YAML ones with saphyr; the YAML

@@ -195,19 +195,22 @@ fn branch_rules() {
 fn reference_rules() {
     let step = |inputs: &str| {
         doc(&format!(
-            "parameters:\n  Id: {{type: String}}\nmainSteps:\n  - name: a\n    action: aws:executeAwsApi\n    inputs: {{Service: ec2, Api: X, {inputs}}}\n"
+            "parameters:\n  Id: {{type: String}}\nmainSteps:\n  - name: a\n    action: aws:executeAwsApi\n    inputs: {{Service: ec2, Api: Y, {inputs}}}\n"
         ))
     };
-    check(&step("A: '{{ Id }}'"), &[]);
-    check(&step("A: '{{ Idd }}'"), &[("undeclared-parameter", 7, 39)]);
-    check(&step("A: 'x{{ssm:/a/b}}'"), &[("ssm-reference-outside-default", 7, 39)]);
-    check(&step("A: '{{ nowhere.Out }}'"), &[("unknown-step-reference", 7, 39)]);
-    check(&step("A: '{{ a.Out }}'"), &[("unknown-output", 7, 39)]);
-    check(&step("A: '{{ variable:V }}'"), &[("unknown-variable", 7, 39)]);
-    check(&step("A: '{{ global:ACCOUNT }}'"), &[("unknown-system-variable", 7, 39)]);
-    check(&step("A: '{{ automation:DOCUMENT_NAME }}'"), &[("unknown-system-variable", 7, 39)]);
-    check(&step("'{{ Id }}': x"), &[("templated-key", 7, 36)]);
-    check(&step("Script: \"awk '{{print $2}}' && echo {{{}}}\""), &[]);
+    check(&step("A: '{{ Id }}'"), &[("aws-operation", 7, 33)]);
+    check(&step("A: '{{ Idd }}'"), &[("aws-operation", 7, 33), ("undeclared-parameter", 7, 39)]);
+    check(&step("A: 'x{{ssm:/a/b}}'"), &[("aws-operation", 7, 33), ("ssm-reference-outside-default", 7, 39)]);
+    check(&step("A: '{{ nowhere.Out }}'"), &[("aws-operation", 7, 33), ("unknown-step-reference", 7, 39)]);
+    check(&step("A: '{{ a.Out }}'"), &[("aws-operation", 7, 33), ("unknown-output", 7, 39)]);
+    check(&step("A: '{{ variable:V }}'"), &[("aws-operation", 7, 33), ("unknown-variable", 7, 39)]);
+    check(&step("A: '{{ global:ACCOUNT }}'"), &[("aws-operation", 7, 33), ("unknown-system-variable", 7, 39)]);
+    check(
+        &step("A: '{{ automation:DOCUMENT_NAME }}'"),
+        &[("aws-operation", 7, 33), ("unknown-system-variable", 7, 39)],
+    );
+    check(&step("'{{ Id }}': x"), &[("aws-operation", 7, 33), ("templated-key", 7, 36)]);
+    check(&step("Script: \"awk '{{print $2}}' && echo {{{}}}\""), &[("aws-operation", 7, 33)]);
     check(
         &doc(
             "parameters:\n  Image: {type: String, default: '{{ssm:/aws/ami}}'}\n  Role: {type: String, default: 'arn:{{global:AWS_PARTITION}}:{{ Image }}'}\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n",
@@ -363,6 +366,40 @@ fn parameter_value_rules() {
     check_with(&text, &[("Name", "xyz")], &[("parameter-allowed-values", 3, 80)]);
     check_with(&text, &[("Name", "ABC")], &[("parameter-pattern", 3, 40)]);
     check_with(&text, &[("Name", "abcde")], &[("parameter-length", 3, 62), ("parameter-allowed-values", 3, 80)]);
+}
+
+#[test]
+fn api_actions_are_checked_against_the_aws_models() {
+    let step = |inputs: &str| {
+        doc(&format!("mainSteps:\n  - name: call\n    action: aws:executeAwsApi\n    inputs:\n{inputs}"))
+    };
+    check(&step("      Service: ec2\n      Api: DescribeInstances\n      InstanceIds: [i-1]\n"), &[]);
+    check(&step("      Service: ec3\n      Api: DescribeInstances\n"), &[("aws-service", 6, 16)]);
+    check(&step("      Service: EC2\n      Api: DescribeInstances\n"), &[("aws-service", 6, 16)]);
+    check(&step("      Service: ec2\n      Api: DescribeInstance\n"), &[("aws-operation", 7, 12)]);
+    // Any spelling botocore accepts names the operation.
+    check(&step("      Service: ec2\n      Api: describe_instances\n"), &[]);
+    check(
+        &step("      Service: ec2\n      Api: DescribeInstances\n      InstanceId: [i-1]\n"),
+        &[("aws-parameter", 8, 19)],
+    );
+    check(
+        &step("      Service: ec2\n      Api: RunInstances\n      ImageId: ami-1\n      MinCount: 1\n"),
+        &[("aws-parameter", 6, 7)],
+    );
+    check(
+        &step(
+            "      Service: ec2\n      Api: RunInstances\n      ImageId: ami-1\n      MinCount: 1\n      MaxCount: [1]\n",
+        ),
+        &[("aws-parameter", 10, 17)],
+    );
+    // A reference is not judged before the run.
+    check(
+        &doc(
+            "parameters:\n  N: {type: Integer, default: 1}\nmainSteps:\n  - name: call\n    action: aws:executeAwsApi\n    inputs: {Service: ec2, Api: RunInstances, ImageId: ami-1, MinCount: '{{ N }}', MaxCount: '{{ N }}'}\n",
+        ),
+        &[],
+    );
 }
 
 #[test]

@@ -76,6 +76,7 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         return Err(Failure::error("`Handler` names no function"));
     }
     let result_path = work.path.join("result.json");
+
     let mut command = tokio::process::Command::new(&context.config.python);
     command
         .arg("-c")
@@ -92,6 +93,7 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
+        .envs(aws_environment(context, kind, &path).await?)
         .kill_on_drop(true);
     let mut child =
         command.spawn().map_err(|e| Failure::error(format!("failed to start `{}`: {e}", context.config.python)))?;
@@ -209,4 +211,24 @@ impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// The credentials, region and endpoint of the engine's AWS calls, so the script's boto3
+/// reaches the same AWS; only for scripts that use boto3 (a zip may), since finding
+/// credentials can mean asking instance metadata.
+async fn aws_environment(
+    context: &Context<'_>,
+    kind: &str,
+    path: &std::path::Path,
+) -> std::result::Result<Vec<(String, String)>, Failure> {
+    let uses_aws = kind == "zip" || std::fs::read_to_string(path).is_ok_and(|source| source.contains("boto"));
+    if !uses_aws {
+        return Ok(Vec::new());
+    }
+    context
+        .config
+        .aws
+        .script_environment(context.assume_role)
+        .await
+        .map_err(|e| Failure::error(format!("the script uses boto3 but {e}")))
 }

@@ -301,33 +301,6 @@ pub fn snake_case(name: &str) -> String {
     out
 }
 
-/// The nearest of `candidates` to `name`, for "did you mean" suggestions.
-pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let lower = name.to_ascii_lowercase();
-    candidates
-        .into_iter()
-        .map(|candidate| (strsim_distance(&lower, &candidate.to_ascii_lowercase()), candidate))
-        .filter(|(distance, candidate)| *distance <= candidate.len().max(name.len()) / 3 + 1)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance, small inputs only (member and operation names).
-fn strsim_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != cb)).min(row[j] + 1).min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
-}
-
 fn index() -> &'static (Index, usize) {
     static INDEX: OnceLock<(Index, usize)> = OnceLock::new();
     INDEX.get_or_init(|| {
@@ -410,11 +383,5 @@ mod tests {
         assert!(!ec2.operation("StopInstances").unwrap().read_only());
         assert_eq!(canonical_service("SQS"), Some("sqs"));
         assert!(service("nosuchservice").is_none());
-    }
-
-    #[test]
-    fn suggestions_pick_the_nearest_name() {
-        assert_eq!(nearest("InstanceId", ["InstanceIds", "Filters", "DryRun"]), Some("InstanceIds"));
-        assert_eq!(nearest("Zebra", ["InstanceIds", "Filters"]), None);
     }
 }

@@ -76,9 +76,11 @@ pub struct RunArgs {
     /// another terminal instead of exiting with status 7 (on a terminal, the prompt also waits).
     #[arg(long)]
     wait: bool,
-    /// Show what would run, every path it could take, without running anything.
-    #[arg(long)]
-    dry_run: bool,
+    /// Show what would run, every path it could take, without running anything. With
+    /// `--dry-run=read-only`, API steps whose operation only reads (Describe, Get, List, an
+    /// HTTP GET) are called for real so branches see real values; nothing else is called.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "offline", value_name = "MODE")]
+    dry_run: Option<DryRunMode>,
     /// In a dry-run, the value of a step output: STEP.OUTPUT=JSON (repeatable; text that is
     /// not JSON is taken as a string).
     #[arg(long, value_name = "STEP.OUTPUT=JSON", value_parser = parse_mock, requires = "dry_run")]
@@ -89,9 +91,49 @@ pub struct RunArgs {
     /// Keep a record of the dry-run in the journal (nothing else is written).
     #[arg(long, requires = "dry_run")]
     record: bool,
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// How often steps that wait on AWS (waitForAwsResourceProperty, changeInstanceState,
+    /// runCommand, ...) ask again, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    poll_interval: f64,
     /// Colour diagnostics: auto, always, never.
     #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
     color: ColourChoice,
+}
+
+/// How to reach AWS; without these, the standard AWS configuration applies (AWS_PROFILE,
+/// AWS_REGION, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, ~/.aws/config, SSO, IMDS).
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// Send every AWS call to this URL (an emulator such as moto, a VPC endpoint).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// The AWS region (else AWS_REGION or the profile's region).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// The AWS profile from ~/.aws/config (else AWS_PROFILE).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+}
+
+impl AwsArgs {
+    fn settings(&self) -> crate::aws::Settings {
+        crate::aws::Settings {
+            endpoint_url: self.endpoint_url.clone(),
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
+/// What a dry-run may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DryRunMode {
+    /// Call nothing at all.
+    Offline,
+    /// Make the calls that only read, for real.
+    ReadOnly,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -165,7 +207,7 @@ pub fn run_command(
 ) -> anyhow::Result<u8> {
     let colour = args.color.resolve(terminal_colour);
     let mut supplied = args.parameters.supplied()?.unwrap_or_default();
-    let journal = if args.dry_run && !args.record { None } else { Some(args.state.open()?) };
+    let journal = if args.dry_run.is_some() && !args.record { None } else { Some(args.state.open()?) };
     let mut path = args.path.clone();
     if let (Some(id), Some(journal)) = (&args.resume, &journal) {
         let execution = journal.execution(id).map_err(|e| UsageError(e.to_string()))?;
@@ -173,7 +215,7 @@ pub fn run_command(
         supplied = stored_parameters(&execution.parameters, supplied);
     }
     let Some(path) = path else { bail!(UsageError("give the runbook FILE".into())) };
-    let prepared = match exec::prepare(&path, supplied, !args.dry_run) {
+    let prepared = match exec::prepare(&path, supplied, args.dry_run.is_none()) {
         Ok(prepared) => prepared,
         Err(PrepareError::Io(error)) => return Err(error).context("failed to read the runbook"),
         Err(PrepareError::Invalid(validated)) => {
@@ -194,7 +236,7 @@ pub fn run_command(
         }
     }
     let planned = plan::plan(&prepared.runbook);
-    if args.dry_run {
+    if args.dry_run.is_some() {
         return dry_run_command(&args, &prepared, &planned, journal.as_ref(), stdout);
     }
     let Some(journal) = journal else { unreachable!("a real run opens the journal") };
@@ -209,9 +251,16 @@ pub fn run_command(
             _ => None,
         },
         wait: wait_mode(args.wait),
+        aws: crate::aws::Aws::new(args.aws.settings()),
+        poll_interval: poll_interval(args.poll_interval)?,
         ..exec::Config::default()
     };
     drive(&prepared.request(&planned), &config, &journal, args.format, stdout, stderr)
+}
+
+fn poll_interval(seconds: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(seconds)
+        .map_err(|_| UsageError(format!("--poll-interval {seconds} is not a number of seconds")).into())
 }
 
 fn wait_mode(wait: bool) -> WaitMode {
@@ -311,7 +360,17 @@ fn dry_run_command(
         }
     }
     let bound = plan::values::bind(&prepared.runbook, &prepared.validated.parameters, &plan::values::NothingKnown);
-    let tree = dry_run::dry_run(planned, &bound, &mocks);
+    let tree = if args.dry_run == Some(DryRunMode::ReadOnly) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let aws = crate::aws::Aws::new(args.aws.settings());
+        let reader = |service: &str, api: &str, params: &serde_json::Map<String, Value>| {
+            let call = crate::aws::Call { service, api, params, role: None, token_seed: "dry-run" };
+            runtime.block_on(aws.call(&call)).map_err(|error| error.to_string())
+        };
+        dry_run::dry_run_with(planned, &bound, &mocks, Some(&reader))
+    } else {
+        dry_run::dry_run(planned, &bound, &mocks)
+    };
     let name = prepared.path.display().to_string();
     match args.format {
         RunFormat::Text => stdout.write_all(dry_run::text(&tree, &name).as_bytes())?,

@@ -20,6 +20,12 @@ use crate::template::{self, Lookup, Reference, Scope};
 /// Mocked step outputs: step name -> output name -> value.
 pub type Mocks = HashMap<String, Map<String, Value>>;
 
+/// Makes one AWS call for real (`--dry-run=read-only`): service, operation, parameters.
+pub type Reader<'a> = dyn Fn(&str, &str, &Map<String, Value>) -> Result<Value, String> + Sync + 'a;
+
+/// The actions whose one call a read-only dry-run may make, when the operation only reads.
+const API_ACTIONS: &[&str] = &["aws:executeAwsApi", "aws:assertAwsResourceProperty", "aws:waitForAwsResourceProperty"];
+
 /// Every path a dry-run found.
 #[derive(Debug, Serialize)]
 pub struct Tree {
@@ -53,8 +59,11 @@ pub struct Node {
     pub unknown: Vec<String>,
     /// What the step would do.
     pub would: String,
-    /// Outputs taken from mocks.
+    /// Outputs taken from mocks, or selected from a read-only call's real response.
     pub mocked: Map<String, Value>,
+    /// In a read-only dry-run, what the call made for real returned (or why none was made).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<String>,
     /// Where `onCancel` leads: a step name, or `abort`.
     pub on_cancel: String,
     pub next: Vec<Link>,
@@ -99,27 +108,40 @@ struct State {
 /// runbook, it runs on a thread whose stack grows with the number of steps (64 KiB each,
 /// reserved, not committed, until used).
 pub fn dry_run(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks) -> Tree {
+    dry_run_with(plan, bound, mocks, None)
+}
+
+/// [`dry_run`] where API steps whose operation only reads are called for real through
+/// `reader`, so outputs and branches see real values; nothing that could change is called.
+pub fn dry_run_with(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader<'_>>) -> Tree {
     let stack = 8 * 1024 * 1024 + plan.graph.node_count() * 64 * 1024;
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("dry-run".into())
             .stack_size(stack)
-            .spawn_scoped(scope, || explore(plan, bound, mocks))
+            .spawn_scoped(scope, || explore(plan, bound, mocks, reader))
             .map(|thread| thread.join())
     })
     .ok()
     .and_then(Result::ok)
     // Without a thread (the system refused one), explore here.
-    .unwrap_or_else(|| explore(plan, bound, mocks))
+    .unwrap_or_else(|| explore(plan, bound, mocks, reader))
 }
 
-fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks) -> Tree {
+fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader<'_>>) -> Tree {
     let mut state = State::default();
     for variable in &plan.runbook.variables {
         state.variables.insert(variable.name.clone(), variable.default.clone().unwrap_or(Value::Null));
     }
-    let mut explorer =
-        Explorer { plan, bound, mocks, nodes: Vec::new(), memo: HashMap::new(), unpreviewable: BTreeMap::new() };
+    let mut explorer = Explorer {
+        plan,
+        bound,
+        mocks,
+        reader,
+        nodes: Vec::new(),
+        memo: HashMap::new(),
+        unpreviewable: BTreeMap::new(),
+    };
     let root = plan.entry().map(|entry| explorer.walk(entry, &state, None));
     let paths = root.map_or(0, |root| explorer.nodes[root].paths);
     Tree {
@@ -139,6 +161,7 @@ struct Explorer<'p, 'r> {
     plan: &'p Plan<'r>,
     bound: &'p Bound,
     mocks: &'p Mocks,
+    reader: Option<&'p Reader<'p>>,
     nodes: Vec<Node>,
     memo: HashMap<(StepId, Option<StepId>, String), usize>,
     unpreviewable: BTreeMap<String, (String, String)>,
@@ -195,7 +218,8 @@ impl<'p, 'r> Explorer<'p, 'r> {
                 reason
             }
         };
-        let mocked = self.mocks.get(&step.name).cloned().unwrap_or_default();
+        let (mut mocked, read) = self.read_for_real(step, &preview.inputs, &preview.unknown);
+        mocked.extend(self.mocks.get(&step.name).cloned().unwrap_or_default());
         let on_cancel = match self.plan.successor(id, Outcome::Cancelled) {
             Next::Step { step, .. } => self.plan.step(step).name.clone(),
             _ => "abort".to_owned(),
@@ -241,6 +265,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
             unknown: preview.unknown,
             would,
             mocked,
+            read,
             on_cancel,
             next: links,
             paths,
@@ -249,6 +274,39 @@ impl<'p, 'r> Explorer<'p, 'r> {
         let index = self.nodes.len() - 1;
         self.memo.insert(key, index);
         index
+    }
+
+    /// In a read-only dry-run, an API step's call made for real when its operation only reads
+    /// and its inputs are known: the outputs selected from the response, and what happened.
+    fn read_for_real(&self, step: &Step, inputs: &Value, unknown: &[String]) -> (Map<String, Value>, Option<String>) {
+        let Some(reader) = self.reader else { return (Map::new(), None) };
+        if !API_ACTIONS.contains(&step.action.as_str()) {
+            return (Map::new(), None);
+        }
+        let Some(inputs) = inputs.as_object() else { return (Map::new(), None) };
+        let Ok((service, api, params)) = actions::api::split(inputs) else { return (Map::new(), None) };
+        match crate::aws::resolve(&service, &api) {
+            Ok((model, operation)) if model.operations[&operation].read_only() => {}
+            Ok((_, operation)) => return (Map::new(), Some(format!("not called: {operation} could change something"))),
+            Err(error) => return (Map::new(), Some(format!("not called: {error}"))),
+        }
+        if !unknown.is_empty() {
+            return (Map::new(), Some(format!("not called: {} unknown until run", unknown.join(", "))));
+        }
+        let response = match reader(&service, &api, &params) {
+            Ok(response) => response,
+            Err(error) => return (Map::new(), Some(format!("called for real: {error}"))),
+        };
+        let mut read = format!("called for real: HTTP {}", response["ResponseMetadata"]["HTTPStatusCode"]);
+        if step.action != "aws:executeAwsApi" {
+            match actions::api::property_matches(inputs, &response) {
+                Ok((true, found)) => read.push_str(&format!("; the property is {found}, as desired")),
+                Ok((false, found)) => read.push_str(&format!("; the property is {found}, not as desired now")),
+                Err(_) => {}
+            }
+        }
+        let outputs = super::outputs::step_outputs(&step.outputs, &response).unwrap_or_default();
+        (outputs, Some(read))
     }
 
     /// The success outcomes a step may have, each with when it happens.
@@ -487,8 +545,16 @@ fn write_node(tree: &Tree, root: usize, root_depth: usize, shown: &mut BTreeSet<
         if !node.unknown.is_empty() {
             out.push_str(&format!("{pad}  unknown until run: {}\n", node.unknown.join(", ")));
         }
+        if let Some(read) = &node.read {
+            out.push_str(&format!("{pad}  {read}\n"));
+        }
         if !node.mocked.is_empty() {
-            out.push_str(&format!("{pad}  mocked outputs: {}\n", Value::Object(node.mocked.clone())));
+            let kind = if node.read.as_deref().is_some_and(|r| r.starts_with("called")) {
+                "outputs"
+            } else {
+                "mocked outputs"
+            };
+            out.push_str(&format!("{pad}  {kind}: {}\n", Value::Object(node.mocked.clone())));
         }
         if node.on_cancel != "abort" {
             out.push_str(&format!("{pad}  on cancel: {}\n", node.on_cancel));

@@ -33,12 +33,18 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
 ) -> Result<Finished, Error> {
     let runbook = request.plan.runbook;
-    let secrets: Vec<Value> = runbook
+    let text = std::fs::read_to_string(&request.path).unwrap_or_default();
+    let (system, ssm_secrets) =
+        super::scope::resolve_system(runbook, &text, &request.parameters, &config.system, &config.aws)
+            .await
+            .map_err(Error::Aws)?;
+    let mut secrets: Vec<Value> = runbook
         .parameters
         .iter()
         .filter(|parameter| parameter.secret)
         .filter_map(|parameter| request.parameters.get(&parameter.name).cloned())
         .collect();
+    secrets.extend(ssm_secrets);
     let redactor = Redactor::new(secrets);
 
     // Which execution: the one to resume, the one with this idempotency key, or a new one.
@@ -142,15 +148,23 @@ pub async fn run(
 
     let scope = RunScope {
         execution_id: execution_id.clone(),
-        parameters: bound_parameters(request, config, &execution_id),
+        parameters: bound_parameters(request, &system, &execution_id),
         outputs: HashMap::new(),
         variables: runbook
             .variables
             .iter()
             .map(|variable| (variable.name.clone(), variable.default.clone().unwrap_or(Value::Null)))
             .collect(),
-        system: config.system.clone(),
+        system,
     };
+    let assume_role = runbook
+        .assume_role
+        .as_ref()
+        .and_then(|role| {
+            template::render::render(&Value::String(role.clone()), &scope, template::config_for(runbook)).ok()
+        })
+        .and_then(|rendered| rendered.value.as_str().map(str::to_owned))
+        .filter(|role| !role.trim().is_empty() && !template::has_braces(role));
     let mut runner = Runner {
         plan: request.plan,
         request,
@@ -160,6 +174,7 @@ pub async fn run(
         execution_id: execution_id.clone(),
         scope,
         redactor,
+        assume_role,
         replay,
         open_attempts,
         attempt_numbers,
@@ -218,18 +233,15 @@ pub async fn run(
 }
 
 /// Parameters with defaults rendered now that system values are known.
-fn bound_parameters(request: &Request<'_>, config: &Config, execution_id: &str) -> Map<String, Value> {
+fn bound_parameters(request: &Request<'_>, system: &super::System, execution_id: &str) -> Map<String, Value> {
     struct SystemScope<'a>(&'a super::System, &'a str);
     impl template::Scope for SystemScope<'_> {
         fn lookup(&self, reference: template::Reference<'_>) -> template::Lookup<'_> {
             self.0.lookup(reference, self.1)
         }
     }
-    let bound = crate::plan::values::bind(
-        request.plan.runbook,
-        &request.parameters,
-        &SystemScope(&config.system, execution_id),
-    );
+    let bound =
+        crate::plan::values::bind(request.plan.runbook, &request.parameters, &SystemScope(system, execution_id));
     bound
         .parameters
         .into_iter()
@@ -283,6 +295,7 @@ struct Runner<'a> {
     execution_id: String,
     scope: RunScope,
     redactor: Redactor,
+    assume_role: Option<String>,
     replay: HashMap<(String, u32), StepRecord>,
     open_attempts: HashMap<(String, u32), journal::Attempt>,
     attempt_numbers: HashMap<(String, u32), u32>,
@@ -605,6 +618,7 @@ impl<'a> Runner<'a> {
             iteration,
             attempt,
             runbook: self.plan.runbook,
+            assume_role: self.assume_role.as_deref(),
             runbook_path: &self.request.path,
             journal: self.journal,
             config: self.config,
@@ -766,7 +780,7 @@ fn retry_delay(step: &Step, tries: u32) -> Duration {
     Duration::from_secs_f64(delay)
 }
 
-fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     let bytes = uuid::Uuid::new_v4().into_bytes();
     f64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])) / f64::from(u32::MAX)
 }

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use crate::aws::Aws;
+use crate::document::model::Runbook;
 use crate::template::{Lookup, Reference, Scope};
 
 /// Everything a reference can read during a run.
@@ -24,6 +26,10 @@ pub struct RunScope {
 pub struct System {
     pub region: Option<String>,
     pub account_id: Option<String>,
+    /// The partition STS reported; else it follows from the region.
+    pub partition_name: Option<String>,
+    /// `{{ssm:/name}}` values read from Parameter Store for parameter defaults.
+    pub ssm: HashMap<String, Value>,
 }
 
 impl System {
@@ -34,6 +40,8 @@ impl System {
         System {
             region: variable("AWS_REGION").or_else(|| variable("AWS_DEFAULT_REGION")),
             account_id: variable("RUNBOOK_ACCOUNT_ID"),
+            partition_name: None,
+            ssm: HashMap::new(),
         }
     }
 
@@ -58,7 +66,13 @@ impl System {
         match reference {
             Reference::Global("REGION") => self.region.clone().map_or(Lookup::Missing, known),
             Reference::Global("ACCOUNT_ID") => self.account_id.clone().map_or(Lookup::Missing, known),
-            Reference::Global("AWS_PARTITION") => self.partition().map_or(Lookup::Missing, |p| known(p.to_owned())),
+            Reference::Global("AWS_PARTITION") => match &self.partition_name {
+                Some(partition) => known(partition.clone()),
+                None => self.partition().map_or(Lookup::Missing, |p| known(p.to_owned())),
+            },
+            Reference::Ssm(name) => {
+                self.ssm.get(name).map_or(Lookup::Missing, |value| Lookup::Known(Cow::Owned(value.clone())))
+            }
             // Evaluated when the step that uses them renders, in UTC (section 5.2).
             Reference::Global("DATE") => known(jiff::Timestamp::now().strftime("%Y-%m-%d").to_string()),
             Reference::Global("DATE_TIME") => known(jiff::Timestamp::now().strftime("%Y-%m-%d_%H.%M.%S").to_string()),
@@ -66,6 +80,63 @@ impl System {
             _ => Lookup::Missing,
         }
     }
+}
+
+/// System values that need AWS, looked up once before a run: the region from the AWS
+/// configuration, the account and partition from STS when the runbook refers to them, and
+/// the `{{ssm:/name}}` values of parameter defaults that are used (no caller value given).
+/// Returns the values of SecureString parameters too, which must be redacted.
+pub async fn resolve_system(
+    runbook: &Runbook,
+    text: &str,
+    supplied: &Map<String, Value>,
+    base: &System,
+    aws: &Aws,
+) -> Result<(System, Vec<Value>), String> {
+    let mut system = base.clone();
+    // Only when used: finding a region may ask instance metadata, which takes seconds
+    // where there is none.
+    if system.region.is_none() && text.contains("global:REGION") {
+        system.region = aws.region().await.ok();
+    }
+    let needs_identity = ["global:ACCOUNT_ID", "global:AWS_PARTITION"].iter().any(|name| text.contains(name));
+    if needs_identity && system.account_id.is_none() {
+        let identity =
+            aws.identity().await.map_err(|e| format!("global:ACCOUNT_ID needs the caller's identity from STS: {e}"))?;
+        system.account_id = Some(identity.account.clone());
+        system.partition_name = Some(identity.partition.clone());
+    }
+    let mut names = Vec::new();
+    for parameter in runbook.parameters.iter().filter(|p| !supplied.contains_key(&p.name)) {
+        let mut texts = Vec::new();
+        if let Some(default) = &parameter.default {
+            collect_texts(default, &mut texts);
+        }
+        for text in &texts {
+            for (_, reference) in crate::template::references(text) {
+                if let Reference::Ssm(name) = reference {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+    }
+    let mut secrets = Vec::new();
+    if !names.is_empty() {
+        let config = aws.sdk_config(None).await.map_err(|e| e.to_string())?;
+        let client = aws_sdk_ssm::Client::new(&config);
+        for name in names {
+            let response = client.get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
+                format!("{{{{ssm:{name}}}}}: {}", aws_smithy_types::error::display::DisplayErrorContext(e))
+            })?;
+            let Some(parameter) = response.parameter() else { continue };
+            let value = Value::String(parameter.value().unwrap_or_default().to_owned());
+            if parameter.r#type() == Some(&aws_sdk_ssm::types::ParameterType::SecureString) {
+                secrets.push(value.clone());
+            }
+            system.ssm.insert(name, value);
+        }
+    }
+    Ok((system, secrets))
 }
 
 impl RunScope {
@@ -175,7 +246,7 @@ mod tests {
 
     #[test]
     fn partitions_follow_the_region() {
-        let system = |region: &str| System { region: Some(region.into()), account_id: None };
+        let system = |region: &str| System { region: Some(region.into()), ..System::default() };
         assert_eq!(system("cn-north-1").partition(), Some("aws-cn"));
         assert_eq!(system("us-gov-west-1").partition(), Some("aws-us-gov"));
         assert_eq!(system("eu-west-1").partition(), Some("aws"));

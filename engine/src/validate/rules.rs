@@ -192,6 +192,9 @@ impl<'a> Rules<'a> {
             "aws:executeAutomation" => self.execute_automation(step),
             "aws:runCommand" => self.run_command(step),
             "aws:createTags" => self.create_tags(step),
+            "aws:executeAwsApi" | "aws:assertAwsResourceProperty" | "aws:waitForAwsResourceProperty" => {
+                self.aws_api(step);
+            }
             _ => {}
         }
     }
@@ -767,6 +770,54 @@ impl<'a> Rules<'a> {
         {
             let message = format!("ResourceType {resource_type} takes a single ResourceId, found {}", ids.len());
             self.push(Diagnostic::new(Code::CreateTagsResources, message).at(step.input_pointer("ResourceIds")));
+        }
+    }
+
+    /// 7.1: the `Service`, `Api` and request parameters of an API action, checked against
+    /// the bundled AWS models. Warnings: the service itself only finds out at run time.
+    fn aws_api(&mut self, step: &Step) {
+        let literal = |key: &str| match step.inputs.get(key) {
+            Some(Value::String(text)) if !text.contains("{{") => Some(text.as_str()),
+            _ => None,
+        };
+        let Some(service) = literal("Service") else { return };
+        let Some(model) = crate::aws::model::service(service) else {
+            let mut diagnostic =
+                Diagnostic::new(Code::AwsService, format!("`{service}` is not an AWS service the engine knows"))
+                    .at(step.input_pointer("Service"));
+            if let Some(suggestion) = nearest(service, crate::aws::model::service_names().into_iter()) {
+                diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
+            }
+            self.push(diagnostic);
+            return;
+        };
+        if crate::aws::model::canonical_service(service) != Some(service) {
+            let canonical = crate::aws::model::canonical_service(service).unwrap_or(service);
+            let message = format!("the boto3 client name is `{canonical}`, not `{service}`");
+            self.push(Diagnostic::new(Code::AwsService, message).at(step.input_pointer("Service")));
+        }
+        let Some(api) = literal("Api") else { return };
+        let Some(operation) = model.operation(api) else {
+            let message = format!("{} has no operation `{api}`", model.metadata.service_id);
+            let mut diagnostic = Diagnostic::new(Code::AwsOperation, message).at(step.input_pointer("Api"));
+            if let Some(suggestion) = nearest(api, model.operations.keys().map(String::as_str)) {
+                diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
+            }
+            self.push(diagnostic);
+            return;
+        };
+        let params: serde_json::Map<String, Value> = step
+            .inputs
+            .iter()
+            .filter(|(key, _)| !matches!(key.as_str(), "Service" | "Api" | "PropertySelector" | "DesiredValues"))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let (_, problems) = crate::aws::check::check(&model, operation, &params, &[]);
+        for problem in problems {
+            let top = problem.path.split(['.', '[']).next().unwrap_or_default();
+            let pointer = if params.contains_key(top) { step.input_pointer(top) } else { step.field_pointer("inputs") };
+            let message = format!("{}: {problem}", operation.name);
+            self.push(Diagnostic::new(Code::AwsParameter, message).at(pointer));
         }
     }
 }

@@ -1,0 +1,155 @@
+//! What the AWS actions share: one API call from a step (with its role and idempotency
+//! seed), the `Service`/`Api`/parameters split of the API actions, the comparison of
+//! `aws:assertAwsResourceProperty` and `aws:waitForAwsResourceProperty` (reference 7.4), and
+//! polling until a condition holds.
+
+use std::future::Future;
+
+use serde_json::{Map, Value};
+
+use super::{Context, Failure};
+use crate::aws::{self, Call};
+use crate::exec::outputs;
+
+/// Calls `service`.`api` for the step, as the runbook's `assumeRole` when it has one.
+pub async fn call(
+    context: &Context<'_>,
+    service: &str,
+    api: &str,
+    params: &Map<String, Value>,
+) -> Result<Value, aws::Error> {
+    let seed = format!("{}/{}/{}", context.execution_id, context.step.name, context.iteration);
+    let call = Call { service, api, params, role: context.assume_role, token_seed: &seed };
+    context.config.aws.call(&call).await
+}
+
+/// [`call`] with the error turned into the step's failure.
+pub async fn call_or_fail(
+    context: &Context<'_>,
+    service: &str,
+    api: &str,
+    params: &Map<String, Value>,
+) -> Result<Value, Failure> {
+    call(context, service, api, params).await.map_err(|error| Failure::error(error.to_string()))
+}
+
+/// The keys an API action reads itself; every other input is a request parameter.
+const ACTION_KEYS: &[&str] = &["Service", "Api", "PropertySelector", "DesiredValues"];
+
+/// `Service`, `Api` and the request parameters of an API action's inputs.
+pub fn split(inputs: &Map<String, Value>) -> Result<(String, String, Map<String, Value>), Failure> {
+    let text = |key: &str| match inputs.get(key) {
+        Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
+        Some(other) => Err(Failure::error(format!("`{key}` must be text, found {other}"))),
+        None => Err(Failure::error(format!("`{key}` is required"))),
+    };
+    let params =
+        inputs.iter().filter(|(key, _)| !ACTION_KEYS.contains(&key.as_str())).map(|(k, v)| (k.clone(), v.clone()));
+    Ok((text("Service")?, text("Api")?, params.collect()))
+}
+
+/// Whether the value `PropertySelector` picks from `response` is among `DesiredValues`, and
+/// the value as text for messages. A list matches when it is not empty and every element
+/// matches (reference 7.4).
+pub fn property_matches(inputs: &Map<String, Value>, response: &Value) -> Result<(bool, String), Failure> {
+    let selector = inputs
+        .get("PropertySelector")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Failure::error("`PropertySelector` must be text"))?;
+    let desired: Vec<String> = match inputs.get("DesiredValues") {
+        Some(Value::Array(values)) => values.iter().map(python_text).collect(),
+        Some(other) => return Err(Failure::error(format!("`DesiredValues` must be a list, found {other}"))),
+        None => return Err(Failure::error("`DesiredValues` is required")),
+    };
+    let selected = outputs::select(selector, response).map_err(|error| Failure::error(error.to_string()))?;
+    let matches = |value: &Value| desired.contains(&python_text(value));
+    Ok(match selected {
+        None => (false, "nothing".to_string()),
+        Some(Value::Array(items)) => {
+            let shown = format!("[{}]", items.iter().map(python_text).collect::<Vec<_>>().join(", "));
+            (!items.is_empty() && items.iter().all(matches), shown)
+        }
+        Some(value) => (matches(&value), python_text(&value)),
+    })
+}
+
+/// A value as text the way AWS compares it: Python-style booleans, numbers in decimal.
+pub fn python_text(value: &Value) -> String {
+    match value {
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::String(text) => text.clone(),
+        Value::Null => "None".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Runs `probe` until it returns `Some`, sleeping the configured poll interval in between.
+/// The step's time limit ends the wait.
+pub async fn poll<T, F, Fut>(context: &Context<'_>, mut probe: F) -> Result<T, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, Failure>>,
+{
+    loop {
+        if let Some(done) = probe().await? {
+            return Ok(done);
+        }
+        tokio::time::sleep(context.config.poll_interval).await;
+    }
+}
+
+/// A text input, required.
+pub fn text<'a>(inputs: &'a Map<String, Value>, key: &str) -> Result<&'a str, Failure> {
+    match inputs.get(key) {
+        Some(Value::String(text)) => Ok(text),
+        Some(other) => Err(Failure::error(format!("`{key}` must be text, found {other}"))),
+        None => Err(Failure::error(format!("`{key}` is required"))),
+    }
+}
+
+/// A list-of-text input, required; a single text is a list of one.
+pub fn texts(inputs: &Map<String, Value>, key: &str) -> Result<Vec<String>, Failure> {
+    match inputs.get(key) {
+        Some(Value::Array(items)) => Ok(items.iter().map(python_text).collect()),
+        Some(Value::String(text)) => Ok(vec![text.clone()]),
+        Some(other) => Err(Failure::error(format!("`{key}` must be a list, found {other}"))),
+        None => Err(Failure::error(format!("`{key}` is required"))),
+    }
+}
+
+/// A boolean input (`true`, `"True"`), false when absent.
+pub fn flag(inputs: &Map<String, Value>, key: &str) -> bool {
+    match inputs.get(key) {
+        Some(Value::Bool(value)) => *value,
+        Some(Value::String(text)) => text.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn check(selector: &str, desired: Value, response: Value) -> bool {
+        let inputs = json!({"PropertySelector": selector, "DesiredValues": desired});
+        property_matches(inputs.as_object().unwrap(), &response).unwrap().0
+    }
+
+    #[test]
+    fn comparisons_follow_section_7_4() {
+        let response = json!({"Table": {"Status": "ACTIVE", "Enabled": true, "Count": 3}});
+        assert!(check("$.Table.Status", json!(["CREATING", "ACTIVE"]), response.clone()));
+        assert!(check("$.Table.Enabled", json!(["True"]), response.clone()));
+        assert!(!check("$.Table.Enabled", json!(["true"]), response.clone()));
+        assert!(check("$.Table.Count", json!(["3"]), response.clone()));
+        assert!(!check("$.Table.Missing", json!(["None"]), response));
+        let instances = json!({"DB": [{"S": "available"}, {"S": "available"}]});
+        assert!(check("$.DB..S", json!(["available"]), instances));
+        let mixed = json!({"DB": [{"S": "available"}, {"S": "modifying"}]});
+        assert!(!check("$.DB..S", json!(["available"]), mixed));
+        assert!(!check("$.DB..S", json!(["available"]), json!({"DB": []})));
+    }
+}

@@ -1,0 +1,29 @@
+//! `aws:copyImage` (reference 6.5): copy an AMI into the current region (optionally
+//! encrypted), waited for until available. `ClientToken` defaults to a token derived from
+//! execution, step and iteration.
+
+use serde_json::{Map, Value, json};
+
+use super::{Context, Output, Result, api};
+
+pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+    let mut params = Map::new();
+    for (input, member) in [
+        ("SourceRegion", "SourceRegion"),
+        ("SourceImageId", "SourceImageId"),
+        ("ImageName", "Name"),
+        ("ImageDescription", "Description"),
+        ("Encrypted", "Encrypted"),
+        ("KmsKeyId", "KmsKeyId"),
+        ("ClientToken", "ClientToken"),
+    ] {
+        if let Some(value) = inputs.get(input) {
+            params.insert(member.into(), value.clone());
+        }
+    }
+    let response = api::call_or_fail(context, "ec2", "CopyImage", &params).await?;
+    let image = response["ImageId"].as_str().unwrap_or_default().to_string();
+    let _: Output = super::create_image::wait_for_image(context, &image).await?;
+    let root = json!({ "ImageId": image, "ImageState": "available" });
+    Ok(Output { builtins: root.as_object().cloned().unwrap_or_default(), root, ..Output::empty() })
+}

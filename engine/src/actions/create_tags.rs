@@ -1,0 +1,30 @@
+//! `aws:createTags` (reference 6.8): tag EC2 resources (`CreateTags`), or a managed instance,
+//! maintenance window or parameter (SSM `AddTagsToResource`, one resource at a time).
+
+use serde_json::{Map, Value, json};
+
+use super::{Context, Failure, Output, Result, api};
+
+pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+    let resources = api::texts(inputs, "ResourceIds")?;
+    let tags = inputs.get("Tags").cloned().ok_or_else(|| Failure::error("`Tags` is required"))?;
+    let kind = inputs.get("ResourceType").and_then(Value::as_str).unwrap_or("EC2");
+    match kind {
+        "EC2" => {
+            let params = json!({ "Resources": resources, "Tags": tags });
+            api::call_or_fail(context, "ec2", "CreateTags", params.as_object().expect("object")).await?;
+        }
+        "ManagedInstance" | "MaintenanceWindow" | "Parameter" => {
+            for resource in &resources {
+                let params = json!({ "ResourceType": kind, "ResourceId": resource, "Tags": tags });
+                api::call_or_fail(context, "ssm", "AddTagsToResource", params.as_object().expect("object")).await?;
+            }
+        }
+        other => {
+            return Err(Failure::error(format!(
+                "`ResourceType` is {other:?}; it must be EC2, ManagedInstance, MaintenanceWindow or Parameter"
+            )));
+        }
+    }
+    Ok(Output::empty())
+}

@@ -1,0 +1,70 @@
+"""The moto server the end-to-end tests talk to (started by tests/src/moto.rs).
+
+Listens on a free 127.0.0.1 port, prints it, and logs every request it receives (method,
+path, operation) as one JSON line to the file named by the first argument, so tests can
+check which calls the engine made. It exits when its stdin closes: the test process holds
+the other end, so the server never outlives the tests.
+"""
+
+import io
+import json
+import os
+import sys
+import threading
+import urllib.parse
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.core.config import default_user_config
+from werkzeug.serving import make_server
+
+
+def operation(environ, body):
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.split(".")[-1]
+    fields = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        fields.update(urllib.parse.parse_qs(body.decode("utf-8", "replace")))
+    return (fields.get("Action") or [None])[0]
+
+
+def logging(app, log):
+    lock = threading.Lock()
+
+    def middleware(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        entry = {
+            "method": environ["REQUEST_METHOD"],
+            "path": environ.get("PATH_INFO", ""),
+            "query": environ.get("QUERY_STRING", ""),
+            "operation": operation(environ, body),
+        }
+        with lock:
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+        return app(environ, start_response)
+
+    return middleware
+
+
+def main():
+    # Step Functions executions run their state machines (a Pass state ends SUCCEEDED)
+    # instead of staying RUNNING.
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    log = open(sys.argv[1], "a")
+    app = logging(DomainDispatcherApplication(create_backend_app), log)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(server.server_address[1], flush=True)
+    sys.stdin.read()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,683 @@
+//! AWS end to end: runbooks run by the `runbook` binary against a moto server, one or more
+//! per wire protocol (ec2, query, json, rest-json, rest-xml), each checking the state it left
+//! through boto3 (never through the engine's own client). Without moto they skip, saying so.
+
+use runbook_tests::moto::{Moto, moto};
+use runbook_tests::{Output, Scratch, project_root};
+use serde_json::{Value, json};
+
+/// The JSON events of a `--format json` run.
+fn events(output: &Output) -> Vec<Value> {
+    output.stdout.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+}
+
+fn finished(output: &Output) -> Value {
+    events(output).into_iter().find(|event| event["event"] == "execution_finished").unwrap_or_else(|| {
+        panic!("no execution_finished event\nstdout:\n{}\nstderr:\n{}", output.stdout, output.stderr)
+    })
+}
+
+/// The `step_finished` event of `step` (its last one).
+fn step(output: &Output, step: &str) -> Value {
+    events(output)
+        .into_iter()
+        .filter(|event| event["event"] == "step_finished" && event["step"] == step)
+        .last()
+        .unwrap_or_else(|| panic!("step {step} never finished\n{}\n{}", output.stdout, output.stderr))
+}
+
+/// Runs a runbook file against moto with `--format json`, polling fast.
+fn run(moto: &Moto, scratch: &Scratch, path: &str, params: &[&str]) -> Output {
+    let mut args = vec!["run", path, "--format", "json", "--poll-interval", "0.05"];
+    for param in params {
+        args.extend(["-p", param]);
+    }
+    moto.runbook(scratch, &args)
+}
+
+fn assert_success(output: &Output) -> Value {
+    let finished = finished(output);
+    assert_eq!(finished["status"], "Success", "stdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
+    assert_eq!(output.code, 0);
+    finished["outputs"].clone()
+}
+
+/// A name no other test of this run uses (moto's state is shared by the whole binary).
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid_like()[..8])
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{:08x}{:04x}", nanos, NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+#[test]
+fn ec2_launch_wait_stop_and_tag() {
+    let Some(moto) = moto("ec2_launch_wait_stop_and_tag") else { return };
+    let scratch = Scratch::new("aws-ec2");
+    let image = moto.boto3("emit(boto3.client('ec2').describe_images()['Images'][0]['ImageId'])");
+    let path = scratch.runbook(
+        "ec2.yaml",
+        r#"schemaVersion: '0.3'
+parameters:
+  ImageId: {type: String}
+mainSteps:
+  - name: launch
+    action: aws:runInstances
+    inputs:
+      ImageId: '{{ ImageId }}'
+      InstanceType: t3.micro
+      TagSpecifications:
+        - ResourceType: instance
+          Tags: [{Key: Name, Value: runbook-e2e}]
+  - name: waitRunning
+    action: aws:waitForAwsResourceProperty
+    inputs:
+      Service: ec2
+      Api: DescribeInstances
+      InstanceIds: '{{ launch.InstanceIds }}'
+      PropertySelector: $.Reservations[0].Instances[0].State.Name
+      DesiredValues: [running]
+  - name: stop
+    action: aws:changeInstanceState
+    inputs:
+      InstanceIds: '{{ launch.InstanceIds }}'
+      DesiredState: stopped
+  - name: tag
+    action: aws:createTags
+    inputs:
+      ResourceIds: '{{ launch.InstanceIds }}'
+      Tags: [{Key: Owner, Value: runbook}]
+  - name: describe
+    action: aws:executeAwsApi
+    inputs:
+      Service: ec2
+      Api: describe_instances
+      InstanceIds: '{{ launch.InstanceIds }}'
+    outputs:
+      - {Name: State, Selector: '$.Reservations[0].Instances[0].State.Name', Type: String}
+      - {Name: LaunchTime, Selector: '$.Reservations[0].Instances[0].LaunchTime', Type: String}
+      - {Name: Status, Selector: '$.ResponseMetadata.HTTPStatusCode', Type: Integer}
+outputs: [launch.InstanceIds, describe.State, describe.LaunchTime, describe.Status]
+"#,
+    );
+    let output = run(moto, &scratch, &path, &[&format!("ImageId={}", image.as_str().unwrap())]);
+    let outputs = assert_success(&output);
+    let instance = outputs["launch.InstanceIds"][0].as_str().unwrap().to_string();
+    assert!(instance.starts_with("i-"), "{outputs}");
+    assert_eq!(outputs["describe.State"], "stopped");
+    assert_eq!(outputs["describe.Status"], 200);
+    let launch_time = outputs["describe.LaunchTime"].as_str().unwrap();
+    assert!(launch_time.parse::<jiff::Timestamp>().is_ok(), "not ISO-8601: {launch_time}");
+
+    let seen = moto.boto3(&format!(
+        "i = boto3.client('ec2').describe_instances(InstanceIds=['{instance}'])['Reservations'][0]['Instances'][0]\n\
+         emit({{'state': i['State']['Name'], 'type': i['InstanceType'], 'tags': {{t['Key']: t['Value'] for t in i['Tags']}}}})"
+    ));
+    assert_eq!(
+        seen,
+        json!({"state": "stopped", "type": "t3.micro", "tags": {"Name": "runbook-e2e", "Owner": "runbook"}})
+    );
+}
+
+#[test]
+fn iam_query_protocol_create_and_assert() {
+    let Some(moto) = moto("iam_query_protocol_create_and_assert") else { return };
+    let scratch = Scratch::new("aws-iam");
+    let role = unique("runbook-role");
+    let path = scratch.runbook(
+        "iam.yaml",
+        r#"schemaVersion: '0.3'
+parameters:
+  RoleName: {type: String}
+mainSteps:
+  - name: create
+    action: aws:executeAwsApi
+    inputs:
+      Service: iam
+      Api: CreateRole
+      RoleName: '{{ RoleName }}'
+      Path: /runbook/
+      AssumeRolePolicyDocument: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+      Tags: [{Key: team, Value: sre}]
+    outputs:
+      - {Name: Arn, Selector: $.Role.Arn, Type: String}
+  - name: check
+    action: aws:assertAwsResourceProperty
+    inputs:
+      Service: iam
+      Api: GetRole
+      RoleName: '{{ RoleName }}'
+      PropertySelector: $.Role.Path
+      DesiredValues: [/runbook/]
+  - name: list
+    action: aws:executeAwsApi
+    inputs:
+      Service: iam
+      Api: ListRoles
+      PathPrefix: /runbook/
+    outputs:
+      - {Name: Names, Selector: '$.Roles..RoleName', Type: StringList}
+outputs: [create.Arn, list.Names]
+"#,
+    );
+    let outputs = assert_success(&run(moto, &scratch, &path, &[&format!("RoleName={role}")]));
+    assert_eq!(outputs["create.Arn"], format!("arn:aws:iam::123456789012:role/runbook/{role}"));
+    assert!(outputs["list.Names"].as_array().unwrap().contains(&json!(role)));
+    let seen = moto.boto3(&format!(
+        "r = boto3.client('iam').get_role(RoleName='{role}')['Role']\nemit({{'path': r['Path'], 'tags': r.get('Tags')}})"
+    ));
+    assert_eq!(seen, json!({"path": "/runbook/", "tags": [{"Key": "team", "Value": "sre"}]}));
+}
+
+#[test]
+fn dynamodb_and_ssm_json_protocol() {
+    let Some(moto) = moto("dynamodb_and_ssm_json_protocol") else { return };
+    let scratch = Scratch::new("aws-json");
+    let table = unique("runbook-table");
+    let parameter = format!("/runbook/{}", unique("param"));
+    let path = scratch.runbook(
+        "json.yaml",
+        r#"schemaVersion: '0.3'
+parameters:
+  Table: {type: String}
+  Parameter: {type: String}
+mainSteps:
+  - name: createTable
+    action: aws:executeAwsApi
+    inputs:
+      Service: dynamodb
+      Api: CreateTable
+      TableName: '{{ Table }}'
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      BillingMode: PAY_PER_REQUEST
+  - name: waitActive
+    action: aws:waitForAwsResourceProperty
+    inputs:
+      Service: dynamodb
+      Api: DescribeTable
+      TableName: '{{ Table }}'
+      PropertySelector: $.Table.TableStatus
+      DesiredValues: [ACTIVE]
+  - name: putItem
+    action: aws:executeAwsApi
+    inputs:
+      Service: dynamodb
+      Api: PutItem
+      TableName: '{{ Table }}'
+      Item: {id: {S: incident-42}, severity: {N: '2'}}
+  - name: describe
+    action: aws:executeAwsApi
+    inputs:
+      Service: dynamodb
+      Api: DescribeTable
+      TableName: '{{ Table }}'
+    outputs:
+      - {Name: Created, Selector: $.Table.CreationDateTime, Type: String}
+  - name: putParameter
+    action: aws:executeAwsApi
+    inputs:
+      Service: ssm
+      Api: PutParameter
+      Name: '{{ Parameter }}'
+      Value: blue
+      Type: String
+  - name: getParameter
+    action: aws:executeAwsApi
+    inputs:
+      Service: ssm
+      Api: GetParameter
+      Name: '{{ Parameter }}'
+    outputs:
+      - {Name: Value, Selector: $.Parameter.Value, Type: String}
+      - {Name: Version, Selector: $.Parameter.Version, Type: Integer}
+outputs: [describe.Created, getParameter.Value, getParameter.Version]
+"#,
+    );
+    let outputs =
+        assert_success(&run(moto, &scratch, &path, &[&format!("Table={table}"), &format!("Parameter={parameter}")]));
+    assert_eq!(outputs["getParameter.Value"], "blue");
+    assert_eq!(outputs["getParameter.Version"], 1);
+    let created = outputs["describe.Created"].as_str().unwrap();
+    assert!(created.parse::<jiff::Timestamp>().is_ok(), "CreationDateTime is not ISO-8601: {created}");
+    let seen = moto.boto3(&format!(
+        "d = boto3.client('dynamodb').get_item(TableName='{table}', Key={{'id': {{'S': 'incident-42'}}}})['Item']\n\
+         p = boto3.client('ssm').get_parameter(Name='{parameter}')['Parameter']\n\
+         emit({{'item': d, 'parameter': p['Value']}})"
+    ));
+    assert_eq!(seen, json!({"item": {"id": {"S": "incident-42"}, "severity": {"N": "2"}}, "parameter": "blue"}));
+}
+
+#[test]
+fn lambda_rest_json_list() {
+    let Some(moto) = moto("lambda_rest_json_list") else { return };
+    let scratch = Scratch::new("aws-lambda");
+    let function = unique("runbook-fn");
+    moto.boto3(&format!(
+        "import io, zipfile\n\
+         role = boto3.client('iam').create_role(RoleName='{function}-role', AssumeRolePolicyDocument='{{}}')['Role']['Arn']\n\
+         buffer = io.BytesIO()\n\
+         with zipfile.ZipFile(buffer, 'w') as z: z.writestr('f.py', 'def h(e, c): return e')\n\
+         boto3.client('lambda').create_function(FunctionName='{function}', Runtime='python3.11', Role=role, Handler='f.h', Code={{'ZipFile': buffer.getvalue()}})\n\
+         emit(True)"
+    ));
+    let path = scratch.runbook(
+        "lambda.yaml",
+        r#"schemaVersion: '0.3'
+mainSteps:
+  - name: list
+    action: aws:executeAwsApi
+    inputs:
+      Service: lambda
+      Api: ListFunctions
+      MaxItems: 50
+    outputs:
+      - {Name: Names, Selector: '$.Functions..FunctionName', Type: StringList}
+outputs: [list.Names]
+"#,
+    );
+    let outputs = assert_success(&run(moto, &scratch, &path, &[]));
+    let expected = moto
+        .boto3("emit([f['FunctionName'] for f in boto3.client('lambda').list_functions(MaxItems=50)['Functions']])");
+    assert_eq!(outputs["list.Names"], expected);
+    assert!(expected.as_array().unwrap().contains(&json!(function)));
+}
+
+#[test]
+fn route53_rest_xml_records() {
+    let Some(moto) = moto("route53_rest_xml_records") else { return };
+    let scratch = Scratch::new("aws-route53");
+    let zone = format!("{}.example.com", unique("runbook"));
+    let path = scratch.runbook(
+        "route53.yaml",
+        r#"schemaVersion: '0.3'
+parameters:
+  Zone: {type: String}
+mainSteps:
+  - name: createZone
+    action: aws:executeAwsApi
+    inputs:
+      Service: route53
+      Api: CreateHostedZone
+      Name: '{{ Zone }}'
+      CallerReference: '{{ automation:EXECUTION_ID }}'
+    outputs:
+      - {Name: ZoneId, Selector: $.HostedZone.Id, Type: String}
+  - name: upsert
+    action: aws:executeAwsApi
+    inputs:
+      Service: route53
+      Api: ChangeResourceRecordSets
+      HostedZoneId: '{{ createZone.ZoneId }}'
+      ChangeBatch:
+        Comment: failover to the standby
+        Changes:
+          - Action: UPSERT
+            ResourceRecordSet:
+              Name: 'api.{{ Zone }}'
+              Type: A
+              TTL: 60
+              ResourceRecords: [{Value: 192.0.2.10}]
+  - name: records
+    action: aws:executeAwsApi
+    inputs:
+      Service: route53
+      Api: ListResourceRecordSets
+      HostedZoneId: '{{ createZone.ZoneId }}'
+    outputs:
+      - {Name: Types, Selector: '$.ResourceRecordSets..Type', Type: StringList}
+outputs: [createZone.ZoneId, records.Types]
+"#,
+    );
+    let outputs = assert_success(&run(moto, &scratch, &path, &[&format!("Zone={zone}")]));
+    let zone_id = outputs["createZone.ZoneId"].as_str().unwrap().to_string();
+    assert!(outputs["records.Types"].as_array().unwrap().contains(&json!("A")), "{outputs}");
+    let seen = moto.boto3(&format!(
+        "r = boto3.client('route53').list_resource_record_sets(HostedZoneId='{zone_id}')['ResourceRecordSets']\n\
+         emit([[x['Name'], x['Type'], x.get('TTL'), [v['Value'] for v in x.get('ResourceRecords', [])]] for x in r if x['Type'] == 'A'])"
+    ));
+    assert_eq!(seen, json!([[format!("api.{zone}."), "A", 60, ["192.0.2.10"]]]));
+}
+
+/// The shipped runbook from the incident write-up: the first PutBucketLogging fails because
+/// the target bucket does not grant the log-delivery group; the onFailure branch grants it.
+#[test]
+fn s3_access_logging_runbook_recovers_through_its_failure_branch() {
+    let Some(moto) = moto("s3_access_logging_runbook_recovers_through_its_failure_branch") else { return };
+    let scratch = Scratch::new("aws-s3-logging");
+    let bucket = unique("runbook-data");
+    let logs = unique("runbook-logs");
+    moto.boto3(&format!(
+        "s3 = boto3.client('s3')\ns3.create_bucket(Bucket='{bucket}')\ns3.create_bucket(Bucket='{logs}')\nemit(True)"
+    ));
+    let path = project_root().join("runbooks/enable-s3-access-logging.yaml").display().to_string();
+    let params = [format!("BucketName={bucket}"), format!("TargetBucket={logs}")];
+    let params: Vec<&str> = params.iter().map(String::as_str).collect();
+
+    // Rehearsal first: an offline dry-run shows both ways, changing nothing.
+    let mut args = vec!["run", path.as_str(), "--dry-run"];
+    for param in &params {
+        args.extend(["-p", param]);
+    }
+    let dry = moto.runbook(&scratch, &args);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("would call s3.PutBucketLogging"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("grantLogDelivery"), "{}", dry.stdout);
+
+    let output = run(moto, &scratch, &path, &params);
+    let outputs = assert_success(&output);
+    let first = step(&output, "enableLogging");
+    assert_eq!(first["status"], "Failed");
+    assert!(first["error"].as_str().unwrap().contains("InvalidTargetBucketForLogging"), "{first}");
+    assert_eq!(step(&output, "grantLogDelivery")["status"], "Success");
+    assert_eq!(step(&output, "verifyLogging")["status"], "Success");
+    assert!(outputs["readTargetAcl.OwnerId"].as_str().is_some_and(|id| !id.is_empty()), "{outputs}");
+
+    let seen = moto.boto3(&format!(
+        "s3 = boto3.client('s3')\n\
+         logging = s3.get_bucket_logging(Bucket='{bucket}')['LoggingEnabled']\n\
+         grants = sorted(g['Permission'] for g in s3.get_bucket_acl(Bucket='{logs}')['Grants'] if g['Grantee'].get('URI', '').endswith('LogDelivery'))\n\
+         emit({{'target': logging['TargetBucket'], 'prefix': logging['TargetPrefix'], 'log_delivery': grants}})"
+    ));
+    assert_eq!(seen, json!({"target": logs, "prefix": "access-logs/", "log_delivery": ["READ_ACP", "WRITE"]}));
+}
+
+/// A read-only dry-run describes the instance for real, so the dry-run follows the path a
+/// run would take, and sends nothing that could change it.
+#[test]
+fn read_only_dry_run_describes_for_real_and_stops_nothing() {
+    let Some(moto) = moto("read_only_dry_run_describes_for_real_and_stops_nothing") else { return };
+    let scratch = Scratch::new("aws-read-only");
+    let instance = moto.boto3(
+        "ec2 = boto3.client('ec2')\n\
+         image = ec2.describe_images()['Images'][0]['ImageId']\n\
+         emit(ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)['Instances'][0]['InstanceId'])",
+    );
+    let instance = instance.as_str().unwrap();
+    let path = project_root().join("runbooks/stop-idle-instance.yaml").display().to_string();
+    let parameter = format!("InstanceId={instance}");
+    let before = moto.requests().len();
+    let output = moto.runbook(&scratch, &["run", &path, "--dry-run=read-only", "-p", &parameter]);
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    assert!(output.stdout.contains("called for real: HTTP 200"), "{}", output.stdout);
+    assert!(output.stdout.contains(r#"outputs: {"State":"running"}"#), "{}", output.stdout);
+    // The real state decided the branch: one path, through the stop.
+    assert!(output.stdout.contains("because describeInstance.State"), "{}", output.stdout);
+    assert!(!output.stdout.contains("alreadyStopped"), "{}", output.stdout);
+
+    let sent: Vec<Value> = moto.requests()[before..].to_vec();
+    let operations: Vec<&str> = sent.iter().filter_map(|r| r["operation"].as_str()).collect();
+    assert!(operations.contains(&"DescribeInstances"), "{operations:?}");
+    for changing in ["StopInstances", "CreateTags", "TerminateInstances"] {
+        assert!(!operations.contains(&changing), "a read-only dry-run sent {changing}: {operations:?}");
+    }
+    let state = moto.boto3(&format!(
+        "emit(boto3.client('ec2').describe_instances(InstanceIds=['{instance}'])['Reservations'][0]['Instances'][0]['State']['Name'])"
+    ));
+    assert_eq!(state, "running");
+
+    // And the run itself stops it.
+    let output = run(moto, &scratch, &path, &[&parameter]);
+    assert_success(&output);
+    let seen = moto.boto3(&format!(
+        "i = boto3.client('ec2').describe_instances(InstanceIds=['{instance}'])['Reservations'][0]['Instances'][0]\n\
+         emit([i['State']['Name'], [t['Value'] for t in i.get('Tags', []) if t['Key'] == 'StoppedBy']])"
+    ));
+    assert_eq!(seen, json!(["stopped", ["runbook (idle)"]]));
+}
+
+#[test]
+fn aws_errors_keep_their_code_and_message() {
+    let Some(moto) = moto("aws_errors_keep_their_code_and_message") else { return };
+    let scratch = Scratch::new("aws-errors");
+    let path = scratch.runbook(
+        "errors.yaml",
+        r#"schemaVersion: '0.3'
+mainSteps:
+  - name: missing
+    action: aws:executeAwsApi
+    inputs:
+      Service: ec2
+      Api: DescribeInstances
+      InstanceIds: [i-0123456789abcdef0]
+"#,
+    );
+    let output = run(moto, &scratch, &path, &[]);
+    assert_eq!(output.code, 4, "{}", output.stderr);
+    let error = step(&output, "missing")["error"].as_str().unwrap().to_string();
+    assert!(error.contains("(InvalidInstanceID.NotFound)"), "{error}");
+    assert!(error.contains("DescribeInstances"), "{error}");
+    assert!(error.contains("i-0123456789abcdef0"), "{error}");
+}
+
+/// `{{ssm:/name}}` parameter defaults come from Parameter Store; a SecureString is used but
+/// never shown or journaled. `global:ACCOUNT_ID` and `global:AWS_PARTITION` come from STS.
+#[test]
+fn parameter_store_defaults_and_identity_globals() {
+    let Some(moto) = moto("parameter_store_defaults_and_identity_globals") else { return };
+    let scratch = Scratch::new("aws-ssm-defaults");
+    let name = format!("/runbook/{}", unique("ami"));
+    let secret_name = format!("/runbook/{}", unique("token"));
+    let secret = "s3cr3t-token-value";
+    moto.boto3(&format!(
+        "ssm = boto3.client('ssm')\n\
+         ssm.put_parameter(Name='{name}', Value='ami-0abc', Type='String')\n\
+         ssm.put_parameter(Name='{secret_name}', Value='{secret}', Type='SecureString')\n\
+         emit(True)"
+    ));
+    let path = scratch.runbook(
+        "defaults.yaml",
+        &format!(
+            r#"schemaVersion: '0.3'
+parameters:
+  Ami: {{type: String, default: '{{{{ssm:{name}}}}}'}}
+  Token: {{type: String, default: '{{{{ssm:{secret_name}}}}}'}}
+  Role: {{type: String, default: 'arn:{{{{global:AWS_PARTITION}}}}:iam::{{{{global:ACCOUNT_ID}}}}:role/ops'}}
+mainSteps:
+  - name: echo
+    action: aws:executeScript
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      InputPayload: {{Ami: '{{{{ Ami }}}}', Token: '{{{{ Token }}}}', Role: '{{{{ Role }}}}'}}
+      Script: |
+        def h(events, context):
+            assert events['Token'] == '{secret}', 'the script gets the real value'
+            return {{'Ami': events['Ami'], 'Role': events['Role'], 'Token': events['Token']}}
+    outputs:
+      - {{Name: Ami, Selector: $.Payload.Ami, Type: String}}
+      - {{Name: Role, Selector: $.Payload.Role, Type: String}}
+      - {{Name: Token, Selector: $.Payload.Token, Type: String}}
+outputs: [echo.Ami, echo.Role, echo.Token]
+"#
+        ),
+    );
+    let output = run(moto, &scratch, &path, &[]);
+    let outputs = assert_success(&output);
+    assert_eq!(outputs["echo.Ami"], "ami-0abc");
+    assert_eq!(outputs["echo.Role"], "arn:aws:iam::123456789012:role/ops");
+    assert_eq!(outputs["echo.Token"], "********");
+    assert!(!output.stdout.contains(secret) && !output.stderr.contains(secret));
+    let mut journal_bytes = Vec::new();
+    for entry in std::fs::read_dir(scratch.state()).unwrap() {
+        journal_bytes.extend(std::fs::read(entry.unwrap().path()).unwrap_or_default());
+    }
+    assert!(!journal_bytes.is_empty());
+    assert!(!journal_bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "the journal holds the SecureString");
+}
+
+/// A script's boto3 reaches the same AWS as the engine: credentials, region and the
+/// `--endpoint-url` given to the engine arrive in its environment.
+#[test]
+fn scripts_get_the_engines_credentials_region_and_endpoint() {
+    let Some(moto) = moto("scripts_get_the_engines_credentials_region_and_endpoint") else { return };
+    let scratch = Scratch::new("aws-script-env");
+    let bucket = unique("runbook-script");
+    let path = scratch.runbook(
+        "script.yaml",
+        r#"schemaVersion: '0.3'
+parameters:
+  Bucket: {type: String}
+mainSteps:
+  - name: createBucket
+    action: aws:executeScript
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      InputPayload: {Bucket: '{{ Bucket }}'}
+      Script: |
+        import os, boto3
+        def h(events, context):
+            boto3.client('s3').create_bucket(Bucket=events['Bucket'])
+            return {'Region': os.environ['AWS_REGION']}
+    outputs:
+      - {Name: Region, Selector: $.Payload.Region, Type: String}
+outputs: [createBucket.Region]
+"#,
+    );
+    let python = project_root().join(".venv/bin/python").display().to_string();
+    let endpoint = moto.url.clone();
+    // The endpoint only on the command line: the script can only know it from the engine.
+    let output = moto.runbook_with(
+        &scratch,
+        &[("AWS_ENDPOINT_URL", None), ("RUNBOOK_PYTHON", Some(python.as_str()))],
+        &[
+            "run",
+            &path,
+            "--format",
+            "json",
+            "--endpoint-url",
+            &endpoint,
+            "--region",
+            "eu-west-1",
+            "-p",
+            &format!("Bucket={bucket}"),
+        ],
+    );
+    let outputs = assert_success(&output);
+    assert_eq!(outputs["createBucket.Region"], "eu-west-1");
+    let seen = moto.boto3(&format!(
+        "emit([b['Name'] for b in boto3.client('s3').list_buckets()['Buckets'] if b['Name'] == '{bucket}'])"
+    ));
+    assert_eq!(seen, json!([bucket]));
+}
+
+/// The dedicated actions: a CloudFormation stack created and deleted, a Step Functions
+/// execution run to its end, a command sent to an instance, an AMI made and deleted.
+#[test]
+fn stack_state_machine_command_and_image_actions() {
+    let Some(moto) = moto("stack_state_machine_command_and_image_actions") else { return };
+    let scratch = Scratch::new("aws-actions");
+    let stack = unique("runbook-stack");
+    let setup = moto.boto3(&format!(
+        "import json\n\
+         ec2 = boto3.client('ec2')\n\
+         image = ec2.describe_images()['Images'][0]['ImageId']\n\
+         instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)['Instances'][0]['InstanceId']\n\
+         role = boto3.client('iam').create_role(RoleName='{stack}-sfn', AssumeRolePolicyDocument='{{}}')['Role']['Arn']\n\
+         machine = boto3.client('stepfunctions').create_state_machine(name='{stack}-sm', roleArn=role, \
+             definition=json.dumps({{'StartAt': 'Done', 'States': {{'Done': {{'Type': 'Pass', 'Result': {{'ok': True}}, 'End': True}}}}}}))['stateMachineArn']\n\
+         emit({{'instance': instance, 'machine': machine}})"
+    ));
+    let path = scratch.runbook(
+        "actions.yaml",
+        r#"schemaVersion: '0.3'
+parameters:
+  Stack: {type: String}
+  InstanceId: {type: String}
+  Machine: {type: String}
+mainSteps:
+  - name: createStack
+    action: aws:createStack
+    inputs:
+      StackName: '{{ Stack }}'
+      TemplateBody: |
+        Resources:
+          Queue:
+            Type: AWS::SQS::Queue
+  - name: runMachine
+    action: aws:executeStateMachine
+    inputs:
+      stateMachineArn: '{{ Machine }}'
+      input: '{"incident": 42}'
+    outputs:
+      - {Name: Output, Selector: $.output, Type: String}
+  - name: command
+    action: aws:runCommand
+    inputs:
+      DocumentName: AWS-RunShellScript
+      InstanceIds: ['{{ InstanceId }}']
+      Parameters: {commands: [uptime]}
+  - name: image
+    action: aws:createImage
+    inputs:
+      InstanceId: '{{ InstanceId }}'
+      ImageName: '{{ Stack }}-image'
+      NoReboot: true
+  - name: deleteImage
+    action: aws:deleteImage
+    inputs:
+      ImageId: '{{ image.ImageId }}'
+  - name: deleteStack
+    action: aws:deleteStack
+    inputs:
+      StackName: '{{ Stack }}'
+outputs: [createStack.StackStatus, runMachine.status, runMachine.Output, command.Status, command.CommandId, image.ImageId, image.ImageState]
+"#,
+    );
+    let params = [
+        format!("Stack={stack}"),
+        format!("InstanceId={}", setup["instance"].as_str().unwrap()),
+        format!("Machine={}", setup["machine"].as_str().unwrap()),
+    ];
+    let output = run(moto, &scratch, &path, &params.iter().map(String::as_str).collect::<Vec<_>>());
+    let outputs = assert_success(&output);
+    assert_eq!(outputs["createStack.StackStatus"], "CREATE_COMPLETE");
+    assert_eq!(outputs["runMachine.status"], "SUCCEEDED");
+    assert_eq!(outputs["runMachine.Output"], r#"{"ok": true}"#.replace(' ', ""));
+    assert_eq!(outputs["command.Status"], "Success");
+    assert_eq!(outputs["image.ImageState"], "available");
+    let image = outputs["image.ImageId"].as_str().unwrap();
+    let command = outputs["command.CommandId"].as_str().unwrap();
+    let seen = moto.boto3(&format!(
+        "stacks = [s['StackStatus'] for s in boto3.client('cloudformation').list_stacks()['StackSummaries'] if s['StackName'] == '{stack}']\n\
+         images = boto3.client('ec2').describe_images(Owners=['self'])['Images']\n\
+         command = boto3.client('ssm').list_commands(CommandId='{command}')['Commands'][0]\n\
+         emit({{'stacks': stacks, 'image_left': any(i['ImageId'] == '{image}' for i in images), 'document': command['DocumentName']}})"
+    ));
+    assert_eq!(seen, json!({"stacks": ["DELETE_COMPLETE"], "image_left": false, "document": "AWS-RunShellScript"}));
+}
+
+/// The runbook's `assumeRole` is honoured: the engine asks STS for the role's credentials
+/// and signs with them.
+#[test]
+fn assume_role_goes_through_sts() {
+    let Some(moto) = moto("assume_role_goes_through_sts") else { return };
+    let scratch = Scratch::new("aws-assume-role");
+    let path = scratch.runbook(
+        "role.yaml",
+        r#"schemaVersion: '0.3'
+assumeRole: '{{ AutomationAssumeRole }}'
+parameters:
+  AutomationAssumeRole: {type: String, default: 'arn:aws:iam::123456789012:role/runbook-automation'}
+mainSteps:
+  - name: whoAmI
+    action: aws:executeAwsApi
+    inputs: {Service: sts, Api: GetCallerIdentity}
+    outputs:
+      - {Name: Arn, Selector: $.Arn, Type: String}
+outputs: [whoAmI.Arn]
+"#,
+    );
+    let before = moto.requests().len();
+    let outputs = assert_success(&run(moto, &scratch, &path, &[]));
+    let arn = outputs["whoAmI.Arn"].as_str().unwrap();
+    assert!(arn.starts_with("arn:aws:sts::123456789012:assumed-role/runbook-automation/"), "{arn}");
+    let operations: Vec<String> =
+        moto.requests()[before..].iter().filter_map(|r| r["operation"].as_str().map(str::to_string)).collect();
+    assert!(operations.contains(&"AssumeRole".to_string()), "{operations:?}");
+}
