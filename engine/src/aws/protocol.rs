@@ -6,6 +6,7 @@
 mod json;
 mod query;
 mod rest;
+mod shapes;
 mod xml;
 
 use serde_json::{Map, Value};
