@@ -51,12 +51,27 @@ DROPPED = {
 }
 
 
-def strip(value):
+def strip(value, names=False):
+    """Drops the keys the engine never reads; `names` marks a dict keyed by member, shape or
+    operation names, which are kept whatever they are called (codebuild has a member `auth`)."""
     if isinstance(value, dict):
-        return {k: strip(v) for k, v in value.items() if k not in DROPPED}
+        return {
+            k: strip(v, names=k in ("members", "shapes", "operations") and not names)
+            for k, v in value.items()
+            if names or k not in DROPPED
+        }
     if isinstance(value, list):
         return [strip(v) for v in value]
     return value
+
+
+def merge(base, extra):
+    """botocore's deep merge of `service-2.sdk-extras.json` into the model."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
 
 
 def latest_model(data, name):
@@ -65,9 +80,15 @@ def latest_model(data, name):
     path = os.path.join(folder, "service-2.json")
     if os.path.exists(path + ".gz"):
         with gzip.open(path + ".gz", "rt") as file:
-            return json.load(file)
-    with open(path) as file:
-        return json.load(file)
+            model = json.load(file)
+    else:
+        with open(path) as file:
+            model = json.load(file)
+    extras = os.path.join(folder, "service-2.sdk-extras.json")
+    if os.path.exists(extras):
+        with open(extras) as file:
+            merge(model, json.load(file).get("merge", {}))
+    return model
 
 
 def choose_protocol(metadata):

@@ -290,6 +290,7 @@ impl Aws {
             return Err(Error::InvalidParameters { operation: operation.name.clone(), problems });
         }
         check::fill_idempotency_tokens(&model, operation, &mut params, call.token_seed);
+        customize(&model, operation, &mut params);
         let request = protocol::serialize(&model, operation, &params)
             .map_err(|message| Error::Request { operation: operation.name.clone(), message })?;
         let region = self.region().await?;
@@ -337,6 +338,10 @@ impl Aws {
         let host = uri.authority().map(|a| a.as_str().to_string()).ok_or_else(|| build(format!("no host in {url}")))?;
         let mut headers = request.headers.clone();
         headers.push(("host".into(), host));
+        // S3 refuses a PUT without a length (411), even an empty one.
+        if !request.body.is_empty() || !matches!(request.method.as_str(), "GET" | "HEAD" | "DELETE") {
+            headers.push(("content-length".into(), request.body.len().to_string()));
+        }
         if operation.checksum_required() {
             use md5::Digest;
             let digest = md5::Md5::digest(&request.body);
@@ -403,6 +408,23 @@ pub fn resolve(service: &str, api: &str) -> Result<(Arc<model::Model>, String), 
     };
     let name = operation.name.clone();
     Ok((model, name))
+}
+
+/// What botocore changes in requests beyond the model: Route 53 takes ids without the
+/// `/hostedzone/` (`/change/`, `/delegationset/`) prefix its own responses put on them.
+fn customize(model: &model::Model, operation: &model::Operation, params: &mut Map<String, Value>) {
+    if model.metadata.endpoint_prefix != "route53" {
+        return;
+    }
+    let Some(input) = &operation.input else { return };
+    for (name, member) in &model.shape(input).members {
+        if matches!(member.shape.as_str(), "ResourceId" | "DelegationSetId" | "ChangeId")
+            && let Some(Value::String(id)) = params.get_mut(name)
+            && let Some((_, bare)) = id.rsplit_once('/')
+        {
+            *id = bare.to_string();
+        }
+    }
 }
 
 /// SigV4 headers for a request (S3 signs the payload hash header and its paths unnormalised).

@@ -35,11 +35,18 @@ fn run(moto: &Moto, scratch: &Scratch, path: &str, params: &[&str]) -> Output {
     moto.runbook(scratch, &args)
 }
 
+/// Checks the run succeeded and returns every step output as `{"step.Output": value}`.
 fn assert_success(output: &Output) -> Value {
     let finished = finished(output);
     assert_eq!(finished["status"], "Success", "stdout:\n{}\nstderr:\n{}", output.stdout, output.stderr);
     assert_eq!(output.code, 0);
-    finished["outputs"].clone()
+    let mut outputs = serde_json::Map::new();
+    for event in events(output).into_iter().filter(|event| event["event"] == "step_finished") {
+        for (name, value) in event["outputs"].as_object().into_iter().flatten() {
+            outputs.insert(format!("{}.{name}", event["step"].as_str().unwrap()), value.clone());
+        }
+    }
+    Value::Object(outputs)
 }
 
 /// A name no other test of this run uses (moto's state is shared by the whole binary).
@@ -405,9 +412,15 @@ fn read_only_dry_run_describes_for_real_and_stops_nothing() {
     assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
     assert!(output.stdout.contains("called for real: HTTP 200"), "{}", output.stdout);
     assert!(output.stdout.contains(r#"outputs: {"State":"running"}"#), "{}", output.stdout);
-    // The real state decided the branch: one path, through the stop.
-    assert!(output.stdout.contains("because describeInstance.State"), "{}", output.stdout);
+    // The real state decided the branch: the way through the stop, not the other.
+    assert!(output.stdout.contains("would set instances"), "{}", output.stdout);
     assert!(!output.stdout.contains("alreadyStopped"), "{}", output.stdout);
+    let offline = moto.runbook(&scratch, &["run", &path, "--dry-run", "-p", &parameter]);
+    assert!(
+        offline.stdout.contains("alreadyStopped") && !offline.stdout.contains("called for real"),
+        "{}",
+        offline.stdout
+    );
 
     let sent: Vec<Value> = moto.requests()[before..].to_vec();
     let operations: Vec<&str> = sent.iter().filter_map(|r| r["operation"].as_str()).collect();
@@ -532,7 +545,7 @@ mainSteps:
       Script: |
         import os, boto3
         def h(events, context):
-            boto3.client('s3').create_bucket(Bucket=events['Bucket'])
+            boto3.client('s3').create_bucket(Bucket=events['Bucket'], CreateBucketConfiguration={'LocationConstraint': os.environ['AWS_REGION']})
             return {'Region': os.environ['AWS_REGION']}
     outputs:
       - {Name: Region, Selector: $.Payload.Region, Type: String}
@@ -638,7 +651,8 @@ outputs: [createStack.StackStatus, runMachine.status, runMachine.Output, command
     let outputs = assert_success(&output);
     assert_eq!(outputs["createStack.StackStatus"], "CREATE_COMPLETE");
     assert_eq!(outputs["runMachine.status"], "SUCCEEDED");
-    assert_eq!(outputs["runMachine.Output"], r#"{"ok": true}"#.replace(' ', ""));
+    let machine_output: Value = serde_json::from_str(outputs["runMachine.Output"].as_str().unwrap()).unwrap();
+    assert_eq!(machine_output, json!({"ok": true}));
     assert_eq!(outputs["command.Status"], "Success");
     assert_eq!(outputs["image.ImageState"], "available");
     let image = outputs["image.ImageId"].as_str().unwrap();
