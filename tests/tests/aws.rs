@@ -21,8 +21,7 @@ fn finished(output: &Output) -> Value {
 fn step(output: &Output, step: &str) -> Value {
     events(output)
         .into_iter()
-        .filter(|event| event["event"] == "step_finished" && event["step"] == step)
-        .last()
+        .rfind(|event| event["event"] == "step_finished" && event["step"] == step)
         .unwrap_or_else(|| panic!("step {step} never finished\n{}\n{}", output.stdout, output.stderr))
 }
 
