@@ -72,6 +72,26 @@ fn start() -> Result<Moto, String> {
     })
 }
 
+/// Runs the `runbook` binary with `args` against the AWS endpoint at `url` (fake credentials,
+/// region us-east-1), its journal in `scratch`; `variables` change the environment further.
+pub fn runbook_against(url: &str, scratch: &Scratch, variables: &[(&str, Option<&str>)], args: &[&str]) -> Output {
+    let mut command = Command::new(binary());
+    aws_environment(&mut command, url);
+    command.env("RUNBOOK_STATE_DIR", scratch.state()).env_remove("RUNBOOK_ACCOUNT_ID").args(args);
+    for (name, value) in variables {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let output = command.output().unwrap();
+    Output {
+        code: output.status.code().unwrap_or(255) as u8,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// The `runbook-under-test` binary cargo builds beside the test binaries (`target/debug/`).
 fn binary() -> PathBuf {
     let test = std::env::current_exe().unwrap();
@@ -105,21 +125,7 @@ impl Moto {
 
     /// [`Moto::runbook`] with variables changed: `Some` sets one, `None` removes it.
     pub fn runbook_with(&self, scratch: &Scratch, variables: &[(&str, Option<&str>)], args: &[&str]) -> Output {
-        let mut command = Command::new(binary());
-        aws_environment(&mut command, &self.url);
-        command.env("RUNBOOK_STATE_DIR", scratch.state()).env_remove("RUNBOOK_ACCOUNT_ID").args(args);
-        for (name, value) in variables {
-            match value {
-                Some(value) => command.env(name, value),
-                None => command.env_remove(name),
-            };
-        }
-        let output = command.output().unwrap();
-        Output {
-            code: output.status.code().unwrap_or(255) as u8,
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        runbook_against(&self.url, scratch, variables, args)
     }
 
     /// Runs a Python snippet with boto3 against moto; `emit(value)` prints its JSON result.

@@ -2,7 +2,7 @@
 //! per wire protocol (ec2, query, json, rest-json, rest-xml), each checking the state it left
 //! through boto3 (never through the engine's own client). Without moto they skip, saying so.
 
-use runbook_tests::moto::{Moto, moto};
+use runbook_tests::moto::{Moto, moto, runbook_against};
 use runbook_tests::{Output, Scratch, project_root};
 use serde_json::{Value, json};
 
@@ -693,4 +693,81 @@ outputs: [whoAmI.Arn]
     let operations: Vec<String> =
         moto.requests()[before..].iter().filter_map(|r| r["operation"].as_str().map(str::to_string)).collect();
     assert!(operations.contains(&"AssumeRole".to_string()), "{operations:?}");
+}
+
+/// A server that answers the engine's requests in turn from `responses` (status, JSON body),
+/// the last one for every request after, and counts them. Moto never throttles, so this
+/// plays the throttled service.
+fn throttling_server(responses: Vec<(u16, &'static str)>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            // One request per connection is enough: read its head and body, answer, close.
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let index = seen.fetch_add(1, Ordering::SeqCst).min(responses.len() - 1);
+            let (status, body) = responses[index];
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried_before_the_attempt_fails() {
+    let scratch = Scratch::new("aws-retry");
+    let path = scratch.runbook(
+        "retry.yaml",
+        r#"schemaVersion: '0.3'
+mainSteps:
+  - name: read
+    action: aws:executeAwsApi
+    inputs: {Service: ssm, Api: GetParameter, Name: /app/colour}
+    outputs:
+      - {Name: Value, Selector: $.Parameter.Value, Type: String}
+      - {Name: Retries, Selector: $.ResponseMetadata.RetryAttempts, Type: Integer}
+"#,
+    );
+    let throttled = (400, r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#);
+    let unavailable = (503, r#"{"__type":"ServiceUnavailable","message":"try later"}"#);
+    let ok = (200, r#"{"Parameter":{"Name":"/app/colour","Type":"String","Value":"green","Version":3}}"#);
+    let (url, count) = throttling_server(vec![throttled, unavailable, throttled, ok]);
+    let output = runbook_against(&url, &scratch, &[], &["run", &path, "--format", "json"]);
+    let outputs = assert_success(&output);
+    assert_eq!(outputs["read.Value"], "green");
+    assert_eq!(outputs["read.Retries"], 3);
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 4);
+
+    // Always throttled: four tries, then the attempt fails with the service's code.
+    let (url, count) = throttling_server(vec![throttled]);
+    let output = runbook_against(&url, &scratch, &[], &["run", &path, "--format", "json"]);
+    assert_eq!(output.code, 4);
+    assert!(step(&output, "read")["error"].as_str().unwrap().contains("(ThrottlingException)"));
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 4);
+    // A request that is wrong is not retried.
+    let (url, count) = throttling_server(vec![(400, r#"{"__type":"ValidationException","message":"bad name"}"#)]);
+    let output = runbook_against(&url, &scratch, &[], &["run", &path, "--format", "json"]);
+    assert_eq!(output.code, 4);
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
