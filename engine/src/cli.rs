@@ -26,7 +26,7 @@ pub mod exit {
     /// The command line is wrong: unknown flag, malformed `-p`, unreadable parameters file.
     pub const USAGE: u8 = 2;
     /// The environment failed: a file or directory could not be read, the journal could not
-    /// be opened.
+    /// be opened, AWS could not give a value the run needs before it starts.
     pub const ENVIRONMENT: u8 = 3;
     /// The execution ended Failed.
     pub const FAILED: u8 = 4;

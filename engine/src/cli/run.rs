@@ -326,7 +326,10 @@ fn drive(
             if let Some(help) = error.help() {
                 let _ = writeln!(stderr, "  help: {help}");
             }
-            Ok(exit::REFUSED)
+            Ok(match error {
+                exec::Error::Aws(_) => exit::ENVIRONMENT,
+                _ => exit::REFUSED,
+            })
         }
     }
 }
