@@ -70,6 +70,9 @@ pub struct Output {
     pub effects: Value,
     /// What the action printed (a script's stdout and stderr).
     pub log: Option<String>,
+    /// Values that must not be shown or stored (an AWS response's sensitive members, such as
+    /// a decrypted SecureString): redacted from here on.
+    pub secrets: Vec<Value>,
 }
 
 impl Output {
@@ -80,6 +83,7 @@ impl Output {
             outcome: Outcome::Succeeded,
             effects: Value::Null,
             log: None,
+            secrets: Vec::new(),
         }
     }
 }

@@ -410,6 +410,43 @@ pub fn resolve(service: &str, api: &str) -> Result<(Arc<model::Model>, String), 
     Ok((model, name))
 }
 
+/// The values of members the model marks sensitive in a response (a decrypted SecureString,
+/// a secret's value), which must not be shown or stored.
+pub fn sensitive_values(service: &str, api: &str, response: &Value) -> Vec<Value> {
+    fn walk(model: &model::Model, member: &model::Member, value: &Value, out: &mut Vec<Value>) {
+        let shape = model.shape(member);
+        if shape.sensitive {
+            out.push(value.clone());
+            return;
+        }
+        match (shape.kind, value) {
+            (model::Kind::Structure, Value::Object(object)) => {
+                for (name, child) in &shape.members {
+                    if let Some(value) = object.get(name) {
+                        walk(model, child, value, out);
+                    }
+                }
+            }
+            (model::Kind::List, Value::Array(items)) => {
+                let element = shape.member.as_deref().expect("list shapes have a member");
+                items.iter().for_each(|item| walk(model, element, item, out));
+            }
+            (model::Kind::Map, Value::Object(object)) => {
+                let element = shape.value.as_deref().expect("map shapes have a value");
+                object.values().for_each(|item| walk(model, element, item, out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok((model, operation)) = resolve(service, api)
+        && let Some(output) = &model.operations[&operation].output
+    {
+        walk(&model, output, response, &mut out);
+    }
+    out
+}
+
 /// What botocore changes in requests beyond the model: Route 53 takes ids without the
 /// `/hostedzone/` (`/change/`, `/delegationset/`) prefix its own responses put on them.
 fn customize(model: &model::Model, operation: &model::Operation, params: &mut Map<String, Value>) {

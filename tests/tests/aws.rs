@@ -475,10 +475,13 @@ fn parameter_store_defaults_and_identity_globals() {
     let name = format!("/runbook/{}", unique("ami"));
     let secret_name = format!("/runbook/{}", unique("token"));
     let secret = "s3cr3t-token-value";
+    let other_name = format!("/runbook/{}", unique("password"));
+    let other_secret = "another-secret-value";
     moto.boto3(&format!(
         "ssm = boto3.client('ssm')\n\
          ssm.put_parameter(Name='{name}', Value='ami-0abc', Type='String')\n\
          ssm.put_parameter(Name='{secret_name}', Value='{secret}', Type='SecureString')\n\
+         ssm.put_parameter(Name='{other_name}', Value='{other_secret}', Type='SecureString')\n\
          emit(True)"
     ));
     let path = scratch.runbook(
@@ -504,7 +507,12 @@ mainSteps:
       - {{Name: Ami, Selector: $.Payload.Ami, Type: String}}
       - {{Name: Role, Selector: $.Payload.Role, Type: String}}
       - {{Name: Token, Selector: $.Payload.Token, Type: String}}
-outputs: [echo.Ami, echo.Role, echo.Token]
+  - name: readSecret
+    action: aws:executeAwsApi
+    inputs: {{Service: ssm, Api: GetParameter, Name: '{other_name}', WithDecryption: true}}
+    outputs:
+      - {{Name: Value, Selector: $.Parameter.Value, Type: String}}
+outputs: [echo.Ami, echo.Role, echo.Token, readSecret.Value]
 "#
         ),
     );
@@ -513,13 +521,18 @@ outputs: [echo.Ami, echo.Role, echo.Token]
     assert_eq!(outputs["echo.Ami"], "ami-0abc");
     assert_eq!(outputs["echo.Role"], "arn:aws:iam::123456789012:role/ops");
     assert_eq!(outputs["echo.Token"], "********");
+    // A decrypted SecureString read by a step is a sensitive member of the model: redacted too.
+    assert_eq!(outputs["readSecret.Value"], "********");
     assert!(!output.stdout.contains(secret) && !output.stderr.contains(secret));
     let mut journal_bytes = Vec::new();
     for entry in std::fs::read_dir(scratch.state()).unwrap() {
         journal_bytes.extend(std::fs::read(entry.unwrap().path()).unwrap_or_default());
     }
     assert!(!journal_bytes.is_empty());
-    assert!(!journal_bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "the journal holds the SecureString");
+    for secret in [secret, other_secret] {
+        assert!(!output.stdout.contains(secret) && !output.stderr.contains(secret));
+        assert!(!journal_bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "the journal holds {secret}");
+    }
 }
 
 /// A script's boto3 reaches the same AWS as the engine: credentials, region and the

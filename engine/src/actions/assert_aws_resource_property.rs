@@ -16,5 +16,6 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
             inputs["PropertySelector"].as_str().unwrap_or_default()
         )));
     }
-    Ok(Output { root: response, ..Output::empty() })
+    let secrets = crate::aws::sensitive_values(&service, &operation, &response);
+    Ok(Output { root: response, secrets, ..Output::empty() })
 }

@@ -8,5 +8,6 @@ use super::{Context, Output, Result, api};
 pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let (service, operation, params) = api::split(inputs)?;
     let response = api::call_or_fail(context, &service, &operation, &params).await?;
-    Ok(Output { root: response, ..Output::empty() })
+    let secrets = crate::aws::sensitive_values(&service, &operation, &response);
+    Ok(Output { root: response, secrets, ..Output::empty() })
 }

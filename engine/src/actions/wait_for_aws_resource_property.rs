@@ -24,7 +24,8 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
             Err(_) => return Ok(None),
         };
         let (matches, _) = api::property_matches(inputs, &response)?;
-        Ok(matches.then(|| Output { root: response, ..Output::empty() }))
+        let secrets = crate::aws::sensitive_values(&service, &operation, &response);
+        Ok(matches.then(|| Output { root: response, secrets, ..Output::empty() }))
     })
     .await
 }

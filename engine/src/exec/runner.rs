@@ -499,7 +499,10 @@ impl<'a> Runner<'a> {
             };
             let last = tries >= max_attempts;
             let (status, outcome, outputs, effects, error, log) = match result {
-                Attempted::Done(output) => match outputs::step_outputs(&step.outputs, &output.root) {
+                Attempted::Done(output) => match {
+                    self.redactor.extend(output.secrets.iter().cloned());
+                    outputs::step_outputs(&step.outputs, &output.root)
+                } {
                     Ok(declared) => {
                         let mut all = output.builtins;
                         all.extend(declared);

@@ -193,6 +193,16 @@ impl Redactor {
         Redactor { secrets: texts }
     }
 
+    /// Adds secrets learnt during the run.
+    pub fn extend(&mut self, secrets: impl IntoIterator<Item = Value>) {
+        let mut more = Redactor::new(secrets);
+        if more.secrets.is_empty() {
+            return;
+        }
+        more.secrets.append(&mut self.secrets);
+        *self = Redactor::new(more.secrets.into_iter().map(Value::String));
+    }
+
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
