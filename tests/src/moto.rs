@@ -36,13 +36,26 @@ pub fn moto(test: &str) -> Option<&'static Moto> {
     static SERVER: OnceLock<Result<Moto, String>> = OnceLock::new();
     match SERVER.get_or_init(start) {
         Ok(moto) => Some(moto),
-        Err(reason) => {
-            assert!(std::env::var_os("RUNBOOK_REQUIRE_MOTO").is_none(), "moto is required but {reason}");
-            // Straight to the terminal: the test harness captures `eprintln!`.
-            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason} (run `make venv`, or `make test`)");
-            None
-        }
+        Err(reason) => skip(test, reason),
     }
+}
+
+/// The virtual environment's Python (moto, boto3 and the pinned botocore) for tests that run
+/// it without a server, or `None` (after saying why on the terminal) as [`moto`] does.
+pub fn venv_python(test: &str) -> Option<PathBuf> {
+    let python = python();
+    if python.exists() {
+        return Some(python);
+    }
+    skip(test, &format!("no Python with moto at {}", python.display()))
+}
+
+/// Passes `test` as skipped, or fails it under `RUNBOOK_REQUIRE_MOTO`.
+fn skip<T>(test: &str, reason: &str) -> Option<T> {
+    assert!(std::env::var_os("RUNBOOK_REQUIRE_MOTO").is_none(), "moto is required but {reason}");
+    // Straight to the terminal: the test harness captures `eprintln!`.
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason} (run `make venv`, or `make test`)");
+    None
 }
 
 fn start() -> Result<Moto, String> {

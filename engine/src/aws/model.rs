@@ -216,7 +216,8 @@ pub struct Shape {
     pub sensitive: bool,
     #[serde(default)]
     pub document: bool,
-    #[serde(default)]
+    /// botocore spells it `eventstream`, not in camel case.
+    #[serde(default, rename = "eventstream")]
     pub event_stream: bool,
     pub xml_namespace: Option<XmlNamespace>,
 }
