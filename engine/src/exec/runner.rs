@@ -499,10 +499,7 @@ impl<'a> Runner<'a> {
             };
             let last = tries >= max_attempts;
             let (status, outcome, outputs, effects, error, log) = match result {
-                Attempted::Done(output) => match {
-                    self.redactor.extend(output.secrets.iter().cloned());
-                    outputs::step_outputs(&step.outputs, &output.root)
-                } {
+                Attempted::Done(output) => match self.redact_and_select(step, &output) {
                     Ok(declared) => {
                         let mut all = output.builtins;
                         all.extend(declared);
@@ -608,6 +605,16 @@ impl<'a> Runner<'a> {
             log,
         });
         Ok(outcome)
+    }
+
+    /// The declared outputs of a successful attempt, once its secrets are known to the redactor.
+    fn redact_and_select(
+        &mut self,
+        step: &Step,
+        output: &actions::Output,
+    ) -> Result<Map<String, Value>, outputs::Error> {
+        self.redactor.extend(output.secrets.iter().cloned());
+        outputs::step_outputs(&step.outputs, &output.root)
     }
 
     /// One attempt: the executor under the step's time limit, stopped by a cancel.
