@@ -421,7 +421,13 @@ pub fn sensitive_values(service: &str, api: &str, response: &Value) -> Vec<Value
         }
         match (shape.kind, value) {
             (model::Kind::Structure, Value::Object(object)) => {
+                // Parameter Store marks every value sensitive; only a SecureString's is secret.
+                let plain_parameter =
+                    matches!(object.get("Type").and_then(Value::as_str), Some("String" | "StringList"));
                 for (name, child) in &shape.members {
+                    if plain_parameter && name == "Value" {
+                        continue;
+                    }
                     if let Some(value) = object.get(name) {
                         walk(model, child, value, out);
                     }
