@@ -57,6 +57,8 @@ def main():
     # Step Functions executions run their state machines (a Pass state ends SUCCEEDED)
     # instead of staying RUNNING.
     default_user_config["stepfunctions"]["execute_state_machine"] = True
+    # Without Docker, Lambda's simple backend answers an invocation with its payload.
+    default_user_config["lambda"]["use_docker"] = False
     log = open(sys.argv[1], "a")
     app = logging(DomainDispatcherApplication(create_backend_app), log)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)

@@ -259,8 +259,8 @@ outputs: [describe.Created, getParameter.Value, getParameter.Version]
 }
 
 #[test]
-fn lambda_rest_json_list() {
-    let Some(moto) = moto("lambda_rest_json_list") else { return };
+fn lambda_rest_json_list_and_invoke() {
+    let Some(moto) = moto("lambda_rest_json_list_and_invoke") else { return };
     let scratch = Scratch::new("aws-lambda");
     let function = unique("runbook-fn");
     moto.boto3(&format!(
@@ -274,6 +274,8 @@ fn lambda_rest_json_list() {
     let path = scratch.runbook(
         "lambda.yaml",
         r#"schemaVersion: '0.3'
+parameters:
+  Function: {type: String}
 mainSteps:
   - name: list
     action: aws:executeAwsApi
@@ -283,10 +285,20 @@ mainSteps:
       MaxItems: 50
     outputs:
       - {Name: Names, Selector: '$.Functions..FunctionName', Type: StringList}
+  - name: invoke
+    action: aws:invokeLambdaFunction
+    inputs:
+      FunctionName: '{{ Function }}'
+      InputPayload: {status: healthy, checks: 3}
+    outputs:
+      - {Name: Status, Selector: $.status, Type: String}
 outputs: [list.Names]
 "#,
     );
-    let outputs = assert_success(&run(moto, &scratch, &path, &[]));
+    let outputs = assert_success(&run(moto, &scratch, &path, &[&format!("Function={function}")]));
+    // moto's Lambda without Docker answers with the payload it was sent.
+    assert_eq!(outputs["invoke.Status"], "healthy");
+    assert_eq!(outputs["invoke.StatusCode"], 200);
     let expected = moto
         .boto3("emit([f['FunctionName'] for f in boto3.client('lambda').list_functions(MaxItems=50)['Functions']])");
     assert_eq!(outputs["list.Names"], expected);
