@@ -655,10 +655,20 @@ mainSteps:
       InstanceId: '{{ InstanceId }}'
       ImageName: '{{ Stack }}-image'
       NoReboot: true
+  - name: copy
+    action: aws:copyImage
+    inputs:
+      SourceRegion: us-east-1
+      SourceImageId: '{{ image.ImageId }}'
+      ImageName: '{{ Stack }}-copy'
   - name: deleteImage
     action: aws:deleteImage
     inputs:
       ImageId: '{{ image.ImageId }}'
+  - name: deleteCopy
+    action: aws:deleteImage
+    inputs:
+      ImageId: '{{ copy.ImageId }}'
   - name: deleteStack
     action: aws:deleteStack
     inputs:
@@ -680,12 +690,15 @@ outputs: [createStack.StackStatus, runMachine.status, runMachine.Output, command
     assert_eq!(outputs["command.Status"], "Success");
     assert_eq!(outputs["image.ImageState"], "available");
     let image = outputs["image.ImageId"].as_str().unwrap();
+    let copy = outputs["copy.ImageId"].as_str().unwrap();
+    assert_ne!(image, copy);
+    assert_eq!(outputs["copy.ImageState"], "available");
     let command = outputs["command.CommandId"].as_str().unwrap();
     let seen = moto.boto3(&format!(
         "stacks = [s['StackStatus'] for s in boto3.client('cloudformation').list_stacks()['StackSummaries'] if s['StackName'] == '{stack}']\n\
          images = boto3.client('ec2').describe_images(Owners=['self'])['Images']\n\
          command = boto3.client('ssm').list_commands(CommandId='{command}')['Commands'][0]\n\
-         emit({{'stacks': stacks, 'image_left': any(i['ImageId'] == '{image}' for i in images), 'document': command['DocumentName']}})"
+         emit({{'stacks': stacks, 'image_left': any(i['ImageId'] in ('{image}', '{copy}') for i in images), 'document': command['DocumentName']}})"
     ));
     assert_eq!(seen, json!({"stacks": ["DELETE_COMPLETE"], "image_left": false, "document": "AWS-RunShellScript"}));
 }
