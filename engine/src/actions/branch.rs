@@ -62,27 +62,20 @@ pub fn evaluate(
         return Err("a condition must be a mapping".into());
     };
     let group = |key: &str| object.get(key).map(|items| items.as_array().ok_or(format!("`{key}` needs a list")));
-    if let Some(items) = group("And") {
-        let mut result = Some(true);
-        for item in items? {
-            match evaluate(item, leaf)? {
-                Some(false) => return Ok(Some(false)),
-                None => result = None,
-                Some(true) => {}
+    // And is decided by the first false, Or by the first true; an unknown item leaves the
+    // group unknown unless a later one decides it.
+    for (key, decisive) in [("And", false), ("Or", true)] {
+        if let Some(items) = group(key) {
+            let mut result = Some(!decisive);
+            for item in items? {
+                match evaluate(item, leaf)? {
+                    Some(holds) if holds == decisive => return Ok(Some(decisive)),
+                    Some(_) => {}
+                    None => result = None,
+                }
             }
+            return Ok(result);
         }
-        return Ok(result);
-    }
-    if let Some(items) = group("Or") {
-        let mut result = Some(false);
-        for item in items? {
-            match evaluate(item, leaf)? {
-                Some(true) => return Ok(Some(true)),
-                None => result = None,
-                Some(false) => {}
-            }
-        }
-        return Ok(result);
     }
     if let Some(inner) = object.get("Not") {
         return Ok(evaluate(inner, leaf)?.map(|holds| !holds));
