@@ -43,9 +43,12 @@ pub fn split(inputs: &Map<String, Value>) -> Result<(String, String, Map<String,
         Some(other) => Err(Failure::error(format!("`{key}` must be text, found {other}"))),
         None => Err(Failure::error(format!("`{key}` is required"))),
     };
-    let params =
-        inputs.iter().filter(|(key, _)| !ACTION_KEYS.contains(&key.as_str())).map(|(k, v)| (k.clone(), v.clone()));
-    Ok((text("Service")?, text("Api")?, params.collect()))
+    Ok((text("Service")?, text("Api")?, request_params(inputs)))
+}
+
+/// The request parameters of an API action: every input but the action's own keys.
+pub fn request_params(inputs: &Map<String, Value>) -> Map<String, Value> {
+    inputs.iter().filter(|(key, _)| !ACTION_KEYS.contains(&key.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// Whether the value `PropertySelector` picks from `response` is among `DesiredValues`, and

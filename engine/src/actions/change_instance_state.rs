@@ -34,12 +34,13 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
     Ok(Output::empty())
 }
 
-/// Polls until every instance is in `desired` (and, for `running`, passes its status checks).
+/// Polls until every instance is in `desired` (and, for `running`, passes its status checks);
+/// returns each instance's id and state as last described.
 pub async fn wait_for_state(
     context: &Context<'_>,
     instances: &[String],
     desired: &str,
-) -> std::result::Result<(), Failure> {
+) -> std::result::Result<Vec<(String, String)>, Failure> {
     let params: Map<String, Value> = [("InstanceIds".to_string(), json!(instances))].into_iter().collect();
     api::poll(context, || async {
         let response = api::call_or_fail(context, "ec2", "DescribeInstances", &params).await?;
@@ -53,14 +54,14 @@ pub async fn wait_for_state(
             return Ok(None);
         }
         if desired != "running" {
-            return Ok(Some(()));
+            return Ok(Some(states));
         }
         let status = api::call_or_fail(context, "ec2", "DescribeInstanceStatus", &params).await?;
         let checks = status["InstanceStatuses"].as_array().cloned().unwrap_or_default();
         let ok = |entry: &Value, key: &str| entry[key]["Status"].as_str() == Some("ok");
         let all_ok = checks.len() == instances.len()
             && checks.iter().all(|entry| ok(entry, "InstanceStatus") && ok(entry, "SystemStatus"));
-        Ok(all_ok.then_some(()))
+        Ok(all_ok.then_some(states))
     })
     .await
 }

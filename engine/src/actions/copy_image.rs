@@ -2,9 +2,9 @@
 //! encrypted), waited for until available. `ClientToken` defaults to a token derived from
 //! execution, step and iteration.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::{Context, Output, Result, api};
+use super::{Context, Result, api};
 
 pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let mut params = Map::new();
@@ -23,7 +23,5 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
     }
     let response = api::call_or_fail(context, "ec2", "CopyImage", &params).await?;
     let image = response["ImageId"].as_str().unwrap_or_default().to_string();
-    let _: Output = super::create_image::wait_for_image(context, &image).await?;
-    let root = json!({ "ImageId": image, "ImageState": "available" });
-    Ok(Output { builtins: root.as_object().cloned().unwrap_or_default(), root, ..Output::empty() })
+    super::create_image::wait_for_image(context, &image).await
 }

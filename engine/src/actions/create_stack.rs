@@ -9,7 +9,7 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
     let name = api::text(inputs, "StackName")?.to_string();
     let created = api::call_or_fail(context, "cloudformation", "CreateStack", inputs).await?;
     let stack_id = created["StackId"].as_str().unwrap_or(&name).to_string();
-    let stack = wait_for_stack(context, &stack_id, |status| !status.ends_with("_IN_PROGRESS")).await?;
+    let stack = wait_for_stack(context, &stack_id).await?;
     let status = stack["StackStatus"].as_str().unwrap_or_default().to_string();
     let root = json!({
         "StackId": stack_id,
@@ -23,19 +23,16 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
     Ok(Output { builtins: root.as_object().cloned().unwrap_or_default(), root, ..Output::empty() })
 }
 
-/// Polls `DescribeStacks` until `done(status)`; `Ok(Value::Null)` when the stack is gone.
-pub async fn wait_for_stack(
-    context: &Context<'_>,
-    stack: &str,
-    done: impl Fn(&str) -> bool,
-) -> std::result::Result<Value, Failure> {
+/// Polls `DescribeStacks` until the stack's status is no longer `*_IN_PROGRESS`, and returns
+/// the stack; `Value::Null` when it is gone.
+pub async fn wait_for_stack(context: &Context<'_>, stack: &str) -> std::result::Result<Value, Failure> {
     let params: Map<String, Value> = [("StackName".to_string(), json!(stack))].into_iter().collect();
     api::poll(context, || async {
         match api::call(context, "cloudformation", "DescribeStacks", &params).await {
             Ok(response) => {
                 let stack = response["Stacks"][0].clone();
                 let status = stack["StackStatus"].as_str().unwrap_or_default();
-                Ok(done(status).then_some(stack))
+                Ok((!status.ends_with("_IN_PROGRESS")).then_some(stack))
             }
             Err(error) if error.code() == Some("ValidationError") => Ok(Some(Value::Null)),
             Err(error) => Err(Failure::error(error.to_string())),

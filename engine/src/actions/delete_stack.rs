@@ -21,8 +21,7 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         Err(error) => return Err(Failure::error(error.to_string())),
     };
     api::call_or_fail(context, "cloudformation", "DeleteStack", inputs).await?;
-    let stack =
-        super::create_stack::wait_for_stack(context, &stack_id, |status| !status.ends_with("_IN_PROGRESS")).await?;
+    let stack = super::create_stack::wait_for_stack(context, &stack_id).await?;
     let status = stack["StackStatus"].as_str().unwrap_or("DELETE_COMPLETE").to_string();
     if status != "DELETE_COMPLETE" {
         let reason = stack["StackStatusReason"].as_str().unwrap_or_default();

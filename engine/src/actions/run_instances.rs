@@ -29,15 +29,12 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
     }
     let response = api::call_or_fail(context, "ec2", "RunInstances", &params).await?;
     let ids: Vec<String> = states(&json!({ "Reservations": [response] })).into_iter().map(|(id, _)| id).collect();
-    super::change_instance_state::wait_for_state(context, &ids, "running").await?;
-    let described = api::call_or_fail(
-        context,
-        "ec2",
-        "DescribeInstances",
-        &[("InstanceIds".to_string(), json!(ids))].into_iter().collect(),
-    )
-    .await?;
-    let states: Vec<String> = states(&described).into_iter().map(|(_, state)| state).collect();
+    let described = super::change_instance_state::wait_for_state(context, &ids, "running").await?;
+    // In the order of the ids RunInstances returned.
+    let states: Vec<String> = ids
+        .iter()
+        .map(|id| described.iter().find(|(seen, _)| seen == id).map(|(_, state)| state.clone()).unwrap_or_default())
+        .collect();
     let root = json!({ "InstanceIds": ids, "InstanceStates": states });
     let builtins = root.as_object().cloned().unwrap_or_default();
     Ok(Output { root, builtins, ..Output::empty() })

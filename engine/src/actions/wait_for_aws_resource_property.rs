@@ -12,16 +12,10 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
     api::poll(context, || async {
         let response = match api::call(context, &service, &operation, &params).await {
             Ok(response) => response,
-            // A request that can never succeed fails now rather than at the timeout.
-            Err(
-                error @ (aws::Error::UnknownService { .. }
-                | aws::Error::UnknownOperation { .. }
-                | aws::Error::InvalidParameters { .. }
-                | aws::Error::NoRegion
-                | aws::Error::Credentials(_)
-                | aws::Error::Request { .. }),
-            ) => return Err(Failure::error(error.to_string())),
-            Err(_) => return Ok(None),
+            // The service answered with an error, or could not be reached: ask again. Any
+            // other error is in the request itself and fails now rather than at the timeout.
+            Err(aws::Error::Service { .. } | aws::Error::Transport { .. }) => return Ok(None),
+            Err(error) => return Err(Failure::error(error.to_string())),
         };
         let (matches, _) = api::property_matches(inputs, &response)?;
         let secrets = crate::aws::sensitive_values(&service, &operation, &response);

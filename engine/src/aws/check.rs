@@ -8,7 +8,8 @@ use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
 use super::model::{Kind, Member, Model, Operation};
-use crate::validate::rules::nearest;
+use crate::template::has_braces;
+use crate::validate::rules::{describe_json, nearest};
 
 /// One thing wrong with a request, located by a path such as `Filters[0].Values`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,21 +74,6 @@ fn join(path: &str, name: &str) -> String {
     if path.is_empty() { name.to_string() } else { format!("{path}.{name}") }
 }
 
-fn is_template(value: &Value) -> bool {
-    value.as_str().is_some_and(|text| text.contains("{{"))
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 impl Checker<'_> {
     fn problem(&mut self, path: &str, message: String) {
         self.problems.push(Problem { path: path.to_string(), message });
@@ -122,12 +108,12 @@ impl Checker<'_> {
     }
 
     fn value(&mut self, member: &Member, value: &Value, path: &str) -> Value {
-        if is_template(value) {
+        if value.as_str().is_some_and(has_braces) {
             return value.clone();
         }
         let shape = self.model.shape(member);
         let wrong = |checker: &mut Self| {
-            checker.problem(path, format!("expected {}, found {}", shape.kind.expected(), kind_of(value)));
+            checker.problem(path, format!("expected {}, found {}", shape.kind.expected(), describe_json(value)));
             value.clone()
         };
         match (shape.kind, value) {
@@ -213,7 +199,7 @@ mod tests {
             ["`MaxCount`: expected an integer, found a list", "`MinCount`: missing required parameter `MinCount`"]
         );
         let (_, problems) = check_ec2("DescribeInstances", json!({"Filters": [{"Name": "x", "Values": "not-a-list"}]}));
-        assert_eq!(problems, ["`Filters[0].Values`: expected a list, found text"]);
+        assert_eq!(problems, ["`Filters[0].Values`: expected a list, found the string \"not-a-list\""]);
     }
 
     #[test]

@@ -462,18 +462,7 @@ fn describe(step: &Step, inputs: &Value) -> Result<String, String> {
             format!("run child runbook {} with {}", or(text("DocumentName")), json("RuntimeParameters"))
         }
         "aws:executeAwsApi" | "aws:assertAwsResourceProperty" | "aws:waitForAwsResourceProperty" => {
-            let request: Map<String, Value> = inputs
-                .as_object()
-                .map(|inputs| {
-                    inputs
-                        .iter()
-                        .filter(|(key, _)| {
-                            !matches!(key.as_str(), "Service" | "Api" | "PropertySelector" | "DesiredValues")
-                        })
-                        .map(|(key, value)| (key.clone(), value.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let request = inputs.as_object().map(actions::api::request_params).unwrap_or_default();
             let verb = match step.action.as_str() {
                 "aws:executeAwsApi" => "call",
                 "aws:assertAwsResourceProperty" => "check once",

@@ -33,9 +33,8 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
 ) -> Result<Finished, Error> {
     let runbook = request.plan.runbook;
-    let text = std::fs::read_to_string(&request.path).unwrap_or_default();
     let (system, ssm_secrets) =
-        super::scope::resolve_system(runbook, &text, &request.parameters, &config.system, &config.aws)
+        super::scope::resolve_system(request.plan, &request.parameters, &config.system, &config.aws)
             .await
             .map_err(Error::Aws)?;
     let mut secrets: Vec<Value> = runbook

@@ -2,12 +2,12 @@
 //! that succeeded, variables, the current loop iteration and the system values of section 5.2.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
 use crate::aws::Aws;
-use crate::document::model::Runbook;
+use crate::plan::Plan;
 use crate::template::{Lookup, Reference, Scope};
 
 /// Everything a reference can read during a run.
@@ -87,38 +87,48 @@ impl System {
 /// the `{{ssm:/name}}` values of parameter defaults that are used (no caller value given).
 /// Returns the values of SecureString parameters too, which must be redacted.
 pub async fn resolve_system(
-    runbook: &Runbook,
-    text: &str,
+    plan: &Plan<'_>,
     supplied: &Map<String, Value>,
     base: &System,
     aws: &Aws,
 ) -> Result<(System, Vec<Value>), String> {
+    let runbook = plan.runbook;
+    let mut globals = HashSet::new();
+    let mut names = Vec::new();
+    let mut note = |text: &str, ssm_allowed: bool| {
+        for (_, reference) in crate::template::references(text) {
+            match reference {
+                Reference::Global(name) => {
+                    globals.insert(name.to_owned());
+                }
+                Reference::Ssm(name) if ssm_allowed => names.push(name.to_owned()),
+                _ => {}
+            }
+        }
+    };
+    for parameter in &runbook.parameters {
+        let used = !supplied.contains_key(&parameter.name);
+        for_each_string(parameter.default.as_ref().unwrap_or(&Value::Null), &mut |text| note(text, used));
+    }
+    if let Some(role) = &runbook.assume_role {
+        note(role, false);
+    }
+    for id in plan.steps() {
+        plan.step(id).inputs.values().for_each(|value| for_each_string(value, &mut |text| note(text, false)));
+    }
+
     let mut system = base.clone();
     // Only when used: finding a region may ask instance metadata, which takes seconds
     // where there is none.
-    if system.region.is_none() && text.contains("global:REGION") {
+    if system.region.is_none() && globals.contains("REGION") {
         system.region = aws.region().await.ok();
     }
-    let needs_identity = ["global:ACCOUNT_ID", "global:AWS_PARTITION"].iter().any(|name| text.contains(name));
+    let needs_identity = globals.contains("ACCOUNT_ID") || globals.contains("AWS_PARTITION");
     if needs_identity && system.account_id.is_none() {
         let identity =
             aws.identity().await.map_err(|e| format!("global:ACCOUNT_ID needs the caller's identity from STS: {e}"))?;
         system.account_id = Some(identity.account.clone());
         system.partition_name = Some(identity.partition.clone());
-    }
-    let mut names = Vec::new();
-    for parameter in runbook.parameters.iter().filter(|p| !supplied.contains_key(&p.name)) {
-        let mut texts = Vec::new();
-        if let Some(default) = &parameter.default {
-            collect_texts(default, &mut texts);
-        }
-        for text in &texts {
-            for (_, reference) in crate::template::references(text) {
-                if let Reference::Ssm(name) = reference {
-                    names.push(name.to_owned());
-                }
-            }
-        }
     }
     let mut secrets = Vec::new();
     if !names.is_empty() {
@@ -228,6 +238,16 @@ impl Redactor {
             }
             other => other.clone(),
         }
+    }
+}
+
+/// Calls `f` with every string in `value`, without copying them (scripts are long).
+fn for_each_string(value: &Value, f: &mut dyn FnMut(&str)) {
+    match value {
+        Value::String(text) if crate::template::has_braces(text) => f(text),
+        Value::Array(items) => items.iter().for_each(|item| for_each_string(item, f)),
+        Value::Object(object) => object.values().for_each(|item| for_each_string(item, f)),
+        _ => {}
     }
 }
 

@@ -806,12 +806,7 @@ impl<'a> Rules<'a> {
             self.push(diagnostic);
             return;
         };
-        let params: serde_json::Map<String, Value> = step
-            .inputs
-            .iter()
-            .filter(|(key, _)| !matches!(key.as_str(), "Service" | "Api" | "PropertySelector" | "DesiredValues"))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
+        let params = actions::api::request_params(&step.inputs);
         let (_, problems) = crate::aws::check::check(&model, operation, &params, &[]);
         for problem in problems {
             let top = problem.path.split(['.', '[']).next().unwrap_or_default();
