@@ -73,13 +73,22 @@ pub fn resolve(
 
 /// The partition whose region pattern matches (`aws`, `aws-cn`, `aws-us-gov`, ...).
 pub fn partition_of(region: &str) -> Option<(&'static str, &'static model::Partition)> {
-    ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"].into_iter().find_map(
-        |name| {
-            let partition = model::partition(name)?;
-            let pattern = fancy_regex::Regex::new(&partition.region_regex).ok()?;
-            pattern.is_match(region).unwrap_or(false).then_some((name, partition))
-        },
-    )
+    // Compiled once: every call resolves its endpoint.
+    static PATTERNS: std::sync::OnceLock<Vec<(&'static str, &'static model::Partition, fancy_regex::Regex)>> =
+        std::sync::OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"]
+            .into_iter()
+            .filter_map(|name| {
+                let partition = model::partition(name)?;
+                Some((name, partition, fancy_regex::Regex::new(&partition.region_regex).ok()?))
+            })
+            .collect()
+    });
+    patterns
+        .iter()
+        .find(|(_, _, pattern)| pattern.is_match(region).unwrap_or(false))
+        .map(|(name, partition, _)| (*name, *partition))
 }
 
 #[cfg(test)]
