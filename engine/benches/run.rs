@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use runbook::exec::{self, dry_run};
-use runbook::journal::Journal;
+use runbook::journal::{EventKind, Journal, JournalWrite};
 use runbook::plan;
 
 const STEPS: usize = 1_000;
@@ -49,8 +49,8 @@ fn commit_floor(dir: &Path, pairs: usize) -> Duration {
     let start = Instant::now();
     for i in 0..pairs {
         let detail = serde_json::json!({ "i": i });
-        journal.event("floor", "start", None, &detail).unwrap();
-        journal.event("floor", "finish", None, &detail).unwrap();
+        journal.event("floor", EventKind::Note, None, &detail).unwrap();
+        journal.event("floor", EventKind::Note, None, &detail).unwrap();
     }
     start.elapsed()
 }
@@ -73,10 +73,11 @@ fn main() {
     for round in 0..5 {
         let state = scratch(&format!("state-{round}"));
         let journal = Journal::open(&state).unwrap();
-        let (_cancel, cancelled) = tokio::sync::watch::channel(false);
+        let (_cancel, cancelled) = tokio::sync::watch::channel(exec::Interrupt::None);
         let config = exec::Config::default();
+        let engine = exec::Engine::new(&journal, &exec::Silent);
         let start = Instant::now();
-        let finished = runtime.block_on(exec::run(&request, &config, &journal, &exec::Silent, cancelled)).unwrap();
+        let finished = runtime.block_on(exec::run(&request, &config, &engine, cancelled)).unwrap();
         durable.push(start.elapsed());
         assert_eq!(finished.status, exec::Status::Success);
         floors.push(commit_floor(&scratch(&format!("floor-{round}")), STEPS));

@@ -1,6 +1,13 @@
-//! The catalogue of Automation actions (reference section 6): which exist, which are
-//! public, their timeouts, built-in outputs and cancel rules; and the executors, one file
-//! per action under `actions/`, each registered by one line in [`execute`].
+//! The catalogue of Automation actions (reference section 6) and the registry of their
+//! executors: one [`Action`] row per action with its facts (public or internal, timeouts,
+//! built-in outputs, cancel rules, safe to repeat, how the runner walks it), its executor, its
+//! dry-run description and its static check. Each public action lives in its own file under
+//! `actions/` and is one line of [`ACTIONS`]. Every stage asks the catalogue what an action
+//! is; no other module matches on action names.
+//!
+//! Executors see a narrow [`Context`]: the step, its attempt and iteration, the run's
+//! [`Settings`], the timeline, a cancel signal, and two seams, [`Children`] for child runs and
+//! [`Decider`] for people's decisions. They never see the runner, the journal or the CLI.
 
 pub mod api;
 pub mod approve;
@@ -18,6 +25,7 @@ pub mod execute_aws_api;
 pub mod execute_script;
 pub mod execute_state_machine;
 pub mod invoke_lambda_function;
+pub mod invoke_webhook;
 pub mod loop_;
 pub mod pause;
 pub mod run_command;
@@ -29,13 +37,45 @@ pub mod wait_for_aws_resource_property;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tokio::sync::watch;
 
+use crate::aws::Aws;
+use crate::diagnostic::Diagnostic;
 use crate::document::model::{Runbook, Step};
-use crate::exec::{Config, Observer, Redactor};
-use crate::journal::Journal;
-use crate::plan::Outcome;
+use crate::journal::{Decision, Status, WaitKind};
+use crate::timeline::Timeline;
+
+/// A future an executor or a seam returns; runs are single-threaded, so it need not be `Send`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// How far a cancel has gone: Ctrl-C (or SIGTERM, SIGHUP) asks for the cancel path; a second
+/// one stops at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Interrupt {
+    None,
+    Cancel,
+    Stop,
+}
+
+/// What every step of one execution shares.
+pub struct Settings<'a> {
+    pub runbook: &'a Runbook,
+    /// The runbook file: attachments are found beside it.
+    pub runbook_path: &'a Path,
+    /// The runbook's `assumeRole`, rendered; AWS calls are made as this role.
+    pub assume_role: Option<&'a str>,
+    /// The Python interpreter for `aws:executeScript`.
+    pub python: &'a str,
+    /// The AWS client every AWS action goes through.
+    pub aws: &'a Aws,
+    /// How often waiting actions ask again (`aws:waitForAwsResourceProperty`, ...).
+    pub poll_interval: Duration,
+    /// Webhook integrations given locally (`--integrations FILE`): name -> `{url, headers, payload}`.
+    pub integrations: &'a Map<String, Value>,
+}
 
 /// What an executor gets besides its rendered inputs.
 pub struct Context<'a> {
@@ -44,17 +84,12 @@ pub struct Context<'a> {
     /// The loop iteration (1-based), 0 outside loops.
     pub iteration: u32,
     pub attempt: u32,
-    pub runbook: &'a Runbook,
-    /// The runbook's `assumeRole`, rendered; AWS calls are made as this role.
-    pub assume_role: Option<&'a str>,
-    /// The runbook file: attachments and child runbooks are found beside it.
-    pub runbook_path: &'a Path,
-    pub journal: &'a Journal,
-    pub config: &'a Config,
-    pub observer: &'a dyn Observer,
-    pub redactor: &'a Redactor,
-    /// Turns true on Ctrl-C; a child execution handles it itself.
-    pub cancel: tokio::sync::watch::Receiver<bool>,
+    pub settings: &'a Settings<'a>,
+    pub timeline: &'a Timeline<'a>,
+    /// Turns to `Cancel` on Ctrl-C and to `Stop` on a second one.
+    pub cancel: watch::Receiver<Interrupt>,
+    pub children: &'a dyn Children,
+    pub decider: &'a dyn Decider,
 }
 
 /// What a successful attempt produced.
@@ -64,8 +99,8 @@ pub struct Output {
     pub root: Value,
     /// Built-in outputs (reference 5.5).
     pub builtins: Map<String, Value>,
-    /// For a branch, the choice taken; `Succeeded` for everything else.
-    pub outcome: Outcome,
+    /// For a branch, the choice taken; `None` for everything else.
+    pub choice: Option<Choice>,
     /// Other state changes: `{"variables": {name: value}}`.
     pub effects: Value,
     /// What the action printed (a script's stdout and stderr).
@@ -75,12 +110,21 @@ pub struct Output {
     pub secrets: Vec<Value>,
 }
 
+/// The way on a branch took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Choice `i` (0-based) held.
+    Taken(usize),
+    /// No choice held: `Default`, else the branch falls through.
+    Default,
+}
+
 impl Output {
     pub fn empty() -> Output {
         Output {
             root: Value::Object(Map::new()),
             builtins: Map::new(),
-            outcome: Outcome::Succeeded,
+            choice: None,
             effects: Value::Null,
             log: None,
             secrets: Vec::new(),
@@ -95,8 +139,10 @@ pub enum Failure {
         message: String,
         log: Option<String>,
     },
-    /// A person must answer first (`aws:approve`, `aws:pause`) and nobody here can.
+    /// A person must answer first (`aws:approve`, `aws:pause`, a child that waits) and
+    /// nobody here can.
     Waiting {
+        kind: WaitKind,
         message: Option<String>,
         approvers: Value,
     },
@@ -112,48 +158,107 @@ impl Failure {
 
 pub type Result = std::result::Result<Output, Failure>;
 
-/// Runs one attempt of a step with its rendered inputs. The registry: one line per action.
-pub fn execute<'c>(
-    context: &'c Context<'c>,
-    inputs: &'c Map<String, Value>,
-) -> Pin<Box<dyn Future<Output = Result> + 'c>> {
-    match context.step.action.as_str() {
-        "aws:approve" => Box::pin(approve::execute(context, inputs)),
-        "aws:assertAwsResourceProperty" => Box::pin(assert_aws_resource_property::execute(context, inputs)),
-        "aws:branch" => Box::pin(async move { branch::execute(context, inputs) }),
-        "aws:changeInstanceState" => Box::pin(change_instance_state::execute(context, inputs)),
-        "aws:copyImage" => Box::pin(copy_image::execute(context, inputs)),
-        "aws:createImage" => Box::pin(create_image::execute(context, inputs)),
-        "aws:createStack" => Box::pin(create_stack::execute(context, inputs)),
-        "aws:createTags" => Box::pin(create_tags::execute(context, inputs)),
-        "aws:deleteImage" => Box::pin(delete_image::execute(context, inputs)),
-        "aws:deleteStack" => Box::pin(delete_stack::execute(context, inputs)),
-        "aws:executeAutomation" => Box::pin(execute_automation::execute(context, inputs)),
-        "aws:executeAwsApi" => Box::pin(execute_aws_api::execute(context, inputs)),
-        "aws:executeScript" => Box::pin(execute_script::execute(context, inputs)),
-        "aws:executeStateMachine" => Box::pin(execute_state_machine::execute(context, inputs)),
-        "aws:invokeLambdaFunction" => Box::pin(invoke_lambda_function::execute(context, inputs)),
-        "aws:runCommand" => Box::pin(run_command::execute(context, inputs)),
-        "aws:runInstances" => Box::pin(run_instances::execute(context, inputs)),
-        "aws:waitForAwsResourceProperty" => Box::pin(wait_for_aws_resource_property::execute(context, inputs)),
-        "aws:pause" => Box::pin(pause::execute(context, inputs)),
-        "aws:sleep" => Box::pin(sleep::execute(context, inputs)),
-        "aws:updateVariable" => Box::pin(async move { update_variable::execute(context, inputs) }),
-        other => {
-            let message = match lookup(other) {
-                Some(info) if info.internal => format!("`{other}` is internal to AWS and cannot run outside it"),
-                Some(_) => format!("`{other}` has no local executor"),
-                None => format!("unknown action `{other}`"),
-            };
-            Box::pin(async move { Err(Failure::error(message)) })
+/// Runs one attempt of a step with its rendered inputs. The runner asks this seam, so a test
+/// runner can answer steps from mocks or inject failures; [`Catalogue`] runs the real ones.
+pub trait Executors {
+    fn execute<'c>(&'c self, context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result>;
+}
+
+/// The real executors: each action's own, from the catalogue.
+pub struct Catalogue;
+
+impl Executors for Catalogue {
+    fn execute<'c>(&'c self, context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+        let action = context.step.action.as_str();
+        match lookup(action) {
+            Some(Action { execute: Some(execute), .. }) => execute(context, inputs),
+            found => {
+                let message = match found {
+                    Some(info) if info.internal => format!("`{action}` is internal to AWS and cannot run outside it"),
+                    Some(_) => format!("`{action}` has no local executor"),
+                    None => format!("unknown action `{action}`"),
+                };
+                Box::pin(async move { Err(Failure::error(message)) })
+            }
         }
     }
 }
 
-/// Everything the engine knows about an action without running it.
+/// A child execution as a step sees it.
 #[derive(Debug)]
-pub struct ActionInfo {
+pub struct ChildRun {
+    pub execution_id: String,
+    pub status: Status,
+    /// The child's document outputs, as shown (secrets redacted).
+    pub outputs: Value,
+}
+
+/// Runs child executions (`aws:executeAutomation`): the runner's implementation finds the
+/// document, runs it in this process with its own execution linked to the parent's, and on a
+/// resume goes on with the same child instead of starting another.
+pub trait Children {
+    fn run<'a>(
+        &'a self,
+        context: &'a Context<'a>,
+        document: &'a str,
+        parameters: Map<String, Value>,
+    ) -> BoxFuture<'a, std::result::Result<ChildRun, Failure>>;
+}
+
+/// What a waiting step asks a person.
+#[derive(Clone, Debug)]
+pub struct Ask {
+    pub kind: WaitKind,
+    pub message: Option<String>,
+    pub approvers: Value,
+}
+
+/// Answers steps that wait for a person: a decision already journaled, a pre-set answer, the
+/// prompt on a terminal, or one recorded by another process. Fails with
+/// [`Failure::Waiting`] when nobody here can answer.
+pub trait Decider {
+    fn decide<'a>(
+        &'a self,
+        context: &'a Context<'a>,
+        ask: Ask,
+    ) -> BoxFuture<'a, std::result::Result<Decision, Failure>>;
+}
+
+/// Runs one attempt of an action.
+pub type Executor = for<'c> fn(&'c Context<'c>, &'c Map<String, Value>) -> BoxFuture<'c, Result>;
+
+/// What a static check sees.
+pub struct Checked<'a> {
+    pub runbook: &'a Runbook,
+    pub step: &'a Step,
+    /// The loop whose body holds the step.
+    pub enclosing_loop: Option<&'a Step>,
+    /// Validating for a run that starts now: also refuse what cannot run here.
+    pub starting: bool,
+}
+
+/// How the runner and the dry-run walk a step of this action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Runs its executor.
+    Task,
+    /// `aws:branch`: its outcome is a choice.
+    Branch,
+    /// `aws:loop`: the runner walks its body, once per iteration.
+    Loop,
+    /// `aws:updateVariable`: its effect is a variable's new value.
+    Variable,
+    /// `aws:executeAutomation`: a child execution, which handles a cancel itself.
+    Child,
+    /// An API action: one call from `Service`, `Api` and the request parameters; with
+    /// `property`, it compares `PropertySelector` with `DesiredValues`.
+    Api { property: bool },
+}
+
+/// Everything the engine knows about an action.
+pub struct Action {
     pub name: &'static str,
+    pub kind: Kind,
     /// AWS-internal actions appear only in AWS-owned runbooks; they parse but cannot run.
     pub internal: bool,
     /// Whether `onCancel: step:X` may target a step with this action (V9).
@@ -172,122 +277,127 @@ pub struct ActionInfo {
     /// action changes nothing outside the execution (or, for `aws:executeAutomation`, its
     /// child is found again by an idempotency key and resumed, not started twice).
     pub safe_to_repeat: bool,
+    /// Runs one attempt; `None` where the runner does the work (`aws:loop`) or nothing can
+    /// run locally (AWS-internal actions).
+    pub execute: Option<Executor>,
+    /// What a step would do, in one line, for dry-runs; `Err` says why it cannot be previewed.
+    pub describe: fn(&Step, &Value) -> std::result::Result<String, String>,
+    /// Checks a step's inputs beyond the schema (reference 8.1, 8.2).
+    pub check: fn(&Checked<'_>, &mut Vec<Diagnostic>),
 }
 
-const fn action(name: &'static str) -> ActionInfo {
-    ActionInfo {
-        name,
-        internal: false,
-        cancel_target: true,
-        on_cancel_allowed: true,
-        default_timeout_seconds: None,
-        max_timeout_seconds: None,
-        builtin_outputs: &[],
-        returns_data: false,
-        safe_to_repeat: false,
+impl Action {
+    /// A public action with the common facts; rows override what differs.
+    pub const fn new(name: &'static str) -> Action {
+        Action {
+            name,
+            kind: Kind::Task,
+            internal: false,
+            cancel_target: true,
+            on_cancel_allowed: true,
+            default_timeout_seconds: None,
+            max_timeout_seconds: None,
+            builtin_outputs: &[],
+            returns_data: false,
+            safe_to_repeat: false,
+            execute: None,
+            describe: describe_generic,
+            check: check_nothing,
+        }
+    }
+
+    /// An AWS-internal action: it parses and validates, but cannot run or be previewed.
+    const fn internal(name: &'static str) -> Action {
+        Action { internal: true, describe: describe_internal, ..Action::new(name) }
     }
 }
 
-const DAY: u64 = 24 * 3600;
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Action").field("name", &self.name).field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
 
-pub static ACTIONS: &[ActionInfo] = &[
-    ActionInfo {
-        cancel_target: false,
-        default_timeout_seconds: Some(7 * DAY),
-        max_timeout_seconds: Some(30 * DAY),
-        builtin_outputs: &["ApprovalStatus", "ApproverDecisions"],
-        safe_to_repeat: true,
-        ..action("aws:approve")
-    },
-    ActionInfo { returns_data: true, ..action("aws:assertAwsResourceProperty") },
-    ActionInfo { builtin_outputs: &["NextStep"], safe_to_repeat: true, ..action("aws:branch") },
-    ActionInfo { default_timeout_seconds: Some(3600), ..action("aws:changeInstanceState") },
-    ActionInfo { cancel_target: false, builtin_outputs: &["ImageId", "ImageState"], ..action("aws:copyImage") },
-    ActionInfo { cancel_target: false, builtin_outputs: &["ImageId", "ImageState"], ..action("aws:createImage") },
-    ActionInfo {
-        cancel_target: false,
-        builtin_outputs: &["StackId", "StackStatus", "StackStatusReason"],
-        returns_data: true,
-        ..action("aws:createStack")
-    },
-    ActionInfo { cancel_target: false, ..action("aws:createTags") },
-    action("aws:deleteImage"),
-    ActionInfo { returns_data: true, ..action("aws:deleteStack") },
-    ActionInfo {
-        builtin_outputs: &["Output", "ExecutionId", "Status"],
-        returns_data: true,
-        safe_to_repeat: true,
-        ..action("aws:executeAutomation")
-    },
-    // AWS limits each API call to 25 s, not the step: timeoutSeconds may be longer (245
-    // AWS-owned steps set it so), so no step maximum applies.
-    ActionInfo { returns_data: true, ..action("aws:executeAwsApi") },
-    ActionInfo {
-        max_timeout_seconds: Some(600),
-        builtin_outputs: &["Payload", "OutputPayload"],
-        returns_data: true,
-        ..action("aws:executeScript")
-    },
-    ActionInfo {
-        builtin_outputs: &[
-            "executionArn",
-            "input",
-            "name",
-            "output",
-            "startDate",
-            "stateMachineArn",
-            "status",
-            "stopDate",
-        ],
-        returns_data: true,
-        ..action("aws:executeStateMachine")
-    },
-    ActionInfo {
-        max_timeout_seconds: Some(300),
-        builtin_outputs: &["StatusCode", "FunctionError", "LogResult", "Payload", "OutputPayload"],
-        returns_data: true,
-        ..action("aws:invokeLambdaFunction")
-    },
-    ActionInfo { builtin_outputs: &["Response", "ResponseCode"], returns_data: true, ..action("aws:invokeWebhook") },
-    ActionInfo {
-        on_cancel_allowed: false,
-        builtin_outputs: &["CurrentIteration", "CurrentIteratorValue"],
-        safe_to_repeat: true,
-        ..action("aws:loop")
-    },
-    ActionInfo { cancel_target: false, safe_to_repeat: true, ..action("aws:pause") },
-    ActionInfo {
-        builtin_outputs: &["CommandId", "Status", "ResponseCode", "Output", "OutputPayload"],
-        returns_data: true,
-        ..action("aws:runCommand")
-    },
-    ActionInfo {
-        cancel_target: false,
-        builtin_outputs: &["InstanceIds", "InstanceStates"],
-        returns_data: true,
-        ..action("aws:runInstances")
-    },
-    ActionInfo {
-        cancel_target: false,
-        max_timeout_seconds: Some(604_799),
-        safe_to_repeat: true,
-        ..action("aws:sleep")
-    },
-    ActionInfo { on_cancel_allowed: false, safe_to_repeat: true, ..action("aws:updateVariable") },
-    ActionInfo { default_timeout_seconds: Some(3600), ..action("aws:waitForAwsResourceProperty") },
-    ActionInfo { internal: true, ..action("aws:putServerUpgradeMetrics") },
-    ActionInfo { internal: true, returns_data: true, ..action("aws:shareSQLMedia") },
-    ActionInfo { internal: true, ..action("aws:installDistributorPackageOnAzure") },
+/// The registry: one line per action.
+pub static ACTIONS: &[&Action] = &[
+    &approve::ACTION,
+    &assert_aws_resource_property::ACTION,
+    &branch::ACTION,
+    &change_instance_state::ACTION,
+    &copy_image::ACTION,
+    &create_image::ACTION,
+    &create_stack::ACTION,
+    &create_tags::ACTION,
+    &delete_image::ACTION,
+    &delete_stack::ACTION,
+    &execute_automation::ACTION,
+    &execute_aws_api::ACTION,
+    &execute_script::ACTION,
+    &execute_state_machine::ACTION,
+    &invoke_lambda_function::ACTION,
+    &invoke_webhook::ACTION,
+    &loop_::ACTION,
+    &pause::ACTION,
+    &run_command::ACTION,
+    &run_instances::ACTION,
+    &sleep::ACTION,
+    &update_variable::ACTION,
+    &wait_for_aws_resource_property::ACTION,
+    &Action::internal("aws:putServerUpgradeMetrics"),
+    &Action { returns_data: true, ..Action::internal("aws:shareSQLMedia") },
+    &Action::internal("aws:installDistributorPackageOnAzure"),
 ];
 
+/// Command document plugins that people write as Automation actions by mistake.
+const COMMAND_PLUGINS: &[&str] = &["aws:runShellScript", "aws:runPowerShellScript", "aws:runDocument"];
+
 /// Looks an action up by its exact name (action names are case-sensitive).
-pub fn lookup(name: &str) -> Option<&'static ActionInfo> {
-    ACTIONS.iter().find(|info| info.name == name)
+pub fn lookup(name: &str) -> Option<&'static Action> {
+    ACTIONS.iter().copied().find(|action| action.name == name)
+}
+
+/// How the runner walks a step of this action (an unknown action is a plain task).
+pub fn kind_of(name: &str) -> Kind {
+    lookup(name).map_or(Kind::Task, |action| action.kind)
 }
 
 /// The public actions, for messages and `runbook --help`.
 pub fn public_names() -> impl Iterator<Item = &'static str> {
-    ACTIONS.iter().filter(|info| !info.internal).map(|info| info.name)
+    ACTIONS.iter().filter(|action| !action.internal).map(|action| action.name)
+}
+
+/// Whether `name` is a Command document plugin rather than an Automation action.
+pub fn is_command_plugin(name: &str) -> bool {
+    COMMAND_PLUGINS.contains(&name)
+}
+
+/// What a step would do, as a dry-run shows it: the action's own description, or why it
+/// cannot be previewed.
+pub fn describe(step: &Step, inputs: &Value) -> std::result::Result<String, String> {
+    match lookup(&step.action) {
+        Some(action) => (action.describe)(step, inputs),
+        None => Err(format!("unknown action `{}`", step.action)),
+    }
+}
+
+fn describe_generic(step: &Step, inputs: &Value) -> std::result::Result<String, String> {
+    Ok(format!("run {} with {}", step.action, Value::Object(inputs.as_object().cloned().unwrap_or_default())))
+}
+
+fn describe_internal(step: &Step, _: &Value) -> std::result::Result<String, String> {
+    Err(format!("`{}` is internal to AWS: its effect is unknown", step.action))
+}
+
+fn check_nothing(_: &Checked<'_>, _: &mut Vec<Diagnostic>) {}
+
+/// A text input for a description: text as it is, anything else as JSON.
+fn shown_text(inputs: &Value, key: &str) -> Option<String> {
+    inputs.get(key).map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_owned))
+}
+
+/// An input as compact JSON for a description (`{}` when absent).
+fn shown_json(inputs: &Value, key: &str) -> String {
+    inputs.get(key).map_or_else(|| "{}".to_owned(), Value::to_string)
 }
 
 #[cfg(test)]
@@ -299,5 +409,6 @@ mod tests {
         assert_eq!(public_names().count(), 23);
         assert!(lookup("aws:putServerUpgradeMetrics").unwrap().internal);
         assert!(lookup("aws:runShellScript").is_none());
+        assert!(ACTIONS.iter().all(|action| action.internal || action.execute.is_some() || action.kind == Kind::Loop));
     }
 }

@@ -1,12 +1,14 @@
 //! The AWS client: every service driven by its botocore model (`model`), requests checked
 //! (`check`) and written in the service's wire protocol (`protocol`), sent to the standard
 //! endpoint (`endpoint`) signed with SigV4, with credentials, region and profiles from
-//! aws-config. Only this module talks to AWS.
+//! aws-config, through a [`Transport`] (`transport`: HTTPS, or a test's own). Only this
+//! module talks to AWS, and it is the process's one HTTP stack (webhooks go through it too).
 
 pub mod check;
 pub mod endpoint;
 pub mod model;
 pub mod protocol;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,14 +17,11 @@ use std::time::{Duration, SystemTime};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_smithy_http_client::Connector;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
-use aws_smithy_types::body::SdkBody;
 use serde_json::{Map, Value, json};
 
 pub use check::Problem;
-pub use protocol::ServiceError;
+pub use protocol::{Response, ServiceError};
+pub use transport::Transport;
 
 /// How to reach AWS, from the command line; the rest comes from the standard configuration
 /// (environment, `~/.aws/config` and `credentials`, SSO, IMDS).
@@ -125,11 +124,10 @@ impl Error {
 /// How many times one call is tried before the step's attempt counts as failed.
 const MAX_TRIES: u32 = 4;
 
-/// The loaded configuration, built on first use: a runbook that never calls AWS never
-/// looks for credentials.
-struct Loaded {
-    sdk: SdkConfig,
-    connector: Connector,
+/// A number between 0 and 1 for jittered backoff.
+pub fn random_unit() -> f64 {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    f64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])) / f64::from(u32::MAX)
 }
 
 /// The caller's identity, from STS `GetCallerIdentity`.
@@ -144,9 +142,12 @@ pub struct Identity {
 /// per role until shortly before they expire.
 pub struct Aws {
     settings: Settings,
-    loaded: tokio::sync::OnceCell<Loaded>,
+    /// The configuration, loaded on first use: a runbook that never calls AWS never looks for
+    /// credentials.
+    loaded: tokio::sync::OnceCell<SdkConfig>,
     credentials: tokio::sync::Mutex<HashMap<Option<String>, Credentials>>,
     identity: tokio::sync::OnceCell<Identity>,
+    transport: Arc<dyn Transport>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -157,11 +158,22 @@ impl std::fmt::Debug for Aws {
 
 impl Aws {
     pub fn new(settings: Settings) -> Arc<Aws> {
+        Aws::with_transport(settings, Arc::new(transport::Https::default()), None)
+    }
+
+    /// A client whose requests go through `transport`; with `credentials`, the engine's own
+    /// identity is those (a test's), not the standard configuration's.
+    pub fn with_transport(
+        settings: Settings,
+        transport: Arc<dyn Transport>,
+        credentials: Option<Credentials>,
+    ) -> Arc<Aws> {
         Arc::new(Aws {
             settings,
             loaded: tokio::sync::OnceCell::new(),
-            credentials: tokio::sync::Mutex::new(HashMap::new()),
+            credentials: tokio::sync::Mutex::new(credentials.into_iter().map(|c| (None, c)).collect()),
             identity: tokio::sync::OnceCell::new(),
+            transport,
         })
     }
 
@@ -169,7 +181,7 @@ impl Aws {
         &self.settings
     }
 
-    async fn loaded(&self) -> &Loaded {
+    async fn loaded(&self) -> &SdkConfig {
         self.loaded
             .get_or_init(|| async {
                 let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -182,23 +194,17 @@ impl Aws {
                 if let Some(url) = &self.settings.endpoint_url {
                     loader = loader.endpoint_url(url);
                 }
-                let connector = Connector::builder()
-                    .connector_settings(
-                        HttpConnectorSettings::builder()
-                            .connect_timeout(Duration::from_secs(10))
-                            .read_timeout(Duration::from_secs(60))
-                            .build(),
-                    )
-                    .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                    .build();
-                Loaded { sdk: loader.load().await, connector }
+                loader.load().await
             })
             .await
     }
 
     /// The region calls go to.
     pub async fn region(&self) -> Result<String, Error> {
-        self.loaded().await.sdk.region().map(|region| region.to_string()).ok_or(Error::NoRegion)
+        if let Some(region) = &self.settings.region {
+            return Ok(region.clone());
+        }
+        self.loaded().await.region().map(|region| region.to_string()).ok_or(Error::NoRegion)
     }
 
     /// Credentials for the engine's own identity, or for `role` assumed through STS.
@@ -213,14 +219,13 @@ impl Aws {
         }
         let loaded = self.loaded().await;
         let provider = match role {
-            None => loaded
-                .sdk
-                .credentials_provider()
-                .ok_or_else(|| Error::Credentials("no provider is configured".into()))?,
+            None => {
+                loaded.credentials_provider().ok_or_else(|| Error::Credentials("no provider is configured".into()))?
+            }
             Some(role) => SharedCredentialsProvider::new(
                 aws_config::sts::AssumeRoleProvider::builder(role)
                     .session_name(format!("runbook-{}", std::process::id()))
-                    .configure(&loaded.sdk)
+                    .configure(loaded)
                     .build()
                     .await,
             ),
@@ -234,14 +239,6 @@ impl Aws {
         })?;
         cache.insert(key, credentials.clone());
         Ok(credentials)
-    }
-
-    /// The SDK configuration for the crates that have their own client (`aws-sdk-ssm`), with
-    /// the same credentials, region and endpoint as every other call.
-    pub async fn sdk_config(&self, role: Option<&str>) -> Result<SdkConfig, Error> {
-        let credentials = self.credentials(role).await?;
-        let loaded = self.loaded().await;
-        Ok(loaded.sdk.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build())
     }
 
     /// The variables a script needs so that its boto3 calls reach the same AWS as the engine.
@@ -312,11 +309,24 @@ impl Aws {
                 Err(error) if error.is_transient() && tries < MAX_TRIES => {
                     // Full jitter on an exponential base (botocore's standard mode).
                     let base = 0.2 * f64::from(1u32 << tries.min(8));
-                    tokio::time::sleep(Duration::from_secs_f64(base.min(20.0) * crate::exec::random_unit())).await;
+                    tokio::time::sleep(Duration::from_secs_f64(base.min(20.0) * random_unit())).await;
                 }
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// POSTs `body` to `url` unsigned, through the same transport as AWS calls (webhooks).
+    pub async fn post(&self, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Result<Response, Error> {
+        let uri: http::Uri =
+            url.parse().map_err(|e| Error::Transport { url: url.to_owned(), message: format!("{e}") })?;
+        let mut headers = headers.to_vec();
+        if let Some(host) = uri.authority() {
+            headers.push(("host".into(), host.as_str().to_owned()));
+        }
+        headers.push(("content-length".into(), body.len().to_string()));
+        let request = transport::Request { method: "POST".into(), url: url.to_owned(), headers, body };
+        self.transport.send(request).await.map_err(|message| Error::Transport { url: url.to_owned(), message })
     }
 
     async fn send(
@@ -349,30 +359,14 @@ impl Aws {
         }
         let signed = sign(model, request, &url, &headers, endpoint, credentials).map_err(build)?;
         headers.extend(signed);
-
-        let mut builder = http::Request::builder().method(request.method.as_str()).uri(&uri);
-        for (name, value) in &headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let http_request = builder.body(SdkBody::from(request.body.clone())).map_err(|e| build(e.to_string()))?;
-        let http_request =
-            aws_smithy_runtime_api::http::Request::try_from(http_request).map_err(|e| build(e.to_string()))?;
-        let loaded = self.loaded().await;
-        let response = loaded
-            .connector
-            .call(http_request)
-            .await
-            .map_err(|e| transport(aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()))?;
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> =
-            response.headers().iter().map(|(name, value)| (name.to_ascii_lowercase(), value.to_string())).collect();
-        let body = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
-            .collect()
-            .await
-            .map_err(|e| transport(e.to_string()))?
-            .into_bytes()
-            .to_vec();
-        let response = protocol::Response { status, headers, body };
+        let outgoing = transport::Request {
+            method: request.method.clone(),
+            url: url.clone(),
+            headers,
+            body: request.body.clone(),
+        };
+        let response = self.transport.send(outgoing).await.map_err(transport)?;
+        let status = response.status;
         match protocol::parse(model, operation, &response) {
             Ok(mut value) => {
                 let object = value.as_object_mut().expect("responses parse to objects");
@@ -399,11 +393,11 @@ impl Aws {
 pub fn resolve(service: &str, api: &str) -> Result<(Arc<model::Model>, String), Error> {
     let model = model::service(service).ok_or_else(|| Error::UnknownService {
         name: service.to_string(),
-        suggestion: crate::validate::rules::nearest(service, model::service_names().into_iter()),
+        suggestion: crate::diagnostic::nearest(service, model::service_names().into_iter()),
     })?;
     let Some(operation) = model.operation(api) else {
         let names = model.operations.keys().map(String::as_str);
-        let suggestion = crate::validate::rules::nearest(api, names).map(str::to_string);
+        let suggestion = crate::diagnostic::nearest(api, names).map(str::to_string);
         return Err(Error::UnknownOperation { service: service.to_string(), api: api.to_string(), suggestion });
     };
     let name = operation.name.clone();

@@ -236,11 +236,33 @@ pub fn run(
         Ok(code) => code,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error:#}");
-            match error.downcast_ref::<UsageError>() {
-                Some(_) => exit::USAGE,
-                None => exit::ENVIRONMENT,
+            if let Some(help) = error.downcast_ref::<exec::Error>().and_then(exec::Error::help) {
+                let _ = writeln!(stderr, "  help: {help}");
             }
+            exit_for(&error)
         }
+    }
+}
+
+/// The exit code of an error, decided by its type: the caller's mistake, the environment's,
+/// or the engine refusing to go on.
+fn exit_for(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<UsageError>().is_some() {
+        return exit::USAGE;
+    }
+    let fault = error
+        .downcast_ref::<exec::Error>()
+        .map(exec::Error::fault)
+        .or_else(|| error.downcast_ref::<crate::journal::Error>().map(exec::Fault::from));
+    fault.map_or(exit::ENVIRONMENT, exit_for_fault)
+}
+
+/// The exit code for who is at fault.
+fn exit_for_fault(fault: exec::Fault) -> u8 {
+    match fault {
+        exec::Fault::Caller => exit::USAGE,
+        exec::Fault::Environment => exit::ENVIRONMENT,
+        exec::Fault::Refused => exit::REFUSED,
     }
 }
 

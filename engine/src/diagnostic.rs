@@ -130,37 +130,54 @@ pub fn pointer_of(path: &[PathSegment<'_>]) -> String {
     })
 }
 
-/// Calls `visit` with every string inside `value` that contains `{{`, and its path from
-/// `value` (appended to `path`, which holds the segments above `value`). Pointers are left to
-/// the caller, so walks that rarely report build none.
-pub fn visit_templates<'v>(
-    value: &'v Value,
-    path: &mut Vec<PathSegment<'v>>,
-    visit: &mut impl FnMut(&'v str, &[PathSegment<'v>]),
-) {
+// Words that messages share, whichever stage writes them.
+
+/// A value as a message names it: `the string "x"`, `a list`, `the number 3`.
+pub fn describe_json(value: &Value) -> String {
     match value {
-        Value::String(text) if crate::template::has_braces(text) => visit(text, path),
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                path.push(PathSegment::Index(i));
-                visit_templates(item, path, visit);
-                path.pop();
-            }
-        }
-        Value::Object(map) => {
-            for (key, item) in map {
-                path.push(PathSegment::Key(key));
-                visit_templates(item, path, visit);
-                path.pop();
-            }
-        }
-        _ => {}
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string {}", short(&Value::String(s.clone()))),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
     }
 }
 
-/// Every string inside `value` that contains `{{`, with its pointer below `base`.
-pub fn collect_templates<'v>(value: &'v Value, base: &str, out: &mut Vec<(&'v str, String)>) {
-    visit_templates(value, &mut Vec::new(), &mut |text, path| out.push((text, format!("{base}{}", pointer_of(path)))));
+/// A value as compact JSON, cut to 60 characters for a message.
+pub fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= 60 {
+        return text;
+    }
+    let cut: String = text.chars().take(57).collect();
+    format!("{cut}...")
+}
+
+/// The closest name by edit distance, when it is close enough to be a likely typo.
+pub fn nearest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+    // Two edits cover a transposition (`strat` for `start`), the commonest typo.
+    let limit = (name.chars().count() / 3).max(2);
+    let name = name.to_ascii_lowercase();
+    candidates
+        .map(|candidate| (edit_distance(&name, &candidate.to_ascii_lowercase()), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, candidate)| (*distance, *candidate))
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 macro_rules! codes {
@@ -248,6 +265,7 @@ codes! {
     SleepDuration = "sleep-duration", Error, "8.2", "aws:sleep without a valid Duration or Timestamp";
     CreateStackTemplate = "create-stack-template", Error, "8.2", "aws:createStack needs exactly one of TemplateBody/TemplateURL";
     ExecuteAutomationTargets = "execute-automation-targets", Error, "8.2", "aws:executeAutomation with both Targets and TargetMaps";
+    FanOut = "execute-automation-fan-out", Error, "8.3", "a run reaches aws:executeAutomation over targets, which runs only on AWS for now";
     RunCommandTargets = "run-command-targets", Error, "8.2", "aws:runCommand without InstanceIds/Targets, or over 50 literal InstanceIds";
     CreateTagsResources = "create-tags-resources", Error, "8.2", "aws:createTags with a non-EC2 ResourceType and several ResourceIds";
     LoopLimit = "loop-limit", Error, "8.2", "over 100 literal Iterators or MaxIterations above 100";

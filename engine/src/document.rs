@@ -3,6 +3,8 @@
 
 mod json_spans;
 pub mod model;
+pub mod outputs;
+pub mod selector;
 mod spans;
 mod yaml;
 

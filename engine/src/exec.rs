@@ -1,82 +1,42 @@
 //! Stage 4, running: walks a plan through [`Plan::successor`], one executor per action
-//! (`actions/`), every attempt recorded in the journal before and after it runs. A resume
-//! replays the journal: steps that finished are restored, never run again. [`dry_run`]
-//! explores the same plan without running anything.
+//! (`actions/`), every fact reported through the execution's [`Timeline`]. A resume replays
+//! the journal: steps that finished are restored, never run again. [`dry_run`] explores the
+//! same plan without running anything.
+//!
+//! - `runner.rs`: the walk (attempts, timeouts, cancels, loops, resume).
+//! - `children.rs`: the [`Children`](crate::actions::Children) seam: child runbooks.
+//! - `decide.rs`: the [`Decider`](crate::actions::Decider) seam, and [`decide`] for
+//!   `runbook approve|reject|resume ID`.
+//! - `scope.rs`: the values templates render with during a run.
+//! - `dry_run.rs`: the exploration of every path.
+//!
+//! [`Timeline`]: crate::timeline::Timeline
 
+mod children;
+mod decide;
 pub mod dry_run;
-pub mod outputs;
 mod runner;
 pub mod scope;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::actions::Executors;
 use crate::document::{self, model::Runbook};
-use crate::journal;
+use crate::journal::{self, Journal, JournalWrite, Locks};
 use crate::plan::{self, Plan};
 use crate::validate::{self, Supplied, Validated};
 
-pub(crate) use runner::random_unit;
+pub use crate::actions::Interrupt;
+pub use crate::journal::Status;
+pub use crate::redact::{REDACTED, Redactor};
+pub use crate::timeline::{Event, Observer, Silent};
+pub use decide::{Decided, decide};
 pub use runner::run;
-pub use scope::{REDACTED, Redactor, RunScope, System};
-
-/// Step and execution statuses (reference 4.6), as the API spells them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Status {
-    Pending,
-    InProgress,
-    Waiting,
-    Success,
-    Failed,
-    TimedOut,
-    Cancelled,
-    /// An `aws:loop` left by a jump from its body.
-    Exited,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "Pending",
-            Status::InProgress => "InProgress",
-            Status::Waiting => "Waiting",
-            Status::Success => "Success",
-            Status::Failed => "Failed",
-            Status::TimedOut => "TimedOut",
-            Status::Cancelled => "Cancelled",
-            Status::Exited => "Exited",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Status> {
-        [
-            Status::Pending,
-            Status::InProgress,
-            Status::Waiting,
-            Status::Success,
-            Status::Failed,
-            Status::TimedOut,
-            Status::Cancelled,
-            Status::Exited,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
-    }
-
-    /// Whether an execution with this status is over.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Success | Status::Failed | Status::TimedOut | Status::Cancelled)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use scope::{RunScope, System};
 
 /// A pre-set answer for `aws:approve` and `aws:pause` steps (CI has nobody at a prompt).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +52,8 @@ pub enum WaitMode {
     Exit,
     /// Wait for a decision recorded by another process (`runbook approve ID`).
     Poll,
-    /// Ask at the terminal, and also take a decision recorded by another process.
+    /// Ask at the terminal ([`Engine::prompt`]), and also take a decision recorded by another
+    /// process.
     Prompt,
 }
 
@@ -105,7 +66,8 @@ pub struct Config {
     pub idempotency_key: Option<String>,
     /// Resume even though the runbook changed since the execution started.
     pub force: bool,
-    /// Steps to run again on resume although their last attempt's outcome is unknown.
+    /// Steps to run again on resume although their last attempt's outcome is unknown, or
+    /// although they finished with a secret the journal does not keep.
     pub rerun: Vec<String>,
     pub answer: Option<Answer>,
     pub wait: WaitMode,
@@ -113,13 +75,17 @@ pub struct Config {
     pub python: String,
     pub system: System,
     /// The AWS client every AWS action and `{{ssm:...}}` default goes through.
-    pub aws: std::sync::Arc<crate::aws::Aws>,
+    pub aws: Arc<crate::aws::Aws>,
     /// How often waiting actions ask AWS again (`aws:waitForAwsResourceProperty`, ...).
     pub poll_interval: std::time::Duration,
+    /// Webhook integrations given locally (`--integrations FILE`): name -> definition.
+    pub integrations: Arc<Map<String, Value>>,
     /// Nesting depth of `aws:executeAutomation` children.
     pub depth: u32,
     /// The execution and step that started this one, for a child.
     pub parent: Option<(String, String)>,
+    /// Secrets known before the run starts: a child's parent's.
+    pub secrets: Redactor,
     /// Who answers at a prompt or with a pre-set answer (journaled with the decision).
     pub user: String,
 }
@@ -137,10 +103,35 @@ impl Default for Config {
             system: System::from_environment(),
             aws: crate::aws::Aws::new(crate::aws::Settings::default()),
             poll_interval: std::time::Duration::from_secs(5),
+            integrations: Arc::default(),
             depth: 0,
             parent: None,
+            secrets: Redactor::default(),
             user: current_user(),
         }
+    }
+}
+
+/// Lines a person types at the terminal, for approvals and pauses. The CLI owns the terminal.
+pub trait Prompt {
+    fn lines(&self) -> tokio::sync::mpsc::UnboundedReceiver<String>;
+}
+
+/// The parts a run talks to, each behind its seam.
+#[derive(Clone, Copy)]
+pub struct Engine<'a> {
+    pub journal: &'a dyn JournalWrite,
+    pub locks: &'a dyn Locks,
+    pub observer: &'a dyn Observer,
+    pub executors: &'a dyn Executors,
+    /// The terminal, for [`WaitMode::Prompt`].
+    pub prompt: Option<&'a dyn Prompt>,
+}
+
+impl<'a> Engine<'a> {
+    /// The real parts: the SQLite journal for records and locks, the catalogue's executors.
+    pub fn new(journal: &'a Journal, observer: &'a dyn Observer) -> Engine<'a> {
+        Engine { journal, locks: journal, observer, executors: &crate::actions::Catalogue, prompt: None }
     }
 }
 
@@ -164,90 +155,7 @@ pub struct Request<'a> {
     pub parameters: Map<String, Value>,
 }
 
-/// Something a run reports as it goes; the CLI renders them.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    ExecutionStarted {
-        execution_id: String,
-        runbook: String,
-        resumed: bool,
-        parent_id: Option<String>,
-    },
-    StepStarted {
-        execution_id: String,
-        step: String,
-        action: String,
-        iteration: u32,
-        attempt: u32,
-        max_attempts: u32,
-        inputs: Value,
-    },
-    /// A step that finished in an earlier run of this execution: restored, not run.
-    StepRestored {
-        execution_id: String,
-        step: String,
-        iteration: u32,
-        status: Status,
-    },
-    AttemptFailed {
-        execution_id: String,
-        step: String,
-        iteration: u32,
-        attempt: u32,
-        error: String,
-        retry_in_ms: Option<u64>,
-    },
-    StepFinished {
-        execution_id: String,
-        step: String,
-        action: String,
-        iteration: u32,
-        status: Status,
-        attempts: u32,
-        duration_ms: u64,
-        outputs: Value,
-        error: Option<String>,
-        log: Option<String>,
-    },
-    Waiting {
-        execution_id: String,
-        step: String,
-        action: String,
-        message: Option<String>,
-        approvers: Value,
-    },
-    Decision {
-        execution_id: String,
-        step: String,
-        decision: String,
-        by: String,
-    },
-    CancelRequested {
-        execution_id: String,
-    },
-    ExecutionFinished {
-        execution_id: String,
-        status: Status,
-        duration_ms: u64,
-        outputs: Value,
-        failed_steps: Vec<String>,
-    },
-}
-
-/// Receives events as they happen.
-pub trait Observer {
-    fn event(&self, event: &Event);
-}
-
-/// An observer that drops everything.
-pub struct Silent;
-
-impl Observer for Silent {
-    fn event(&self, _: &Event) {}
-}
-
-/// How a run ended (or paused, waiting for a person).
+/// How a run ended (or paused, waiting for a person). Outputs are as shown: redacted.
 #[derive(Clone, Debug, Serialize)]
 pub struct Finished {
     pub execution_id: String,
@@ -255,6 +163,30 @@ pub struct Finished {
     pub outputs: Value,
     pub failed_steps: Vec<String>,
     pub duration_ms: u64,
+}
+
+/// Who is at fault when a run or a decision cannot go on; the CLI turns it into an exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The caller asked for something that does not exist or does not apply.
+    Caller,
+    /// The machine: the journal could not be read or written, AWS could not be reached.
+    Environment,
+    /// The engine refuses to go on: what happened is unknown, the runbook changed, another
+    /// process drives the execution. The message says how to go on.
+    Refused,
+}
+
+impl From<&journal::Error> for Fault {
+    fn from(error: &journal::Error) -> Fault {
+        if error.is_refusal() {
+            Fault::Refused
+        } else if error.is_caller_fault() {
+            Fault::Caller
+        } else {
+            Fault::Environment
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -273,6 +205,17 @@ pub enum Error {
     /// A system value the runbook needs could not be read from AWS.
     #[error("{0}")]
     Aws(String),
+    /// A step finished with a secret output that the journal does not keep, and a later step
+    /// reads it: feeding it the redaction mark would change what the run does.
+    #[error(
+        "step `{step}` of execution {execution_id} finished with a secret in {}, which the journal does not \
+         keep, and a later step needs it",
+        .names.join(", ")
+    )]
+    Sealed { execution_id: String, step: String, names: Vec<String> },
+    /// `runbook approve|reject|resume` for an execution that waits for nothing of the kind.
+    #[error("{0}")]
+    NotWaiting(String),
 }
 
 impl Error {
@@ -287,10 +230,24 @@ impl Error {
             Error::RunbookChanged { execution_id, .. } => Some(format!(
                 "resume with the runbook as it was, or pass `--force` to resume {execution_id} with the changed one"
             )),
-            Error::Journal(journal::Error::Locked { .. }) => {
+            Error::Sealed { execution_id, step, .. } => Some(format!(
+                "run the step again to get the value back: `runbook run --resume {execution_id} --rerun {step}` \
+                 (check first that running it twice is safe)"
+            )),
+            Error::Journal(journal::Error::Locked { .. } | journal::Error::KeyTaken { .. }) => {
                 Some("wait for the other process to finish, or stop it first".to_owned())
             }
             _ => None,
+        }
+    }
+
+    /// Who is at fault, which decides the exit code.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Error::Journal(error) => Fault::from(error),
+            Error::Aws(_) => Fault::Environment,
+            Error::DryRunRecord { .. } | Error::NotWaiting(_) => Fault::Caller,
+            Error::UnknownOutcome { .. } | Error::RunbookChanged { .. } | Error::Sealed { .. } => Fault::Refused,
         }
     }
 }
@@ -321,6 +278,21 @@ impl Prepared {
             parameters: self.validated.parameters.clone(),
         }
     }
+
+    /// The values of the parameters declared `x-secret`, for the redactor.
+    pub fn secrets(&self) -> Vec<Value> {
+        secret_values(&self.runbook, &self.validated.parameters)
+    }
+}
+
+/// The values of `parameters` whose declaration says `x-secret`.
+pub fn secret_values(runbook: &Runbook, parameters: &Map<String, Value>) -> Vec<Value> {
+    runbook
+        .parameters
+        .iter()
+        .filter(|parameter| parameter.secret)
+        .filter_map(|parameter| parameters.get(&parameter.name).cloned())
+        .collect()
 }
 
 /// Why a runbook could not be prepared.
@@ -334,14 +306,17 @@ pub enum PrepareError {
 }
 
 /// Reads, validates (schema, rules, parameter values, graph checks) and hashes a runbook.
-/// A dry-run passes `require_all: false`: a parameter nobody supplied is an unknown value.
-pub fn prepare(path: &Path, supplied: Vec<(String, Supplied)>, require_all: bool) -> Result<Prepared, PrepareError> {
+/// For a run (`run: true`) every required parameter needs a value and what cannot run here is
+/// refused; a dry-run passes `false`: a parameter nobody supplied is an unknown value.
+pub fn prepare(path: &Path, supplied: Vec<(String, Supplied)>, run: bool) -> Result<Prepared, PrepareError> {
     let bytes = std::fs::read(path).map_err(|source| document::Error { path: path.display().to_string(), source })?;
     let hash = content_hash(&bytes);
     let loaded = document::load(path.display().to_string(), bytes, document::format_of(path));
-    let mut validated = validate::validate(loaded, &validate::Config { parameters: Some(supplied) });
+    let config = validate::Config { parameters: Some(supplied) };
+    let mut validated =
+        if run { validate::validate_to_start(loaded, &config) } else { validate::validate(loaded, &config) };
     plan::check(&mut validated);
-    if !require_all {
+    if !run {
         validated.diagnostics.retain(|d| d.code != crate::diagnostic::Code::MissingParameter);
     }
     match validated.runbook.take() {

@@ -11,6 +11,8 @@ pub mod document;
 pub mod exec;
 pub mod journal;
 pub mod plan;
+pub mod redact;
 pub mod report;
 pub mod template;
+pub mod timeline;
 pub mod validate;

@@ -14,6 +14,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use serde_json::Value;
 
+use crate::actions::{self, Kind, branch};
 use crate::diagnostic::Diagnostic;
 use crate::document::model::{OnCancel, OnFailure, Runbook, Step};
 use crate::template;
@@ -142,11 +143,11 @@ pub struct Node<'r> {
 
 impl Node<'_> {
     pub fn is_branch(&self) -> bool {
-        self.step.action == "aws:branch"
+        actions::kind_of(&self.step.action) == Kind::Branch
     }
 
     pub fn is_loop(&self) -> bool {
-        self.step.action == "aws:loop"
+        actions::kind_of(&self.step.action) == Kind::Loop
     }
 
     /// The outcomes this step can have, each of which [`Plan::successor`] resolves.
@@ -281,7 +282,8 @@ impl Plan<'_> {
 
 /// A step's own inputs: a loop's body belongs to its steps.
 fn own_inputs(step: &Step) -> impl Iterator<Item = (&String, &Value)> {
-    step.inputs.iter().filter(|(key, _)| !(step.action == "aws:loop" && key.as_str() == "Steps"))
+    let is_loop = actions::kind_of(&step.action) == Kind::Loop;
+    step.inputs.iter().filter(move |(key, _)| !(is_loop && key.as_str() == "Steps"))
 }
 
 /// Renders a step's own inputs value by value (nothing is copied first), with the references
@@ -301,35 +303,6 @@ pub fn render_inputs(
     unknown.sort();
     unknown.dedup();
     Ok((inputs, unknown))
-}
-
-/// A branch condition as one line: `{{ x }} StringEquals "a" and not ({{ y }} BooleanEquals true)`.
-pub fn describe_condition(condition: &Value) -> String {
-    let Some(object) = condition.as_object() else { return condition.to_string() };
-    let group = |items: &Value, word: &str| match items.as_array() {
-        Some(items) => items
-            .iter()
-            .map(|item| format!("({})", describe_condition(item)))
-            .collect::<Vec<_>>()
-            .join(&format!(" {word} ")),
-        None => items.to_string(),
-    };
-    if let Some(items) = object.get("And") {
-        return group(items, "and");
-    }
-    if let Some(items) = object.get("Or") {
-        return group(items, "or");
-    }
-    if let Some(inner) = object.get("Not") {
-        return format!("not ({})", describe_condition(inner));
-    }
-    let variable =
-        object.get("Variable").map_or_else(|| "?".to_owned(), |v| v.as_str().map_or(v.to_string(), str::to_owned));
-    let operator = object.iter().find(|(key, _)| !matches!(key.as_str(), "Variable" | "NextStep"));
-    match operator {
-        Some((operator, operand)) => format!("{variable} {operator} {operand}"),
-        None => variable,
-    }
 }
 
 fn goto(target: Target<'_>, label: Label) -> Next<'_> {
@@ -376,15 +349,9 @@ pub fn plan<'r>(runbook: &'r Runbook) -> Plan<'r> {
             Some(OnCancel::Step(name)) => Some(target(name)),
             _ => None,
         };
-        let (choices, default) = if step.action == "aws:branch" {
-            let choices = match step.inputs.get("Choices") {
-                Some(Value::Array(choices)) => {
-                    choices.iter().map(|choice| choice.get("NextStep").and_then(Value::as_str).map(target)).collect()
-                }
-                _ => Vec::new(),
-            };
-            let default = step.inputs.get("Default").and_then(Value::as_str).map(target);
-            (choices, default)
+        let (choices, default) = if actions::kind_of(&step.action) == Kind::Branch {
+            let choices = branch::choice_targets(step).into_iter().map(|choice| choice.map(target)).collect();
+            (choices, branch::default_target(step).map(target))
         } else {
             (Vec::new(), None)
         };

@@ -8,6 +8,10 @@ pub mod render;
 use std::fmt;
 use std::ops::Range;
 
+use serde_json::Value;
+
+use crate::diagnostic::{PathSegment, pointer_of};
+
 pub use render::{Config, Error, Lookup, Rendered, Scope, render};
 
 /// One parsed reference.
@@ -74,6 +78,39 @@ pub fn parse_reference(inner: &str) -> Option<Reference<'_>> {
 /// make up most of a runbook's text, so this uses memchr's vectorised search.
 pub fn has_braces(text: &str) -> bool {
     memchr::memmem::find(text.as_bytes(), b"{{").is_some()
+}
+
+/// Calls `visit` with every string inside `value` that contains `{{`, and its path from
+/// `value` (appended to `path`, which holds the segments above `value`). Pointers are left to
+/// the caller, so walks that rarely report build none.
+pub fn visit_templates<'v>(
+    value: &'v Value,
+    path: &mut Vec<PathSegment<'v>>,
+    visit: &mut impl FnMut(&'v str, &[PathSegment<'v>]),
+) {
+    match value {
+        Value::String(text) if has_braces(text) => visit(text, path),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(PathSegment::Index(i));
+                visit_templates(item, path, visit);
+                path.pop();
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                path.push(PathSegment::Key(key));
+                visit_templates(item, path, visit);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every string inside `value` that contains `{{`, with its pointer below `base`.
+pub fn collect_templates<'v>(value: &'v Value, base: &str, out: &mut Vec<(&'v str, String)>) {
+    visit_templates(value, &mut Vec::new(), &mut |text, path| out.push((text, format!("{base}{}", pointer_of(path)))));
 }
 
 /// Every `{{ ... }}` in `text` whose content holds no brace, with its byte range and the

@@ -5,7 +5,6 @@ mod java_regex;
 pub mod params;
 pub(crate) mod rules;
 pub mod schema;
-mod selector;
 
 use std::collections::HashSet;
 
@@ -63,7 +62,17 @@ impl Validated {
 }
 
 /// Validates a loaded document, taking it over: the value becomes the typed model.
-pub fn validate(mut loaded: Loaded, config: &Config) -> Validated {
+pub fn validate(loaded: Loaded, config: &Config) -> Validated {
+    validate_as(loaded, config, false)
+}
+
+/// [`validate`] for a run that starts now: also refuses what cannot run here (a child run
+/// over targets), which a document check only describes.
+pub fn validate_to_start(loaded: Loaded, config: &Config) -> Validated {
+    validate_as(loaded, config, true)
+}
+
+fn validate_as(mut loaded: Loaded, config: &Config, starting: bool) -> Validated {
     let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
     let Some(value) = loaded.value.take() else {
         return Validated { document: loaded, runbook: None, parameters: Map::new(), diagnostics };
@@ -71,7 +80,7 @@ pub fn validate(mut loaded: Loaded, config: &Config) -> Validated {
     let schema_findings = schema::check(&value);
     let mut rule_findings = rules::check_document(&value);
     let runbook = Runbook::from_value(value);
-    rule_findings.extend(rules::check(&runbook));
+    rule_findings.extend(rules::check(&runbook, starting));
     // The rules give the more specific message where both see the same problem, and they
     // own branch conditions entirely.
     let rule_pointers: HashSet<&str> = rule_findings.iter().filter_map(|d| d.pointer.as_deref()).collect();

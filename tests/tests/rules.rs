@@ -402,6 +402,24 @@ fn api_actions_are_checked_against_the_aws_models() {
     );
 }
 
+/// A run over targets is AWS's to run for now: a run that starts refuses it (a start-time
+/// finding, defect 5 of the one-timeline issue); plain validation, as of the corpus, does not.
+#[test]
+fn r_a_child_run_over_targets_is_refused_before_it_starts_never_run_as_one_child() {
+    let text = doc(
+        "mainSteps:\n  - name: fan\n    action: aws:executeAutomation\n    inputs: {DocumentName: d, TargetParameterName: p, Targets: [{Key: ParameterValues, Values: [a, b]}]}\n",
+    );
+    assert_eq!(findings(&text, None), []);
+    let loaded = document::load("case.yaml".into(), text.into_bytes(), Some(Format::Yaml));
+    let validated = validate::validate_to_start(loaded, &Config::default());
+    let found: Vec<_> = validated
+        .diagnostics
+        .iter()
+        .map(|d| (d.code.as_str(), d.location.map(|l| (l.line, l.column)), d.help.is_some()))
+        .collect();
+    assert_eq!(found, [("execute-automation-fan-out", Some((5, 64)), true)]);
+}
+
 #[test]
 fn every_code_is_exercised_here() {
     // A new code must come with a negative test in this file.

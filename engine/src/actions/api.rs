@@ -1,5 +1,6 @@
 //! What the AWS actions share: one API call from a step (with its role and idempotency
-//! seed), the `Service`/`Api`/parameters split of the API actions, the comparison of
+//! seed), the `Service`/`Api`/parameters split of the API actions, their static check against
+//! the bundled models and their dry-run description, the comparison of
 //! `aws:assertAwsResourceProperty` and `aws:waitForAwsResourceProperty` (reference 7.4), and
 //! polling until a condition holds.
 
@@ -7,9 +8,11 @@ use std::future::Future;
 
 use serde_json::{Map, Value};
 
-use super::{Context, Failure};
+use super::{Checked, Context, Failure, shown_json, shown_text};
 use crate::aws::{self, Call};
-use crate::exec::outputs;
+use crate::diagnostic::{Code, Diagnostic, nearest};
+use crate::document::model::{Step, lenient_bool};
+use crate::document::outputs;
 
 /// Calls `service`.`api` for the step, as the runbook's `assumeRole` when it has one.
 pub async fn call(
@@ -19,8 +22,8 @@ pub async fn call(
     params: &Map<String, Value>,
 ) -> Result<Value, aws::Error> {
     let seed = format!("{}/{}/{}", context.execution_id, context.step.name, context.iteration);
-    let call = Call { service, api, params, role: context.assume_role, token_seed: &seed };
-    context.config.aws.call(&call).await
+    let call = Call { service, api, params, role: context.settings.assume_role, token_seed: &seed };
+    context.settings.aws.call(&call).await
 }
 
 /// [`call`] with the error turned into the step's failure.
@@ -98,8 +101,76 @@ where
         if let Some(done) = probe().await? {
             return Ok(done);
         }
-        tokio::time::sleep(context.config.poll_interval).await;
+        tokio::time::sleep(context.settings.poll_interval).await;
     }
+}
+
+/// What an API step would do, for dry-runs: `verb` the call (`call`, `check once`, `poll`).
+pub fn describe(verb: &str, inputs: &Value) -> Result<String, String> {
+    let or = |value: Option<String>| value.unwrap_or_else(|| "?".into());
+    let request = inputs.as_object().map(request_params).unwrap_or_default();
+    let mut line = format!(
+        "{verb} {}.{} {}",
+        or(shown_text(inputs, "Service")),
+        or(shown_text(inputs, "Api")),
+        Value::Object(request)
+    );
+    if let Some(selector) = shown_text(inputs, "PropertySelector") {
+        line.push_str(&format!(" until {selector} is one of {}", shown_json(inputs, "DesiredValues")));
+    }
+    Ok(line)
+}
+
+/// 7.1: the `Service`, `Api` and request parameters of an API action, checked against the
+/// bundled AWS models. Warnings: the service itself only finds out at run time.
+pub fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
+    let step = checked.step;
+    let literal = |key: &str| match step.inputs.get(key) {
+        Some(Value::String(text)) if !text.contains("{{") => Some(text.as_str()),
+        _ => None,
+    };
+    let Some(service) = literal("Service") else { return };
+    let Some(model) = aws::model::service(service) else {
+        let mut diagnostic =
+            Diagnostic::new(Code::AwsService, format!("`{service}` is not an AWS service the engine knows"))
+                .at(step.input_pointer("Service"));
+        if let Some(suggestion) = nearest(service, aws::model::service_names().into_iter()) {
+            diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
+        }
+        out.push(diagnostic);
+        return;
+    };
+    if aws::model::canonical_service(service) != Some(service) {
+        let canonical = aws::model::canonical_service(service).unwrap_or(service);
+        let message = format!("the boto3 client name is `{canonical}`, not `{service}`");
+        out.push(Diagnostic::new(Code::AwsService, message).at(step.input_pointer("Service")));
+    }
+    let Some(api) = literal("Api") else { return };
+    let Some(operation) = model.operation(api) else {
+        let message = format!("{} has no operation `{api}`", model.metadata.service_id);
+        let mut diagnostic = Diagnostic::new(Code::AwsOperation, message).at(step.input_pointer("Api"));
+        if let Some(suggestion) = nearest(api, model.operations.keys().map(String::as_str)) {
+            diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
+        }
+        out.push(diagnostic);
+        return;
+    };
+    let params = request_params(&step.inputs);
+    let (_, problems) = aws::check::check(&model, operation, &params, &[]);
+    for problem in problems {
+        let top = problem.path.split(['.', '[']).next().unwrap_or_default();
+        let pointer = if params.contains_key(top) { step.input_pointer(top) } else { step.field_pointer("inputs") };
+        let message = format!("{}: {problem}", operation.name);
+        out.push(Diagnostic::new(Code::AwsParameter, message).at(pointer));
+    }
+}
+
+/// The operation an API step calls, when `Service` and `Api` are literal and the models know
+/// it: a read-only dry-run may call it, and a resume may repeat it, when it only reads.
+pub fn only_reads(step: &Step) -> bool {
+    let literal = |key: &str| step.inputs.get(key).and_then(Value::as_str).filter(|text| !text.contains("{{"));
+    let (Some(service), Some(api)) = (literal("Service"), literal("Api")) else { return false };
+    aws::resolve(service, api).is_ok_and(|(model, operation)| model.operations[&operation].read_only())
 }
 
 /// A text input, required.
@@ -123,11 +194,7 @@ pub fn texts(inputs: &Map<String, Value>, key: &str) -> Result<Vec<String>, Fail
 
 /// A boolean input (`true`, `"True"`), false when absent.
 pub fn flag(inputs: &Map<String, Value>, key: &str) -> bool {
-    match inputs.get(key) {
-        Some(Value::Bool(value)) => *value,
-        Some(Value::String(text)) => text.eq_ignore_ascii_case("true"),
-        _ => false,
-    }
+    inputs.get(key).and_then(lenient_bool) == Some(true)
 }
 
 #[cfg(test)]

@@ -3,9 +3,27 @@
 
 use serde_json::{Map, Value};
 
-use super::{Context, Failure, Output, Result, api};
+use super::{Action, BoxFuture, Context, Failure, Kind, Output, Result, api};
+use crate::document::model::Step;
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action {
+    kind: Kind::Api { property: true },
+    returns_data: true,
+    execute: Some(run),
+    describe,
+    check: api::check,
+    ..Action::new("aws:assertAwsResourceProperty")
+};
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
+    api::describe("check once", inputs)
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let (service, operation, params) = api::split(inputs)?;
     let response = api::call_or_fail(context, &service, &operation, &params).await?;
     let (matches, found) = api::property_matches(inputs, &response)?;

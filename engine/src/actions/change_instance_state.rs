@@ -4,9 +4,21 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Failure, Output, Result, api};
+use super::{Action, BoxFuture, Context, Failure, Output, Result, api};
+use crate::document::model::Step;
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action {
+    default_timeout_seconds: Some(3600),
+    execute: Some(run),
+    describe,
+    ..Action::new("aws:changeInstanceState")
+};
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let instances = api::texts(inputs, "InstanceIds")?;
     let desired = api::text(inputs, "DesiredState")?.to_string();
     let change = match desired.as_str() {
@@ -64,4 +76,9 @@ pub async fn wait_for_state(
         Ok(all_ok.then_some(states))
     })
     .await
+}
+
+fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
+    let desired = super::shown_text(inputs, "DesiredState").unwrap_or_else(|| "?".into());
+    Ok(format!("set instances {} to {desired}", super::shown_json(inputs, "InstanceIds")))
 }

@@ -3,9 +3,20 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Output, Result, api};
+use super::{Action, BoxFuture, Context, Output, Result, api};
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action {
+    cancel_target: false,
+    builtin_outputs: &["ImageId", "ImageState"],
+    execute: Some(run),
+    ..Action::new("aws:createImage")
+};
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let mut params = Map::new();
     params.insert("InstanceId".into(), json!(api::text(inputs, "InstanceId")?));
     params.insert("Name".into(), json!(api::text(inputs, "ImageName")?));

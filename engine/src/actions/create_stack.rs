@@ -3,9 +3,23 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Failure, Output, Result, api};
+use super::{Action, BoxFuture, Checked, Context, Failure, Output, Result, api};
+use crate::diagnostic::{Code, Diagnostic, pointer_push};
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action {
+    cancel_target: false,
+    builtin_outputs: &["StackId", "StackStatus", "StackStatusReason"],
+    returns_data: true,
+    execute: Some(run),
+    check,
+    ..Action::new("aws:createStack")
+};
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let name = api::text(inputs, "StackName")?.to_string();
     let created = api::call_or_fail(context, "cloudformation", "CreateStack", inputs).await?;
     let stack_id = created["StackId"].as_str().unwrap_or(&name).to_string();
@@ -39,4 +53,17 @@ pub async fn wait_for_stack(context: &Context<'_>, stack: &str) -> std::result::
         }
     })
     .await
+}
+
+fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
+    let step = checked.step;
+    let body = step.inputs.contains_key("TemplateBody");
+    let url = step.inputs.contains_key("TemplateURL");
+    if body == url {
+        let message = match body {
+            true => "aws:createStack takes `TemplateBody` or `TemplateURL`, not both",
+            false => "aws:createStack needs `TemplateBody` or `TemplateURL`",
+        };
+        out.push(Diagnostic::new(Code::CreateStackTemplate, message).at(pointer_push(&step.pointer, "inputs")));
+    }
 }

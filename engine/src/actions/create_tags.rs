@@ -3,9 +3,16 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Failure, Output, Result, api};
+use super::{Action, BoxFuture, Checked, Context, Failure, Output, Result, api};
+use crate::diagnostic::{Code, Diagnostic};
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action { cancel_target: false, execute: Some(run), check, ..Action::new("aws:createTags") };
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let resources = api::texts(inputs, "ResourceIds")?;
     let tags = inputs.get("Tags").cloned().ok_or_else(|| Failure::error("`Tags` is required"))?;
     let kind = inputs.get("ResourceType").and_then(Value::as_str).unwrap_or("EC2");
@@ -27,4 +34,18 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         }
     }
     Ok(Output::empty())
+}
+
+fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
+    let step = checked.step;
+    let Some(Value::String(resource_type)) = step.inputs.get("ResourceType") else { return };
+    if resource_type == "EC2" || resource_type.contains("{{") {
+        return;
+    }
+    if let Some(Value::Array(ids)) = step.inputs.get("ResourceIds")
+        && ids.len() > 1
+    {
+        let message = format!("ResourceType {resource_type} takes a single ResourceId, found {}", ids.len());
+        out.push(Diagnostic::new(Code::CreateTagsResources, message).at(step.input_pointer("ResourceIds")));
+    }
 }

@@ -2,9 +2,15 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Output, Result, api};
+use super::{Action, BoxFuture, Context, Output, Result, api};
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action { execute: Some(run), ..Action::new("aws:deleteImage") };
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let image = api::text(inputs, "ImageId")?;
     let params: Map<String, Value> = [("ImageIds".to_string(), json!([image]))].into_iter().collect();
     let described = api::call_or_fail(context, "ec2", "DescribeImages", &params).await?;

@@ -3,9 +3,15 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Failure, Output, Result, api};
+use super::{Action, BoxFuture, Context, Failure, Output, Result, api};
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action { returns_data: true, execute: Some(run), ..Action::new("aws:deleteStack") };
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let name = api::text(inputs, "StackName")?.to_string();
     // Waiting by id: a deleted stack is no longer found by name.
     let described = api::call(

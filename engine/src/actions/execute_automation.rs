@@ -1,66 +1,57 @@
-//! `aws:executeAutomation` (reference 6.11) for a child runbook on disk: `DocumentName` is
-//! looked up beside the parent runbook (as is, or with `.yaml`, `.yml`, `.json`) and in the
-//! folders of `RUNBOOK_PATH`. The child runs in this process with its own execution in the
-//! same journal, linked to the parent's; its idempotency key is derived from the parent's
-//! step, so a resumed parent resumes the same child instead of starting another.
-
-use std::path::{Path, PathBuf};
+//! `aws:executeAutomation` (reference 6.11): runs a child runbook through the [`Children`]
+//! seam, which finds the document, runs it as its own execution linked to this one, and on a
+//! resume goes on with the same child. Rate-controlled runs over targets (`Targets`,
+//! `TargetMaps`, `MaxConcurrency`, `MaxErrors`) are not built yet: a run that would need them
+//! is refused before it starts, never run as a single child.
+//!
+//! [`Children`]: super::Children
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Failure, Output, Result};
-use crate::exec::{self, Config, PrepareError, Status};
+use super::{Action, BoxFuture, Checked, Context, Failure, Kind, Output, Result, shown_json, shown_text};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::document::model::Step;
+use crate::journal::{Status, WaitKind};
 use crate::template::render::to_text;
-use crate::validate::Supplied;
 
-/// How deep children may nest.
-pub const MAX_DEPTH: u32 = 8;
+pub const ACTION: Action = Action {
+    kind: Kind::Child,
+    builtin_outputs: &["Output", "ExecutionId", "Status"],
+    returns_data: true,
+    safe_to_repeat: true,
+    execute: Some(run),
+    describe,
+    check,
+    ..Action::new("aws:executeAutomation")
+};
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
-    if context.config.depth >= MAX_DEPTH {
-        return Err(Failure::error(format!("child runbooks nest deeper than {MAX_DEPTH} levels")));
+/// The inputs of a rate-controlled run over targets.
+const FAN_OUT_INPUTS: &[&str] = &["Targets", "TargetMaps", "MaxConcurrency", "MaxErrors"];
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+    if let Some(input) = FAN_OUT_INPUTS.iter().find(|input| inputs.contains_key(**input)) {
+        return Err(Failure::error(format!("`{input}` asks for a run over targets, which runs only on AWS for now")));
     }
     let name = inputs.get("DocumentName").and_then(Value::as_str).unwrap_or_default();
-    let path = find_runbook(context.runbook_path, name)?;
-    let supplied: Vec<(String, Supplied)> = match inputs.get("RuntimeParameters") {
-        Some(Value::Object(values)) => {
-            values.iter().map(|(name, value)| (name.clone(), Supplied::Json(value.clone()))).collect()
-        }
-        None | Some(Value::Null) => Vec::new(),
+    if name.is_empty() {
+        return Err(Failure::error("`DocumentName` is required"));
+    }
+    let parameters = match inputs.get("RuntimeParameters") {
+        Some(Value::Object(values)) => values.clone(),
+        None | Some(Value::Null) => Map::new(),
         Some(other) => return Err(Failure::error(format!("`RuntimeParameters` must be a mapping, found {other}"))),
     };
-    let prepared = match exec::prepare(&path, supplied, true) {
-        Ok(prepared) => prepared,
-        Err(PrepareError::Io(error)) => return Err(Failure::error(format!("{error:#}: {}", error.source))),
-        Err(PrepareError::Invalid(validated)) => {
-            let problems: Vec<String> =
-                validated.diagnostics.iter().filter(|d| d.is_error()).take(3).map(|d| d.message.clone()).collect();
-            return Err(Failure::error(format!(
-                "child runbook {} is invalid: {}",
-                path.display(),
-                problems.join("; ")
-            )));
-        }
-    };
-    let plan = crate::plan::plan(&prepared.runbook);
-    let request = prepared.request(&plan);
-    let config = Config {
-        resume: None,
-        idempotency_key: Some(format!("{}/{}/{}", context.execution_id, context.step.name, context.iteration)),
-        force: context.config.force,
-        rerun: Vec::new(),
-        depth: context.config.depth + 1,
-        parent: Some((context.execution_id.to_owned(), context.step.name.clone())),
-        ..context.config.clone()
-    };
-    let finished = exec::run(&request, &config, context.journal, context.observer, context.cancel.clone())
-        .await
-        .map_err(|error| Failure::error(format!("child runbook {}: {error}", path.display())))?;
-    let id = finished.execution_id.clone();
-    match finished.status {
+    let child = context.children.run(context, name, parameters).await?;
+    let id = child.execution_id;
+    match child.status {
         Status::Success => {}
         Status::Waiting => {
             return Err(Failure::Waiting {
+                kind: WaitKind::Child,
                 message: Some(format!("child execution {id} waits for a decision")),
                 approvers: Value::Null,
             });
@@ -69,7 +60,7 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         status => return Err(Failure::error(format!("child execution {id} ended {status}"))),
     }
     // `Output` is a StringList: the child's document outputs, each value as text.
-    let output: Vec<Value> = match &finished.outputs {
+    let output: Vec<Value> = match &child.outputs {
         Value::Object(outputs) => outputs
             .values()
             .flat_map(|values| match values {
@@ -79,32 +70,36 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
             .collect(),
         _ => Vec::new(),
     };
-    let root = json!({ "Output": output, "ExecutionId": id, "Status": finished.status.as_str() });
+    let root = json!({ "Output": output, "ExecutionId": id, "Status": child.status.as_str() });
     let builtins = root.as_object().cloned().unwrap_or_default();
     Ok(Output { root, builtins, ..Output::empty() })
 }
 
-fn find_runbook(parent: &Path, name: &str) -> std::result::Result<PathBuf, Failure> {
-    if name.is_empty() {
-        return Err(Failure::error("`DocumentName` is required"));
+fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
+    let document = shown_text(inputs, "DocumentName").unwrap_or_else(|| "?".into());
+    Ok(format!("run child runbook {document} with {}", shown_json(inputs, "RuntimeParameters")))
+}
+
+fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
+    let step = checked.step;
+    let inputs = &step.inputs;
+    if inputs.contains_key("Targets") && inputs.contains_key("TargetMaps") {
+        let message = "aws:executeAutomation takes `Targets` or `TargetMaps`, not both";
+        out.push(Diagnostic::new(Code::ExecuteAutomationTargets, message).at(step.input_pointer("TargetMaps")));
     }
-    let mut dirs = vec![parent.parent().unwrap_or(Path::new(".")).to_owned()];
-    if let Some(path) = std::env::var_os("RUNBOOK_PATH") {
-        dirs.extend(std::env::split_paths(&path));
+    if inputs.contains_key("Targets") && !inputs.contains_key("TargetParameterName") {
+        let message = "`Targets` needs `TargetParameterName`: the child parameter each target fills";
+        out.push(Diagnostic::new(Code::ExecuteAutomationTargets, message).at(step.input_pointer("Targets")));
     }
-    // ARNs name the document last.
-    let name = name.rsplit('/').next().unwrap_or(name);
-    for dir in &dirs {
-        for candidate in [name.to_owned(), format!("{name}.yaml"), format!("{name}.yml"), format!("{name}.json")] {
-            let path = dir.join(candidate);
-            if path.is_file() {
-                return Ok(path);
-            }
-        }
+    // AWS runs these children over targets at a rate; run locally as one child they would do
+    // something else, so a run that reaches this step is refused before anything runs.
+    if checked.starting
+        && let Some(input) = FAN_OUT_INPUTS.iter().find(|input| inputs.contains_key(**input))
+    {
+        let message =
+            format!("step `{}` runs its child over targets (`{input}`), which runs only on AWS for now", step.name);
+        let help = "rate-controlled fan-out is not built yet; remove the target inputs to run one child \
+                    here, or start this runbook on AWS";
+        out.push(Diagnostic::new(Code::FanOut, message).at(step.input_pointer(input)).with_help(help));
     }
-    let looked: Vec<String> = dirs.iter().map(|dir| dir.display().to_string()).collect();
-    Err(Failure::error(format!(
-        "child runbook `{name}` not found in {} (set RUNBOOK_PATH to add folders)",
-        looked.join(", ")
-    )))
 }

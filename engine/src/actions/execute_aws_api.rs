@@ -3,9 +3,29 @@
 
 use serde_json::{Map, Value};
 
-use super::{Context, Output, Result, api};
+use super::{Action, BoxFuture, Context, Kind, Output, Result, api};
+use crate::document::model::Step;
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action {
+    kind: Kind::Api { property: false },
+    // AWS limits each API call to 25 s, not the step: timeoutSeconds may be longer (245
+    // AWS-owned steps set it so), so no step maximum applies.
+    returns_data: true,
+    execute: Some(run),
+    describe,
+    check: api::check,
+    ..Action::new("aws:executeAwsApi")
+};
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
+    api::describe("call", inputs)
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let (service, operation, params) = api::split(inputs)?;
     let response = api::call_or_fail(context, &service, &operation, &params).await?;
     let secrets = crate::aws::sensitive_values(&service, &operation, &response);

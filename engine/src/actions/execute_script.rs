@@ -1,8 +1,13 @@
-//! `aws:executeScript` (reference 6.13) with the local `python3`: the inline `Script` or the
-//! attached file is loaded by a small driver, its `handler(events, context)` is called with
-//! `InputPayload` as `events`, and the return value becomes `Payload`. Inputs travel as JSON
-//! on stdin, never into the script's source. The script runs in its own process group, so a
-//! timeout or a cancel kills everything it started.
+//! `aws:executeScript` (reference 6.13) with the local `python3`: a small driver loads the
+//! inline `Script` or the attached file, calls its `handler(events, context)` with
+//! `InputPayload` as `events`, and the return value becomes `Payload`.
+//!
+//! Nothing of a script touches the disk: the driver, the script's source and its inputs
+//! travel on stdin (never into the script's source, never into a file), and the result comes
+//! back on stdout after a marker only this attempt knows. The script runs in its own process
+//! group, killed when the attempt ends however it ends (success, timeout, cancel); the
+//! driver also asks the kernel to signal it when the engine dies (`PR_SET_PDEATHSIG`) and
+//! then kills its whole group, so a script never outlives the engine that started it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -10,31 +15,63 @@ use std::process::Stdio;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Context, Failure, Output, Result};
+use super::{Action, BoxFuture, Checked, Context, Failure, Output, Result, shown_json, shown_text};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::document::model::Step;
+use crate::template;
 
-/// Loads the script, calls the handler, writes `{"Payload": ...}` or `{"error": ...}` to the
-/// result file. The script's own prints go to stdout and stderr, which the engine captures.
+pub const ACTION: Action = Action {
+    max_timeout_seconds: Some(600),
+    builtin_outputs: &["Payload", "OutputPayload"],
+    returns_data: true,
+    execute: Some(run),
+    describe,
+    check,
+    ..Action::new("aws:executeScript")
+};
+
+/// Reads the request from stdin, ties its life to the engine's, loads the script, calls the
+/// handler, and writes the result after the marker. The script's own prints go to stdout and
+/// stderr, which the engine keeps as the step's log.
 const DRIVER: &str = r#"
-import importlib, importlib.util, json, os, sys, traceback
-kind, path, module_name, function, result_path = sys.argv[1:6]
+import importlib, importlib.util, json, linecache, os, signal, sys, traceback, types
+request = json.load(sys.stdin)
+def die_with_group(*_):
+    os.killpg(0, signal.SIGKILL)
+signal.signal(signal.SIGTERM, die_with_group)
+try:
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+except Exception:
+    pass
+if os.getppid() != request["parent"]:
+    die_with_group()
+result_out = os.fdopen(os.dup(1), "w")
 def finish(document, code):
-    with open(result_path, "w") as out:
-        json.dump(document, out, default=str)
+    sys.stdout.flush()
+    result_out.write("\n" + request["marker"] + json.dumps(document, default=str) + "\n")
+    result_out.flush()
     sys.exit(code)
 try:
-    events = json.load(sys.stdin)
-    if kind == "zip":
-        sys.path.insert(0, path)
+    kind, module_name = request["kind"], request["module"]
+    if kind == "inline":
+        name = "<runbook script>"
+        linecache.cache[name] = (len(request["source"]), None, request["source"].splitlines(True), name)
+        module = types.ModuleType(module_name)
+        sys.modules[module_name] = module
+        exec(compile(request["source"], name, "exec"), module.__dict__)
+    elif kind == "zip":
+        sys.path.insert(0, request["path"])
         module = importlib.import_module(module_name)
     else:
-        sys.path.insert(0, os.path.dirname(path))
-        spec = importlib.util.spec_from_file_location(module_name, path)
+        sys.path.insert(0, os.path.dirname(request["path"]))
+        spec = importlib.util.spec_from_file_location(module_name, request["path"])
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
-    handler = getattr(module, function)
+    handler = getattr(module, request["function"])
     context = {"automation:EXECUTION_ID": os.environ.get("RUNBOOK_EXECUTION_ID"), "step": os.environ.get("RUNBOOK_STEP")}
-    result = handler(events, context)
+    result = handler(request["events"], context)
 except SystemExit:
     raise
 except BaseException as error:
@@ -46,7 +83,21 @@ finish({"Payload": result}, 0)
 /// Most of a stream kept in the log.
 const LOG_LIMIT: usize = 1 << 20;
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+/// Where the script comes from.
+enum Source {
+    Inline(String),
+    /// A `.py` attachment, or a `.zip` to import from.
+    File {
+        path: PathBuf,
+        zip: bool,
+    },
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let runtime = inputs.get("Runtime").and_then(Value::as_str).unwrap_or_default();
     if !runtime.starts_with("python") {
         return Err(Failure::error(format!(
@@ -55,37 +106,36 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
     }
     let handler = inputs.get("Handler").and_then(Value::as_str).unwrap_or_default();
     let payload = inputs.get("InputPayload").cloned().unwrap_or_else(|| json!({}));
-    let work = WorkDir::create(context)?;
-    let (kind, path, module, function) = match (inputs.get("Script").and_then(Value::as_str), inputs.get("Attachment"))
-    {
+    let (source, module, function) = match (inputs.get("Script").and_then(Value::as_str), inputs.get("Attachment")) {
         (Some(script), _) => {
-            let path = work.path.join("runbook_script.py");
-            std::fs::write(&path, script).map_err(|e| Failure::error(format!("failed to write the script: {e}")))?;
             let function = handler.rsplit('.').next().unwrap_or(handler);
-            ("file", path, "runbook_script".to_owned(), function.to_owned())
+            (Source::Inline(script.to_owned()), "runbook_script", function)
         }
         (None, Some(Value::String(attachment))) => {
-            let path = find_attachment(context.runbook_path, attachment)?;
+            let path = find_attachment(context.settings.runbook_path, attachment)?;
             let (module, function) = handler.rsplit_once('.').unwrap_or(("runbook_script", handler));
-            let kind = if attachment.ends_with(".zip") { "zip" } else { "file" };
-            (kind, path, module.to_owned(), function.to_owned())
+            (Source::File { path, zip: attachment.ends_with(".zip") }, module, function)
         }
         _ => return Err(Failure::error("`aws:executeScript` needs `Script` or `Attachment`")),
     };
     if function.is_empty() {
         return Err(Failure::error("`Handler` names no function"));
     }
-    let result_path = work.path.join("result.json");
+    let marker = format!("<<runbook-result {}>>", uuid::Uuid::new_v4());
+    let (kind, path, text) = match &source {
+        Source::Inline(script) => ("inline", Value::Null, Value::String(script.clone())),
+        Source::File { path, zip } => (if *zip { "zip" } else { "file" }, json!(path), Value::Null),
+    };
+    let request = json!({
+        "kind": kind, "path": path, "source": text, "module": module, "function": function,
+        "events": payload, "marker": marker, "parent": std::process::id(),
+    });
 
-    let mut command = tokio::process::Command::new(&context.config.python);
+    let python = context.settings.python;
+    let mut command = tokio::process::Command::new(python);
     command
         .arg("-c")
         .arg(DRIVER)
-        .arg(kind)
-        .arg(&path)
-        .arg(&module)
-        .arg(&function)
-        .arg(&result_path)
         .env("RUNBOOK_EXECUTION_ID", context.execution_id)
         .env("RUNBOOK_STEP", &context.step.name)
         .env("PYTHONUNBUFFERED", "1")
@@ -93,25 +143,25 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .envs(aws_environment(context, kind, &path).await)
+        .envs(aws_environment(context, &source).await)
         .kill_on_drop(true);
-    let mut child =
-        command.spawn().map_err(|e| Failure::error(format!("failed to start `{}`: {e}", context.config.python)))?;
+    let mut child = command.spawn().map_err(|e| Failure::error(format!("failed to start `{python}`: {e}")))?;
     let _group = child.id().map(ProcessGroup);
     let mut stdin = child.stdin.take().ok_or_else(|| Failure::error("no stdin for the script"))?;
     let mut stdout = child.stdout.take().ok_or_else(|| Failure::error("no stdout for the script"))?;
     let mut stderr = child.stderr.take().ok_or_else(|| Failure::error("no stderr for the script"))?;
-    let events = payload.to_string();
+    let request = request.to_string();
     let (written, out, err, status) = tokio::join!(
         async move {
-            let result = stdin.write_all(events.as_bytes()).await;
+            let result = stdin.write_all(request.as_bytes()).await;
             drop(stdin);
             result
         },
-        read_limited(&mut stdout),
+        read_stdout(&mut stdout, marker.as_bytes()),
         read_limited(&mut stderr),
         child.wait(),
     );
+    let (out, result) = out;
     let log = join_log(&out, &err);
     let status = status
         .map_err(|e| Failure::Error { message: format!("failed to wait for the script: {e}"), log: log.clone() })?;
@@ -120,9 +170,9 @@ pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Resu
     {
         return Err(Failure::Error { message: format!("failed to pass InputPayload: {error}"), log });
     }
-    let result: Option<Value> = std::fs::read(&result_path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let result: Option<Value> = result.and_then(|bytes| serde_json::from_slice(&bytes).ok());
     match result {
-        Some(Value::Object(mut document)) if status.success() => {
+        Some(Value::Object(mut document)) if status.success() && document.contains_key("Payload") => {
             let payload = document.remove("Payload").unwrap_or(Value::Null);
             let root = json!({ "Payload": payload });
             let mut builtins = Map::new();
@@ -153,6 +203,53 @@ fn find_attachment(runbook_path: &Path, name: &str) -> std::result::Result<PathB
     })
 }
 
+/// Reads stdout to its end: the first [`LOG_LIMIT`] bytes before the marker are the log;
+/// what follows the marker is the result (the driver writes it last). Memory stays bounded by the log and the result
+/// however much the script prints.
+async fn read_stdout(stream: &mut (impl AsyncReadExt + Unpin), marker: &[u8]) -> (String, Option<Vec<u8>>) {
+    let mut log = Vec::new();
+    let mut tail: Vec<u8> = Vec::new();
+    let mut result: Option<Vec<u8>> = None;
+    let mut buffer = [0u8; 8192];
+    while let Ok(read) = stream.read(&mut buffer).await {
+        if read == 0 {
+            break;
+        }
+        let chunk = &buffer[..read];
+        match &mut result {
+            Some(result) => result.extend_from_slice(chunk),
+            None => {
+                // The marker may straddle two reads: look in what is kept of the last one too.
+                tail.extend_from_slice(chunk);
+                if let Some(at) = memchr::memmem::find(&tail, marker) {
+                    let before = &tail[..at];
+                    keep(&mut log, before);
+                    result = Some(tail[at + marker.len()..].to_vec());
+                    tail.clear();
+                } else {
+                    let keep_from = tail.len().saturating_sub(marker.len());
+                    keep(&mut log, &tail[..keep_from]);
+                    tail.drain(..keep_from);
+                }
+            }
+        }
+    }
+    if result.is_none() {
+        keep(&mut log, &tail);
+    }
+    // The driver writes a newline before the marker, so the log ends where the script's did.
+    if result.is_some() && log.last() == Some(&b'\n') {
+        log.pop();
+    }
+    (String::from_utf8_lossy(&log).into_owned(), result)
+}
+
+fn keep(log: &mut Vec<u8>, bytes: &[u8]) {
+    if log.len() < LOG_LIMIT {
+        log.extend_from_slice(&bytes[..bytes.len().min(LOG_LIMIT - log.len())]);
+    }
+}
+
 async fn read_limited(stream: &mut (impl AsyncReadExt + Unpin)) -> String {
     let mut bytes = Vec::new();
     let mut buffer = [0u8; 8192];
@@ -161,9 +258,7 @@ async fn read_limited(stream: &mut (impl AsyncReadExt + Unpin)) -> String {
             break;
         }
         // Keep reading past the limit so the script never blocks on a full pipe.
-        if bytes.len() < LOG_LIMIT {
-            bytes.extend_from_slice(&buffer[..read.min(LOG_LIMIT - bytes.len())]);
-        }
+        keep(&mut bytes, &buffer[..read]);
     }
     String::from_utf8_lossy(&bytes).into_owned()
 }
@@ -189,39 +284,66 @@ impl Drop for ProcessGroup {
     }
 }
 
-/// A scratch folder for one attempt, removed afterwards.
-struct WorkDir {
-    path: PathBuf,
-}
-
-impl WorkDir {
-    fn create(context: &Context<'_>) -> std::result::Result<WorkDir, Failure> {
-        let path = std::env::temp_dir().join(format!(
-            "runbook-{}-{}-{}-{}",
-            context.execution_id, context.step.name, context.iteration, context.attempt
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path)
-            .map_err(|e| Failure::error(format!("failed to create {}: {e}", path.display())))?;
-        Ok(WorkDir { path })
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
 /// The credentials, region and endpoint of the engine's AWS calls, so the script's boto3
 /// reaches the same AWS; only for scripts that use boto3 (a zip may), since finding
 /// credentials can mean asking instance metadata.
-async fn aws_environment(context: &Context<'_>, kind: &str, path: &std::path::Path) -> Vec<(String, String)> {
-    let uses_aws = kind == "zip" || std::fs::read_to_string(path).is_ok_and(|source| source.contains("boto"));
+async fn aws_environment(context: &Context<'_>, source: &Source) -> Vec<(String, String)> {
+    let uses_aws = match source {
+        Source::Inline(script) => script.contains("boto"),
+        Source::File { zip: true, .. } => true,
+        Source::File { path, zip: false } => std::fs::read_to_string(path).is_ok_and(|text| text.contains("boto")),
+    };
     if !uses_aws {
         return Vec::new();
     }
     // Without credentials the script runs as before and its own boto3 says what is missing;
     // a script may import boto3 for something that needs none.
-    context.config.aws.script_environment(context.assume_role).await.unwrap_or_default()
+    context.settings.aws.script_environment(context.settings.assume_role).await.unwrap_or_default()
+}
+
+fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
+    let source = match (inputs.get("Script").and_then(Value::as_str), shown_text(inputs, "Attachment")) {
+        (Some(script), _) => format!("an inline script of {} lines", script.lines().count()),
+        (None, Some(attachment)) => format!("attachment {attachment}"),
+        _ => "no script".into(),
+    };
+    let or = |value: Option<String>| value.unwrap_or_else(|| "?".into());
+    Ok(format!(
+        "run {} handler `{}` from {source} with InputPayload {}",
+        or(shown_text(inputs, "Runtime")),
+        or(shown_text(inputs, "Handler")),
+        shown_json(inputs, "InputPayload")
+    ))
+}
+
+/// V16: attachments exist.
+fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
+    let step = checked.step;
+    let Some(Value::String(attachment)) = step.inputs.get("Attachment") else { return };
+    if template::is_whole_template(attachment) || checked.runbook.files.iter().any(|f| f.name == *attachment) {
+        return;
+    }
+    let message = format!("Attachment `{attachment}` is not declared under `files`");
+    out.push(Diagnostic::new(Code::MissingAttachment, message).at(step.input_pointer("Attachment")));
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_result_follows_the_marker_even_when_reads_split_it() {
+        // A pipe of four bytes: every read returns a few bytes, so the marker arrives in pieces.
+        let (mut writer, mut reader) = tokio::io::duplex(4);
+        let text = b"print one\nhalf <<m<<m>>{\"Payload\": 1}\n";
+        let writing = async move {
+            writer.write_all(text).await.unwrap();
+            drop(writer);
+        };
+        let ((log, result), ()) = tokio::join!(read_stdout(&mut reader, b"<<m>>"), writing);
+        assert_eq!(log, "print one\nhalf <<m");
+        assert_eq!(result.as_deref(), Some(&b"{\"Payload\": 1}\n"[..]));
+    }
 }

@@ -3,9 +3,21 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Failure, Output, Result, api};
+use super::{Action, BoxFuture, Context, Failure, Output, Result, api};
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action {
+    max_timeout_seconds: Some(300),
+    builtin_outputs: &["StatusCode", "FunctionError", "LogResult", "Payload", "OutputPayload"],
+    returns_data: true,
+    execute: Some(run),
+    ..Action::new("aws:invokeLambdaFunction")
+};
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let mut params = Map::new();
     for key in ["FunctionName", "Qualifier", "InvocationType", "LogType"] {
         if let Some(value) = inputs.get(key) {

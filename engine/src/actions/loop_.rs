@@ -4,10 +4,24 @@
 
 use serde_json::{Map, Value, json};
 
+use super::branch::{Level, check_condition, describe_condition};
+use super::{Action, Checked, Kind};
+use crate::diagnostic::{Code, Diagnostic, pointer_push};
+use crate::document::model::{Step, lenient_bool, lenient_integer};
 use crate::template::render::to_text;
 
 /// The documented cap, also the default when `MaxIterations` is absent.
 pub const MAX_ITERATIONS: u32 = 100;
+
+pub const ACTION: Action = Action {
+    kind: Kind::Loop,
+    on_cancel_allowed: false,
+    builtin_outputs: &["CurrentIteration", "CurrentIteratorValue"],
+    safe_to_repeat: true,
+    describe,
+    check,
+    ..Action::new("aws:loop")
+};
 
 /// A loop's inputs, read once at its start.
 #[derive(Debug, PartialEq)]
@@ -68,6 +82,75 @@ impl Spec {
     }
 }
 
+fn describe(step: &Step, inputs: &Value) -> Result<String, String> {
+    Ok(match Spec::parse(inputs.as_object().unwrap_or(&Map::new()), &step.inputs) {
+        Ok(spec) => match (&spec.items, &spec.condition) {
+            (Some(items), _) => {
+                format!("repeat the body for each of {} items (at most {})", items.len(), spec.max_iterations)
+            }
+            (None, Some(condition)) => format!(
+                "repeat the body while {} (at most {} times)",
+                describe_condition(condition),
+                spec.max_iterations
+            ),
+            _ => "repeat the body".into(),
+        },
+        Err(_) => format!("repeat the body ({})", super::shown_json(inputs, "Iterators")),
+    })
+}
+
+/// V18 and the loop limits.
+fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
+    let step = checked.step;
+    let inputs_pointer = pointer_push(&step.pointer, "inputs");
+    if let Some(outer) = checked.enclosing_loop {
+        let message = format!("loop `{}` is inside loop `{}`; loops cannot be nested", step.name, outer.name);
+        out.push(Diagnostic::new(Code::NestedLoop, message).at(step.field_pointer("action")));
+    }
+    match step.inputs.get("Steps") {
+        Some(Value::Array(steps)) if !steps.is_empty() => {}
+        Some(_) => out.push(
+            Diagnostic::new(Code::LoopStructure, "`Steps` must be a non-empty list of steps")
+                .at(step.input_pointer("Steps")),
+        ),
+        None => {
+            out.push(Diagnostic::new(Code::LoopStructure, "aws:loop needs `Steps`, the loop body").at(&inputs_pointer))
+        }
+    }
+    let iterators = step.inputs.get("Iterators");
+    let condition = step.inputs.get("LoopCondition");
+    match (iterators, condition) {
+        (Some(_), Some(_)) => {
+            let message = "aws:loop takes either `Iterators` (for-each) or `LoopCondition` (do-while), not both";
+            out.push(Diagnostic::new(Code::LoopStructure, message).at(&inputs_pointer));
+        }
+        (None, None) => {
+            let message = "aws:loop needs `Iterators` (for-each) or `LoopCondition` (do-while)";
+            out.push(Diagnostic::new(Code::LoopStructure, message).at(&inputs_pointer));
+        }
+        (None, Some(condition)) => {
+            if step.inputs.contains_key("IteratorDataType") {
+                let message = "`IteratorDataType` only applies with `Iterators`";
+                out.push(Diagnostic::new(Code::LoopStructure, message).at_key(step.input_pointer("IteratorDataType")));
+            }
+            check_condition(condition, &step.input_pointer("LoopCondition"), Level::LoopCondition, out);
+        }
+        (Some(_), None) => {}
+    }
+    if let Some(Value::Array(items)) = iterators
+        && items.len() > 100
+    {
+        let message = format!("{} Iterators; a loop runs at most 100 iterations", items.len());
+        out.push(Diagnostic::new(Code::LoopLimit, message).at(step.input_pointer("Iterators")));
+    }
+    if let Some(max) = step.inputs.get("MaxIterations").and_then(lenient_integer)
+        && max > 100
+    {
+        let message = format!("MaxIterations is {max}; the maximum is 100");
+        out.push(Diagnostic::new(Code::LoopLimit, message).at(step.input_pointer("MaxIterations")));
+    }
+}
+
 fn typed(item: &Value, kind: &str) -> Result<Value, String> {
     let invalid = || format!("iterator value {item} is not a valid {kind}");
     Ok(match kind {
@@ -77,10 +160,7 @@ fn typed(item: &Value, kind: &str) -> Result<Value, String> {
             _ => return Err(invalid()),
         },
         "Boolean" => match item {
-            Value::Bool(_) => item.clone(),
-            Value::String(text) if text.eq_ignore_ascii_case("true") => json!(true),
-            Value::String(text) if text.eq_ignore_ascii_case("false") => json!(false),
-            _ => return Err(invalid()),
+            _ => json!(lenient_bool(item).ok_or_else(invalid)?),
         },
         "StringMap" => match item {
             Value::Object(_) => item.clone(),

@@ -3,14 +3,27 @@
 
 use serde_json::{Map, Value};
 
-use super::approve::{Kind, wait_for_decision};
-use super::{Context, Failure, Output, Result};
+use super::{Action, Ask, BoxFuture, Context, Failure, Output, Result};
+use crate::document::model::Step;
+use crate::journal::{Answer, WaitKind};
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action =
+    Action { cancel_target: false, safe_to_repeat: true, execute: Some(run), describe, ..Action::new("aws:pause") };
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let message = inputs.get("Message").and_then(Value::as_str).map(str::to_owned);
-    let decision = wait_for_decision(context, Kind::Pause, message, Value::Null).await?;
-    match decision.decision.as_str() {
-        "Reject" => Err(Failure::error(format!("the pause was ended by {} without resuming", decision.by))),
-        _ => Ok(Output::empty()),
+    let ask = Ask { kind: WaitKind::Pause, message, approvers: Value::Null };
+    let decision = context.decider.decide(context, ask).await?;
+    match decision.decision {
+        Answer::Reject => Err(Failure::error(format!("the pause was ended by {} without resuming", decision.by))),
+        Answer::Approve | Answer::Resume => Ok(Output::empty()),
     }
+}
+
+fn describe(_: &Step, _: &Value) -> std::result::Result<String, String> {
+    Ok("wait until someone resumes the execution".into())
 }

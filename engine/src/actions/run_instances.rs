@@ -4,13 +4,25 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Output, Result, api};
+use super::{Action, BoxFuture, Context, Output, Result, api};
 
 /// Inputs whose names differ from the `RunInstances` request, or that need reshaping.
 const RESHAPED: &[&str] =
     &["MinInstanceCount", "MaxInstanceCount", "IamInstanceProfileArn", "IamInstanceProfileName", "Monitoring"];
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action {
+    cancel_target: false,
+    builtin_outputs: &["InstanceIds", "InstanceStates"],
+    returns_data: true,
+    execute: Some(run),
+    ..Action::new("aws:runInstances")
+};
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let mut params: Map<String, Value> = inputs
         .iter()
         .filter(|(key, _)| !RESHAPED.contains(&key.as_str()))

@@ -5,12 +5,29 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{Context, Failure, Output, Result};
+use super::{Action, BoxFuture, Checked, Context, Failure, Output, Result, shown_text};
+use crate::diagnostic::{Code, Diagnostic, pointer_push};
+use crate::document::model::Step;
+use crate::template;
 
 /// The documented maximum delay.
 pub const MAX_SECONDS: u64 = 604_799;
 
-pub async fn execute(_: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action {
+    cancel_target: false,
+    max_timeout_seconds: Some(MAX_SECONDS),
+    safe_to_repeat: true,
+    execute: Some(run),
+    describe,
+    check,
+    ..Action::new("aws:sleep")
+};
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+async fn execute(_: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let delay = delay(inputs, jiff::Timestamp::now()).map_err(Failure::error)?;
     // A zero sleep would still wait for the next timer tick (a millisecond).
     if !delay.is_zero() {
@@ -50,6 +67,52 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     }
     let duration = span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).map_err(|e| invalid(e.to_string()))?;
     Duration::try_from(duration).map_err(|e| invalid(e.to_string()))
+}
+
+fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
+    Ok(match (shown_text(inputs, "Duration"), shown_text(inputs, "Timestamp")) {
+        (Some(duration), _) => format!("sleep {duration}"),
+        (None, Some(timestamp)) => format!("sleep until {timestamp}"),
+        _ => "sleep".into(),
+    })
+}
+
+fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
+    let step = checked.step;
+    let duration = step.inputs.get("Duration");
+    let timestamp = step.inputs.get("Timestamp");
+    let pointer = pointer_push(&step.pointer, "inputs");
+    match (duration, timestamp) {
+        (None, None) => {
+            out.push(Diagnostic::new(Code::SleepDuration, "aws:sleep needs `Duration` or `Timestamp`").at(pointer));
+        }
+        (Some(Value::String(text)), _) if !template::has_braces(text) => {
+            if let Err(problem) = check_duration(text) {
+                out.push(Diagnostic::new(Code::SleepDuration, problem).at(step.input_pointer("Duration")));
+            }
+        }
+        (_, Some(Value::String(text))) if !template::has_braces(text) && text.parse::<jiff::Timestamp>().is_err() => {
+            let message = format!("Timestamp `{text}` is not an ISO-8601 instant (e.g. 2026-01-31T12:00:00Z)");
+            out.push(Diagnostic::new(Code::SleepDuration, message).at(step.input_pointer("Timestamp")));
+        }
+        _ => {}
+    }
+}
+
+/// An ISO-8601 duration as written in a runbook: not negative, at most 604799 s.
+fn check_duration(text: &str) -> std::result::Result<(), String> {
+    let span: jiff::Span =
+        text.parse().map_err(|_| format!("Duration `{text}` is not an ISO-8601 duration (e.g. PT30S, PT1H30M)"))?;
+    let seconds = span
+        .total(jiff::SpanTotal::from(jiff::Unit::Second).days_are_24_hours())
+        .map_err(|error| format!("Duration `{text}` cannot be measured: {error}"))?;
+    if seconds < 0.0 {
+        return Err(format!("Duration `{text}` is negative"));
+    }
+    if seconds > 604_799.0 {
+        return Err(format!("Duration `{text}` is {seconds} s; aws:sleep waits at most 604799 s (7 days)"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

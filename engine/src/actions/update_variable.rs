@@ -3,15 +3,32 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Context, Failure, Output, Result};
+use super::{Action, BoxFuture, Checked, Context, Failure, Kind, Output, Result, shown_json, shown_text};
+use crate::diagnostic::{Code, Diagnostic, describe_json};
+use crate::document::model::Step;
+use crate::template;
 
-pub fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action {
+    kind: Kind::Variable,
+    on_cancel_allowed: false,
+    safe_to_repeat: true,
+    execute: Some(run),
+    describe,
+    check,
+    ..Action::new("aws:updateVariable")
+};
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(async move { execute(context, inputs) })
+}
+
+fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let name = inputs
         .get("Name")
         .and_then(Value::as_str)
         .and_then(|name| name.strip_prefix("variable:"))
         .ok_or_else(|| Failure::error("`Name` must be `variable:NAME`"))?;
-    let Some(variable) = context.runbook.variable(name) else {
+    let Some(variable) = context.settings.runbook.variable(name) else {
         return Err(Failure::error(format!("no variable `{name}` is declared in `variables`")));
     };
     let value = inputs.get("Value").cloned().ok_or_else(|| Failure::error("`Value` is required"))?;
@@ -21,4 +38,39 @@ pub fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
         return Err(Failure::error(format!("variable `{name}` is a {}, and {value} is not", kind.name())));
     }
     Ok(Output { effects: json!({ "variables": { name: value } }), ..Output::empty() })
+}
+
+/// The variable a step writes, as written in its `Name` (`variable:NAME`).
+pub fn target(step: &Step) -> Option<&str> {
+    step.inputs.get("Name").and_then(Value::as_str).and_then(|name| name.strip_prefix("variable:"))
+}
+
+fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
+    Ok(format!("set {} to {}", shown_text(inputs, "Name").unwrap_or_else(|| "?".into()), shown_json(inputs, "Value")))
+}
+
+fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
+    let step = checked.step;
+    let Some(Value::String(name)) = step.inputs.get("Name") else { return };
+    let Some(variable_name) = name.strip_prefix("variable:") else {
+        let message = format!("Name is `{name}`; write `variable:NAME`");
+        out.push(Diagnostic::new(Code::UpdateVariable, message).at(step.input_pointer("Name")));
+        return;
+    };
+    let Some(variable) = checked.runbook.variable(variable_name) else {
+        let message = format!("variable `{variable_name}` is not declared under `variables`");
+        out.push(Diagnostic::new(Code::UpdateVariable, message).at(step.input_pointer("Name")));
+        return;
+    };
+    let (Some(kind), Some(value)) = (variable.kind, step.inputs.get("Value")) else { return };
+    let templated = value.as_str().is_some_and(template::is_whole_template);
+    if !templated && !kind.admits(value) {
+        let message = format!(
+            "Value is {}, but variable `{variable_name}` is a {} ({}); aws:updateVariable does not convert types",
+            describe_json(value),
+            kind.name(),
+            kind.description()
+        );
+        out.push(Diagnostic::new(Code::UpdateVariable, message).at(step.input_pointer("Value")));
+    }
 }

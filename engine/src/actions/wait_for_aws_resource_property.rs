@@ -4,10 +4,28 @@
 
 use serde_json::{Map, Value};
 
-use super::{Context, Failure, Output, Result, api};
+use super::{Action, BoxFuture, Context, Failure, Kind, Output, Result, api};
 use crate::aws;
+use crate::document::model::Step;
 
-pub async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+pub const ACTION: Action = Action {
+    kind: Kind::Api { property: true },
+    default_timeout_seconds: Some(3600),
+    execute: Some(run),
+    describe,
+    check: api::check,
+    ..Action::new("aws:waitForAwsResourceProperty")
+};
+
+fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
+    Box::pin(execute(context, inputs))
+}
+
+fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
+    api::describe("poll", inputs)
+}
+
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let (service, operation, params) = api::split(inputs)?;
     api::poll(context, || async {
         let response = match api::call(context, &service, &operation, &params).await {

@@ -8,8 +8,9 @@ use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
 use super::model::{Kind, Member, Model, Operation};
+use crate::diagnostic::{describe_json, nearest};
+use crate::document::model::lenient_bool;
 use crate::template::has_braces;
-use crate::validate::rules::{describe_json, nearest};
 
 /// One thing wrong with a request, located by a path such as `Filters[0].Values`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,8 +155,9 @@ impl Checker<'_> {
                 }
             }
             (Kind::Boolean, Value::Bool(_)) => value.clone(),
-            (Kind::Boolean, Value::String(text)) if text.eq_ignore_ascii_case("true") => Value::Bool(true),
-            (Kind::Boolean, Value::String(text)) if text.eq_ignore_ascii_case("false") => Value::Bool(false),
+            (Kind::Boolean, Value::String(_)) if lenient_bool(value).is_some() => {
+                Value::Bool(lenient_bool(value) == Some(true))
+            }
             (Kind::Timestamp, Value::Number(_)) => value.clone(),
             (Kind::Timestamp, Value::String(text)) => {
                 if text.parse::<jiff::Timestamp>().is_ok() || text.parse::<f64>().is_ok() {

@@ -13,12 +13,12 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use super::{ColourChoice, ParameterArgs, UsageError, exit};
-use crate::actions::approve::{Kind, decision_word};
-use crate::exec::{self, Answer, Event, Observer, PrepareError, Status, WaitMode, dry_run};
-use crate::journal::{self, Journal};
+use super::{ColourChoice, ParameterArgs, UsageError, exit, exit_for_fault};
+use crate::exec::{self, Answer, Engine, Event, Interrupt, Observer, PrepareError, Status, WaitMode, dry_run};
+use crate::journal::{self, Journal, JournalRead, WaitKind};
 use crate::plan;
 use crate::report;
+use crate::timeline::{Silent, Timeline};
 use crate::validate::Supplied;
 
 /// Set by `main` when a person sits at the terminal (stdin and stderr are terminals).
@@ -93,6 +93,10 @@ pub struct RunArgs {
     record: bool,
     #[command(flatten)]
     aws: AwsArgs,
+    /// Webhook integrations for aws:invokeWebhook, as a JSON or YAML file of
+    /// {NAME: {url, headers, payload}}; a name found here is not looked up in Parameter Store.
+    #[arg(long, value_name = "FILE")]
+    integrations: Option<PathBuf>,
     /// How often steps that wait on AWS (waitForAwsResourceProperty, changeInstanceState,
     /// runCommand, ...) ask again, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
@@ -192,7 +196,12 @@ pub struct DecideArgs {
 pub fn exit_code(status: Status) -> u8 {
     match status {
         Status::Success => exit::SUCCESS,
-        Status::Failed | Status::Exited | Status::Pending | Status::InProgress => exit::FAILED,
+        Status::Failed
+        | Status::Exited
+        | Status::Pending
+        | Status::InProgress
+        | Status::Interrupted
+        | Status::DryRun => exit::FAILED,
         Status::TimedOut => exit::TIMED_OUT,
         Status::Cancelled => exit::CANCELLED,
         Status::Waiting => exit::WAITING,
@@ -210,7 +219,7 @@ pub fn run_command(
     let journal = if args.dry_run.is_some() && !args.record { None } else { Some(args.state.open()?) };
     let mut path = args.path.clone();
     if let (Some(id), Some(journal)) = (&args.resume, &journal) {
-        let execution = journal.execution(id).map_err(|e| UsageError(e.to_string()))?;
+        let execution = journal.execution(id)?;
         path.get_or_insert_with(|| PathBuf::from(&execution.runbook_path));
         supplied = stored_parameters(&execution.parameters, supplied);
     }
@@ -253,9 +262,23 @@ pub fn run_command(
         wait: wait_mode(args.wait),
         aws: crate::aws::Aws::new(args.aws.settings()),
         poll_interval: poll_interval(args.poll_interval)?,
+        integrations: std::sync::Arc::new(integrations(args.integrations.as_deref())?),
         ..exec::Config::default()
     };
     drive(&prepared.request(&planned), &config, &journal, args.format, stdout, stderr)
+}
+
+/// The local webhook integrations file: `{NAME: {url, headers, payload}}`.
+fn integrations(path: Option<&std::path::Path>) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let Some(path) = path else { return Ok(serde_json::Map::new()) };
+    let loaded = crate::document::load_path(path).map_err(|e| UsageError(format!("{e:#}: {}", e.source)))?;
+    match loaded.value {
+        Some(Value::Object(integrations)) if integrations.values().all(Value::is_object) => Ok(integrations),
+        _ => bail!(UsageError(format!(
+            "integrations file {} must hold {{NAME: {{url: ..., headers: ..., payload: ...}}}}",
+            path.display()
+        ))),
+    }
 }
 
 fn poll_interval(seconds: f64) -> anyhow::Result<std::time::Duration> {
@@ -286,7 +309,9 @@ fn stored_parameters(stored: &Value, supplied: Vec<(String, Supplied)>) -> Vec<(
     merged
 }
 
-/// Runs on a current-thread runtime with Ctrl-C wired to the cancel signal.
+/// Runs on a current-thread runtime with Ctrl-C, SIGTERM and SIGHUP wired to the cancel
+/// signal: the first cancels (the cancel path runs), a second stops at once. Either way the
+/// journal says what happened and no script outlives the run.
 fn drive(
     request: &exec::Request<'_>,
     config: &exec::Config,
@@ -296,21 +321,32 @@ fn drive(
     stderr: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (cancel, cancelled) = tokio::sync::watch::channel(false);
+    let (cancel, cancelled) = tokio::sync::watch::channel(Interrupt::None);
     let printer = Printer::new(stdout, format, config.wait == WaitMode::Prompt);
+    let terminal = Terminal;
+    let mut engine = Engine::new(journal, &printer);
+    if config.wait == WaitMode::Prompt {
+        engine.prompt = Some(&terminal);
+    }
     let result = runtime.block_on(async {
-        let signal = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = cancel.send(true);
-            }
-            // A second Ctrl-C during the cancellation path stops at once; the journal shows
-            // the step that was running as started and not finished.
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(exit::CANCELLED));
+        let signals = tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) =
+                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+            else {
+                return;
+            };
+            for level in [Interrupt::Cancel, Interrupt::Stop] {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                    _ = hangup.recv() => {}
+                }
+                let _ = cancel.send(level);
             }
         });
-        let result = exec::run(request, config, journal, &printer, cancelled).await;
-        signal.abort();
+        let result = exec::run(request, config, &engine, cancelled).await;
+        signals.abort();
         result
     });
     printer.stop();
@@ -326,11 +362,28 @@ fn drive(
             if let Some(help) = error.help() {
                 let _ = writeln!(stderr, "  help: {help}");
             }
-            Ok(match error {
-                exec::Error::Aws(_) => exit::ENVIRONMENT,
-                _ => exit::REFUSED,
-            })
+            Ok(exit_for_fault(error.fault()))
         }
+    }
+}
+
+/// The terminal, for approvals and pauses: lines typed on stdin.
+struct Terminal;
+
+impl exec::Prompt for Terminal {
+    /// A plain thread: a blocked read cannot be cancelled, and the process ends without
+    /// joining it.
+    fn lines(&self) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while std::io::stdin().read_line(&mut line).is_ok_and(|read| read > 0) {
+                if sender.send(std::mem::take(&mut line)).is_err() {
+                    break;
+                }
+            }
+        });
+        receiver
     }
 }
 
@@ -381,12 +434,14 @@ fn dry_run_command(
     }
     if let Some(journal) = journal {
         let id = uuid::Uuid::new_v4().to_string();
-        journal.create_execution(&journal::Execution {
+        // Through a timeline like every other record: the stored parameters are redacted.
+        let timeline = Timeline::new(&id, journal, &Silent, exec::Redactor::new(prepared.secrets()));
+        timeline.created(&journal::Execution {
             id: id.clone(),
             runbook_path: name.clone(),
             runbook_hash: prepared.hash.clone(),
             parameters: Value::Object(prepared.validated.parameters.clone()),
-            status: "DryRun".into(),
+            status: Status::DryRun,
             started_at: journal::now(),
             ended_at: Some(journal::now()),
             idempotency_key: None,
@@ -427,7 +482,7 @@ pub fn executions_command(command: ExecutionsCommand, stdout: &mut dyn Write) ->
         }
         ExecutionsCommand::Show { execution_id, format, state } => {
             let journal = state.open()?;
-            let execution = journal.execution(&execution_id).map_err(|e| UsageError(e.to_string()))?;
+            let execution = journal.execution(&execution_id)?;
             let steps = journal.steps(&execution_id)?;
             let attempts = journal.attempts(&execution_id)?;
             let children = journal.children(&execution_id)?;
@@ -488,13 +543,21 @@ fn write_timeline(
             writeln!(out, "             error   {error}")?;
         }
     }
-    let open: Vec<_> = attempts.iter().filter(|a| a.ended_at.is_none()).collect();
-    for attempt in open {
-        writeln!(
-            out,
-            "  {:<10} {} attempt {} started {} and never finished",
-            "Unknown", attempt.step, attempt.attempt, attempt.started_at
-        )?;
+    for attempt in attempts {
+        let iteration = if attempt.iteration > 0 { format!(" #{}", attempt.iteration) } else { String::new() };
+        if attempt.ended_at.is_none() {
+            writeln!(
+                out,
+                "  {:<10} {}{iteration} attempt {} started {} and never finished",
+                "Unknown", attempt.step, attempt.attempt, attempt.started_at
+            )?;
+        } else if attempt.status == Status::Interrupted {
+            writeln!(
+                out,
+                "  {:<10} {}{iteration} attempt {} started {}; the engine stopped while it ran",
+                "Interrupted", attempt.step, attempt.attempt, attempt.started_at
+            )?;
+        }
     }
     if !children.is_empty() {
         writeln!(out, "\nChild executions")?;
@@ -531,38 +594,16 @@ pub fn decide_command(
     stderr: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let journal = args.state.open()?;
-    let execution = journal.execution(&args.execution_id).map_err(|e| UsageError(e.to_string()))?;
-    if let Some((step, iteration, action)) = journal.waiting_on(&execution.id)?
-        && execution.status == Status::Waiting.as_str()
-    {
-        let kind = if action == "aws:pause" { Kind::Pause } else { Kind::Approve };
-        if resume && kind == Kind::Approve {
-            bail!(UsageError(format!("step `{step}` waits for approval: use `runbook approve` or `runbook reject`")));
+    let by = exec::current_user();
+    let decided = exec::decide(&journal, &journal, &args.execution_id, answer, resume, &by, args.comment.clone())?;
+    match &decided.decision {
+        Some((decision, true)) => {
+            writeln!(stderr, "recorded {} for step `{}` of {}", decision.decision, decision.step, args.execution_id)?
         }
-        let decision = journal::Decision {
-            step: step.clone(),
-            iteration,
-            decision: decision_word(kind, answer).to_owned(),
-            by: exec::current_user(),
-            comment: args.comment.clone(),
-            at: journal::now(),
-        };
-        if !journal.decide(&execution.id, &decision)? {
-            writeln!(stderr, "step `{step}` already has a decision; it stands")?;
-        } else {
-            writeln!(stderr, "recorded {} for step `{step}` of {}", decision.decision, execution.id)?;
-        }
-    } else if !resume {
-        bail!(UsageError(format!("execution {} is {} and waits for no decision", execution.id, execution.status)));
+        Some((decision, false)) => writeln!(stderr, "step `{}` already has a decision; it stands", decision.step)?,
+        None => {}
     }
-    // Go on with the top-most execution: a parent resumes its children itself.
-    let mut top = execution;
-    while let Some(parent) = top.parent_id.clone() {
-        top = journal.execution(&parent)?;
-    }
-    if args.no_continue || journal.is_driven(&top.id) || Status::parse(&top.status).is_some_and(Status::is_terminal) {
-        return Ok(exit::SUCCESS);
-    }
+    let Some(top) = decided.go_on.filter(|_| !args.no_continue) else { return Ok(exit::SUCCESS) };
     let path = PathBuf::from(&top.runbook_path);
     let supplied = stored_parameters(&top.parameters, Vec::new());
     let prepared = match exec::prepare(&path, supplied, true) {
@@ -662,11 +703,15 @@ impl<'w> Printer<'w> {
                 let _ = writeln!(out, "  {name} = {value}");
             }
         }
-        if finished.status == Status::Waiting {
-            let waiting = journal.waiting_on(&finished.execution_id).ok().flatten();
-            let (step, action) = waiting.map(|(step, _, action)| (step, action)).unwrap_or_default();
-            let verbs = if action == "aws:pause" { "resume" } else { "approve|reject" };
-            let _ = writeln!(out, "Step `{step}` waits: runbook {verbs} {}", finished.execution_id);
+        if finished.status == Status::Waiting
+            && let Ok(Some(waiting)) = journal.waiting_on(&finished.execution_id)
+        {
+            let how = match waiting.kind {
+                WaitKind::Pause => format!("runbook resume {}", finished.execution_id),
+                WaitKind::Approval => format!("runbook approve|reject {}", finished.execution_id),
+                WaitKind::Child => "answer its child execution (runbook executions show)".to_owned(),
+            };
+            let _ = writeln!(out, "Step `{}` waits: {how}", waiting.step);
         }
         let _ = writeln!(out, "Timeline: runbook executions show {}", finished.execution_id);
     }
@@ -724,7 +769,7 @@ impl Observer for Printer<'_> {
                     self.line(execution_id, &format!("    error: {error}"));
                 }
             }
-            Event::Waiting { execution_id, step, action, message, approvers } => {
+            Event::Waiting { execution_id, step, action, kind, message, approvers } => {
                 self.set_live(None);
                 let mut text = format!("⏸ {step} ({action}) waits");
                 if let Some(message) = message {
@@ -734,8 +779,8 @@ impl Observer for Printer<'_> {
                     text.push_str(&format!(" (approvers {approvers})"));
                 }
                 self.line(execution_id, &text);
-                if self.live.is_some() {
-                    let prompt = if action == "aws:pause" {
+                if self.live.is_some() && *kind != WaitKind::Child {
+                    let prompt = if *kind == WaitKind::Pause {
                         "press Enter to resume, r to end"
                     } else {
                         "approve? [a]pprove / [r]eject"
@@ -750,6 +795,11 @@ impl Observer for Printer<'_> {
                 self.line(execution_id, &format!("  {step}: {decision} by {by}"));
             }
             Event::CancelRequested { execution_id } => self.line(execution_id, "Cancelling…"),
+            Event::AttemptInterrupted { execution_id, step, attempt, .. } => self.line(
+                execution_id,
+                &format!("  {step} attempt {attempt} was interrupted when the engine stopped; it runs again"),
+            ),
+            Event::ChildLinked { .. } => {}
             Event::ExecutionFinished { execution_id, status, duration_ms, .. } => {
                 if self.depth.borrow().get(execution_id).copied().unwrap_or(0) > 0 {
                     self.line(

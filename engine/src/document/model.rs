@@ -4,7 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::diagnostic::{PathSegment, pointer_of, pointer_push, visit_templates};
+use crate::actions::Kind;
+use crate::diagnostic::{PathSegment, pointer_of, pointer_push};
+use crate::template::visit_templates;
 
 #[derive(Debug, Default)]
 pub struct Runbook {
@@ -135,6 +137,18 @@ impl Shape {
         }
     }
 
+    /// What a value of this shape is, for messages.
+    pub fn description(self) -> &'static str {
+        match self {
+            Shape::String => "a string",
+            Shape::StringList => "a list of strings",
+            Shape::Integer => "an integer",
+            Shape::Boolean => "true or false",
+            Shape::StringMap => "a mapping",
+            Shape::MapList => "a list of mappings",
+        }
+    }
+
     /// Whether a JSON value has this shape (without any text-to-type conversion).
     pub fn admits(self, value: &Value) -> bool {
         match self {
@@ -251,7 +265,7 @@ impl Step {
     pub fn visit_input_templates<'s>(&'s self, mut visit: impl FnMut(&'s str, &[PathSegment<'s>])) {
         let mut path = Vec::new();
         for (key, value) in &self.inputs {
-            if self.action == "aws:loop" && key == "Steps" {
+            if key == "Steps" && crate::actions::kind_of(&self.action) == Kind::Loop {
                 continue;
             }
             path.push(PathSegment::Key(key));
@@ -434,8 +448,8 @@ fn step(mut object: Map<String, Value>, pointer: String) -> Step {
         _ => (Map::new(), false),
     };
     // The body stays in `inputs` too, so rules can tell a missing `Steps` from a bad one.
-    let body = match action.as_str() {
-        "aws:loop" => steps(inputs.get("Steps").cloned(), &format!("{pointer}/inputs/Steps")),
+    let body = match crate::actions::kind_of(&action) {
+        Kind::Loop => steps(inputs.get("Steps").cloned(), &format!("{pointer}/inputs/Steps")),
         _ => Vec::new(),
     };
     let outputs = match object.remove("outputs") {

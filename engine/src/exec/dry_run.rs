@@ -11,10 +11,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::actions::{self, branch, loop_};
+use crate::actions::branch::describe_condition;
+use crate::actions::{self, Kind, branch, update_variable};
 use crate::document::model::Step;
+use crate::document::outputs;
 use crate::plan::values::Bound;
-use crate::plan::{Next, Outcome, Plan, StepId, describe_condition};
+use crate::plan::{Next, Outcome, Plan, StepId};
+use crate::redact::Redactor;
 use crate::template::{self, Lookup, Reference, Scope};
 
 /// Mocked step outputs: step name -> output name -> value.
@@ -22,9 +25,6 @@ pub type Mocks = HashMap<String, Map<String, Value>>;
 
 /// Makes one AWS call for real (`--dry-run=read-only`): service, operation, parameters.
 pub type Reader<'a> = dyn Fn(&str, &str, &Map<String, Value>) -> Result<Value, String> + Sync + 'a;
-
-/// The actions whose one call a read-only dry-run may make, when the operation only reads.
-const API_ACTIONS: &[&str] = &["aws:executeAwsApi", "aws:assertAwsResourceProperty", "aws:waitForAwsResourceProperty"];
 
 /// Every path a dry-run found.
 #[derive(Debug, Serialize)]
@@ -102,7 +102,9 @@ struct State {
     failed: bool,
 }
 
-/// Dry-runs a plan with bound parameters and mocked outputs.
+/// Dry-runs a plan with bound parameters and mocked outputs. The tree comes back redacted:
+/// the values of `x-secret` parameters (and of decrypted secrets a read-only call saw) never
+/// reach it, whatever it is printed as.
 ///
 /// The exploration recurses once per step along a path. Rather than bound the length of a
 /// runbook, it runs on a thread whose stack grows with the number of steps (64 KiB each,
@@ -133,6 +135,11 @@ fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader
     for variable in &plan.runbook.variables {
         state.variables.insert(variable.name.clone(), variable.default.clone().unwrap_or(Value::Null));
     }
+    let secrets = bound
+        .parameters
+        .iter()
+        .filter(|binding| binding.is_known() && plan.runbook.parameter(&binding.name).is_some_and(|p| p.secret))
+        .map(|binding| binding.value.clone());
     let mut explorer = Explorer {
         plan,
         bound,
@@ -141,9 +148,29 @@ fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader
         nodes: Vec::new(),
         memo: HashMap::new(),
         unpreviewable: BTreeMap::new(),
+        redactor: Redactor::new(secrets),
     };
     let root = plan.entry().map(|entry| explorer.walk(entry, &state, None));
     let paths = root.map_or(0, |root| explorer.nodes[root].paths);
+    let redactor = explorer.redactor;
+    if !redactor.is_empty() {
+        for node in &mut explorer.nodes {
+            redactor.value_in_place(&mut node.inputs);
+            redactor.text_in_place(&mut node.would);
+            node.mocked.values_mut().for_each(|value| {
+                redactor.value_in_place(value);
+            });
+            if let Some(read) = &mut node.read {
+                redactor.text_in_place(read);
+            }
+            for link in &mut node.next {
+                redactor.text_in_place(&mut link.when);
+            }
+        }
+        for (_, reason) in explorer.unpreviewable.values_mut() {
+            redactor.text_in_place(reason);
+        }
+    }
     Tree {
         root,
         paths,
@@ -165,6 +192,8 @@ struct Explorer<'p, 'r> {
     nodes: Vec<Node>,
     memo: HashMap<(StepId, Option<StepId>, String), usize>,
     unpreviewable: BTreeMap<String, (String, String)>,
+    /// Secret parameters, and secrets read-only calls returned: redacted from the tree.
+    redactor: Redactor,
 }
 
 struct DryScope<'a> {
@@ -211,14 +240,15 @@ impl<'p, 'r> Explorer<'p, 'r> {
         if let Some(error) = &preview.error {
             self.unpreviewable.insert(step.name.clone(), (step.action.clone(), error.clone()));
         }
-        let would = match describe(step, &preview.inputs) {
+        let would = match actions::describe(step, &preview.inputs) {
             Ok(would) => would,
             Err(reason) => {
                 self.unpreviewable.insert(step.name.clone(), (step.action.clone(), reason.clone()));
                 reason
             }
         };
-        let (mut mocked, read) = self.read_for_real(step, &preview.inputs, &preview.unknown);
+        let kind = actions::kind_of(&step.action);
+        let (mut mocked, read) = self.read_for_real(step, kind, &preview.inputs, &preview.unknown);
         mocked.extend(self.mocks.get(&step.name).cloned().unwrap_or_default());
         let on_cancel = match self.plan.successor(id, Outcome::Cancelled) {
             Next::Step { step, .. } => self.plan.step(step).name.clone(),
@@ -230,15 +260,13 @@ impl<'p, 'r> Explorer<'p, 'r> {
         if !mocked.is_empty() {
             success.outputs.insert(step.name.clone(), mocked.clone().into_iter().collect());
         }
-        match step.action.as_str() {
-            "aws:updateVariable" => self.update_variable(step, &preview.inputs, &preview.unknown, &mut success),
-            "aws:loop" => {
-                self.loop_links(id, step, state, &mut links);
-            }
+        match kind {
+            Kind::Variable => self.update_variable(step, &preview.inputs, &preview.unknown, &mut success),
+            Kind::Loop => self.loop_links(id, step, state, &mut links),
             _ => {}
         }
-        if step.action != "aws:loop" {
-            for (outcome, when) in self.success_outcomes(step, state) {
+        if kind != Kind::Loop {
+            for (outcome, when) in self.success_outcomes(step, kind, state) {
                 let next = self.plan.successor(id, outcome);
                 let to = self.follow(next, &success, within, outcome);
                 links.push(Link { label: label_of(next, outcome), when, to });
@@ -278,11 +306,15 @@ impl<'p, 'r> Explorer<'p, 'r> {
 
     /// In a read-only dry-run, an API step's call made for real when its operation only reads
     /// and its inputs are known: the outputs selected from the response, and what happened.
-    fn read_for_real(&self, step: &Step, inputs: &Value, unknown: &[String]) -> (Map<String, Value>, Option<String>) {
+    fn read_for_real(
+        &mut self,
+        step: &Step,
+        kind: Kind,
+        inputs: &Value,
+        unknown: &[String],
+    ) -> (Map<String, Value>, Option<String>) {
         let Some(reader) = self.reader else { return (Map::new(), None) };
-        if !API_ACTIONS.contains(&step.action.as_str()) {
-            return (Map::new(), None);
-        }
+        let Kind::Api { property } = kind else { return (Map::new(), None) };
         let Some(inputs) = inputs.as_object() else { return (Map::new(), None) };
         let Ok((service, api, params)) = actions::api::split(inputs) else { return (Map::new(), None) };
         match crate::aws::resolve(&service, &api) {
@@ -297,21 +329,23 @@ impl<'p, 'r> Explorer<'p, 'r> {
             Ok(response) => response,
             Err(error) => return (Map::new(), Some(format!("called for real: {error}"))),
         };
+        // A decrypted value is a secret: it may decide a branch, but it is never shown.
+        self.redactor.extend(crate::aws::sensitive_values(&service, &api, &response));
         let mut read = format!("called for real: HTTP {}", response["ResponseMetadata"]["HTTPStatusCode"]);
-        if step.action != "aws:executeAwsApi" {
+        if property {
             match actions::api::property_matches(inputs, &response) {
                 Ok((true, found)) => read.push_str(&format!("; the property is {found}, as desired")),
                 Ok((false, found)) => read.push_str(&format!("; the property is {found}, not as desired now")),
                 Err(_) => {}
             }
         }
-        let outputs = super::outputs::step_outputs(&step.outputs, &response).unwrap_or_default();
+        let outputs = outputs::step_outputs(&step.outputs, &response).unwrap_or_default();
         (outputs, Some(read))
     }
 
     /// The success outcomes a step may have, each with when it happens.
-    fn success_outcomes(&self, step: &Step, state: &State) -> Vec<(Outcome, String)> {
-        if step.action != "aws:branch" {
+    fn success_outcomes(&self, step: &Step, kind: Kind, state: &State) -> Vec<(Outcome, String)> {
+        if kind != Kind::Branch {
             return vec![(Outcome::Succeeded, "if the step succeeds".into())];
         }
         let config = template::config_for(self.plan.runbook);
@@ -340,10 +374,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
     }
 
     fn update_variable(&self, step: &Step, inputs: &Value, unknown: &[String], state: &mut State) {
-        let Some(name) = step.inputs.get("Name").and_then(Value::as_str).and_then(|n| n.strip_prefix("variable:"))
-        else {
-            return;
-        };
+        let Some(name) = update_variable::target(step) else { return };
         match inputs.get("Value") {
             Some(value) if unknown.is_empty() => {
                 state.variables.insert(name.to_owned(), value.clone());
@@ -359,9 +390,8 @@ impl<'p, 'r> Explorer<'p, 'r> {
         let mut body_state = state.clone();
         // Variables the body writes change from one iteration to the next.
         for body_step in &step.body {
-            if body_step.action == "aws:updateVariable"
-                && let Some(name) =
-                    body_step.inputs.get("Name").and_then(Value::as_str).and_then(|n| n.strip_prefix("variable:"))
+            if actions::kind_of(&body_step.action) == Kind::Variable
+                && let Some(name) = update_variable::target(body_step)
             {
                 body_state.variables.remove(name);
             }
@@ -414,75 +444,6 @@ fn label_of(next: Next<'_>, outcome: Outcome) -> String {
         _ if matches!(outcome, Outcome::Failed | Outcome::TimedOut) => "on_failure".into(),
         _ => "end".into(),
     }
-}
-
-/// What a step would do, in one line; `Err` when the action cannot be previewed.
-fn describe(step: &Step, inputs: &Value) -> Result<String, String> {
-    let text = |key: &str| inputs.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
-    let json = |key: &str| inputs.get(key).map_or_else(|| "{}".to_owned(), Value::to_string);
-    let or = |value: Option<String>| value.unwrap_or_else(|| "?".into());
-    Ok(match step.action.as_str() {
-        "aws:executeScript" => {
-            let source = match (inputs.get("Script").and_then(Value::as_str), text("Attachment")) {
-                (Some(script), _) => format!("an inline script of {} lines", script.lines().count()),
-                (None, Some(attachment)) => format!("attachment {attachment}"),
-                _ => "no script".into(),
-            };
-            format!(
-                "run {} handler `{}` from {source} with InputPayload {}",
-                or(text("Runtime")),
-                or(text("Handler")),
-                json("InputPayload")
-            )
-        }
-        "aws:sleep" => match (text("Duration"), text("Timestamp")) {
-            (Some(duration), _) => format!("sleep {duration}"),
-            (None, Some(timestamp)) => format!("sleep until {timestamp}"),
-            _ => "sleep".into(),
-        },
-        "aws:branch" => "choose the next step".into(),
-        "aws:loop" => match loop_::Spec::parse(inputs.as_object().unwrap_or(&Map::new()), &step.inputs) {
-            Ok(spec) => match (&spec.items, &spec.condition) {
-                (Some(items), _) => {
-                    format!("repeat the body for each of {} items (at most {})", items.len(), spec.max_iterations)
-                }
-                (None, Some(condition)) => format!(
-                    "repeat the body while {} (at most {} times)",
-                    describe_condition(condition),
-                    spec.max_iterations
-                ),
-                _ => "repeat the body".into(),
-            },
-            Err(_) => format!("repeat the body ({})", json("Iterators")),
-        },
-        "aws:updateVariable" => format!("set {} to {}", or(text("Name")), json("Value")),
-        "aws:approve" => format!("wait for approval by {}", json("Approvers")),
-        "aws:pause" => "wait until someone resumes the execution".into(),
-        "aws:executeAutomation" => {
-            format!("run child runbook {} with {}", or(text("DocumentName")), json("RuntimeParameters"))
-        }
-        "aws:executeAwsApi" | "aws:assertAwsResourceProperty" | "aws:waitForAwsResourceProperty" => {
-            let request = inputs.as_object().map(actions::api::request_params).unwrap_or_default();
-            let verb = match step.action.as_str() {
-                "aws:executeAwsApi" => "call",
-                "aws:assertAwsResourceProperty" => "check once",
-                _ => "poll",
-            };
-            let mut line = format!("{verb} {}.{} {}", or(text("Service")), or(text("Api")), Value::Object(request));
-            if let Some(selector) = text("PropertySelector") {
-                line.push_str(&format!(" until {selector} is one of {}", json("DesiredValues")));
-            }
-            line
-        }
-        "aws:changeInstanceState" => {
-            format!("set instances {} to {}", json("InstanceIds"), or(text("DesiredState")))
-        }
-        action => match actions::lookup(action) {
-            Some(info) if info.internal => return Err(format!("`{action}` is internal to AWS: its effect is unknown")),
-            Some(_) => format!("run {action} with {}", Value::Object(inputs.as_object().cloned().unwrap_or_default())),
-            None => return Err(format!("unknown action `{action}`")),
-        },
-    })
 }
 
 /// The tree as text: one block per node, links indented under it, shared nodes shown once.

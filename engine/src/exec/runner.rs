@@ -1,209 +1,121 @@
 //! The walk: from the entry step, visit a step (render its inputs, run its attempts with
 //! timeouts, select its outputs), ask the plan for the successor, repeat until the run ends.
-//! Loops walk their bodies once per iteration. Every attempt is journaled before and after it
-//! runs; a resume replays what the journal holds instead of running it again.
+//! Loops walk their bodies once per iteration. Every fact goes through the execution's
+//! timeline, which journals it (before and after each attempt) and redacts it; the runner
+//! keeps the real values. A resume replays what the journal holds instead of running it
+//! again. The clock is tokio's, so tests with paused time drive sleeps, waits and timeouts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-use super::outputs;
-use super::scope::{Redactor, RunScope};
-use super::{Config, Error, Event, Finished, Observer, Request, Status};
-use crate::actions::{self, Context, Failure, loop_};
+use super::children::ChildRuns;
+use super::decide::Decisions;
+use super::scope::RunScope;
+use super::{Config, Engine, Error, Finished, Request, Status};
+use crate::actions::{self, Choice, Context, Failure, Interrupt, Kind, Settings, api, loop_};
 use crate::document::model::{Step, lenient_bool};
-use crate::journal::{self, Journal, StepRecord};
+use crate::document::outputs;
+use crate::journal::{self, Attempt, Execution, StepOutcome, StepRecord, WaitKind};
 use crate::plan::{Next, Outcome, Plan, StepId};
-use crate::template;
+use crate::template::{self, Reference};
+use crate::timeline::{self, Timeline, Waiting};
 
 /// Cancellation paths (`onCancel: step:X`) get this long (reference 4.2, 8.4).
 const CANCEL_PATH_LIMIT: Duration = Duration::from_secs(120);
 
 /// Runs a planned runbook (or resumes an execution) to its end, or until it waits for a
-/// person. `cancel` turning true is Ctrl-C.
+/// person. `cancel` turning to `Cancel` is Ctrl-C; to `Stop`, a second one.
 pub async fn run(
     request: &Request<'_>,
     config: &Config,
-    journal: &Journal,
-    observer: &dyn Observer,
-    cancel: watch::Receiver<bool>,
+    engine: &Engine<'_>,
+    cancel: watch::Receiver<Interrupt>,
 ) -> Result<Finished, Error> {
     let runbook = request.plan.runbook;
     let (system, ssm_secrets) =
         super::scope::resolve_system(request.plan, &request.parameters, &config.system, &config.aws)
             .await
             .map_err(Error::Aws)?;
-    let mut secrets: Vec<Value> = runbook
-        .parameters
-        .iter()
-        .filter(|parameter| parameter.secret)
-        .filter_map(|parameter| request.parameters.get(&parameter.name).cloned())
-        .collect();
-    secrets.extend(ssm_secrets);
-    let redactor = Redactor::new(secrets);
+    let mut redactor = config.secrets.clone();
+    redactor.extend(super::secret_values(runbook, &request.parameters));
+    redactor.extend(ssm_secrets);
 
-    // Which execution: the one to resume, the one with this idempotency key, or a new one.
-    let existing = match (&config.resume, &config.idempotency_key) {
-        (Some(id), _) => Some(journal.execution(id)?),
-        (None, Some(key)) => journal.find_by_key(key)?,
-        (None, None) => None,
-    };
-    let resumed = existing.is_some();
-    let execution_id = match &existing {
-        Some(execution) => {
-            if execution.dry_run {
-                return Err(Error::DryRunRecord { execution_id: execution.id.clone() });
-            }
-            if execution.runbook_hash != request.hash && !config.force {
-                return Err(Error::RunbookChanged {
-                    execution_id: execution.id.clone(),
-                    recorded: execution.runbook_hash.clone(),
-                    now: request.hash.clone(),
-                });
-            }
-            execution.id.clone()
+    let (timeline, lease, existing) = match claim(request, config, engine)? {
+        Some((execution, lease)) => {
+            (Timeline::new(&execution.id, engine.journal, engine.observer, redactor), lease, Some(execution))
         }
-        None => uuid::Uuid::new_v4().to_string(),
+        None => {
+            let execution_id = uuid::Uuid::new_v4().to_string();
+            let lease = engine.locks.acquire(&execution_id)?;
+            let timeline = Timeline::new(&execution_id, engine.journal, engine.observer, redactor.clone());
+            match timeline.created(&new_execution(request, config, &execution_id)) {
+                Ok(()) => (timeline, lease, None),
+                // Two processes started at once with the same new idempotency key, and the
+                // other one recorded its execution first: go on as a second run with the key
+                // does, which says who drives it if it still runs.
+                Err(error @ journal::Error::KeyTaken { .. }) => {
+                    lease.release(true);
+                    let Some((execution, lease)) = claim(request, config, engine)? else {
+                        return Err(error.into());
+                    };
+                    (Timeline::new(&execution.id, engine.journal, engine.observer, redactor), lease, Some(execution))
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     };
-    let _lock = journal.lock(&execution_id)?;
+    let execution_id = timeline.execution_id().to_owned();
     let started = Instant::now();
-
-    if let Some(execution) = &existing {
+    let resumed = existing.is_some();
+    if let Some(execution) = existing {
         // A finished success has nothing left to do: its record is the answer.
-        if execution.status == Status::Success.as_str() {
-            let finished = Finished {
-                execution_id: execution_id.clone(),
+        if execution.status == Status::Success {
+            let outputs = execution.outputs.unwrap_or(Value::Null);
+            timeline.already_finished(&outputs);
+            lease.release(true);
+            return Ok(Finished {
+                execution_id,
                 status: Status::Success,
-                outputs: execution.outputs.clone().unwrap_or(Value::Null),
+                outputs,
                 failed_steps: Vec::new(),
                 duration_ms: 0,
-            };
-            observer.event(&Event::ExecutionFinished {
-                execution_id: execution_id.clone(),
-                status: Status::Success,
-                duration_ms: 0,
-                outputs: finished.outputs.clone(),
-                failed_steps: Vec::new(),
             });
-            return Ok(finished);
         }
-        journal.set_status(&execution_id, Status::InProgress.as_str(), false, None, None)?;
-    } else {
-        let parameters: Map<String, Value> = request
-            .parameters
-            .iter()
-            .map(|(name, value)| {
-                let secret = runbook.parameter(name).is_some_and(|parameter| parameter.secret);
-                let stored = if secret { Value::String(super::REDACTED.to_owned()) } else { redactor.value(value) };
-                (name.clone(), stored)
-            })
-            .collect();
-        journal.create_execution(&journal::Execution {
-            id: execution_id.clone(),
-            runbook_path: request.path.display().to_string(),
-            runbook_hash: request.hash.clone(),
-            parameters: Value::Object(parameters),
-            status: Status::InProgress.as_str().to_owned(),
-            started_at: journal::now(),
-            ended_at: None,
-            idempotency_key: config.idempotency_key.clone(),
-            parent_id: config.parent.as_ref().map(|(id, _)| id.clone()),
-            parent_step: config.parent.as_ref().map(|(_, step)| step.clone()),
-            dry_run: false,
-            outputs: None,
-            error: None,
-        })?;
+        let parent_id = config.parent.as_ref().map(|(id, _)| id.clone());
+        timeline.resumed(&request.path.display().to_string(), parent_id)?;
     }
-    observer.event(&Event::ExecutionStarted {
-        execution_id: execution_id.clone(),
-        runbook: request.path.display().to_string(),
-        resumed,
-        parent_id: config.parent.as_ref().map(|(id, _)| id.clone()),
-    });
 
-    // What the journal knows from earlier runs of this execution.
-    let mut replay = HashMap::new();
-    let mut open_attempts = HashMap::new();
-    let mut attempt_numbers: HashMap<(String, u32), u32> = HashMap::new();
+    let mut runner = Runner::new(request, config, engine, timeline, system, cancel);
     if resumed {
-        for record in journal.steps(&execution_id)? {
-            replay.insert((record.step.clone(), record.iteration), record);
-        }
-        for attempt in journal.attempts(&execution_id)? {
-            let key = (attempt.step.clone(), attempt.iteration);
-            let number = attempt_numbers.entry(key.clone()).or_default();
-            *number = (*number).max(attempt.attempt);
-            if attempt.ended_at.is_none() {
-                open_attempts.insert(key, attempt);
-            } else {
-                open_attempts.remove(&key);
-            }
-        }
+        runner.load_journal()?;
     }
-
-    let scope = RunScope {
-        execution_id: execution_id.clone(),
-        parameters: bound_parameters(request, &system, &execution_id),
-        outputs: HashMap::new(),
-        variables: runbook
-            .variables
-            .iter()
-            .map(|variable| (variable.name.clone(), variable.default.clone().unwrap_or(Value::Null)))
-            .collect(),
-        system,
-    };
-    let assume_role = runbook
-        .assume_role
-        .as_ref()
-        .and_then(|role| {
-            template::render::render(&Value::String(role.clone()), &scope, template::config_for(runbook)).ok()
-        })
-        .and_then(|rendered| rendered.value.as_str().map(str::to_owned))
-        .filter(|role| !role.trim().is_empty() && !template::has_braces(role));
-    let mut runner = Runner {
-        plan: request.plan,
-        request,
-        journal,
-        observer,
-        config,
-        execution_id: execution_id.clone(),
-        scope,
-        redactor,
-        assume_role,
-        replay,
-        open_attempts,
-        attempt_numbers,
-        cancel,
-        cancelling: None,
-        critical_failure: None,
-        failed_steps: Vec::new(),
-    };
-
     let end = match request.plan.entry() {
         Some(entry) => runner.walk(entry, 0, None).await,
         None => Ok(End::Completed),
     };
+    let duration_ms = || started.elapsed().as_millis() as u64;
     let end = match end {
         Ok(end) => end,
         Err(Halt::Waiting) => {
-            journal.set_status(&execution_id, Status::Waiting.as_str(), false, None, None)?;
+            let failed_steps = runner.failed_steps;
             return Ok(Finished {
                 execution_id,
                 status: Status::Waiting,
                 outputs: Value::Null,
-                failed_steps: runner.failed_steps,
-                duration_ms: started.elapsed().as_millis() as u64,
+                failed_steps,
+                duration_ms: duration_ms(),
             });
         }
         Err(Halt::Error(error)) => {
-            let message = error.to_string();
             // The execution stays resumable (still InProgress); record why this process
             // stopped driving it.
-            let _ = journal.set_status(&execution_id, Status::InProgress.as_str(), false, None, Some(&message));
+            let _ = runner.timeline.stopped(&error.to_string());
             return Err(error);
         }
     };
@@ -218,17 +130,70 @@ pub async fn run(
         },
     };
     let outputs = runner.document_outputs();
-    let error = (!runner.failed_steps.is_empty()).then(|| format!("failed steps: {}", runner.failed_steps.join(", ")));
-    journal.set_status(&execution_id, status.as_str(), true, Some(&outputs), error.as_deref())?;
-    let duration_ms = started.elapsed().as_millis() as u64;
-    observer.event(&Event::ExecutionFinished {
-        execution_id: execution_id.clone(),
-        status,
-        duration_ms,
-        outputs: outputs.clone(),
-        failed_steps: runner.failed_steps.clone(),
-    });
-    Ok(Finished { execution_id, status, outputs, failed_steps: runner.failed_steps, duration_ms })
+    let outputs = runner.timeline.finished(status, &outputs, &runner.failed_steps, duration_ms())?;
+    lease.release(true);
+    Ok(Finished { execution_id, status, outputs, failed_steps: runner.failed_steps, duration_ms: duration_ms() })
+}
+
+/// The execution this run goes on with, if any: the one to resume or the one with this
+/// idempotency key, with the right to drive it.
+fn claim(
+    request: &Request<'_>,
+    config: &Config,
+    engine: &Engine<'_>,
+) -> Result<Option<(Execution, journal::Lease)>, Error> {
+    let existing = match (&config.resume, &config.idempotency_key) {
+        (Some(id), _) => Some(engine.journal.execution(id)?),
+        (None, Some(key)) => engine.journal.find_by_key(key)?,
+        (None, None) => None,
+    };
+    let Some(execution) = existing else { return Ok(None) };
+    if execution.dry_run {
+        return Err(Error::DryRunRecord { execution_id: execution.id });
+    }
+    if execution.runbook_hash != request.hash && !config.force {
+        return Err(Error::RunbookChanged {
+            execution_id: execution.id,
+            recorded: execution.runbook_hash,
+            now: request.hash.clone(),
+        });
+    }
+    let lease = engine.locks.acquire(&execution.id)?;
+    // Another process may have moved it on between reading and locking.
+    let execution = engine.journal.execution(&execution.id)?;
+    Ok(Some((execution, lease)))
+}
+
+/// The record of a new execution.
+fn new_execution(request: &Request<'_>, config: &Config, execution_id: &str) -> Execution {
+    Execution {
+        id: execution_id.to_owned(),
+        runbook_path: request.path.display().to_string(),
+        runbook_hash: request.hash.clone(),
+        parameters: Value::Object(stored_parameters(request)),
+        status: Status::InProgress,
+        started_at: journal::now(),
+        ended_at: None,
+        idempotency_key: config.idempotency_key.clone(),
+        parent_id: config.parent.as_ref().map(|(id, _)| id.clone()),
+        parent_step: config.parent.as_ref().map(|(_, step)| step.clone()),
+        dry_run: false,
+        outputs: None,
+        error: None,
+    }
+}
+
+/// Supplied parameters as stored: a secret parameter's value is never stored (the timeline
+/// redacts the rest).
+fn stored_parameters(request: &Request<'_>) -> Map<String, Value> {
+    request
+        .parameters
+        .iter()
+        .map(|(name, value)| {
+            let secret = request.plan.runbook.parameter(name).is_some_and(|parameter| parameter.secret);
+            (name.clone(), if secret { Value::String(crate::redact::REDACTED.to_owned()) } else { value.clone() })
+        })
+        .collect()
 }
 
 /// Parameters with defaults rendered now that system values are known.
@@ -288,17 +253,17 @@ enum Visited {
 struct Runner<'a> {
     plan: &'a Plan<'a>,
     request: &'a Request<'a>,
-    journal: &'a Journal,
-    observer: &'a dyn Observer,
     config: &'a Config,
-    execution_id: String,
+    engine: &'a Engine<'a>,
+    timeline: Timeline<'a>,
     scope: RunScope,
-    redactor: Redactor,
     assume_role: Option<String>,
     replay: HashMap<(String, u32), StepRecord>,
-    open_attempts: HashMap<(String, u32), journal::Attempt>,
+    open_attempts: HashMap<(String, u32), Attempt>,
     attempt_numbers: HashMap<(String, u32), u32>,
-    cancel: watch::Receiver<bool>,
+    /// Every `step.Output` and variable some step reads, found once when a resume needs it.
+    read_anywhere: Option<HashSet<String>>,
+    cancel: watch::Receiver<Interrupt>,
     /// When the cancellation path must be over, once a cancel was handled.
     cancelling: Option<Instant>,
     /// The first critical failure: the run ends Failed (or TimedOut) even if it goes on.
@@ -309,11 +274,78 @@ struct Runner<'a> {
 type Boxed<'f, T> = Pin<Box<dyn Future<Output = T> + 'f>>;
 
 impl<'a> Runner<'a> {
+    fn new(
+        request: &'a Request<'a>,
+        config: &'a Config,
+        engine: &'a Engine<'a>,
+        timeline: Timeline<'a>,
+        system: super::System,
+        cancel: watch::Receiver<Interrupt>,
+    ) -> Runner<'a> {
+        let runbook = request.plan.runbook;
+        let execution_id = timeline.execution_id().to_owned();
+        let scope = RunScope {
+            parameters: bound_parameters(request, &system, &execution_id),
+            execution_id,
+            outputs: HashMap::new(),
+            variables: runbook
+                .variables
+                .iter()
+                .map(|variable| (variable.name.clone(), variable.default.clone().unwrap_or(Value::Null)))
+                .collect(),
+            system,
+        };
+        let assume_role = runbook
+            .assume_role
+            .as_ref()
+            .and_then(|role| {
+                template::render::render(&Value::String(role.clone()), &scope, template::config_for(runbook)).ok()
+            })
+            .and_then(|rendered| rendered.value.as_str().map(str::to_owned))
+            .filter(|role| !role.trim().is_empty() && !template::has_braces(role));
+        Runner {
+            plan: request.plan,
+            request,
+            config,
+            engine,
+            timeline,
+            scope,
+            assume_role,
+            replay: HashMap::new(),
+            open_attempts: HashMap::new(),
+            attempt_numbers: HashMap::new(),
+            read_anywhere: None,
+            cancel,
+            cancelling: None,
+            critical_failure: None,
+            failed_steps: Vec::new(),
+        }
+    }
+
+    /// What the journal knows from earlier runs of this execution.
+    fn load_journal(&mut self) -> Result<(), journal::Error> {
+        let execution_id = self.timeline.execution_id().to_owned();
+        for record in self.engine.journal.steps(&execution_id)? {
+            self.replay.insert((record.step.clone(), record.iteration), record);
+        }
+        for attempt in self.engine.journal.attempts(&execution_id)? {
+            let key = (attempt.step.clone(), attempt.iteration);
+            let number = self.attempt_numbers.entry(key.clone()).or_default();
+            *number = (*number).max(attempt.attempt);
+            if attempt.ended_at.is_none() {
+                self.open_attempts.insert(key, attempt);
+            } else {
+                self.open_attempts.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
     fn walk(&mut self, start: StepId, iteration: u32, within: Option<StepId>) -> Boxed<'_, Result<End, Halt>> {
         Box::pin(async move {
             let mut current = start;
             loop {
-                if self.cancelling.is_some_and(|deadline| Instant::now() >= deadline) {
+                if self.stopped() || self.cancelling.is_some_and(|deadline| Instant::now() >= deadline) {
                     return Ok(End::Cancelled);
                 }
                 let outcome = match self.visit(current, iteration).await? {
@@ -326,7 +358,7 @@ impl<'a> Runner<'a> {
                 };
                 if outcome == Outcome::Cancelled && self.cancelling.is_none() {
                     self.cancelling = Some(Instant::now() + CANCEL_PATH_LIMIT);
-                    self.observer.event(&Event::CancelRequested { execution_id: self.execution_id.clone() });
+                    self.timeline.cancel_requested()?;
                 }
                 match self.plan.successor(current, outcome) {
                     Next::Step { step, .. } => {
@@ -346,34 +378,57 @@ impl<'a> Runner<'a> {
         })
     }
 
+    fn interrupt(&self) -> Interrupt {
+        *self.cancel.borrow()
+    }
+
+    /// A cancel that this execution has not handled yet.
     fn cancel_requested(&self) -> bool {
-        *self.cancel.borrow() && self.cancelling.is_none()
+        self.interrupt() >= Interrupt::Cancel && self.cancelling.is_none()
+    }
+
+    /// A second cancel: nothing more runs.
+    fn stopped(&self) -> bool {
+        self.interrupt() == Interrupt::Stop
     }
 
     async fn visit(&mut self, id: StepId, iteration: u32) -> Result<Visited, Halt> {
         let step = self.plan.step(id);
         let key = (step.name.clone(), iteration);
+        let kind = actions::kind_of(&step.action);
         // A loop is walked again on resume: its body steps replay themselves, with the
         // variables they wrote.
         if let Some(record) = self.replay.remove(&key)
-            && step.action != "aws:loop"
+            && kind != Kind::Loop
             && let Some(outcome) = self.restorable(id, &record)
         {
-            self.restore(step, &record);
-            return Ok(Visited::Outcome(outcome));
+            if !self.needs_sealed(&record) {
+                self.restore(step, &record);
+                return Ok(Visited::Outcome(outcome));
+            }
+            // The journal kept the step's secret redacted and a later step reads it: run the
+            // step again where that is safe, rather than feed it the redaction mark.
+            if !self.safe_to_repeat(step) {
+                return Err(Halt::Error(Error::Sealed {
+                    execution_id: self.timeline.execution_id().to_owned(),
+                    step: step.name.clone(),
+                    names: record.sealed,
+                }));
+            }
         }
-        if let Some(open) = self.open_attempts.remove(&key)
-            && !self.safe_to_repeat(step)
-        {
-            return Err(Halt::Error(Error::UnknownOutcome {
-                execution_id: self.execution_id.clone(),
-                step: step.name.clone(),
-                iteration,
-                attempt: open.attempt,
-                started_at: open.started_at,
-            }));
+        if let Some(mut open) = self.open_attempts.remove(&key) {
+            if !self.safe_to_repeat(step) {
+                return Err(Halt::Error(Error::UnknownOutcome {
+                    execution_id: self.timeline.execution_id().to_owned(),
+                    step: step.name.clone(),
+                    iteration,
+                    attempt: open.attempt,
+                    started_at: open.started_at,
+                }));
+            }
+            self.timeline.attempt_interrupted(&mut open, "the step runs again (safe to repeat)")?;
         }
-        if step.action == "aws:loop" {
+        if kind == Kind::Loop {
             return self.visit_loop(id).await;
         }
         Ok(Visited::Outcome(self.run_step(step, iteration).await?))
@@ -382,11 +437,32 @@ impl<'a> Runner<'a> {
     /// The outcome to replay for a finished step, or `None` when it must run again: the
     /// failure or cancellation that stopped the run is retried by a resume.
     fn restorable(&self, id: StepId, record: &StepRecord) -> Option<Outcome> {
-        let outcome = parse_outcome(&record.outcome)?;
+        let outcome = match record.outcome {
+            StepOutcome::Succeeded => Outcome::Succeeded,
+            StepOutcome::Chose(index) => Outcome::Chose(index),
+            StepOutcome::NoChoice => Outcome::NoChoice,
+            StepOutcome::Failed => Outcome::Failed,
+            StepOutcome::TimedOut => Outcome::TimedOut,
+            StepOutcome::Cancelled => Outcome::Cancelled,
+            // A loop that was left by a jump is walked again: its body steps replay themselves.
+            StepOutcome::Exited(_) => return None,
+        };
         match self.plan.successor(id, outcome) {
             Next::Abort | Next::Cancel => None,
             _ => Some(outcome),
         }
+    }
+
+    /// Whether a finished step's record lacks a secret that some step reads.
+    fn needs_sealed(&mut self, record: &StepRecord) -> bool {
+        if record.sealed.is_empty() {
+            return false;
+        }
+        let read = self.read_anywhere.get_or_insert_with(|| references_read(self.plan));
+        record.sealed.iter().any(|name| match name.strip_prefix("variable:") {
+            Some(variable) => read.contains(&format!("variable:{variable}")),
+            None => read.contains(&format!("{}.{name}", record.step)),
+        })
     }
 
     fn restore(&mut self, step: &Step, record: &StepRecord) {
@@ -394,14 +470,8 @@ impl<'a> Runner<'a> {
             self.scope.set_outputs(&step.name, outputs.clone());
         }
         self.apply_effects(&record.effects);
-        let status = Status::parse(&record.status).unwrap_or(Status::Success);
-        self.note_failure(step, status);
-        self.observer.event(&Event::StepRestored {
-            execution_id: self.execution_id.clone(),
-            step: step.name.clone(),
-            iteration: record.iteration,
-            status,
-        });
+        self.note_failure(step, record.status);
+        self.timeline.step_restored(record);
     }
 
     fn apply_effects(&mut self, effects: &Value) {
@@ -413,7 +483,7 @@ impl<'a> Runner<'a> {
     }
 
     fn note_failure(&mut self, step: &Step, status: Status) {
-        if matches!(status, Status::Failed | Status::TimedOut | Status::Cancelled) {
+        if status.is_failure() {
             self.failed_steps.push(step.name.clone());
             if status != Status::Cancelled && step.effective_is_critical() && self.critical_failure.is_none() {
                 self.critical_failure = Some(status);
@@ -421,9 +491,13 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Whether a step whose last attempt never finished may simply run again.
+    /// Whether a step whose last attempt never finished (or whose secret the journal did not
+    /// keep) may simply run again: its action is safe to repeat, its operation only reads,
+    /// it says `x-idempotent: true`, or the user named it with `--rerun`.
     fn safe_to_repeat(&self, step: &Step) -> bool {
-        actions::lookup(&step.action).is_some_and(|info| info.safe_to_repeat)
+        let action = actions::lookup(&step.action);
+        action.is_some_and(|action| action.safe_to_repeat)
+            || action.is_some_and(|action| matches!(action.kind, Kind::Api { .. }) && api::only_reads(step))
             || step.extensions.get("x-idempotent").and_then(lenient_bool) == Some(true)
             || self.config.rerun.contains(&step.name)
     }
@@ -437,7 +511,7 @@ impl<'a> Runner<'a> {
     /// The time one attempt may take: `timeoutSeconds`, else the action's default, capped
     /// by the action's maximum (reference 8.4), and by what is left of a cancellation path.
     fn attempt_limit(&self, step: &Step) -> Option<Duration> {
-        let info = crate::actions::lookup(&step.action);
+        let info = actions::lookup(&step.action);
         let seconds = step.timeout_seconds.or_else(|| info.and_then(|info| info.default_timeout_seconds));
         let seconds = match (seconds, info.and_then(|info| info.max_timeout_seconds)) {
             (Some(seconds), Some(max)) => Some(seconds.min(max)),
@@ -459,55 +533,58 @@ impl<'a> Runner<'a> {
         let started_at = journal::now();
         let started = Instant::now();
         let max_attempts = step.max_attempts.unwrap_or(1).clamp(1, 1000) as u32;
-        let first = self.attempt_numbers.get(&key).copied().unwrap_or(0) + 1;
         let rendered = self.render_inputs(step);
-        let shown_inputs = match &rendered {
-            Ok(inputs) => self.redactor.value(&Value::Object(inputs.clone())),
+        let inputs = match &rendered {
+            Ok(inputs) => Value::Object(inputs.clone()),
             Err(_) => Value::Object(Map::new()),
         };
-        let mut attempt_number = first;
+        let mut attempt_number = self.attempt_numbers.get(&key).copied().unwrap_or(0) + 1;
         let mut tries = 0;
-        let (status, outcome, outputs, shown_outputs, effects, error, log) = loop {
+        let (status, outcome, outputs, effects) = loop {
             tries += 1;
-            let mut attempt = journal::Attempt {
+            let mut attempt = Attempt {
                 step: step.name.clone(),
                 iteration,
                 attempt: attempt_number,
                 action: step.action.clone(),
-                status: Status::InProgress.as_str().to_owned(),
-                inputs: shown_inputs.clone(),
+                status: Status::InProgress,
+                inputs: inputs.clone(),
                 outputs: None,
                 error: None,
                 log: None,
                 started_at: journal::now(),
                 ended_at: None,
             };
-            self.journal.attempt_started(&self.execution_id, &attempt)?;
-            self.observer.event(&Event::StepStarted {
-                execution_id: self.execution_id.clone(),
-                step: step.name.clone(),
-                action: step.action.clone(),
-                iteration,
-                attempt: attempt_number,
-                max_attempts,
-                inputs: shown_inputs.clone(),
-            });
+            self.timeline.attempt_started(&mut attempt, max_attempts)?;
             let result = match &rendered {
                 Err(message) => Attempted::Failed(format!("inputs could not be rendered: {message}"), None),
                 Ok(inputs) => self.attempt(step, iteration, attempt_number, inputs).await,
             };
-            let last = tries >= max_attempts;
             let (status, outcome, outputs, effects, error, log) = match result {
-                Attempted::Done(output) => match self.redact_and_select(step, &output) {
-                    Ok(declared) => {
-                        let mut all = output.builtins;
-                        all.extend(declared);
-                        (Status::Success, output.outcome, all, output.effects, None, output.log)
+                Attempted::Done(output) => {
+                    // Secrets first: nothing of this output is recorded before they are known.
+                    self.timeline.learn(output.secrets);
+                    match outputs::step_outputs(&step.outputs, &output.root) {
+                        Ok(declared) => {
+                            let mut all = output.builtins;
+                            all.extend(declared);
+                            let outcome = match output.choice {
+                                None => Outcome::Succeeded,
+                                Some(Choice::Taken(index)) => Outcome::Chose(index),
+                                Some(Choice::Default) => Outcome::NoChoice,
+                            };
+                            (Status::Success, outcome, all, output.effects, None, output.log)
+                        }
+                        Err(error) => (
+                            Status::Failed,
+                            Outcome::Failed,
+                            Map::new(),
+                            Value::Null,
+                            Some(error.to_string()),
+                            output.log,
+                        ),
                     }
-                    Err(error) => {
-                        (Status::Failed, Outcome::Failed, Map::new(), Value::Null, Some(error.to_string()), output.log)
-                    }
-                },
+                }
                 Attempted::Failed(message, log) => {
                     (Status::Failed, Outcome::Failed, Map::new(), Value::Null, Some(message), log)
                 }
@@ -522,47 +599,35 @@ impl<'a> Runner<'a> {
                 Attempted::Cancelled => {
                     (Status::Cancelled, Outcome::Cancelled, Map::new(), Value::Null, Some("cancelled".to_owned()), None)
                 }
-                Attempted::Waiting { message, approvers } => {
-                    attempt.status = Status::Waiting.as_str().to_owned();
-                    attempt.ended_at = Some(journal::now());
-                    self.journal.attempt_finished(&self.execution_id, &attempt, None)?;
-                    let detail = json!({ "iteration": iteration, "action": step.action, "message": message });
-                    self.journal.event(&self.execution_id, "waiting", Some(&step.name), &detail)?;
-                    self.observer.event(&Event::Waiting {
-                        execution_id: self.execution_id.clone(),
-                        step: step.name.clone(),
-                        action: step.action.clone(),
-                        message,
-                        approvers,
-                    });
+                Attempted::Waiting { kind, message, approvers } => {
+                    let waiting = Waiting {
+                        step: &step.name,
+                        iteration,
+                        action: &step.action,
+                        kind,
+                        message: message.as_deref(),
+                        approvers: &approvers,
+                    };
+                    self.timeline.attempt_waiting(&mut attempt, &waiting)?;
                     return Err(Halt::Waiting);
                 }
             };
-            let error = error.map(|error| self.redactor.text(&error));
-            let log = log.map(|log| self.redactor.text(&log));
-            let shown_outputs = self.redactor.value(&Value::Object(outputs.clone()));
-            attempt.status = status.as_str().to_owned();
-            attempt.outputs = (status == Status::Success).then(|| shown_outputs.clone());
-            attempt.error = error.clone();
-            attempt.log = log.clone();
+            attempt.status = status;
             attempt.ended_at = Some(journal::now());
-            let retry = !last && matches!(status, Status::Failed | Status::TimedOut) && !self.cancel_requested();
+            let retry = tries < max_attempts
+                && matches!(status, Status::Failed | Status::TimedOut)
+                && !self.cancel_requested()
+                && !self.stopped();
             if retry {
-                self.journal.attempt_finished(&self.execution_id, &attempt, None)?;
+                attempt.error = error;
+                attempt.log = log;
                 let delay = retry_delay(step, tries);
-                self.observer.event(&Event::AttemptFailed {
-                    execution_id: self.execution_id.clone(),
-                    step: step.name.clone(),
-                    iteration,
-                    attempt: attempt_number,
-                    error: error.clone().unwrap_or_default(),
-                    retry_in_ms: Some(delay.as_millis() as u64),
-                });
+                self.timeline.attempt_retried(&mut attempt, delay.as_millis() as u64)?;
                 if !delay.is_zero() {
                     let mut cancel = self.cancel.clone();
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
-                        _ = cancel.wait_for(|cancelled| *cancelled) => {}
+                        _ = cancel.wait_for(|interrupt| *interrupt >= Interrupt::Cancel) => {}
                     }
                 }
                 attempt_number += 1;
@@ -572,18 +637,25 @@ impl<'a> Runner<'a> {
                 step: step.name.clone(),
                 iteration,
                 action: step.action.clone(),
-                status: status.as_str().to_owned(),
-                outcome: outcome_text(outcome),
-                outputs: shown_outputs.clone(),
+                status,
+                outcome: step_outcome(outcome),
+                outputs: Value::Object(outputs.clone()),
                 effects: effects.clone(),
-                error: error.clone(),
+                error,
                 attempts: tries,
                 critical: step.effective_is_critical(),
                 started_at: started_at.clone(),
                 ended_at: journal::now(),
+                sealed: Vec::new(),
             };
-            self.journal.attempt_finished(&self.execution_id, &attempt, Some(&record))?;
-            break (status, outcome, outputs, shown_outputs, effects, error, log);
+            let duration_ms = started.elapsed().as_millis() as u64;
+            self.timeline.step_finished(timeline::Finished {
+                record,
+                attempt: Some(&mut attempt),
+                log,
+                duration_ms,
+            })?;
+            break (status, outcome, outputs, effects);
         };
         self.attempt_numbers.insert(key, attempt_number);
         if status == Status::Success {
@@ -591,71 +663,59 @@ impl<'a> Runner<'a> {
             self.apply_effects(&effects);
         }
         self.note_failure(step, status);
-        self.observer.event(&Event::StepFinished {
-            execution_id: self.execution_id.clone(),
-            step: step.name.clone(),
-            action: step.action.clone(),
-            iteration,
-            status,
-            attempts: tries,
-            duration_ms: started.elapsed().as_millis() as u64,
-            outputs: shown_outputs,
-            error,
-            log,
-        });
         Ok(outcome)
-    }
-
-    /// The declared outputs of a successful attempt, once its secrets are known to the redactor.
-    fn redact_and_select(
-        &mut self,
-        step: &Step,
-        output: &actions::Output,
-    ) -> Result<Map<String, Value>, outputs::Error> {
-        self.redactor.extend(output.secrets.iter().cloned());
-        outputs::step_outputs(&step.outputs, &output.root)
     }
 
     /// One attempt: the executor under the step's time limit, stopped by a cancel.
     async fn attempt(&self, step: &Step, iteration: u32, attempt: u32, inputs: &Map<String, Value>) -> Attempted {
-        if self.cancel_requested() {
+        if self.cancel_requested() || self.stopped() {
             return Attempted::Cancelled;
         }
+        let settings = Settings {
+            runbook: self.plan.runbook,
+            runbook_path: &self.request.path,
+            assume_role: self.assume_role.as_deref(),
+            python: &self.config.python,
+            aws: &self.config.aws,
+            poll_interval: self.config.poll_interval,
+            integrations: &self.config.integrations,
+        };
+        let children = ChildRuns { engine: self.engine, config: self.config };
+        let decider = Decisions::new(self.config, self.engine.prompt);
         let context = Context {
-            execution_id: &self.execution_id,
+            execution_id: self.timeline.execution_id(),
             step,
             iteration,
             attempt,
-            runbook: self.plan.runbook,
-            assume_role: self.assume_role.as_deref(),
-            runbook_path: &self.request.path,
-            journal: self.journal,
-            config: self.config,
-            observer: self.observer,
-            redactor: &self.redactor,
+            settings: &settings,
+            timeline: &self.timeline,
             cancel: self.cancel.clone(),
+            children: &children,
+            decider: &decider,
         };
         let limit = self.attempt_limit(step);
-        let execute = actions::execute(&context, inputs);
+        let execute = self.engine.executors.execute(&context, inputs);
         let timed = async {
             match limit {
                 Some(limit) => tokio::time::timeout(limit, execute).await.map_err(|_| limit),
                 None => Ok(execute.await),
             }
         };
+        // A first cancel stops the step, unless it is on the cancellation path already; a
+        // second stops any step. A child execution sees the cancel itself and runs its own
+        // cancellation paths, so the journal of the child says what happened.
+        let stops_at = if self.cancelling.is_none() { Interrupt::Cancel } else { Interrupt::Stop };
+        let cancellable = actions::kind_of(&step.action) != Kind::Child;
         let mut cancel = self.cancel.clone();
-        // During a cancellation path a second Ctrl-C does not stop the path's steps. A child
-        // execution sees the cancel itself and runs its own cancellation paths.
-        let cancellable = self.cancelling.is_none() && step.action != "aws:executeAutomation";
         tokio::select! {
             result = timed => match result {
                 Ok(Ok(output)) => Attempted::Done(output),
                 Ok(Err(Failure::Error { message, log })) => Attempted::Failed(message, log),
-                Ok(Err(Failure::Waiting { message, approvers })) => Attempted::Waiting { message, approvers },
+                Ok(Err(Failure::Waiting { kind, message, approvers })) => Attempted::Waiting { kind, message, approvers },
                 Ok(Err(Failure::Cancelled)) => Attempted::Cancelled,
                 Err(limit) => Attempted::TimedOut(limit),
             },
-            _ = cancel.wait_for(|cancelled| *cancelled), if cancellable => Attempted::Cancelled,
+            _ = cancel.wait_for(|interrupt| *interrupt >= stops_at), if cancellable => Attempted::Cancelled,
         }
     }
 
@@ -663,56 +723,38 @@ impl<'a> Runner<'a> {
         let step = self.plan.step(id);
         let started = Instant::now();
         let started_at = journal::now();
-        let finish = |runner: &mut Runner<'_>, status: Status, outcome: String, error: Option<String>| {
+        let finish = |runner: &mut Runner<'_>, status: Status, outcome: StepOutcome, error: Option<String>| {
             let record = StepRecord {
                 step: step.name.clone(),
                 iteration: 0,
                 action: step.action.clone(),
-                status: status.as_str().to_owned(),
+                status,
                 outcome,
                 outputs: runner.scope.outputs.get(&step.name).cloned().map_or(Value::Null, Value::Object),
                 effects: Value::Null,
-                error: error.clone(),
+                error,
                 attempts: 1,
                 critical: step.effective_is_critical(),
                 started_at: started_at.clone(),
                 ended_at: journal::now(),
+                sealed: Vec::new(),
             };
-            runner.journal.step_finished(&runner.execution_id, &record)?;
+            let duration_ms = started.elapsed().as_millis() as u64;
+            runner.timeline.step_finished(timeline::Finished { record, attempt: None, log: None, duration_ms })?;
             runner.note_failure(step, status);
-            runner.observer.event(&Event::StepFinished {
-                execution_id: runner.execution_id.clone(),
-                step: step.name.clone(),
-                action: step.action.clone(),
-                iteration: 0,
-                status,
-                attempts: 1,
-                duration_ms: started.elapsed().as_millis() as u64,
-                outputs: record.outputs,
-                error,
-                log: None,
-            });
             Ok::<(), Halt>(())
         };
         let spec = self.render_inputs(step).and_then(|inputs| loop_::Spec::parse(&inputs, &step.inputs));
         let spec = match spec {
             Ok(spec) => spec,
             Err(message) => {
-                finish(self, Status::Failed, outcome_text(Outcome::Failed), Some(message))?;
+                finish(self, Status::Failed, StepOutcome::Failed, Some(message))?;
                 return Ok(Visited::Outcome(Outcome::Failed));
             }
         };
-        self.observer.event(&Event::StepStarted {
-            execution_id: self.execution_id.clone(),
-            step: step.name.clone(),
-            action: step.action.clone(),
-            iteration: 0,
-            attempt: 1,
-            max_attempts: 1,
-            inputs: self.redactor.value(&spec.describe()),
-        });
+        self.timeline.loop_started(&step.name, &step.action, &spec.describe());
         let Some(body) = self.plan.node(id).body_entry else {
-            finish(self, Status::Success, outcome_text(Outcome::Succeeded), None)?;
+            finish(self, Status::Success, StepOutcome::Succeeded, None)?;
             return Ok(Visited::Outcome(Outcome::Succeeded));
         };
         for iteration in 1..=spec.iterations() {
@@ -726,12 +768,13 @@ impl<'a> Runner<'a> {
             match self.walk(body, iteration, Some(id)).await? {
                 End::Completed => {}
                 End::ExitTo(target) => {
-                    finish(self, Status::Exited, format!("exited:{}", self.plan.step(target).name), None)?;
+                    let outcome = StepOutcome::Exited(self.plan.step(target).name.clone());
+                    finish(self, Status::Exited, outcome, None)?;
                     return Ok(Visited::ExitTo(target));
                 }
                 end @ (End::Aborted { .. } | End::Cancelled) => {
                     let status = if end == End::Cancelled { Status::Cancelled } else { Status::Failed };
-                    finish(self, status, outcome_text(Outcome::Failed), None)?;
+                    finish(self, status, StepOutcome::Failed, None)?;
                     return Ok(Visited::Stop(end));
                 }
             }
@@ -744,21 +787,22 @@ impl<'a> Runner<'a> {
                     Ok(Some(true)) => {}
                     Ok(_) => break,
                     Err(message) => {
-                        finish(self, Status::Failed, outcome_text(Outcome::Failed), Some(message))?;
+                        finish(self, Status::Failed, StepOutcome::Failed, Some(message))?;
                         return Ok(Visited::Outcome(Outcome::Failed));
                     }
                 }
             }
         }
-        finish(self, Status::Success, outcome_text(Outcome::Succeeded), None)?;
+        finish(self, Status::Success, StepOutcome::Succeeded, None)?;
         Ok(Visited::Outcome(Outcome::Succeeded))
     }
 
+    /// The document's outputs from the real values; the timeline redacts them.
     fn document_outputs(&self) -> Value {
         let outputs = outputs::document_outputs(&self.plan.runbook.outputs, |step, output| {
             self.scope.outputs.get(step).and_then(|outputs| outputs.get(output)).cloned()
         });
-        self.redactor.value(&Value::Object(outputs))
+        Value::Object(outputs)
     }
 }
 
@@ -768,7 +812,39 @@ enum Attempted {
     Failed(String, Option<String>),
     TimedOut(Duration),
     Cancelled,
-    Waiting { message: Option<String>, approvers: Value },
+    Waiting { kind: WaitKind, message: Option<String>, approvers: Value },
+}
+
+fn step_outcome(outcome: Outcome) -> StepOutcome {
+    match outcome {
+        Outcome::Succeeded => StepOutcome::Succeeded,
+        Outcome::Chose(index) => StepOutcome::Chose(index),
+        Outcome::NoChoice => StepOutcome::NoChoice,
+        Outcome::Failed => StepOutcome::Failed,
+        Outcome::TimedOut => StepOutcome::TimedOut,
+        Outcome::Cancelled => StepOutcome::Cancelled,
+    }
+}
+
+/// Every `step.Output` (as `step.Output`) and variable (as `variable:Name`) that a step's
+/// inputs read somewhere in the runbook.
+fn references_read(plan: &Plan<'_>) -> HashSet<String> {
+    let config = template::config_for(plan.runbook);
+    let mut read = HashSet::new();
+    for id in plan.steps() {
+        for value in plan.step(id).inputs.values() {
+            template::visit_templates(value, &mut Vec::new(), &mut |text, _| {
+                for (_, reference) in template::references_in(text, config) {
+                    match reference {
+                        Reference::StepOutput { step, output } => read.insert(format!("{step}.{output}")),
+                        Reference::Variable(name) => read.insert(format!("variable:{name}")),
+                        _ => false,
+                    };
+                }
+            });
+        }
+    }
+    read
 }
 
 /// The pause before the next attempt: none by default, as AWS; `x-retry` on the step asks
@@ -784,37 +860,7 @@ fn retry_delay(step: &Step, tries: u32) -> Duration {
     let mut delay = (base * multiplier.powi(tries.saturating_sub(1) as i32)).min(max);
     if retry.get("jitter").and_then(Value::as_bool).unwrap_or(true) {
         // Full jitter: anywhere between half and all of the delay.
-        delay *= 0.5 + 0.5 * random_unit();
+        delay *= 0.5 + 0.5 * crate::aws::random_unit();
     }
     Duration::from_secs_f64(delay)
-}
-
-pub(crate) fn random_unit() -> f64 {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    f64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])) / f64::from(u32::MAX)
-}
-
-/// The journal's name for an outcome.
-pub fn outcome_text(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Succeeded => "succeeded".into(),
-        Outcome::Chose(i) => format!("chose:{i}"),
-        Outcome::NoChoice => "no_choice".into(),
-        Outcome::Failed => "failed".into(),
-        Outcome::TimedOut => "timed_out".into(),
-        Outcome::Cancelled => "cancelled".into(),
-    }
-}
-
-fn parse_outcome(text: &str) -> Option<Outcome> {
-    Some(match text {
-        "succeeded" => Outcome::Succeeded,
-        "no_choice" => Outcome::NoChoice,
-        "failed" => Outcome::Failed,
-        "timed_out" => Outcome::TimedOut,
-        "cancelled" => Outcome::Cancelled,
-        // A loop that was left by a jump is walked again: its body steps replay themselves.
-        _ if text.starts_with("exited:") => return None,
-        _ => Outcome::Chose(text.strip_prefix("chose:")?.parse().ok()?),
-    })
 }

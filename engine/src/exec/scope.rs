@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::aws::Aws;
 use crate::plan::Plan;
-use crate::template::{Lookup, Reference, Scope};
+use crate::template::{Lookup, Reference, Scope, visit_templates};
 
 /// Everything a reference can read during a run.
 #[derive(Debug, Default)]
@@ -108,13 +108,16 @@ pub async fn resolve_system(
     };
     for parameter in &runbook.parameters {
         let used = !supplied.contains_key(&parameter.name);
-        for_each_string(parameter.default.as_ref().unwrap_or(&Value::Null), &mut |text| note(text, used));
+        let default = parameter.default.as_ref().unwrap_or(&Value::Null);
+        visit_templates(default, &mut Vec::new(), &mut |text, _| note(text, used));
     }
     if let Some(role) = &runbook.assume_role {
         note(role, false);
     }
     for id in plan.steps() {
-        plan.step(id).inputs.values().for_each(|value| for_each_string(value, &mut |text| note(text, false)));
+        for value in plan.step(id).inputs.values() {
+            visit_templates(value, &mut Vec::new(), &mut |text, _| note(text, false));
+        }
     }
 
     let mut system = base.clone();
@@ -131,20 +134,17 @@ pub async fn resolve_system(
         system.partition_name = Some(identity.partition.clone());
     }
     let mut secrets = Vec::new();
-    if !names.is_empty() {
-        let config = aws.sdk_config(None).await.map_err(|e| e.to_string())?;
-        let client = aws_sdk_ssm::Client::new(&config);
-        for name in names {
-            let response = client.get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
-                format!("{{{{ssm:{name}}}}}: {}", aws_smithy_types::error::display::DisplayErrorContext(e))
-            })?;
-            let Some(parameter) = response.parameter() else { continue };
-            let value = Value::String(parameter.value().unwrap_or_default().to_owned());
-            if parameter.r#type() == Some(&aws_sdk_ssm::types::ParameterType::SecureString) {
-                secrets.push(value.clone());
-            }
-            system.ssm.insert(name, value);
-        }
+    for name in names {
+        let params: Map<String, Value> =
+            [("Name".to_owned(), Value::String(name.clone())), ("WithDecryption".to_owned(), Value::Bool(true))]
+                .into_iter()
+                .collect();
+        let call =
+            crate::aws::Call { service: "ssm", api: "GetParameter", params: &params, role: None, token_seed: "" };
+        let response = aws.call(&call).await.map_err(|e| format!("{{{{ssm:{name}}}}}: {e}"))?;
+        let Some(value) = response.get("Parameter").and_then(|parameter| parameter.get("Value")) else { continue };
+        secrets.extend(crate::aws::sensitive_values("ssm", "GetParameter", &response));
+        system.ssm.insert(name, value.clone());
     }
     Ok((system, secrets))
 }
@@ -180,99 +180,9 @@ impl Scope for RunScope {
     }
 }
 
-/// Replaces secret values (parameters marked `x-secret`) wherever they appear in text that
-/// could be shown or stored.
-#[derive(Clone, Debug, Default)]
-pub struct Redactor {
-    secrets: Vec<String>,
-}
-
-/// What a secret is replaced with.
-pub const REDACTED: &str = "********";
-
-impl Redactor {
-    pub fn new(secrets: impl IntoIterator<Item = Value>) -> Redactor {
-        let mut texts = Vec::new();
-        for secret in secrets {
-            collect_texts(&secret, &mut texts);
-        }
-        // Longest first, so a secret that contains another is replaced whole.
-        texts.retain(|text| !text.is_empty() && text != REDACTED);
-        texts.sort_by_key(|text| std::cmp::Reverse(text.len()));
-        texts.dedup();
-        Redactor { secrets: texts }
-    }
-
-    /// Adds secrets learnt during the run.
-    pub fn extend(&mut self, secrets: impl IntoIterator<Item = Value>) {
-        let mut more = Redactor::new(secrets);
-        if more.secrets.is_empty() {
-            return;
-        }
-        more.secrets.append(&mut self.secrets);
-        *self = Redactor::new(more.secrets.into_iter().map(Value::String));
-    }
-
-    pub fn text(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
-            }
-        }
-        out
-    }
-
-    pub fn value(&self, value: &Value) -> Value {
-        if self.secrets.is_empty() {
-            return value.clone();
-        }
-        match value {
-            Value::String(text) => Value::String(self.text(text)),
-            Value::Array(items) => Value::Array(items.iter().map(|item| self.value(item)).collect()),
-            Value::Object(object) => {
-                Value::Object(object.iter().map(|(key, item)| (key.clone(), self.value(item))).collect())
-            }
-            Value::Number(number) if self.secrets.iter().any(|s| *s == number.to_string()) => {
-                Value::String(REDACTED.to_owned())
-            }
-            other => other.clone(),
-        }
-    }
-}
-
-/// Calls `f` with every string in `value`, without copying them (scripts are long).
-fn for_each_string(value: &Value, f: &mut dyn FnMut(&str)) {
-    match value {
-        Value::String(text) if crate::template::has_braces(text) => f(text),
-        Value::Array(items) => items.iter().for_each(|item| for_each_string(item, f)),
-        Value::Object(object) => object.values().for_each(|item| for_each_string(item, f)),
-        _ => {}
-    }
-}
-
-fn collect_texts(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::String(text) => out.push(text.clone()),
-        Value::Array(items) => items.iter().for_each(|item| collect_texts(item, out)),
-        Value::Object(object) => object.values().for_each(|item| collect_texts(item, out)),
-        Value::Null => {}
-        other => out.push(other.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-
-    #[test]
-    fn secrets_are_replaced_everywhere() {
-        let redactor = Redactor::new([json!("hunter2"), json!(["tok-1", ""])]);
-        let value = json!({"cmd": "login -p hunter2", "list": ["tok-1", "ok"], "n": 3});
-        assert_eq!(redactor.value(&value), json!({"cmd": "login -p ********", "list": ["********", "ok"], "n": 3}));
-    }
 
     #[test]
     fn partitions_follow_the_region() {

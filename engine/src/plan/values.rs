@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use serde_json::{Map, Value};
 
 use super::Plan;
+use crate::actions::{self, Kind, update_variable};
 use crate::diagnostic::{Code, Diagnostic, pointer_push};
 use crate::document::model::Runbook;
 use crate::template::{self, Lookup, Reference, Scope};
@@ -50,7 +51,7 @@ impl Binding {
 }
 
 /// Every declared parameter's binding, in declaration order, and problems with defaults.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Bound {
     pub parameters: Vec<Binding>,
     pub diagnostics: Vec<Diagnostic>,
@@ -230,8 +231,8 @@ impl<'a> PlanScope<'a> {
         let written = plan
             .steps()
             .map(|id| plan.step(id))
-            .filter(|step| step.action == "aws:updateVariable")
-            .filter_map(|step| step.inputs.get("Name")?.as_str()?.strip_prefix("variable:"))
+            .filter(|step| actions::kind_of(&step.action) == Kind::Variable)
+            .filter_map(update_variable::target)
             .collect();
         PlanScope { plan, parameters, written }
     }

@@ -6,22 +6,43 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::actions::branch::describe_condition;
 use crate::plan::values::{Bound, Origin, PlanScope};
-use crate::plan::{EndReason, Label, Next, Outcome, Plan, Preview, StepId, describe_condition};
+use crate::plan::{EndReason, Label, Next, Outcome, Plan, Preview, StepId};
+use crate::redact::Redactor;
 use crate::template::{self, Reference};
 
-/// Everything the renderers show: the plan, the parameters, and each step's preview.
+/// Everything the renderers show: the plan, the parameters, and each step's preview, with
+/// the values of `x-secret` parameters redacted before any format sees them.
 pub struct Shown<'a> {
     pub name: &'a str,
     pub plan: &'a Plan<'a>,
-    pub parameters: &'a Bound,
+    pub parameters: Bound,
     pub previews: Vec<Preview>,
 }
 
 impl<'a> Shown<'a> {
-    pub fn new(name: &'a str, plan: &'a Plan<'a>, parameters: &'a Bound) -> Shown<'a> {
+    pub fn new(name: &'a str, plan: &'a Plan<'a>, parameters: &Bound) -> Shown<'a> {
         let scope = PlanScope::new(plan, parameters);
-        let previews = plan.steps().map(|id| plan.preview(id, &scope)).collect();
+        let mut previews: Vec<Preview> = plan.steps().map(|id| plan.preview(id, &scope)).collect();
+        let secrets = parameters
+            .parameters
+            .iter()
+            .filter(|binding| binding.is_known() && plan.runbook.parameter(&binding.name).is_some_and(|p| p.secret))
+            .map(|binding| binding.value.clone());
+        let redactor = Redactor::new(secrets);
+        let mut parameters = parameters.clone();
+        if !redactor.is_empty() {
+            for binding in &mut parameters.parameters {
+                redactor.value_in_place(&mut binding.value);
+            }
+            for preview in &mut previews {
+                redactor.value_in_place(&mut preview.inputs);
+                if let Some(error) = &mut preview.error {
+                    redactor.text_in_place(error);
+                }
+            }
+        }
         Shown { name, plan, parameters, previews }
     }
 
@@ -115,7 +136,7 @@ pub fn text(shown: &Shown<'_>) -> String {
         let preview = &shown.previews[id.index()];
         if let Some(object) = preview.inputs.as_object() {
             for (key, value) in object {
-                if step.action == "aws:branch" && key == "Choices" {
+                if node.is_branch() && key == "Choices" {
                     continue;
                 }
                 let _ = writeln!(out, "{inner}{key}: {}", input_text(value, &inner));
@@ -345,7 +366,7 @@ fn dot_node(out: &mut String, plan: &Plan<'_>, id: StepId, indent: &str) {
             let _ = writeln!(out, "{indent}}}");
         }
         None => {
-            let shape = if step.action == "aws:branch" { ", shape=diamond, style=\"\"" } else { "" };
+            let shape = if plan.node(id).is_branch() { ", shape=diamond, style=\"\"" } else { "" };
             let _ = writeln!(out, "{indent}s{} [label={}{shape}];", id.index(), dot_string(&label));
         }
     }
@@ -421,7 +442,7 @@ fn mermaid_node(out: &mut String, plan: &Plan<'_>, id: StepId, indent: &str) {
             }
             let _ = writeln!(out, "{indent}end");
         }
-        None if step.action == "aws:branch" => {
+        None if plan.node(id).is_branch() => {
             let _ = writeln!(out, "{indent}s{}{{\"{label}\"}}", id.index());
         }
         None => {

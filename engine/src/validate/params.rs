@@ -5,9 +5,10 @@
 use serde_json::{Map, Value};
 
 use super::java_regex;
-use super::rules::{describe_json, describe_shape, nearest};
 use crate::diagnostic::{Code, Diagnostic, Severity, pointer_push};
+use crate::diagnostic::{describe_json, nearest};
 use crate::document::model::{Parameter, Runbook, Shape};
+use crate::redact::Redactor;
 
 /// A value as the caller gave it.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,8 +26,30 @@ pub struct Bound {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Types and checks `supplied` against the runbook's parameters.
+/// Types and checks `supplied` against the runbook's parameters. The value of a secret
+/// parameter (`x-secret`) is never repeated in a message.
 pub fn bind(runbook: &Runbook, supplied: &[(String, Supplied)]) -> Bound {
+    let mut bound = checked(runbook, supplied);
+    let secrets =
+        supplied.iter().filter(|(name, _)| runbook.parameter(name).is_some_and(|p| p.secret)).map(|(_, value)| {
+            match value {
+                Supplied::Text(text) => Value::String(text.clone()),
+                Supplied::Json(value) => value.clone(),
+            }
+        });
+    let redactor = Redactor::new(secrets);
+    if !redactor.is_empty() {
+        for diagnostic in &mut bound.diagnostics {
+            redactor.text_in_place(&mut diagnostic.message);
+            if let Some(help) = &mut diagnostic.help {
+                redactor.text_in_place(help);
+            }
+        }
+    }
+    bound
+}
+
+fn checked(runbook: &Runbook, supplied: &[(String, Supplied)]) -> Bound {
     let mut bound = Bound::default();
     for (name, value) in supplied {
         let Some(parameter) = runbook.parameter(name) else {
@@ -82,11 +105,11 @@ fn typed(shape: Shape, supplied: &Supplied) -> Result<Value, String> {
                     Ok(Value::Array(maps))
                 }
                 (_, [single]) => from_text(shape, single),
-                _ => Err(format!("expected {}, found a list of {} strings", describe_shape(shape), texts.len())),
+                _ => Err(format!("expected {}, found a list of {} strings", shape.description(), texts.len())),
             }
         }
         Supplied::Json(Value::Number(n)) if shape == Shape::String => Ok(Value::String(n.to_string())),
-        Supplied::Json(other) => Err(format!("expected {}, found {}", describe_shape(shape), describe_json(other))),
+        Supplied::Json(other) => Err(format!("expected {}, found {}", shape.description(), describe_json(other))),
     }
 }
 
@@ -119,7 +142,7 @@ fn from_text(shape: Shape, text: &str) -> Result<Value, String> {
             let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
             match shape.admits(&value) {
                 true => Ok(value),
-                false => Err(format!("expected {} in JSON, found {}", describe_shape(shape), describe_json(&value))),
+                false => Err(format!("expected {} in JSON, found {}", shape.description(), describe_json(&value))),
             }
         }
     }

@@ -5,19 +5,14 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{java_regex, selector};
-use crate::actions;
-use crate::diagnostic::{Code, Diagnostic, PathSegment, Severity, collect_templates, pointer_of, pointer_push};
-use crate::document::model::{OnCancel, OnFailure, Runbook, Shape, Step, lenient_integer};
-use crate::template::{self, AUTOMATION_VARIABLES, GLOBAL_VARIABLES, Reference};
+use super::java_regex;
+use crate::actions::{self, Action, Checked, Kind, branch};
+use crate::diagnostic::{Code, Diagnostic, PathSegment, Severity, describe_json, nearest, pointer_of, pointer_push};
+use crate::document::model::{OnCancel, OnFailure, Runbook, Step};
+use crate::template::{self, AUTOMATION_VARIABLES, GLOBAL_VARIABLES, Reference, collect_templates};
 
 /// Keys that belong to Change Manager templates (`Automation.ChangeTemplate`).
 const CHANGE_TEMPLATE_KEYS: &[&str] = &["templateInformation", "executableRunBooks", "emergencyChange"];
-
-pub const STRING_OPERATORS: &[&str] = &["StringEquals", "EqualsIgnoreCase", "StartsWith", "EndsWith", "Contains"];
-pub const NUMERIC_OPERATORS: &[&str] =
-    &["NumericEquals", "NumericGreater", "NumericLesser", "NumericGreaterOrEquals", "NumericLesserOrEquals"];
-pub const BOOLEAN_OPERATORS: &[&str] = &["BooleanEquals"];
 
 /// Where a step sits: at top level, or in the body of a loop.
 struct Placed<'a> {
@@ -27,6 +22,8 @@ struct Placed<'a> {
 
 struct Rules<'a> {
     runbook: &'a Runbook,
+    /// Validating for a run that starts now.
+    starting: bool,
     steps: HashMap<&'a str, Placed<'a>>,
     out: Vec<Diagnostic>,
 }
@@ -45,9 +42,9 @@ pub fn check_document(value: &Value) -> Vec<Diagnostic> {
     out
 }
 
-/// Runs every rule over the model.
-pub fn check(runbook: &Runbook) -> Vec<Diagnostic> {
-    let mut rules = Rules { runbook, steps: HashMap::new(), out: Vec::new() };
+/// Runs every rule over the model; `starting` adds the checks of a run that starts now.
+pub fn check(runbook: &Runbook, starting: bool) -> Vec<Diagnostic> {
+    let mut rules = Rules { runbook, starting, steps: HashMap::new(), out: Vec::new() };
     rules.index_steps(&runbook.steps, None);
     rules.top_level();
     rules.parameters();
@@ -77,7 +74,7 @@ impl<'a> Rules<'a> {
             } else {
                 self.steps.insert(&step.name, Placed { step, enclosing_loop });
             }
-            if step.action == "aws:loop" {
+            if actions::kind_of(&step.action) == Kind::Loop {
                 self.index_steps(&step.body, Some(step));
             }
         }
@@ -102,7 +99,7 @@ impl<'a> Rules<'a> {
                         parameter.name,
                         describe_json(default),
                         shape.name(),
-                        describe_shape(shape)
+                        shape.description()
                     );
                     self.push(Diagnostic::new(Code::ParameterDefaultType, message).at(&default_pointer));
                 }
@@ -133,7 +130,7 @@ impl<'a> Rules<'a> {
                     variable.name,
                     describe_json(default),
                     kind.name(),
-                    describe_shape(kind)
+                    kind.description()
                 );
                 self.push(
                     Diagnostic::new(Code::VariableDefinition, message).at(pointer_push(&variable.pointer, "default")),
@@ -155,10 +152,7 @@ impl<'a> Rules<'a> {
                         .at(step.field_pointer("action"));
                 if let Some(suggestion) = nearest(&step.action, actions::public_names()) {
                     diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
-                } else if matches!(
-                    step.action.as_str(),
-                    "aws:runShellScript" | "aws:runPowerShellScript" | "aws:runDocument"
-                ) {
+                } else if actions::is_command_plugin(&step.action) {
                     diagnostic =
                         diagnostic.with_help("that is a Command document plugin; call it through aws:runCommand");
                 }
@@ -181,21 +175,9 @@ impl<'a> Rules<'a> {
         if !step.has_inputs {
             return;
         }
-        match step.action.as_str() {
-            "aws:branch" => self.branch(step),
-            "aws:loop" => self.loop_(step, enclosing_loop),
-            "aws:updateVariable" => self.update_variable(step),
-            "aws:executeScript" => self.execute_script(step),
-            "aws:approve" => self.approve(step),
-            "aws:sleep" => self.sleep(step),
-            "aws:createStack" => self.create_stack(step),
-            "aws:executeAutomation" => self.execute_automation(step),
-            "aws:runCommand" => self.run_command(step),
-            "aws:createTags" => self.create_tags(step),
-            "aws:executeAwsApi" | "aws:assertAwsResourceProperty" | "aws:waitForAwsResourceProperty" => {
-                self.aws_api(step);
-            }
-            _ => {}
+        if let Some(action) = info {
+            let checked = Checked { runbook: self.runbook, step, enclosing_loop, starting: self.starting };
+            (action.check)(&checked, &mut self.out);
         }
     }
 
@@ -210,16 +192,9 @@ impl<'a> Rules<'a> {
         if let Some(OnCancel::Step(target)) = &step.on_cancel {
             self.jump_target(enclosing_loop, target, step.field_pointer("onCancel"), "onCancel");
         }
-        if step.action == "aws:branch" {
-            if let Some(Value::String(target)) = step.inputs.get("Default") {
-                self.jump_target(enclosing_loop, target, step.input_pointer("Default"), "Default");
-            }
-            let choices = step.inputs.get("Choices").and_then(Value::as_array).into_iter().flatten();
-            for (i, choice) in choices.enumerate() {
-                if let Some(Value::String(target)) = choice.get("NextStep") {
-                    let pointer = format!("{}/{i}/NextStep", step.input_pointer("Choices"));
-                    self.jump_target(enclosing_loop, target, pointer, "NextStep");
-                }
+        if actions::kind_of(&step.action) == Kind::Branch {
+            for (what, target, pointer) in branch::jumps(step) {
+                self.jump_target(enclosing_loop, target, pointer, what);
             }
         }
     }
@@ -253,13 +228,13 @@ impl<'a> Rules<'a> {
     }
 
     /// V9: onCancel targets and onCancel on steps that cannot carry it.
-    fn on_cancel(&mut self, step: &Step, info: Option<&actions::ActionInfo>) {
+    fn on_cancel(&mut self, step: &Step, info: Option<&Action>) {
         let Some(on_cancel) = &step.on_cancel else { return };
         if let Some(info) = info
             && !info.on_cancel_allowed
         {
             let pointer = step.field_pointer("onCancel");
-            let diagnostic = if step.action == "aws:loop" {
+            let diagnostic = if info.kind == Kind::Loop {
                 Diagnostic::new(
                     Code::OnCancelNotAllowed,
                     "aws:loop steps cannot carry onCancel; put it on the steps inside the loop",
@@ -291,7 +266,7 @@ impl<'a> Rules<'a> {
         }
     }
 
-    fn timeout(&mut self, step: &Step, info: Option<&actions::ActionInfo>) {
+    fn timeout(&mut self, step: &Step, info: Option<&Action>) {
         let (Some(timeout), Some(maximum)) = (step.timeout_seconds, info.and_then(|i| i.max_timeout_seconds)) else {
             return;
         };
@@ -303,7 +278,7 @@ impl<'a> Rules<'a> {
 
     fn step_outputs(&mut self, step: &Step) {
         for output in &step.outputs {
-            if let Err(reason) = selector::check(&output.selector) {
+            if let Err(reason) = crate::document::selector::parse(&output.selector) {
                 let message =
                     format!("selector `{}` is outside the supported JSONPath subset: {reason}", output.selector);
                 self.push(Diagnostic::new(Code::SelectorSyntax, message).at(pointer_push(&output.pointer, "Selector")));
@@ -315,7 +290,7 @@ impl<'a> Rules<'a> {
     fn references_in_inputs(&mut self, step: &'a Step, enclosing_loop: Option<&'a Step>) {
         let found = step.input_templates();
         // The loop's own inputs (LoopCondition, MaxIterations) see the loop's built-ins too.
-        let loop_scope = if step.action == "aws:loop" { Some(step) } else { enclosing_loop };
+        let loop_scope = if actions::kind_of(&step.action) == Kind::Loop { Some(step) } else { enclosing_loop };
         for (text, pointer) in found {
             self.references_in_text(text, &pointer, Scope::Step { loop_step: loop_scope });
         }
@@ -421,412 +396,6 @@ impl<'a> Rules<'a> {
             }
         }
     }
-
-    /// V10: choices and conditions.
-    fn branch(&mut self, step: &Step) {
-        let Some(Value::Array(choices)) = step.inputs.get("Choices") else {
-            let message = "aws:branch needs a `Choices` list";
-            self.push(Diagnostic::new(Code::BranchStructure, message).at(pointer_push(&step.pointer, "inputs")));
-            return;
-        };
-        if choices.is_empty() {
-            self.push(Diagnostic::new(Code::BranchStructure, "`Choices` is empty").at(step.input_pointer("Choices")));
-        }
-        for (i, choice) in choices.iter().enumerate() {
-            let pointer = pointer_push(&step.input_pointer("Choices"), i);
-            self.condition(choice, &pointer, ConditionLevel::Choice);
-        }
-    }
-
-    fn condition(&mut self, condition: &Value, pointer: &str, level: ConditionLevel) {
-        let Some(object) = condition.as_object() else {
-            let message = format!("a condition is a mapping, found {}", describe_json(condition));
-            self.push(Diagnostic::new(Code::BranchStructure, message).at(pointer));
-            return;
-        };
-        let mut operators = Vec::new();
-        for (key, operand) in object {
-            let key_pointer = pointer_push(pointer, key);
-            match key.as_str() {
-                "NextStep" if level == ConditionLevel::Choice => {
-                    if !operand.is_string() {
-                        self.push(
-                            Diagnostic::new(Code::BranchStructure, "NextStep must be a step name").at(key_pointer),
-                        );
-                    }
-                }
-                "NextStep" => {
-                    let message = match level {
-                        ConditionLevel::LoopCondition => "a LoopCondition has no NextStep",
-                        _ => "only a top-level choice has NextStep; this is a sub-condition",
-                    };
-                    self.push(Diagnostic::new(Code::BranchStructure, message).at_key(key_pointer));
-                }
-                "Variable" => {}
-                "And" | "Or" => {
-                    operators.push(key.as_str());
-                    match operand.as_array() {
-                        Some(items) if items.len() >= 2 => {
-                            for (i, item) in items.iter().enumerate() {
-                                self.condition(item, &pointer_push(&key_pointer, i), ConditionLevel::Sub);
-                            }
-                        }
-                        Some(items) => {
-                            let message = format!("`{key}` needs at least two conditions, found {}", items.len());
-                            self.push(Diagnostic::new(Code::BranchStructure, message).at(key_pointer));
-                        }
-                        None => {
-                            let message = format!("`{key}` takes a list of conditions");
-                            self.push(Diagnostic::new(Code::BranchStructure, message).at(key_pointer));
-                        }
-                    }
-                }
-                "Not" => {
-                    operators.push("Not");
-                    if operand.is_object() {
-                        self.condition(operand, &key_pointer, ConditionLevel::Sub);
-                    } else {
-                        let message = "`Not` takes a single condition (a mapping, not a list)";
-                        self.push(Diagnostic::new(Code::BranchStructure, message).at(key_pointer));
-                    }
-                }
-                op if STRING_OPERATORS.contains(&op)
-                    || NUMERIC_OPERATORS.contains(&op)
-                    || BOOLEAN_OPERATORS.contains(&op) =>
-                {
-                    operators.push(op);
-                    if let Some(problem) = operand_problem(op, operand) {
-                        self.push(Diagnostic::new(Code::BranchStructure, problem).at(key_pointer));
-                    }
-                }
-                other => {
-                    let mut diagnostic =
-                        Diagnostic::new(Code::BranchOperator, format!("unknown branch operator `{other}`"))
-                            .at_key(key_pointer);
-                    let known = STRING_OPERATORS
-                        .iter()
-                        .chain(NUMERIC_OPERATORS)
-                        .chain(BOOLEAN_OPERATORS)
-                        .chain(&["And", "Or", "Not"])
-                        .copied();
-                    if let Some(suggestion) = nearest(other, known) {
-                        diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
-                    }
-                    self.push(diagnostic);
-                    operators.push(other_marker());
-                }
-            }
-        }
-        if level == ConditionLevel::Choice && !object.contains_key("NextStep") {
-            self.push(Diagnostic::new(Code::BranchStructure, "this choice has no NextStep").at(pointer));
-        }
-        let combinator = operators.iter().any(|op| matches!(*op, "And" | "Or" | "Not"));
-        match operators.len() {
-            0 => {
-                let message = "a condition needs one operator (e.g. StringEquals) or And/Or/Not";
-                self.push(Diagnostic::new(Code::BranchStructure, message).at(pointer));
-            }
-            1 if combinator && object.contains_key("Variable") => {
-                let message = format!("`Variable` has no meaning beside `{}`", operators[0]);
-                self.push(Diagnostic::new(Code::BranchStructure, message).at_key(pointer_push(pointer, "Variable")));
-            }
-            1 if !combinator && operators[0] != other_marker() => match object.get("Variable") {
-                None => {
-                    let message = format!("`{}` compares a `Variable`, but the condition has none", operators[0]);
-                    self.push(Diagnostic::new(Code::BranchStructure, message).at(pointer));
-                }
-                Some(Value::String(_)) => {}
-                Some(other) => {
-                    let message = format!("`Variable` is a reference string, found {}", describe_json(other));
-                    self.push(Diagnostic::new(Code::BranchStructure, message).at(pointer_push(pointer, "Variable")));
-                }
-            },
-            1 => {}
-            _ => {
-                let listed: Vec<_> =
-                    operators.iter().filter(|op| **op != other_marker()).map(|op| format!("`{op}`")).collect();
-                let message = format!("a condition takes exactly one operator, found {}", listed.join(", "));
-                self.push(Diagnostic::new(Code::BranchStructure, message).at(pointer));
-            }
-        }
-    }
-
-    /// V18 and the loop limits.
-    fn loop_(&mut self, step: &Step, enclosing_loop: Option<&Step>) {
-        let inputs_pointer = pointer_push(&step.pointer, "inputs");
-        if let Some(outer) = enclosing_loop {
-            let message = format!("loop `{}` is inside loop `{}`; loops cannot be nested", step.name, outer.name);
-            self.push(Diagnostic::new(Code::NestedLoop, message).at(step.field_pointer("action")));
-        }
-        match step.inputs.get("Steps") {
-            Some(Value::Array(steps)) if !steps.is_empty() => {}
-            Some(_) => self.push(
-                Diagnostic::new(Code::LoopStructure, "`Steps` must be a non-empty list of steps")
-                    .at(step.input_pointer("Steps")),
-            ),
-            None => self.push(
-                Diagnostic::new(Code::LoopStructure, "aws:loop needs `Steps`, the loop body").at(&inputs_pointer),
-            ),
-        }
-        let iterators = step.inputs.get("Iterators");
-        let condition = step.inputs.get("LoopCondition");
-        match (iterators, condition) {
-            (Some(_), Some(_)) => {
-                let message = "aws:loop takes either `Iterators` (for-each) or `LoopCondition` (do-while), not both";
-                self.push(Diagnostic::new(Code::LoopStructure, message).at(&inputs_pointer));
-            }
-            (None, None) => {
-                let message = "aws:loop needs `Iterators` (for-each) or `LoopCondition` (do-while)";
-                self.push(Diagnostic::new(Code::LoopStructure, message).at(&inputs_pointer));
-            }
-            (None, Some(condition)) => {
-                if step.inputs.contains_key("IteratorDataType") {
-                    let message = "`IteratorDataType` only applies with `Iterators`";
-                    self.push(
-                        Diagnostic::new(Code::LoopStructure, message).at_key(step.input_pointer("IteratorDataType")),
-                    );
-                }
-                self.condition(condition, &step.input_pointer("LoopCondition"), ConditionLevel::LoopCondition);
-            }
-            (Some(_), None) => {}
-        }
-        if let Some(Value::Array(items)) = iterators
-            && items.len() > 100
-        {
-            let message = format!("{} Iterators; a loop runs at most 100 iterations", items.len());
-            self.push(Diagnostic::new(Code::LoopLimit, message).at(step.input_pointer("Iterators")));
-        }
-        if let Some(max) = step.inputs.get("MaxIterations").and_then(lenient_integer)
-            && max > 100
-        {
-            let message = format!("MaxIterations is {max}; the maximum is 100");
-            self.push(Diagnostic::new(Code::LoopLimit, message).at(step.input_pointer("MaxIterations")));
-        }
-    }
-
-    fn update_variable(&mut self, step: &Step) {
-        let Some(Value::String(name)) = step.inputs.get("Name") else { return };
-        let Some(variable_name) = name.strip_prefix("variable:") else {
-            let message = format!("Name is `{name}`; write `variable:NAME`");
-            self.push(Diagnostic::new(Code::UpdateVariable, message).at(step.input_pointer("Name")));
-            return;
-        };
-        let Some(variable) = self.runbook.variable(variable_name) else {
-            let message = format!("variable `{variable_name}` is not declared under `variables`");
-            self.push(Diagnostic::new(Code::UpdateVariable, message).at(step.input_pointer("Name")));
-            return;
-        };
-        let (Some(kind), Some(value)) = (variable.kind, step.inputs.get("Value")) else { return };
-        let templated = value.as_str().is_some_and(template::is_whole_template);
-        if !templated && !kind.admits(value) {
-            let message = format!(
-                "Value is {}, but variable `{variable_name}` is a {} ({}); aws:updateVariable does not convert types",
-                describe_json(value),
-                kind.name(),
-                describe_shape(kind)
-            );
-            self.push(Diagnostic::new(Code::UpdateVariable, message).at(step.input_pointer("Value")));
-        }
-    }
-
-    /// V16: attachments exist.
-    fn execute_script(&mut self, step: &Step) {
-        let Some(Value::String(attachment)) = step.inputs.get("Attachment") else { return };
-        if template::is_whole_template(attachment) || self.runbook.files.iter().any(|f| f.name == *attachment) {
-            return;
-        }
-        let message = format!("Attachment `{attachment}` is not declared under `files`");
-        self.push(Diagnostic::new(Code::MissingAttachment, message).at(step.input_pointer("Attachment")));
-    }
-
-    fn approve(&mut self, step: &Step) {
-        let (Some(Value::Array(approvers)), Some(minimum)) =
-            (step.inputs.get("Approvers"), step.inputs.get("MinRequiredApprovals").and_then(lenient_integer))
-        else {
-            return;
-        };
-        if minimum as usize > approvers.len() {
-            let message =
-                format!("MinRequiredApprovals is {minimum}, but only {} approvers are listed", approvers.len());
-            self.push(Diagnostic::new(Code::ApproversCount, message).at(step.input_pointer("MinRequiredApprovals")));
-        }
-    }
-
-    fn sleep(&mut self, step: &Step) {
-        let duration = step.inputs.get("Duration");
-        let timestamp = step.inputs.get("Timestamp");
-        let pointer = pointer_push(&step.pointer, "inputs");
-        match (duration, timestamp) {
-            (None, None) => {
-                self.push(
-                    Diagnostic::new(Code::SleepDuration, "aws:sleep needs `Duration` or `Timestamp`").at(pointer),
-                );
-            }
-            (Some(Value::String(text)), _) if !template::has_braces(text) => {
-                if let Err(problem) = check_duration(text) {
-                    self.push(Diagnostic::new(Code::SleepDuration, problem).at(step.input_pointer("Duration")));
-                }
-            }
-            (_, Some(Value::String(text)))
-                if !template::has_braces(text) && text.parse::<jiff::Timestamp>().is_err() =>
-            {
-                let message = format!("Timestamp `{text}` is not an ISO-8601 instant (e.g. 2026-01-31T12:00:00Z)");
-                self.push(Diagnostic::new(Code::SleepDuration, message).at(step.input_pointer("Timestamp")));
-            }
-            _ => {}
-        }
-    }
-
-    fn create_stack(&mut self, step: &Step) {
-        let body = step.inputs.contains_key("TemplateBody");
-        let url = step.inputs.contains_key("TemplateURL");
-        if body == url {
-            let message = match body {
-                true => "aws:createStack takes `TemplateBody` or `TemplateURL`, not both",
-                false => "aws:createStack needs `TemplateBody` or `TemplateURL`",
-            };
-            self.push(Diagnostic::new(Code::CreateStackTemplate, message).at(pointer_push(&step.pointer, "inputs")));
-        }
-    }
-
-    fn execute_automation(&mut self, step: &Step) {
-        let inputs = &step.inputs;
-        if inputs.contains_key("Targets") && inputs.contains_key("TargetMaps") {
-            let message = "aws:executeAutomation takes `Targets` or `TargetMaps`, not both";
-            self.push(Diagnostic::new(Code::ExecuteAutomationTargets, message).at(step.input_pointer("TargetMaps")));
-        }
-        if inputs.contains_key("Targets") && !inputs.contains_key("TargetParameterName") {
-            let message = "`Targets` needs `TargetParameterName`: the child parameter each target fills";
-            self.push(Diagnostic::new(Code::ExecuteAutomationTargets, message).at(step.input_pointer("Targets")));
-        }
-    }
-
-    /// 8.2 targets rule and V15 input types.
-    fn run_command(&mut self, step: &Step) {
-        let inputs = &step.inputs;
-        if !inputs.contains_key("InstanceIds") && !inputs.contains_key("Targets") {
-            let message = "aws:runCommand needs `InstanceIds` or `Targets`";
-            self.push(Diagnostic::new(Code::RunCommandTargets, message).at(pointer_push(&step.pointer, "inputs")));
-        }
-        if let Some(Value::Array(ids)) = inputs.get("InstanceIds")
-            && ids.len() > 50
-        {
-            let message = format!("{} InstanceIds; aws:runCommand takes at most 50 (use Targets for more)", ids.len());
-            self.push(Diagnostic::new(Code::RunCommandTargets, message).at(step.input_pointer("InstanceIds")));
-        }
-        const EXPECTED: &[(&str, &[Shape])] = &[
-            ("DocumentName", &[Shape::String]),
-            ("InstanceIds", &[Shape::StringList]),
-            ("Targets", &[Shape::MapList]),
-            ("Parameters", &[Shape::StringMap]),
-            ("CloudWatchOutputConfig", &[Shape::StringMap]),
-            ("Comment", &[Shape::String]),
-            ("OutputS3BucketName", &[Shape::String]),
-            ("OutputS3KeyPrefix", &[Shape::String]),
-            ("ServiceRoleArn", &[Shape::String]),
-            ("TimeoutSeconds", &[Shape::Integer, Shape::String]),
-        ];
-        for (input, shapes) in EXPECTED {
-            if let Some(Value::String(text)) = inputs.get(*input) {
-                self.run_command_reference(text, shapes, &step.input_pointer(input), input);
-            }
-        }
-        if let Some(Value::Object(parameters)) = inputs.get("Parameters") {
-            for (name, value) in parameters {
-                if let Value::String(text) = value {
-                    let pointer = pointer_push(&step.input_pointer("Parameters"), name);
-                    self.run_command_reference(
-                        text,
-                        &[Shape::String, Shape::StringList, Shape::Integer, Shape::Boolean],
-                        &pointer,
-                        name,
-                    );
-                }
-            }
-        }
-    }
-
-    fn run_command_reference(&mut self, text: &str, shapes: &[Shape], pointer: &str, input: &str) {
-        let Some(Reference::Parameter(name)) = template::whole_reference(text) else { return };
-        let Some(kind) = self.runbook.parameter(name).and_then(|p| p.kind) else { return };
-        let shape = kind.shape();
-        // A String parameter is accepted where a list is expected: it becomes one item.
-        let fits = shapes.contains(&shape) || (shape == Shape::String && shapes.contains(&Shape::StringList));
-        if !fits {
-            let expected: Vec<_> = shapes.iter().map(|s| s.name()).collect();
-            let message =
-                format!("`{input}` takes {}, but parameter `{name}` is a {}", expected.join(" or "), shape.name());
-            self.push(Diagnostic::new(Code::RunCommandInputType, message).at(pointer));
-        }
-    }
-
-    fn create_tags(&mut self, step: &Step) {
-        let Some(Value::String(resource_type)) = step.inputs.get("ResourceType") else { return };
-        if resource_type == "EC2" || resource_type.contains("{{") {
-            return;
-        }
-        if let Some(Value::Array(ids)) = step.inputs.get("ResourceIds")
-            && ids.len() > 1
-        {
-            let message = format!("ResourceType {resource_type} takes a single ResourceId, found {}", ids.len());
-            self.push(Diagnostic::new(Code::CreateTagsResources, message).at(step.input_pointer("ResourceIds")));
-        }
-    }
-
-    /// 7.1: the `Service`, `Api` and request parameters of an API action, checked against
-    /// the bundled AWS models. Warnings: the service itself only finds out at run time.
-    fn aws_api(&mut self, step: &Step) {
-        let literal = |key: &str| match step.inputs.get(key) {
-            Some(Value::String(text)) if !text.contains("{{") => Some(text.as_str()),
-            _ => None,
-        };
-        let Some(service) = literal("Service") else { return };
-        let Some(model) = crate::aws::model::service(service) else {
-            let mut diagnostic =
-                Diagnostic::new(Code::AwsService, format!("`{service}` is not an AWS service the engine knows"))
-                    .at(step.input_pointer("Service"));
-            if let Some(suggestion) = nearest(service, crate::aws::model::service_names().into_iter()) {
-                diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
-            }
-            self.push(diagnostic);
-            return;
-        };
-        if crate::aws::model::canonical_service(service) != Some(service) {
-            let canonical = crate::aws::model::canonical_service(service).unwrap_or(service);
-            let message = format!("the boto3 client name is `{canonical}`, not `{service}`");
-            self.push(Diagnostic::new(Code::AwsService, message).at(step.input_pointer("Service")));
-        }
-        let Some(api) = literal("Api") else { return };
-        let Some(operation) = model.operation(api) else {
-            let message = format!("{} has no operation `{api}`", model.metadata.service_id);
-            let mut diagnostic = Diagnostic::new(Code::AwsOperation, message).at(step.input_pointer("Api"));
-            if let Some(suggestion) = nearest(api, model.operations.keys().map(String::as_str)) {
-                diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
-            }
-            self.push(diagnostic);
-            return;
-        };
-        let params = actions::api::request_params(&step.inputs);
-        let (_, problems) = crate::aws::check::check(&model, operation, &params, &[]);
-        for problem in problems {
-            let top = problem.path.split(['.', '[']).next().unwrap_or_default();
-            let pointer = if params.contains_key(top) { step.input_pointer(top) } else { step.field_pointer("inputs") };
-            let message = format!("{}: {problem}", operation.name);
-            self.push(Diagnostic::new(Code::AwsParameter, message).at(pointer));
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ConditionLevel {
-    Choice,
-    Sub,
-    LoopCondition,
-}
-
-/// Placeholder pushed for an unknown operator so the count of operators stays right.
-fn other_marker() -> &'static str {
-    "?"
 }
 
 enum Scope<'a> {
@@ -839,39 +408,6 @@ fn has_output(step: &Step, output: &str) -> bool {
     // AWS-internal actions have undocumented outputs (aws:shareSQLMedia's EBSSnapshotId).
     step.outputs.iter().any(|o| o.name == output)
         || actions::lookup(&step.action).is_some_and(|info| info.internal || info.builtin_outputs.contains(&output))
-}
-
-fn operand_problem(operator: &str, operand: &Value) -> Option<String> {
-    let templated = operand.as_str().is_some_and(|s| s.contains("{{"));
-    if templated {
-        return None;
-    }
-    if STRING_OPERATORS.contains(&operator) {
-        return (!matches!(operand, Value::String(_) | Value::Number(_) | Value::Bool(_)))
-            .then(|| format!("`{operator}` compares with a string, found {}", describe_json(operand)));
-    }
-    if NUMERIC_OPERATORS.contains(&operator) {
-        let numeric = operand.is_number() || operand.as_str().is_some_and(|s| s.trim().parse::<f64>().is_ok());
-        return (!numeric).then(|| format!("`{operator}` compares with a number, found {}", describe_json(operand)));
-    }
-    let boolean = operand.is_boolean() || crate::document::model::lenient_bool(operand).is_some();
-    (!boolean).then(|| format!("`{operator}` compares with true or false, found {}", describe_json(operand)))
-}
-
-/// An ISO-8601 duration for aws:sleep: not negative, at most 604799 s.
-fn check_duration(text: &str) -> Result<(), String> {
-    let span: jiff::Span =
-        text.parse().map_err(|_| format!("Duration `{text}` is not an ISO-8601 duration (e.g. PT30S, PT1H30M)"))?;
-    let seconds = span
-        .total(jiff::SpanTotal::from(jiff::Unit::Second).days_are_24_hours())
-        .map_err(|error| format!("Duration `{text}` cannot be measured: {error}"))?;
-    if seconds < 0.0 {
-        return Err(format!("Duration `{text}` is negative"));
-    }
-    if seconds > 604_799.0 {
-        return Err(format!("Duration `{text}` is {seconds} s; aws:sleep waits at most 604799 s (7 days)"));
-    }
-    Ok(())
 }
 
 /// V14: keys are literal.
@@ -901,52 +437,4 @@ fn templated_keys<'v>(value: &'v Value, path: &mut Vec<PathSegment<'v>>, out: &m
         }
         _ => {}
     }
-}
-
-pub fn describe_json(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => format!("the string {}", super::schema::short(&Value::String(s.clone()))),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "a mapping".into(),
-    }
-}
-
-pub fn describe_shape(shape: Shape) -> &'static str {
-    match shape {
-        Shape::String => "a string",
-        Shape::StringList => "a list of strings",
-        Shape::Integer => "an integer",
-        Shape::Boolean => "true or false",
-        Shape::StringMap => "a mapping",
-        Shape::MapList => "a list of mappings",
-    }
-}
-
-/// The closest name by edit distance, when it is close enough to be a likely typo.
-pub fn nearest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
-    // Two edits cover a transposition (`strat` for `start`), the commonest typo.
-    let limit = (name.chars().count() / 3).max(2);
-    let name = name.to_ascii_lowercase();
-    candidates
-        .map(|candidate| (edit_distance(&name, &candidate.to_ascii_lowercase()), candidate))
-        .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, candidate)| (*distance, *candidate))
-        .map(|(_, candidate)| candidate)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }

@@ -7,7 +7,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
-use crate::diagnostic::{Code, Diagnostic, pointer_segments};
+use crate::diagnostic::{Code, Diagnostic, pointer_segments, short};
 
 /// The schema text, compiled into the binary so the validator and the published file can
 /// never disagree.
@@ -223,15 +223,6 @@ fn article(type_name: &str) -> String {
 }
 
 /// A value shortened for messages: scripts can be kilobytes long.
-pub fn short(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() <= 60 {
-        return text;
-    }
-    let cut: String = text.chars().take(57).collect();
-    format!("{cut}...")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::document::model::{DocumentOutput, Shape, StepOutput};
+use super::model::{DocumentOutput, Shape, StepOutput, lenient_bool};
+use super::selector;
 
 /// What a document output reports when its step output has no value (reference section 1).
 pub const NO_OUTPUT_TEXT: &str = "No output available yet because the step is not successfully executed";
@@ -22,114 +23,17 @@ pub enum Error {
 /// selector names one place in the object and yields the value found there.
 pub fn select(selector: &str, root: &Value) -> Result<Option<Value>, Error> {
     let unsupported = |reason: String| Error::Unsupported { selector: selector.to_owned(), reason };
-    let (query, is_singular) = translate(selector).map_err(unsupported)?;
-    let path = serde_json_path::JsonPath::parse(&query).map_err(|error| unsupported(error.message().to_owned()))?;
+    let parsed = selector::parse(selector).map_err(unsupported)?;
+    let path =
+        serde_json_path::JsonPath::parse(&parsed.query).map_err(|error| unsupported(error.message().to_owned()))?;
     let nodes = path.query(root).all();
     if nodes.is_empty() {
         return Ok(None);
     }
-    if is_singular {
+    if parsed.singular {
         return Ok(nodes.into_iter().next().cloned());
     }
     Ok(Some(Value::Array(nodes.into_iter().cloned().collect())))
-}
-
-/// Rewrites a selector of the reference dialect (7.3) as RFC 9535 JSONPath, and tells whether
-/// it can select at most one node. Every key becomes a quoted bracket (`['key']`) because the
-/// RFC's dotted names exclude characters that AWS keys and script payloads use (`-`, spaces).
-fn translate(selector: &str) -> Result<(String, bool), String> {
-    let selector = selector.trim();
-    let mut rest = match selector.strip_prefix('$') {
-        Some(rest) => rest,
-        None if selector.is_empty() => return Err("the selector is empty".into()),
-        // A selector without `$.` is relative to the root, so it must start with a key.
-        None if selector.starts_with(['.', '[']) => return Err(format!("unexpected `{}`", first_char(selector))),
-        None => selector,
-    };
-    let mut query = String::from("$");
-    let mut is_singular = true;
-    if !selector.starts_with('$') {
-        rest = push_key(&mut query, rest)?;
-    }
-    while !rest.is_empty() {
-        if let Some(after) = rest.strip_prefix("..") {
-            query.push_str("..");
-            is_singular = false;
-            rest = push_key(&mut query, after)?;
-        } else if let Some(after) = rest.strip_prefix('.') {
-            rest = push_key(&mut query, after)?;
-        } else if let Some(after) = rest.strip_prefix("[?(") {
-            // The RFC allows a parenthesised logical expression, so the Jayway filter is kept as
-            // written and the parser judges what is inside it. The end is found as the validator
-            // finds it (7.3 subset), so both agree on where a filter stops.
-            let close = after.find(")]").ok_or("a filter `[?(` must end with `)]`")?;
-            query.push_str(&format!("[?({})]", &after[..close]));
-            is_singular = false;
-            rest = &after[close + 2..];
-        } else if let Some(after) = rest.strip_prefix('[') {
-            rest = push_bracket(&mut query, after)?;
-        } else {
-            return Err(format!("unexpected `{}`", first_char(rest)));
-        }
-    }
-    Ok((query, is_singular))
-}
-
-fn first_char(text: &str) -> char {
-    text.chars().next().unwrap_or(' ')
-}
-
-/// Appends the key at the start of `text` as `['key']` and returns what follows it.
-fn push_key<'a>(query: &mut String, text: &'a str) -> Result<&'a str, String> {
-    let end = text.find(['.', '[']).unwrap_or(text.len());
-    let key = &text[..end];
-    match key {
-        "" => Err("`.` must be followed by a key".into()),
-        "*" => Err("wildcards are not supported".into()),
-        _ if key.ends_with("()") => Err(format!("functions such as `{key}` are not supported")),
-        _ if key.contains(']') => Err("unbalanced `]`".into()),
-        _ => {
-            push_quoted(query, key);
-            Ok(&text[end..])
-        }
-    }
-}
-
-fn push_quoted(query: &mut String, key: &str) {
-    query.push_str("['");
-    for character in key.chars() {
-        match character {
-            '\'' | '\\' => query.extend(['\\', character]),
-            control if control < ' ' => query.push_str(&format!("\\u{:04x}", u32::from(control))),
-            other => query.push(other),
-        }
-    }
-    query.push_str("']");
-}
-
-/// Appends a bracket segment (text after `[`: a quoted key or an index) and returns what follows.
-fn push_bracket<'a>(query: &mut String, text: &'a str) -> Result<&'a str, String> {
-    for quote in ['\'', '"'] {
-        if let Some(after) = text.strip_prefix(quote) {
-            let close = after.find(quote).ok_or("unterminated quoted key")?;
-            push_quoted(query, &after[..close]);
-            return after[close + 1..].strip_prefix(']').ok_or_else(|| "expected `]` after a quoted key".into());
-        }
-    }
-    let close = text.find(']').ok_or("unterminated `[`")?;
-    let index = text[..close].trim();
-    match index {
-        "*" => Err("wildcards are not supported".into()),
-        _ if index.contains(':') => Err("slices are not supported".into()),
-        _ if index.starts_with('-') => Err("negative indexes are not supported".into()),
-        _ if index.is_empty() || !index.bytes().all(|byte| byte.is_ascii_digit()) => {
-            Err(format!("`[{index}]` is not an index"))
-        }
-        _ => {
-            query.push_str(&format!("[{index}]"));
-            Ok(&text[close + 1..])
-        }
-    }
 }
 
 /// Coerces a selected value to the declared type (7.4); a missing type follows the String rules,
@@ -164,9 +68,9 @@ pub fn coerce(value: Value, shape: Option<Shape>) -> Result<Value, String> {
                 _ => Err(describe(&Value::String(text))),
             }
         }
-        (Shape::Boolean, Value::Bool(flag)) => Ok(Value::Bool(flag)),
-        (Shape::Boolean, Value::String(text)) if text.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
-        (Shape::Boolean, Value::String(text)) if text.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+        (Shape::Boolean, value) if lenient_bool(&value).is_some() => {
+            Ok(Value::Bool(lenient_bool(&value) == Some(true)))
+        }
         (Shape::StringList, Value::Array(items)) => match items.iter().find(|item| !is_scalar(item)) {
             Some(item) => Err(format!("{}, one of them {}", describe_list(&items), describe(item))),
             None => Ok(Value::Array(items.iter().map(|item| Value::String(text_form(item))).collect())),

@@ -1,0 +1,125 @@
+//! The [`Children`] seam as the runner implements it: `DocumentName` is looked up beside the
+//! parent runbook (as is, or with `.yaml`, `.yml`, `.json`) and in the folders of
+//! `RUNBOOK_PATH`; the child runs in this process as its own execution in the same journal,
+//! linked to the parent's, with the parent's secrets known to its redactor. Its idempotency
+//! key derives from the parent's step, so a resumed parent resumes the same child instead of
+//! starting another.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::{Config, Engine, PrepareError};
+use crate::actions::{BoxFuture, ChildRun, Children, Context, Failure};
+use crate::timeline::{Event, Observer};
+use crate::validate::Supplied;
+
+/// How deep children may nest.
+pub const MAX_DEPTH: u32 = 8;
+
+pub struct ChildRuns<'a> {
+    pub engine: &'a Engine<'a>,
+    pub config: &'a Config,
+}
+
+impl Children for ChildRuns<'_> {
+    fn run<'c>(
+        &'c self,
+        context: &'c Context<'c>,
+        document: &'c str,
+        parameters: Map<String, Value>,
+    ) -> BoxFuture<'c, Result<ChildRun, Failure>> {
+        Box::pin(self.run_child(context, document, parameters))
+    }
+}
+
+impl ChildRuns<'_> {
+    async fn run_child(
+        &self,
+        context: &Context<'_>,
+        document: &str,
+        parameters: Map<String, Value>,
+    ) -> Result<ChildRun, Failure> {
+        if self.config.depth >= MAX_DEPTH {
+            return Err(Failure::error(format!("child runbooks nest deeper than {MAX_DEPTH} levels")));
+        }
+        let path = find_runbook(context.settings.runbook_path, document)?;
+        let supplied: Vec<(String, Supplied)> =
+            parameters.into_iter().map(|(name, value)| (name, Supplied::Json(value))).collect();
+        let prepared = match super::prepare(&path, supplied, true) {
+            Ok(prepared) => prepared,
+            Err(PrepareError::Io(error)) => return Err(Failure::error(format!("{error:#}: {}", error.source))),
+            Err(PrepareError::Invalid(validated)) => {
+                let problems: Vec<String> =
+                    validated.diagnostics.iter().filter(|d| d.is_error()).take(3).map(|d| d.message.clone()).collect();
+                return Err(Failure::error(format!(
+                    "child runbook {} is invalid: {}",
+                    path.display(),
+                    problems.join("; ")
+                )));
+            }
+        };
+        let plan = crate::plan::plan(&prepared.runbook);
+        let request = prepared.request(&plan);
+        let config = Config {
+            resume: None,
+            idempotency_key: Some(format!("{}/{}/{}", context.execution_id, context.step.name, context.iteration)),
+            rerun: Vec::new(),
+            depth: self.config.depth + 1,
+            parent: Some((context.execution_id.to_owned(), context.step.name.clone())),
+            // Whatever the parent keeps secret stays secret in the child's record too.
+            secrets: context.timeline.redactor(),
+            ..self.config.clone()
+        };
+        let linking = Linking { inner: self.engine.observer, context, linked: Cell::new(false) };
+        let engine = Engine { observer: &linking, ..*self.engine };
+        let run = Box::pin(super::run(&request, &config, &engine, context.cancel.clone()));
+        let finished =
+            run.await.map_err(|error| Failure::error(format!("child runbook {}: {error}", path.display())))?;
+        Ok(ChildRun { execution_id: finished.execution_id, status: finished.status, outputs: finished.outputs })
+    }
+}
+
+/// Passes the child's events on, and links the child to the parent's step in the parent's
+/// timeline as soon as the child starts.
+struct Linking<'a> {
+    inner: &'a dyn Observer,
+    context: &'a Context<'a>,
+    linked: Cell<bool>,
+}
+
+impl Observer for Linking<'_> {
+    fn event(&self, event: &Event) {
+        self.inner.event(event);
+        if let Event::ExecutionStarted { execution_id, parent_id: Some(parent), .. } = event
+            && parent == self.context.execution_id
+            && !self.linked.replace(true)
+        {
+            let step = &self.context.step.name;
+            let _ = self.context.timeline.child_linked(step, self.context.iteration, execution_id);
+        }
+    }
+}
+
+fn find_runbook(parent: &Path, name: &str) -> Result<PathBuf, Failure> {
+    let mut dirs = vec![parent.parent().unwrap_or(Path::new(".")).to_owned()];
+    if let Some(path) = std::env::var_os("RUNBOOK_PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    // ARNs name the document last.
+    let name = name.rsplit('/').next().unwrap_or(name);
+    for dir in &dirs {
+        for candidate in [name.to_owned(), format!("{name}.yaml"), format!("{name}.yml"), format!("{name}.json")] {
+            let path = dir.join(candidate);
+            if path.is_file() {
+                return Ok(path);
+            }
+        }
+    }
+    let looked: Vec<String> = dirs.iter().map(|dir| dir.display().to_string()).collect();
+    Err(Failure::error(format!(
+        "child runbook `{name}` not found in {} (set RUNBOOK_PATH to add folders)",
+        looked.join(", ")
+    )))
+}

@@ -1,0 +1,122 @@
+//! The journal's stored format: the schema, its version (SQLite's `user_version`), checked on
+//! every open, and the migrations from older versions. A journal written by a newer engine is
+//! refused rather than misread.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::{Error, Result};
+
+/// The format this engine writes. 1: the first journals (no version stored); 2: typed
+/// records and `steps.sealed`.
+pub const FORMAT: i64 = 2;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    runbook_path TEXT NOT NULL,
+    runbook_hash TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    idempotency_key TEXT UNIQUE,
+    parent_id TEXT,
+    parent_step TEXT,
+    dry_run INTEGER NOT NULL DEFAULT 0,
+    outputs TEXT,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    outputs TEXT,
+    error TEXT,
+    log TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT
+);
+CREATE INDEX IF NOT EXISTS attempts_by_execution ON attempts (execution_id, step, iteration);
+CREATE TABLE IF NOT EXISTS steps (
+    execution_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    effects TEXT NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL,
+    critical INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT NOT NULL,
+    sealed TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (execution_id, step, iteration)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    step TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_execution ON events (execution_id);
+CREATE TABLE IF NOT EXISTS decisions (
+    execution_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    decision TEXT NOT NULL,
+    by TEXT NOT NULL,
+    comment TEXT,
+    at TEXT NOT NULL,
+    PRIMARY KEY (execution_id, step, iteration)
+);
+";
+
+/// Brings a freshly opened database to [`FORMAT`]: creates it, migrates an older one, or
+/// refuses a newer one.
+pub fn prepare(connection: &Connection, path: &Path) -> Result<()> {
+    let version = stored_version(connection)?;
+    if version > FORMAT {
+        return Err(Error::NewerFormat { path: path.to_owned(), found: version });
+    }
+    if version == FORMAT {
+        return Ok(());
+    }
+    // Immediate: two processes opening a new journal at once take turns, and the second
+    // sees what the first did.
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let migrated = migrate(connection);
+    connection.execute_batch(if migrated.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+    migrated
+}
+
+fn stored_version(connection: &Connection) -> Result<i64> {
+    Ok(connection.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+fn migrate(connection: &Connection) -> Result<()> {
+    if stored_version(connection)? == FORMAT {
+        return Ok(());
+    }
+    let columns: Vec<String> = connection
+        .prepare("SELECT name FROM pragma_table_info('steps')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    // Format 1 (stored as 0: the first journals) lacks `steps.sealed`.
+    if !columns.is_empty() && !columns.iter().any(|column| column == "sealed") {
+        connection.execute_batch("ALTER TABLE steps ADD COLUMN sealed TEXT NOT NULL DEFAULT '[]'")?;
+    }
+    connection.execute_batch(SCHEMA)?;
+    connection.pragma_update(None, "user_version", FORMAT)?;
+    Ok(())
+}

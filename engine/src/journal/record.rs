@@ -1,0 +1,358 @@
+//! The journal's records, typed: statuses, outcomes, decisions and event kinds are enums, so
+//! a value the engine does not know (a damaged row, a newer engine's word) is an error on
+//! read, never a silent default.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+/// Step, attempt and execution statuses (reference 4.6), as the API spells them, and the
+/// journal's own: an attempt whose process died (`Interrupted`), a dry-run record (`DryRun`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    Pending,
+    InProgress,
+    Waiting,
+    Success,
+    Failed,
+    TimedOut,
+    Cancelled,
+    /// An `aws:loop` left by a jump from its body.
+    Exited,
+    /// An attempt that was running when its engine died; a resume closed it.
+    Interrupted,
+    /// The record of a dry-run (`runbook run --dry-run --record`).
+    DryRun,
+}
+
+const STATUSES: [Status; 10] = [
+    Status::Pending,
+    Status::InProgress,
+    Status::Waiting,
+    Status::Success,
+    Status::Failed,
+    Status::TimedOut,
+    Status::Cancelled,
+    Status::Exited,
+    Status::Interrupted,
+    Status::DryRun,
+];
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "Pending",
+            Status::InProgress => "InProgress",
+            Status::Waiting => "Waiting",
+            Status::Success => "Success",
+            Status::Failed => "Failed",
+            Status::TimedOut => "TimedOut",
+            Status::Cancelled => "Cancelled",
+            Status::Exited => "Exited",
+            Status::Interrupted => "Interrupted",
+            Status::DryRun => "DryRun",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        STATUSES.into_iter().find(|status| status.as_str() == text)
+    }
+
+    /// Whether an execution with this status is over.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Success | Status::Failed | Status::TimedOut | Status::Cancelled | Status::DryRun)
+    }
+
+    /// Whether a step with this status failed the way `isCritical` counts.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Failed | Status::TimedOut | Status::Cancelled)
+    }
+}
+
+/// How a step visit ended, as the successor function needs it, and how a loop was left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    Succeeded,
+    /// A branch took choice `i` (0-based).
+    Chose(usize),
+    /// A branch had no true choice.
+    NoChoice,
+    Failed,
+    TimedOut,
+    Cancelled,
+    /// A loop whose body jumped to this step outside it.
+    Exited(String),
+}
+
+impl StepOutcome {
+    pub fn parse(text: &str) -> Option<StepOutcome> {
+        Some(match text {
+            "succeeded" => StepOutcome::Succeeded,
+            "no_choice" => StepOutcome::NoChoice,
+            "failed" => StepOutcome::Failed,
+            "timed_out" => StepOutcome::TimedOut,
+            "cancelled" => StepOutcome::Cancelled,
+            _ => match text.split_once(':')? {
+                ("chose", index) => StepOutcome::Chose(index.parse().ok()?),
+                ("exited", step) if !step.is_empty() => StepOutcome::Exited(step.to_owned()),
+                _ => return None,
+            },
+        })
+    }
+}
+
+impl fmt::Display for StepOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepOutcome::Succeeded => f.write_str("succeeded"),
+            StepOutcome::Chose(index) => write!(f, "chose:{index}"),
+            StepOutcome::NoChoice => f.write_str("no_choice"),
+            StepOutcome::Failed => f.write_str("failed"),
+            StepOutcome::TimedOut => f.write_str("timed_out"),
+            StepOutcome::Cancelled => f.write_str("cancelled"),
+            StepOutcome::Exited(step) => write!(f, "exited:{step}"),
+        }
+    }
+}
+
+/// A person's answer to a step that waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Approve,
+    Reject,
+    /// An `aws:pause` resumed.
+    Resume,
+}
+
+impl Answer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Approve => "Approve",
+            Answer::Reject => "Reject",
+            Answer::Resume => "Resume",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Answer> {
+        [Answer::Approve, Answer::Reject, Answer::Resume].into_iter().find(|answer| answer.as_str() == text)
+    }
+}
+
+/// What a waiting step waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitKind {
+    /// `aws:approve`: `runbook approve|reject ID`.
+    Approval,
+    /// `aws:pause`: `runbook resume ID`.
+    Pause,
+    /// `aws:executeAutomation` whose child waits: answer the child.
+    Child,
+}
+
+impl WaitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitKind::Approval => "approval",
+            WaitKind::Pause => "pause",
+            WaitKind::Child => "child",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<WaitKind> {
+        [WaitKind::Approval, WaitKind::Pause, WaitKind::Child].into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// The kinds of timeline entries besides attempts and step results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    ExecutionCreated,
+    /// The execution's status changed.
+    Status,
+    Waiting,
+    Decision,
+    CancelRequested,
+    /// A step started a child execution.
+    ChildLinked,
+    /// A resume closed an attempt whose engine had died.
+    AttemptInterrupted,
+    /// Something an action reports on its way (a command id sent to the nodes).
+    Note,
+}
+
+const EVENT_KINDS: [EventKind; 8] = [
+    EventKind::ExecutionCreated,
+    EventKind::Status,
+    EventKind::Waiting,
+    EventKind::Decision,
+    EventKind::CancelRequested,
+    EventKind::ChildLinked,
+    EventKind::AttemptInterrupted,
+    EventKind::Note,
+];
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ExecutionCreated => "execution_created",
+            EventKind::Status => "status",
+            EventKind::Waiting => "waiting",
+            EventKind::Decision => "decision",
+            EventKind::CancelRequested => "cancel_requested",
+            EventKind::ChildLinked => "child_linked",
+            EventKind::AttemptInterrupted => "attempt_interrupted",
+            EventKind::Note => "note",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EVENT_KINDS.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+macro_rules! text_forms {
+    ($($kind:ty),*) => {$(
+        impl fmt::Display for $kind {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // `pad`, so widths (`{:<10}`) apply as they do to text.
+                f.pad(self.as_str())
+            }
+        }
+
+        impl Serialize for $kind {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $kind {
+            type Err = ();
+
+            fn from_str(text: &str) -> Result<Self, ()> {
+                <$kind>::parse(text).ok_or(())
+            }
+        }
+    )*};
+}
+
+text_forms!(Status, Answer, WaitKind, EventKind);
+
+impl Serialize for StepOutcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// An execution as recorded.
+#[derive(Clone, Debug, Serialize)]
+pub struct Execution {
+    pub id: String,
+    pub runbook_path: String,
+    pub runbook_hash: String,
+    /// Supplied parameter values, secrets replaced by the redaction mark.
+    pub parameters: Value,
+    pub status: Status,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub parent_id: Option<String>,
+    pub parent_step: Option<String>,
+    pub dry_run: bool,
+    pub outputs: Option<Value>,
+    pub error: Option<String>,
+}
+
+/// One try of one step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempt {
+    pub step: String,
+    /// The loop iteration the step ran in (1-based), 0 outside loops.
+    pub iteration: u32,
+    pub attempt: u32,
+    pub action: String,
+    pub status: Status,
+    pub inputs: Value,
+    pub outputs: Option<Value>,
+    pub error: Option<String>,
+    pub log: Option<String>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+}
+
+/// How a step visit ended, after all its attempts: what resume restores.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepRecord {
+    pub step: String,
+    pub iteration: u32,
+    pub action: String,
+    pub status: Status,
+    pub outcome: StepOutcome,
+    pub outputs: Value,
+    /// State changes besides outputs: variables written.
+    pub effects: Value,
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub critical: bool,
+    pub started_at: String,
+    pub ended_at: String,
+    /// Outputs (`Name`) and variables (`variable:Name`) whose values held a secret: the
+    /// journal keeps them redacted, so a resume must not feed them to a later step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sealed: Vec<String>,
+}
+
+/// A timeline entry.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub at: String,
+    pub kind: EventKind,
+    pub step: Option<String>,
+    pub detail: Value,
+}
+
+/// A person's answer to an `aws:approve` or `aws:pause` step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    pub step: String,
+    pub iteration: u32,
+    pub decision: Answer,
+    pub by: String,
+    pub comment: Option<String>,
+    pub at: String,
+}
+
+/// The step an execution waits on, from its timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaitingOn {
+    pub step: String,
+    pub iteration: u32,
+    pub kind: WaitKind,
+}
+
+/// The time now, as the journal writes it.
+pub fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_forms_round_trip() {
+        for status in STATUSES {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+        }
+        for outcome in [StepOutcome::Chose(3), StepOutcome::Exited("x".into()), StepOutcome::TimedOut] {
+            assert_eq!(StepOutcome::parse(&outcome.to_string()), Some(outcome));
+        }
+        for kind in EVENT_KINDS {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(Status::parse("Succes"), None);
+        assert_eq!(StepOutcome::parse("chose:x"), None);
+        assert_eq!(StepOutcome::parse("exited:"), None);
+    }
+}

@@ -1,0 +1,595 @@
+//! The journal as an embedded SQLite database in the state directory: WAL mode with FULL
+//! sync, so every commit reaches the disk before the call returns and readers (`runbook
+//! executions`) never block the driver. Rows become typed records on read; a value that does
+//! not parse is [`Error::Corrupt`].
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use serde_json::Value;
+
+use super::record::{
+    Answer, Attempt, Decision, Event, EventKind, Execution, Status, StepOutcome, StepRecord, WaitKind, WaitingOn, now,
+};
+use super::{Error, FILE_NAME, JournalRead, JournalWrite, Lease, Locks, Result, format, locks};
+
+/// An open journal. One connection per process; SQLite serialises writers across processes.
+pub struct Journal {
+    connection: Connection,
+    dir: PathBuf,
+}
+
+fn json_text(value: &Value) -> String {
+    value.to_string()
+}
+
+fn parse_json(text: Option<String>, column: &'static str) -> Result<Option<Value>> {
+    text.map(|text| serde_json::from_str(&text).map_err(|_| Error::Corrupt(column.to_owned()))).transpose()
+}
+
+/// A typed value from its stored text; anything else is damage, named with what was found.
+fn parse_text<T>(text: &str, column: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+    parse(text).ok_or_else(|| {
+        let shown: String = text.chars().take(40).collect();
+        Error::Corrupt(format!("{column}: `{shown}`"))
+    })
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in a state directory.
+    pub fn open(dir: &Path) -> Result<Journal> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+        let path = dir.join(FILE_NAME);
+        let connection = Connection::open(&path)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        format::prepare(&connection, &path)?;
+        Ok(Journal { connection, dir: dir.to_owned() })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn locks_dir(&self) -> PathBuf {
+        self.dir.join("locks")
+    }
+
+    fn query_executions(&self, filter: &str, parameter: &dyn rusqlite::ToSql) -> Result<Vec<Execution>> {
+        let mut statement = self.connection.prepare_cached(&format!("{EXECUTION_COLUMNS} {filter}"))?;
+        let rows = statement.query_map([parameter], execution_from_row)?;
+        rows.map(|row| row?).collect()
+    }
+}
+
+impl JournalRead for Journal {
+    fn execution(&self, execution_id: &str) -> Result<Execution> {
+        let mut found = self.query_executions("WHERE id = ?1", &execution_id)?;
+        found.pop().ok_or_else(|| Error::NotFound(execution_id.to_owned()))
+    }
+
+    fn find_by_key(&self, key: &str) -> Result<Option<Execution>> {
+        Ok(self.query_executions("WHERE idempotency_key = ?1", &key)?.pop())
+    }
+
+    fn executions(&self, limit: u32) -> Result<Vec<Execution>> {
+        self.query_executions("ORDER BY started_at DESC, rowid DESC LIMIT ?1", &limit)
+    }
+
+    fn children(&self, execution_id: &str) -> Result<Vec<Execution>> {
+        self.query_executions("WHERE parent_id = ?1 ORDER BY started_at", &execution_id)
+    }
+
+    fn attempts(&self, execution_id: &str) -> Result<Vec<Attempt>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT step, iteration, attempt, action, status, inputs, outputs, error, log, started_at, ended_at \
+             FROM attempts WHERE execution_id = ?1 ORDER BY seq",
+        )?;
+        let rows = statement.query_map(params![execution_id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, u32>(1)?,
+                row.get::<_, u32>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, Option<String>>(6)?,
+                row.get::<_, Option<String>>(7)?,
+                row.get::<_, Option<String>>(8)?,
+                row.get::<_, String>(9)?,
+                row.get::<_, Option<String>>(10)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (step, iteration, attempt, action, status, inputs, outputs, error, log, started_at, ended_at) = row?;
+            Ok(Attempt {
+                step,
+                iteration,
+                attempt,
+                action,
+                status: parse_text(&status, "attempts.status", Status::parse)?,
+                inputs: parse_json(Some(inputs), "attempts.inputs")?.unwrap_or(Value::Null),
+                outputs: parse_json(outputs, "attempts.outputs")?,
+                error,
+                log,
+                started_at,
+                ended_at,
+            })
+        })
+        .collect()
+    }
+
+    fn steps(&self, execution_id: &str) -> Result<Vec<StepRecord>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT step, iteration, action, status, outcome, outputs, effects, error, attempts, critical, \
+             started_at, ended_at, sealed FROM steps WHERE execution_id = ?1 ORDER BY started_at, rowid",
+        )?;
+        let rows = statement.query_map(params![execution_id], |row| {
+            Ok((
+                (row.get::<_, String>(0)?, row.get::<_, u32>(1)?, row.get::<_, String>(2)?),
+                (row.get::<_, String>(3)?, row.get::<_, String>(4)?),
+                (row.get::<_, String>(5)?, row.get::<_, String>(6)?, row.get::<_, Option<String>>(7)?),
+                (row.get::<_, u32>(8)?, row.get::<_, bool>(9)?),
+                (row.get::<_, String>(10)?, row.get::<_, String>(11)?, row.get::<_, String>(12)?),
+            ))
+        })?;
+        rows.map(|row| {
+            let ((step, iteration, action), (status, outcome), (outputs, effects, error), (attempts, critical), times) =
+                row?;
+            let (started_at, ended_at, sealed) = times;
+            let sealed = parse_json(Some(sealed), "steps.sealed")?.unwrap_or(Value::Null);
+            let sealed = match sealed {
+                Value::Array(names) => names.into_iter().filter_map(|name| name.as_str().map(str::to_owned)).collect(),
+                _ => return Err(Error::Corrupt("steps.sealed".to_owned())),
+            };
+            Ok(StepRecord {
+                step,
+                iteration,
+                action,
+                status: parse_text(&status, "steps.status", Status::parse)?,
+                outcome: parse_text(&outcome, "steps.outcome", StepOutcome::parse)?,
+                outputs: parse_json(Some(outputs), "steps.outputs")?.unwrap_or(Value::Null),
+                effects: parse_json(Some(effects), "steps.effects")?.unwrap_or(Value::Null),
+                error,
+                attempts,
+                critical,
+                started_at,
+                ended_at,
+                sealed,
+            })
+        })
+        .collect()
+    }
+
+    fn events(&self, execution_id: &str) -> Result<Vec<Event>> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT at, kind, step, detail FROM events WHERE execution_id = ?1 ORDER BY seq")?;
+        let rows = statement.query_map(params![execution_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?, row.get(3)?))
+        })?;
+        rows.map(|row| {
+            let (at, kind, step, detail) = row?;
+            Ok(Event {
+                at,
+                kind: parse_text(&kind, "events.kind", EventKind::parse)?,
+                step,
+                detail: parse_json(Some(detail), "events.detail")?.unwrap_or(Value::Null),
+            })
+        })
+        .collect()
+    }
+
+    fn decision(&self, execution_id: &str, step: &str, iteration: u32) -> Result<Option<Decision>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT decision, by, comment, at FROM decisions WHERE execution_id = ?1 AND step = ?2 AND iteration = ?3",
+        )?;
+        let row = statement
+            .query_row(params![execution_id, step, iteration], |row| {
+                Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .optional()?;
+        let Some((decision, by, comment, at)) = row else { return Ok(None) };
+        let decision = parse_text(&decision, "decisions.decision", Answer::parse)?;
+        Ok(Some(Decision { step: step.to_owned(), iteration, decision, by, comment, at }))
+    }
+
+    fn waiting_on(&self, execution_id: &str) -> Result<Option<WaitingOn>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT step, detail FROM events WHERE execution_id = ?1 AND kind = 'waiting' ORDER BY seq DESC LIMIT 1",
+        )?;
+        let row = statement
+            .query_row(params![execution_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+            .optional()?;
+        let Some((step, detail)) = row else { return Ok(None) };
+        let detail: Value = serde_json::from_str(&detail).map_err(|_| Error::Corrupt("events.detail".to_owned()))?;
+        let iteration = detail.get("iteration").and_then(Value::as_u64).unwrap_or(0) as u32;
+        let kind = detail.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let kind = parse_text(kind, "events.detail.kind", WaitKind::parse)?;
+        Ok(Some(WaitingOn { step, iteration, kind }))
+    }
+
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
+impl JournalWrite for Journal {
+    fn create_execution(&self, execution: &Execution) -> Result<()> {
+        let transaction = self.connection.unchecked_transaction()?;
+        let inserted = transaction.execute(
+            "INSERT INTO executions (id, runbook_path, runbook_hash, parameters, status, started_at, ended_at, \
+             idempotency_key, parent_id, parent_step, dry_run, outputs) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                execution.id,
+                execution.runbook_path,
+                execution.runbook_hash,
+                json_text(&execution.parameters),
+                execution.status.as_str(),
+                execution.started_at,
+                execution.ended_at,
+                execution.idempotency_key,
+                execution.parent_id,
+                execution.parent_step,
+                execution.dry_run,
+                execution.outputs.as_ref().map(json_text),
+            ],
+        );
+        if let (Err(rusqlite::Error::SqliteFailure(failure, _)), Some(key)) = (&inserted, &execution.idempotency_key)
+            && failure.code == ErrorCode::ConstraintViolation
+        {
+            drop(transaction);
+            let holder = self.find_by_key(key)?.map(|existing| existing.id).unwrap_or_default();
+            return Err(Error::KeyTaken { key: key.clone(), execution_id: holder });
+        }
+        inserted?;
+        insert_event(&transaction, &execution.id, EventKind::ExecutionCreated, None, &Value::Null)?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn set_status(
+        &self,
+        execution_id: &str,
+        status: Status,
+        ended: bool,
+        outputs: Option<&Value>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let transaction = self.connection.unchecked_transaction()?;
+        let ended_at = ended.then(now);
+        transaction.execute(
+            "UPDATE executions SET status = ?2, ended_at = ?3, outputs = COALESCE(?4, outputs), error = ?5 WHERE id = ?1",
+            params![execution_id, status.as_str(), ended_at, outputs.map(json_text), error],
+        )?;
+        let detail = serde_json::json!({ "status": status });
+        insert_event(&transaction, execution_id, EventKind::Status, None, &detail)?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn attempt_started(&self, execution_id: &str, attempt: &Attempt) -> Result<()> {
+        let transaction = self.connection.unchecked_transaction()?;
+        transaction
+            .prepare_cached(
+                "INSERT INTO attempts (execution_id, step, iteration, attempt, action, status, inputs, started_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                execution_id,
+                attempt.step,
+                attempt.iteration,
+                attempt.attempt,
+                attempt.action,
+                attempt.status.as_str(),
+                json_text(&attempt.inputs),
+                attempt.started_at,
+            ])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn attempt_finished(&self, execution_id: &str, attempt: &Attempt, step: Option<&StepRecord>) -> Result<()> {
+        let transaction = self.connection.unchecked_transaction()?;
+        transaction
+            .prepare_cached(
+                "UPDATE attempts SET status = ?5, outputs = ?6, error = ?7, log = ?8, ended_at = ?9 \
+                 WHERE execution_id = ?1 AND step = ?2 AND iteration = ?3 AND attempt = ?4",
+            )?
+            .execute(params![
+                execution_id,
+                attempt.step,
+                attempt.iteration,
+                attempt.attempt,
+                attempt.status.as_str(),
+                attempt.outputs.as_ref().map(json_text),
+                attempt.error,
+                attempt.log,
+                attempt.ended_at,
+            ])?;
+        if let Some(step) = step {
+            insert_step(&transaction, execution_id, step)?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn step_finished(&self, execution_id: &str, step: &StepRecord) -> Result<()> {
+        let transaction = self.connection.unchecked_transaction()?;
+        insert_step(&transaction, execution_id, step)?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn event(&self, execution_id: &str, kind: EventKind, step: Option<&str>, detail: &Value) -> Result<()> {
+        insert_event(&self.connection, execution_id, kind, step, detail)
+    }
+
+    fn decide(&self, execution_id: &str, decision: &Decision) -> Result<bool> {
+        let transaction = self.connection.unchecked_transaction()?;
+        let inserted = transaction.execute(
+            "INSERT OR IGNORE INTO decisions (execution_id, step, iteration, decision, by, comment, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                execution_id,
+                decision.step,
+                decision.iteration,
+                decision.decision.as_str(),
+                decision.by,
+                decision.comment,
+                decision.at
+            ],
+        )? == 1;
+        if inserted {
+            let detail = serde_json::json!({
+                "iteration": decision.iteration, "decision": decision.decision, "by": decision.by,
+                "comment": decision.comment,
+            });
+            insert_event(&transaction, execution_id, EventKind::Decision, Some(&decision.step), &detail)?;
+        }
+        transaction.commit()?;
+        Ok(inserted)
+    }
+}
+
+impl Locks for Journal {
+    fn acquire(&self, execution_id: &str) -> Result<Lease> {
+        locks::acquire(&self.locks_dir(), execution_id)
+    }
+
+    fn is_held(&self, execution_id: &str) -> bool {
+        locks::is_held(&self.locks_dir(), execution_id)
+    }
+}
+
+const EXECUTION_COLUMNS: &str = "SELECT id, runbook_path, runbook_hash, parameters, status, started_at, ended_at, \
+     idempotency_key, parent_id, parent_step, dry_run, outputs, error FROM executions";
+
+fn execution_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Execution>> {
+    let parameters: String = row.get(3)?;
+    let status: String = row.get(4)?;
+    let outputs: Option<String> = row.get(11)?;
+    let build = || -> Result<Execution> {
+        Ok(Execution {
+            id: row.get(0)?,
+            runbook_path: row.get(1)?,
+            runbook_hash: row.get(2)?,
+            parameters: parse_json(Some(parameters), "executions.parameters")?.unwrap_or(Value::Null),
+            status: parse_text(&status, "executions.status", Status::parse)?,
+            started_at: row.get(5)?,
+            ended_at: row.get(6)?,
+            idempotency_key: row.get(7)?,
+            parent_id: row.get(8)?,
+            parent_step: row.get(9)?,
+            dry_run: row.get(10)?,
+            outputs: parse_json(outputs, "executions.outputs")?,
+            error: row.get(12)?,
+        })
+    };
+    Ok(build())
+}
+
+fn insert_event(
+    connection: &Connection,
+    execution_id: &str,
+    kind: EventKind,
+    step: Option<&str>,
+    detail: &Value,
+) -> Result<()> {
+    connection
+        .prepare_cached("INSERT INTO events (execution_id, at, kind, step, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![execution_id, now(), kind.as_str(), step, json_text(detail)])?;
+    Ok(())
+}
+
+fn insert_step(connection: &Connection, execution_id: &str, step: &StepRecord) -> Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO steps (execution_id, step, iteration, action, status, outcome, outputs, effects, \
+             error, attempts, critical, started_at, ended_at, sealed) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?
+        .execute(params![
+            execution_id,
+            step.step,
+            step.iteration,
+            step.action,
+            step.status.as_str(),
+            step.outcome.to_string(),
+            json_text(&step.outputs),
+            json_text(&step.effects),
+            step.error,
+            step.attempts,
+            step.critical,
+            step.started_at,
+            step.ended_at,
+            json_text(&Value::from(step.sealed.clone())),
+        ])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::FORMAT;
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("runbook-journal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn execution(id: &str) -> Execution {
+        Execution {
+            id: id.into(),
+            runbook_path: "r.yaml".into(),
+            runbook_hash: "h".into(),
+            parameters: serde_json::json!({"A": "1"}),
+            status: Status::InProgress,
+            started_at: now(),
+            ended_at: None,
+            idempotency_key: Some(format!("key-{id}")),
+            parent_id: None,
+            parent_step: None,
+            dry_run: false,
+            outputs: None,
+            error: None,
+        }
+    }
+
+    fn record(step: &str) -> StepRecord {
+        StepRecord {
+            step: step.into(),
+            iteration: 0,
+            action: "aws:sleep".into(),
+            status: Status::Success,
+            outcome: StepOutcome::Succeeded,
+            outputs: serde_json::json!({}),
+            effects: serde_json::json!({}),
+            error: None,
+            attempts: 1,
+            critical: true,
+            started_at: now(),
+            ended_at: now(),
+            sealed: vec!["Token".into()],
+        }
+    }
+
+    #[test]
+    fn attempts_and_steps_round_trip() {
+        let dir = temp_dir("round-trip");
+        let journal = Journal::open(&dir).unwrap();
+        journal.create_execution(&execution("e1")).unwrap();
+        let mut attempt = Attempt {
+            step: "a".into(),
+            iteration: 0,
+            attempt: 1,
+            action: "aws:sleep".into(),
+            status: Status::InProgress,
+            inputs: serde_json::json!({"Duration": "PT0S"}),
+            outputs: None,
+            error: None,
+            log: None,
+            started_at: now(),
+            ended_at: None,
+        };
+        journal.attempt_started("e1", &attempt).unwrap();
+        assert_eq!(journal.attempts("e1").unwrap()[0].status, Status::InProgress);
+        attempt.status = Status::Success;
+        attempt.ended_at = Some(now());
+        journal.attempt_finished("e1", &attempt, Some(&record("a"))).unwrap();
+        // A second connection, as another process would open it, sees everything.
+        let other = Journal::open(&dir).unwrap();
+        assert_eq!(other.attempts("e1").unwrap()[0].status, Status::Success);
+        let steps = other.steps("e1").unwrap();
+        assert_eq!((&steps[0].outcome, &steps[0].sealed), (&StepOutcome::Succeeded, &vec!["Token".to_owned()]));
+        assert_eq!(other.find_by_key("key-e1").unwrap().unwrap().id, "e1");
+        let kinds: Vec<_> = other.events("e1").unwrap().into_iter().map(|e| e.kind).collect();
+        // Attempts are their own timeline; events hold the rest (status, decisions, waits).
+        assert_eq!(kinds, [EventKind::ExecutionCreated]);
+        assert!(matches!(other.execution("nope"), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn r_a_taken_idempotency_key_names_its_execution() {
+        let dir = temp_dir("key-taken");
+        let journal = Journal::open(&dir).unwrap();
+        journal.create_execution(&execution("e1")).unwrap();
+        let mut second = execution("e2");
+        second.idempotency_key = Some("key-e1".into());
+        match journal.create_execution(&second) {
+            Err(Error::KeyTaken { key, execution_id }) => {
+                assert_eq!((key.as_str(), execution_id.as_str()), ("key-e1", "e1"))
+            }
+            other => panic!("expected KeyTaken, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn r_an_unknown_status_is_damage_not_success() {
+        let dir = temp_dir("corrupt-status");
+        let journal = Journal::open(&dir).unwrap();
+        journal.create_execution(&execution("e1")).unwrap();
+        journal.step_finished("e1", &record("a")).unwrap();
+        journal.connection.execute("UPDATE steps SET status = 'Succes'", []).unwrap();
+        match journal.steps("e1") {
+            Err(Error::Corrupt(what)) => assert_eq!(what, "steps.status: `Succes`"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_format_is_checked_and_old_journals_migrate() {
+        let dir = temp_dir("format");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A format-1 journal: no version stored, no `sealed` column.
+        let old = Connection::open(dir.join(FILE_NAME)).unwrap();
+        old.execute_batch(
+            "CREATE TABLE steps (execution_id TEXT NOT NULL, step TEXT NOT NULL, iteration INTEGER NOT NULL, \
+             action TEXT NOT NULL, status TEXT NOT NULL, outcome TEXT NOT NULL, outputs TEXT NOT NULL, \
+             effects TEXT NOT NULL, error TEXT, attempts INTEGER NOT NULL, critical INTEGER NOT NULL, \
+             started_at TEXT NOT NULL, ended_at TEXT NOT NULL, PRIMARY KEY (execution_id, step, iteration))",
+        )
+        .unwrap();
+        drop(old);
+        let journal = Journal::open(&dir).unwrap();
+        journal.step_finished("e1", &record("a")).unwrap();
+        assert_eq!(journal.steps("e1").unwrap()[0].sealed, ["Token"]);
+        journal.connection.pragma_update(None, "user_version", FORMAT + 1).unwrap();
+        drop(journal);
+        assert!(matches!(Journal::open(&dir), Err(Error::NewerFormat { found, .. }) if found == FORMAT + 1));
+    }
+
+    #[test]
+    fn one_driver_per_execution_and_ended_locks_go() {
+        let dir = temp_dir("lock");
+        let journal = Journal::open(&dir).unwrap();
+        let lease = journal.acquire("e1").unwrap();
+        assert!(matches!(journal.acquire("e1"), Err(Error::Locked { .. })));
+        assert!(journal.is_held("e1"));
+        drop(lease);
+        assert!(!journal.is_held("e1"));
+        journal.acquire("e1").unwrap().release(true);
+        assert!(!dir.join("locks/e1.lock").exists());
+        assert!(!journal.is_held("e2") && !dir.join("locks/e2.lock").exists());
+    }
+
+    #[test]
+    fn the_first_decision_stands() {
+        let dir = temp_dir("decide");
+        let journal = Journal::open(&dir).unwrap();
+        let decision = |answer: Answer| Decision {
+            step: "ask".into(),
+            iteration: 0,
+            decision: answer,
+            by: "ana".into(),
+            comment: None,
+            at: now(),
+        };
+        assert!(journal.decide("e1", &decision(Answer::Approve)).unwrap());
+        assert!(!journal.decide("e1", &decision(Answer::Reject)).unwrap());
+        assert_eq!(journal.decision("e1", "ask", 0).unwrap().unwrap().decision, Answer::Approve);
+    }
+}
