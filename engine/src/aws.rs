@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use serde_json::{Map, Value, json};
 
+pub use aws_credential_types::Credentials;
 pub use check::Problem;
 pub use protocol::{Response, ServiceError};
 pub use transport::Transport;

@@ -40,6 +40,38 @@ pub fn corpus_dir() -> Option<PathBuf> {
     None
 }
 
+/// The `runbook-under-test` binary cargo builds beside the test binaries (`target/debug/`), for
+/// tests that run `runbook` as a separate process (to kill it, interrupt it, race two).
+pub fn binary() -> PathBuf {
+    let test = std::env::current_exe().unwrap();
+    test.parent().and_then(|deps| deps.parent()).unwrap().join("runbook-under-test")
+}
+
+/// Waits, bounded (30 s), until `check` holds, polling; never a fixed sleep.
+pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// The JSON lines of a `--format json` run's output.
+pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+}
+
+/// Whether a process is alive: it exists and is not a zombie waiting to be reaped.
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses: `123 (python3) S ...`.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
 /// The project's root directory.
 pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

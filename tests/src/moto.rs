@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
-use crate::{Output, Scratch, project_root};
+use crate::{Output, Scratch, binary, project_root};
 
 pub struct Moto {
     pub url: String,
@@ -105,12 +105,6 @@ pub fn runbook_against(url: &str, scratch: &Scratch, variables: &[(&str, Option<
     }
 }
 
-/// The `runbook-under-test` binary cargo builds beside the test binaries (`target/debug/`).
-fn binary() -> PathBuf {
-    let test = std::env::current_exe().unwrap();
-    test.parent().and_then(|deps| deps.parent()).unwrap().join("runbook-under-test")
-}
-
 /// The environment every process talking to moto gets: fake credentials, a region, the
 /// endpoint, and no user configuration or instance metadata to fall back on.
 fn aws_environment(command: &mut Command, url: &str) {
@@ -131,6 +125,15 @@ fn aws_environment(command: &mut Command, url: &str) {
 }
 
 impl Moto {
+    /// The `runbook` binary as a command pointed at moto, its journal in `scratch`, for tests
+    /// that start it and stop it themselves.
+    pub fn command(&self, scratch: &Scratch) -> Command {
+        let mut command = Command::new(binary());
+        aws_environment(&mut command, &self.url);
+        command.env("RUNBOOK_STATE_DIR", scratch.state()).env_remove("RUNBOOK_ACCOUNT_ID");
+        command
+    }
+
     /// Runs the `runbook` binary with `args`, pointed at moto, its journal in `scratch`.
     pub fn runbook(&self, scratch: &Scratch, args: &[&str]) -> Output {
         self.runbook_with(scratch, &[], args)

@@ -4,9 +4,8 @@
 //! path; approvals from another process; idempotency keys.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use runbook_tests::{Scratch, runbook, script_step, trail_payload};
+use runbook_tests::{Scratch, json_lines, runbook, script_step, trail_payload, wait_until};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_runbook-under-test");
@@ -42,19 +41,8 @@ fn spawn(scratch: &Scratch, path: &str, extra: &[&str]) -> Child {
         .unwrap()
 }
 
-/// Waits, bounded, until `check` holds (polling the trail or the journal, never a fixed sleep).
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting until {what}");
-}
-
 fn events(stdout: &str) -> Vec<Value> {
-    stdout.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+    json_lines(stdout)
 }
 
 fn finished(events: &[Value]) -> Value {

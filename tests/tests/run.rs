@@ -500,3 +500,22 @@ fn executions_list_and_show_give_the_timeline() {
     let text = runbook(&["executions", "show", &id, "--state-dir", &state]);
     assert!(text.stdout.contains("Failed     b (aws:executeScript)  1 attempt"), "{}", text.stdout);
 }
+
+#[test]
+fn r_a_child_run_over_targets_is_refused_not_run_as_one_child() {
+    let scratch = Scratch::new("fan-out");
+    scratch.runbook("child.yaml", &doc(&[ok("work", &[])]));
+    let parent =
+        doc(&["  - name: fan\n    action: aws:executeAutomation\n    inputs:\n      DocumentName: child\n      \
+         TargetParameterName: Trail\n      Targets: [{Key: ParameterValues, Values: [a, b]}]\n"
+            .to_owned()]);
+    let path = scratch.runbook("parent.yaml", &parent);
+    let state = scratch.state();
+    let refused = runbook(&["run", &path, "--state-dir", &state, "-p", &format!("Trail={}", scratch.trail_path())]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(refused.stderr.contains("[execute-automation-fan-out]"), "{}", refused.stderr);
+    assert!(scratch.trail().is_empty(), "nothing ran");
+    // Validation and dry-runs still describe it (every corpus runbook validates and dry-runs).
+    assert_eq!(runbook(&["validate", &path]).code, 0);
+    assert_eq!(runbook(&["run", &path, "--dry-run"]).code, 0);
+}

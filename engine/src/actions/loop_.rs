@@ -159,9 +159,7 @@ fn typed(item: &Value, kind: &str) -> Result<Value, String> {
             Value::String(text) => json!(text.trim().parse::<i64>().map_err(|_| invalid())?),
             _ => return Err(invalid()),
         },
-        "Boolean" => match item {
-            _ => json!(lenient_bool(item).ok_or_else(invalid)?),
-        },
+        "Boolean" => json!(lenient_bool(item).ok_or_else(invalid)?),
         "StringMap" => match item {
             Value::Object(_) => item.clone(),
             Value::String(text) => {

@@ -1,0 +1,307 @@
+//! The journal contended or damaged: two processes racing for one new idempotency key, journal
+//! errors classed by their type (environment, not "resume refused"), a damaged status refused
+//! rather than read as success, and attempts of a killed engine closed when the execution goes
+//! on, with its lock file gone once it ends.
+
+use std::process::{Command, Stdio};
+
+use runbook::exec::{self, Engine, Interrupt};
+use runbook::journal::{self, Journal, JournalRead, JournalWrite, Locks};
+use runbook_tests::{Scratch, binary, json_lines, runbook, script_step, trail_payload, wait_until};
+use serde_json::{Value, json};
+
+/// A script step that appends its name to the trail and, with `wait`, then waits for
+/// `<trail>.go`.
+fn step(name: &str, wait: bool, extra: &[&str]) -> String {
+    let wait = if wait { "True" } else { "False" };
+    let script = format!(
+        "import os, time\\ndef h(e, c):\\n  open(e['Trail'], 'a').write(e['Name'] + '\\\\n')\\n  \
+         while {wait} and not os.path.exists(e['Trail'] + '.go'): time.sleep(0.05)\\n  return e['Name']"
+    );
+    script_step(name, extra, &trail_payload(name), &script)
+}
+
+fn doc(steps: &[String]) -> String {
+    format!("schemaVersion: '0.3'\nparameters:\n  Trail: {{type: String}}\nmainSteps:\n{}", steps.concat())
+}
+
+fn run(scratch: &Scratch, path: &str, extra: &[&str]) -> runbook_tests::Output {
+    let state = scratch.state();
+    let trail = format!("Trail={}", scratch.trail_path());
+    let mut args = vec!["run", path, "--state-dir", &state, "-p", &trail, "--format", "json"];
+    args.extend_from_slice(extra);
+    runbook(&args)
+}
+
+fn sqlite(scratch: &Scratch, statement: &str) {
+    let database = format!("{}/journal.sqlite", scratch.state());
+    let program =
+        format!("import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute({statement:?})\nc.commit()");
+    assert!(Command::new("python3").args(["-c", &program, &database]).status().unwrap().success());
+}
+
+#[test]
+fn r_two_processes_with_the_same_new_key_one_drives_and_the_other_says_who() {
+    let scratch = Scratch::new("key-race");
+    let path = scratch.runbook("runbook.yaml", &doc(&[step("a", true, &[])]));
+    let spawn = || {
+        Command::new(binary())
+            .args(["run", &path, "--state-dir", &scratch.state(), "--format", "json", "--idempotency-key", "deploy-7"])
+            .arg("-p")
+            .arg(format!("Trail={}", scratch.trail_path()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Started together: both find no execution with the key, both may try to record one.
+    let (mut first, mut second) = (spawn(), spawn());
+    let mut loser = None;
+    wait_until("one of the two gives up", || {
+        for (index, child) in [&mut first, &mut second].into_iter().enumerate() {
+            if loser.is_none() && child.try_wait().unwrap().is_some() {
+                loser = Some(index);
+            }
+        }
+        loser.is_some()
+    });
+    std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
+    let (loser, winner) = if loser == Some(0) { (first, second) } else { (second, first) };
+    let winner = winner.wait_with_output().unwrap();
+    let loser = loser.wait_with_output().unwrap();
+    assert!(winner.status.success(), "{}", String::from_utf8_lossy(&winner.stderr));
+    let winner_id = json_lines(&String::from_utf8_lossy(&winner.stdout))
+        .into_iter()
+        .find(|e| e["event"] == "execution_started")
+        .unwrap()["execution_id"]
+        .clone();
+    let stderr = String::from_utf8_lossy(&loser.stderr);
+    assert_eq!(loser.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains(&format!("execution {} is being driven by another process", winner_id.as_str().unwrap())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("UNIQUE"), "{stderr}");
+    assert_eq!(scratch.trail(), ["a"]);
+}
+
+/// A journal whose `find_by_key` misses once, as it does for the loser of a race: it then
+/// records its execution, meets the winner's key, and must say who drives it.
+struct RacingJournal<'a> {
+    inner: &'a Journal,
+    missed: std::cell::Cell<bool>,
+}
+
+impl JournalRead for RacingJournal<'_> {
+    fn execution(&self, id: &str) -> journal::Result<journal::Execution> {
+        self.inner.execution(id)
+    }
+    fn find_by_key(&self, key: &str) -> journal::Result<Option<journal::Execution>> {
+        if !self.missed.replace(true) {
+            return Ok(None);
+        }
+        self.inner.find_by_key(key)
+    }
+    fn executions(&self, limit: u32) -> journal::Result<Vec<journal::Execution>> {
+        self.inner.executions(limit)
+    }
+    fn children(&self, id: &str) -> journal::Result<Vec<journal::Execution>> {
+        self.inner.children(id)
+    }
+    fn attempts(&self, id: &str) -> journal::Result<Vec<journal::Attempt>> {
+        self.inner.attempts(id)
+    }
+    fn steps(&self, id: &str) -> journal::Result<Vec<journal::StepRecord>> {
+        self.inner.steps(id)
+    }
+    fn events(&self, id: &str) -> journal::Result<Vec<journal::Event>> {
+        self.inner.events(id)
+    }
+    fn decision(&self, id: &str, step: &str, iteration: u32) -> journal::Result<Option<journal::Decision>> {
+        self.inner.decision(id, step, iteration)
+    }
+    fn waiting_on(&self, id: &str) -> journal::Result<Option<journal::WaitingOn>> {
+        self.inner.waiting_on(id)
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+impl JournalWrite for RacingJournal<'_> {
+    fn create_execution(&self, execution: &journal::Execution) -> journal::Result<()> {
+        self.inner.create_execution(execution)
+    }
+    fn set_status(
+        &self,
+        id: &str,
+        status: journal::Status,
+        ended: bool,
+        outputs: Option<&Value>,
+        error: Option<&str>,
+    ) -> journal::Result<()> {
+        self.inner.set_status(id, status, ended, outputs, error)
+    }
+    fn attempt_started(&self, id: &str, attempt: &journal::Attempt) -> journal::Result<()> {
+        self.inner.attempt_started(id, attempt)
+    }
+    fn attempt_finished(&self, id: &str, a: &journal::Attempt, s: Option<&journal::StepRecord>) -> journal::Result<()> {
+        self.inner.attempt_finished(id, a, s)
+    }
+    fn step_finished(&self, id: &str, step: &journal::StepRecord) -> journal::Result<()> {
+        self.inner.step_finished(id, step)
+    }
+    fn event(&self, id: &str, kind: journal::EventKind, step: Option<&str>, detail: &Value) -> journal::Result<()> {
+        self.inner.event(id, kind, step, detail)
+    }
+    fn decide(&self, id: &str, decision: &journal::Decision) -> journal::Result<bool> {
+        self.inner.decide(id, decision)
+    }
+}
+
+#[tokio::test]
+async fn r_the_loser_of_a_key_race_names_the_execution_that_won() {
+    let scratch = Scratch::new("key-race-seam");
+    let path = scratch.runbook(
+        "runbook.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - {name: a, action: aws:sleep, inputs: {Duration: PT0S}}\n",
+    );
+    let prepared = exec::prepare(std::path::Path::new(&path), Vec::new(), true).map_err(|e| e.to_string()).unwrap();
+    let plan = runbook::plan::plan(&prepared.runbook);
+    let request = prepared.request(&plan);
+    let journal = Journal::open(std::path::Path::new(&scratch.state())).unwrap();
+    let config = exec::Config { idempotency_key: Some("k".into()), ..exec::Config::default() };
+    let (_cancel, cancelled) = tokio::sync::watch::channel(Interrupt::None);
+    // The winner: recorded the key first, and still drives its execution.
+    let winner = exec::run(
+        &request,
+        &exec::Config { idempotency_key: Some("k".into()), ..exec::Config::default() },
+        &Engine::new(&journal, &exec::Silent),
+        cancelled.clone(),
+    )
+    .await
+    .unwrap();
+    sqlite(&scratch, &format!("UPDATE executions SET status = 'InProgress' WHERE id = '{}'", winner.execution_id));
+    let _held = journal.acquire(&winner.execution_id).unwrap();
+    let racing = RacingJournal { inner: &journal, missed: Default::default() };
+    let engine = Engine { journal: &racing, ..Engine::new(&journal, &exec::Silent) };
+    match exec::run(&request, &config, &engine, cancelled).await {
+        Err(exec::Error::Journal(journal::Error::Locked { execution_id, .. })) => {
+            assert_eq!(execution_id, winner.execution_id)
+        }
+        other => panic!("expected the winner's execution to be named, got {other:?}"),
+    }
+}
+
+#[test]
+fn r_journal_errors_are_environment_errors_not_refusals_or_usage() {
+    // A `locks` path that is a file.
+    let scratch = Scratch::new("locks-file");
+    let path = scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[])]));
+    std::fs::create_dir_all(scratch.state()).unwrap();
+    std::fs::write(format!("{}/locks", scratch.state()), "not a directory").unwrap();
+    let output = run(&scratch, &path, &[]);
+    assert_eq!(output.code, 3, "{}", output.stderr);
+    assert!(output.stderr.contains("locks"), "{}", output.stderr);
+
+    // A damaged database: pages overwritten after the header.
+    let scratch = Scratch::new("corrupt-page");
+    let path = scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[])]));
+    let first = run(&scratch, &path, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let id = json_lines(&first.stdout)[0]["execution_id"].as_str().unwrap().to_owned();
+    let database = format!("{}/journal.sqlite", scratch.state());
+    // Fold the WAL into the file first, so the damage is where the rows are.
+    let checkpoint =
+        "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute('PRAGMA wal_checkpoint(TRUNCATE)')";
+    assert!(Command::new("python3").args(["-c", checkpoint, &database]).status().unwrap().success());
+    let mut bytes = std::fs::read(&database).unwrap();
+    for byte in bytes.iter_mut().skip(4096) {
+        *byte = 0xa5;
+    }
+    std::fs::write(&database, bytes).unwrap();
+    let state = scratch.state();
+    let shown = runbook(&["executions", "show", &id, "--state-dir", &state]);
+    assert_eq!(shown.code, 3, "{}{}", shown.stdout, shown.stderr);
+    let listed = runbook(&["executions", "list", "--state-dir", &state]);
+    assert_eq!(listed.code, 3, "{}{}", listed.stdout, listed.stderr);
+    let resumed = runbook(&["run", "--resume", &id, "--state-dir", &state]);
+    assert_eq!(resumed.code, 3, "{}{}", resumed.stdout, resumed.stderr);
+
+    // An execution the journal does not hold is the caller's mistake.
+    let scratch = Scratch::new("no-such-execution");
+    let state = scratch.state();
+    let missing = runbook(&["executions", "show", "nope", "--state-dir", &state]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("no execution nope"), "{}", missing.stderr);
+}
+
+#[test]
+fn r_a_damaged_status_is_refused_on_resume_not_read_as_success() {
+    let scratch = Scratch::new("damaged-status");
+    let broken = script_step("b", &[], "", "def h(e, c):\\n  raise RuntimeError('b broke')");
+    let path = scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[]), broken, step("c", false, &[])]));
+    // `b` fails and the run stops, resumable.
+    let failed = run(&scratch, &path, &[]);
+    assert_eq!(failed.code, 4, "{}", failed.stderr);
+    let state = scratch.state();
+    let id = json_lines(&failed.stdout)[0]["execution_id"].as_str().unwrap().to_owned();
+    sqlite(&scratch, &format!("UPDATE steps SET status = 'Succes' WHERE execution_id = '{id}'"));
+    let resumed = runbook(&["run", "--resume", &id, "--state-dir", &state, "--format", "json"]);
+    assert_eq!(resumed.code, 3, "{}{}", resumed.stdout, resumed.stderr);
+    assert!(resumed.stderr.contains("malformed value in steps.status: `Succes`"), "{}", resumed.stderr);
+    assert!(!resumed.stdout.contains("execution_finished"), "{}", resumed.stdout);
+}
+
+#[test]
+fn r_an_interrupted_attempt_is_closed_on_resume_and_the_lock_file_goes() {
+    let scratch = Scratch::new("interrupted");
+    let path =
+        scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[]), step("b", true, &["x-idempotent: true"])]));
+    let mut engine = Command::new(binary())
+        .args(["run", &path, "--state-dir", &scratch.state(), "--format", "json"])
+        .arg("-p")
+        .arg(format!("Trail={}", scratch.trail_path()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("step b runs", || scratch.trail().contains(&"b".to_owned()));
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    let state = scratch.state();
+    let listed: Value =
+        serde_json::from_str(&runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]).stdout)
+            .unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let before = runbook(&["executions", "show", &id, "--state-dir", &state]);
+    assert!(
+        before.stdout.contains("b attempt 1 started") && before.stdout.contains("never finished"),
+        "{}",
+        before.stdout
+    );
+    std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
+    let resumed = runbook(&["run", "--resume", &id, "--state-dir", &state, "--format", "json"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(json_lines(&resumed.stdout).iter().any(|e| e["event"] == "attempt_interrupted" && e["step"] == "b"));
+    let after = runbook(&["executions", "show", &id, "--state-dir", &state]);
+    assert!(!after.stdout.contains("never finished"), "{}", after.stdout);
+    assert!(after.stdout.contains("Interrupted b attempt 1 started"), "{}", after.stdout);
+    let shown: Value =
+        serde_json::from_str(&runbook(&["executions", "show", &id, "--state-dir", &state, "--format", "json"]).stdout)
+            .unwrap();
+    let b: Vec<_> = shown["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["step"] == "b")
+        .map(|a| a["status"].clone())
+        .collect();
+    assert_eq!(b, [json!("Interrupted"), json!("Success")]);
+    let journal = Journal::open(std::path::Path::new(&state)).unwrap();
+    assert!(!journal.is_held(&id));
+    assert!(
+        !std::path::Path::new(&format!("{state}/locks/{id}.lock")).exists(),
+        "the ended execution's lock file stays"
+    );
+}

@@ -1,0 +1,34 @@
+//! The end-to-end tests, one binary (it links once). Each module is one area; shared helpers
+//! live in `src/` (`runbook_tests`).
+
+// Calling AWS: runbooks against a moto server, one or more per wire protocol.
+mod aws;
+// The import rules of ARCHITECTURE.md, checked on the sources.
+mod architecture;
+// The command line in-process: exit codes, output formats, parameters.
+mod cli;
+// Every AWS-published runbook validates with zero errors.
+mod corpus;
+// `runbook run --dry-run`: every path, mocks, read-only calls.
+mod dry_run;
+// The journal damaged or contended: exit classes, typed records, races, interrupted attempts.
+mod journal;
+// Planning: the corpus in every output format, snapshots, mutations.
+mod plan;
+// The engine's process: signals cancel, a second one stops, no script outlives the engine.
+mod process;
+// The wire protocols against botocore, every operation of every bundled service.
+mod protocols;
+// Durability: crash and resume, refusals, approvals, idempotency keys.
+mod resume;
+// One broken runbook per diagnostic code.
+mod rules;
+// `runbook run`: successors, retries, timeouts, statuses, loops, variables, outputs.
+mod run;
+// Seams: a runner with executors that need no Python and no network, a transport that answers
+// itself, paused time.
+mod seams;
+// Secrets: a canary through every command and output, and resumes that must not change data.
+mod secrets;
+// `aws:invokeWebhook` against a local HTTP server, from a local mapping or Parameter Store.
+mod webhook;

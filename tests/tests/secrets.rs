@@ -1,0 +1,425 @@
+//! Secrets sealed. A canary (one plain, one holding `"` and `\`) goes in as an `x-secret`
+//! parameter, a SecureString default and a decrypted SecureString a step reads; it flows
+//! through an updateVariable, a branch that fails on it, an approval message, a child runbook
+//! and a script that prints and raises with it. Through every command (validate, plan in each
+//! format, run in text and JSON, dry-runs offline, read-only and recorded, executions show,
+//! approve) it must appear in no output and in no byte of the state directory or `$TMPDIR`,
+//! raw or in any escaped form. And a resume must never feed a step the redaction mark where
+//! an uninterrupted run passed the value.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use runbook_tests::moto::{Moto, moto};
+use runbook_tests::{Output, Scratch, binary, json_lines, runbook, wait_until};
+use serde_json::{Value, json};
+
+const PARENT: &str = r#"schemaVersion: '0.3'
+parameters:
+  Token: {type: String, x-secret: true}
+  Stored: {type: String, default: '{{ssm:/runbook/canary/stored}}'}
+  ReadName: {type: String}
+variables:
+  Held: {type: String, default: none}
+mainSteps:
+  - name: read
+    action: aws:executeAwsApi
+    inputs: {Service: ssm, Api: GetParameter, Name: '{{ ReadName }}', WithDecryption: true}
+    outputs:
+      - {Name: Value, Selector: $.Parameter.Value, Type: String}
+  - name: hold
+    action: aws:updateVariable
+    inputs: {Name: 'variable:Held', Value: '{{ Token }}'}
+  - name: compare
+    action: aws:branch
+    isCritical: false
+    onFailure: step:ask
+    inputs:
+      Choices:
+        - {NextStep: ask, Variable: '{{ Token }}', NumericEquals: 1}
+      Default: ask
+  - name: ask
+    action: aws:approve
+    inputs: {Approvers: [ops], Message: 'release {{ Token }} with {{ read.Value }} and {{ Stored }}'}
+  - name: child
+    action: aws:executeAutomation
+    inputs:
+      DocumentName: child
+      RuntimeParameters: {Value: '{{ Token }}'}
+  - name: echo
+    action: aws:executeScript
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      InputPayload: {Token: '{{ Token }}', Held: '{{ variable:Held }}', Read: '{{ read.Value }}', Stored: '{{ Stored }}'}
+      Script: |
+        def h(events, context):
+            return events
+    outputs:
+      - {Name: Token, Selector: $.Payload.Token, Type: String}
+  - name: shout
+    action: aws:executeScript
+    onFailure: Continue
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      InputPayload: {Token: '{{ Token }}'}
+      Script: |
+        import json, sys
+        IN_SOURCE = r'''{{ Token }}'''
+        def h(events, context):
+            print('printed', events['Token'], json.dumps(events), repr(events), IN_SOURCE)
+            print('to stderr', repr(IN_SOURCE), file=sys.stderr)
+            raise RuntimeError('raised with ' + events['Token'] + ' ' + repr(events))
+outputs: [echo.Token, read.Value, child.Output]
+"#;
+
+const CHILD: &str = r#"schemaVersion: '0.3'
+parameters:
+  Value: {type: String}
+mainSteps:
+  - name: use
+    action: aws:executeScript
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      InputPayload: {V: '{{ Value }}'}
+      Script: |
+        def h(events, context):
+            print('child got', events['V'])
+            return events['V']
+    outputs:
+      - {Name: Got, Selector: $.Payload, Type: String}
+outputs: [use.Got]
+"#;
+
+/// A runbook whose secret must match a pattern: validation must not repeat a bad value.
+const PATTERNED: &str = "schemaVersion: '0.3'\nparameters:\n  Pin: {type: String, x-secret: true, allowedPattern: '^[0-9]{4}$'}\n  Count: {type: Integer, x-secret: true}\nmainSteps:\n  - {name: a, action: aws:sleep, inputs: {Duration: PT0S}}\n";
+
+/// Every form a canary could take in bytes: raw, JSON-escaped once and twice, as a Python
+/// repr and a Rust debug string would write it.
+fn forms(canary: &str) -> Vec<String> {
+    let once = serde_json::to_string(canary).unwrap();
+    let once = once[1..once.len() - 1].to_owned();
+    let twice = serde_json::to_string(&once).unwrap();
+    let twice = twice[1..twice.len() - 1].to_owned();
+    let python = canary.replace('\\', "\\\\").replace('\'', "\\'");
+    let debug = format!("{canary:?}");
+    let debug = debug[1..debug.len() - 1].to_owned();
+    let mut forms = vec![canary.to_owned(), once, twice, python, debug];
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+fn assert_sealed(canary: &str, what: &str, bytes: &[u8]) {
+    for form in forms(canary) {
+        assert!(!bytes.windows(form.len()).any(|w| w == form.as_bytes()), "{what} holds the canary as {form:?}");
+    }
+}
+
+fn assert_output_sealed(canary: &str, what: &str, output: &Output) {
+    assert_sealed(canary, &format!("the stdout of {what}"), output.stdout.as_bytes());
+    assert_sealed(canary, &format!("the stderr of {what}"), output.stderr.as_bytes());
+}
+
+/// Every byte of every file below `dir`.
+fn tree_bytes(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            tree_bytes(&path, out);
+        } else {
+            out.push((path.display().to_string(), std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+}
+
+/// Keeps a command's output for the final scan and hands it back for its own checks.
+fn keep<'a>(outputs: &'a mut Vec<(String, Output)>, what: &str, output: Output) -> &'a Output {
+    outputs.push((what.to_owned(), output));
+    &outputs.last().unwrap().1
+}
+
+fn canary_run(moto: &Moto, canary: &str, label: &str) {
+    let scratch = Scratch::new(&format!("canary-{label}"));
+    let tmp = scratch.dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp_text = tmp.display().to_string();
+    let read_name = format!("/runbook/canary/{label}/read");
+    // The same names are reused across canaries: each run puts its own values first.
+    moto.boto3(&format!(
+        "ssm = boto3.client('ssm')\n\
+         ssm.put_parameter(Name='/runbook/canary/stored', Value={stored:?}, Type='SecureString', Overwrite=True)\n\
+         ssm.put_parameter(Name='{read_name}', Value={read:?}, Type='SecureString', Overwrite=True)\n\
+         emit(True)",
+        stored = format!("{canary}-stored"),
+        read = format!("{canary}-read"),
+    ));
+    let path = scratch.runbook("parent.yaml", PARENT);
+    scratch.runbook("child.yaml", CHILD);
+    let patterned = scratch.runbook("patterned.yaml", PATTERNED);
+    let token = format!("Token={canary}");
+    let read = format!("ReadName={read_name}");
+    let environment = [("TMPDIR", Some(tmp_text.as_str()))];
+    let go = |args: &[&str]| moto.runbook_with(&scratch, &environment, args);
+    let mut outputs: Vec<(String, Output)> = Vec::new();
+    let outputs = &mut outputs;
+
+    let validated = keep(outputs, "validate", go(&["validate", &path, "-p", &token, "-p", &read]));
+    assert_eq!(validated.code, 0, "{}", validated.stdout);
+    let pattern = keep(
+        outputs,
+        "validate of a bad secret",
+        go(&["validate", &patterned, "-p", &format!("Pin={canary}"), "-p", &format!("Count={canary}")]),
+    );
+    assert_eq!(pattern.code, 1, "{}", pattern.stdout);
+    assert!(
+        pattern.stdout.contains("[parameter-pattern]") && pattern.stdout.contains("[parameter-type]"),
+        "{}",
+        pattern.stdout
+    );
+    for format in ["text", "json", "dot", "mermaid"] {
+        let planned = keep(
+            outputs,
+            &format!("plan --format {format}"),
+            go(&["plan", &path, "-p", &token, "-p", &read, "--format", format]),
+        );
+        assert_eq!(planned.code, 0, "{}", planned.stderr);
+    }
+    for format in ["text", "json"] {
+        let dry = keep(
+            outputs,
+            &format!("dry-run {format}"),
+            go(&["run", &path, "-p", &token, "-p", &read, "--dry-run", "--format", format]),
+        );
+        assert_eq!(dry.code, 0, "{}", dry.stderr);
+    }
+    let read_only =
+        keep(outputs, "read-only dry-run", go(&["run", &path, "-p", &token, "-p", &read, "--dry-run=read-only"]));
+    assert_eq!(read_only.code, 0, "{}", read_only.stderr);
+    assert!(read_only.stdout.contains("called for real"), "{}", read_only.stdout);
+    let recorded =
+        keep(outputs, "recorded dry-run", go(&["run", &path, "-p", &token, "-p", &read, "--dry-run", "--record"]));
+    assert_eq!(recorded.code, 0, "{}", recorded.stderr);
+
+    // A run in JSON stops at the approval; show it, approve it from "another terminal".
+    let waiting =
+        keep(outputs, "run --format json", go(&["run", &path, "-p", &token, "-p", &read, "--format", "json"]));
+    assert_eq!(waiting.code, 7, "{}\n{}", waiting.stdout, waiting.stderr);
+    let id = json_lines(&waiting.stdout)[0]["execution_id"].as_str().unwrap().to_owned();
+    assert!(waiting.stdout.contains("release ********"), "{}", waiting.stdout);
+    let compare = json_lines(&waiting.stdout)
+        .into_iter()
+        .rfind(|e| e["event"] == "step_finished" && e["step"] == "compare")
+        .unwrap();
+    assert_eq!(compare["status"], "Failed", "the branch on the secret fails, quoting it redacted: {compare}");
+    keep(outputs, "executions show (waiting)", go(&["executions", "show", &id]));
+    let approved = keep(outputs, "approve", go(&["approve", &id, "--format", "json"]));
+    assert_eq!(approved.code, 0, "{}\n{}", approved.stdout, approved.stderr);
+    let finished = json_lines(&approved.stdout).into_iter().rfind(|e| e["event"] == "execution_finished").unwrap();
+    assert_eq!(finished["outputs"]["echo.Token"], json!(["********"]));
+    assert_eq!(finished["outputs"]["read.Value"], json!(["********"]));
+    let shout = json_lines(&approved.stdout)
+        .into_iter()
+        .rfind(|e| e["event"] == "step_finished" && e["step"] == "shout")
+        .unwrap();
+    assert!(
+        shout["error"].as_str().unwrap().starts_with("the script raised RuntimeError: raised with ********"),
+        "{shout}"
+    );
+    for format in ["text", "json"] {
+        let shown = keep(
+            outputs,
+            &format!("executions show --format {format}"),
+            go(&["executions", "show", &id, "--format", format]),
+        );
+        assert_eq!(shown.code, 0, "{}", shown.stderr);
+    }
+    keep(outputs, "executions list", go(&["executions", "list"]));
+    // The same run in text, pre-approved, as a person at a terminal would read it.
+    let text = keep(outputs, "run (text)", go(&["run", &path, "-p", &token, "-p", &read, "--approve"]));
+    assert_eq!(text.code, 0, "{}\n{}", text.stdout, text.stderr);
+
+    for (what, output) in outputs.iter() {
+        assert_output_sealed(canary, what, output);
+    }
+    let mut files = Vec::new();
+    tree_bytes(Path::new(&scratch.state()), &mut files);
+    tree_bytes(&tmp, &mut files);
+    assert!(
+        files.iter().any(|(name, _)| name.ends_with("journal.sqlite")),
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (name, bytes) in &files {
+        assert_sealed(canary, name, bytes);
+    }
+}
+
+#[test]
+fn a_secret_canary_appears_in_no_output_and_no_stored_byte() {
+    let Some(moto) = moto("a_secret_canary_appears_in_no_output_and_no_stored_byte") else { return };
+    canary_run(moto, "cAnArY-7f3e9d", "plain");
+    canary_run(moto, r#"qu"ote\back-c4n4ry"#, "escaped");
+}
+
+/// A step writes its secret output; a later step compares it with the secret. The engine is
+/// killed while the later step runs, and resumed.
+const SEALED: &str = r#"schemaVersion: '0.3'
+parameters:
+  Token: {type: String, x-secret: true}
+  Trail: {type: String}
+mainSteps:
+  - name: derive
+    action: aws:executeScript
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      InputPayload: {Token: '{{ Token }}', Trail: '{{ Trail }}'}
+      Script: |
+        def h(events, context):
+            open(events['Trail'], 'a').write('derive\n')
+            return 'got ' + events['Token']
+    outputs:
+      - {Name: Value, Selector: $.Payload, Type: String}
+  - name: check
+    action: aws:executeScript
+    x-idempotent: true
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      InputPayload: {Derived: '{{ derive.Value }}', Token: '{{ Token }}', Trail: '{{ Trail }}'}
+      Script: |
+        import os, time
+        def h(events, context):
+            open(events['Trail'], 'a').write('check\n')
+            while not os.path.exists(events['Trail'] + '.go'):
+                time.sleep(0.05)
+            return events['Derived'] == 'got ' + events['Token']
+    outputs:
+      - {Name: Match, Selector: $.Payload, Type: Boolean}
+outputs: [check.Match]
+"#;
+
+fn spawn(scratch: &Scratch, path: &str) -> std::process::Child {
+    Command::new(binary())
+        .args(["run", path, "--state-dir", &scratch.state(), "--format", "json", "-p", "Token=s3kr1t"])
+        .arg("-p")
+        .arg(format!("Trail={}", scratch.trail_path()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn r_a_resume_never_feeds_a_step_the_redaction_mark_for_a_secret_output() {
+    // Uninterrupted: the comparison holds.
+    let reference = Scratch::new("sealed-reference");
+    std::fs::write(format!("{}.go", reference.trail_path()), "").unwrap();
+    let path = reference.runbook("runbook.yaml", SEALED);
+    let uninterrupted = spawn(&reference, &path).wait_with_output().unwrap();
+    let events = json_lines(&String::from_utf8_lossy(&uninterrupted.stdout));
+    let expected = events.iter().rfind(|e| e["event"] == "execution_finished").unwrap()["outputs"].clone();
+    assert_eq!(expected, json!({"check.Match": ["true"]}));
+
+    // Killed in `check`; the journal kept `derive.Value` redacted.
+    let scratch = Scratch::new("sealed");
+    let path = scratch.runbook("runbook.yaml", SEALED);
+    let mut engine = spawn(&scratch, &path);
+    wait_until("check runs", || scratch.trail().contains(&"check".to_owned()));
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    let state = scratch.state();
+    let listed: Value =
+        serde_json::from_str(&runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]).stdout)
+            .unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["run", "--resume", &id, "--state-dir", &state, "--format", "json", "-p", "Token=s3kr1t"];
+        args.extend_from_slice(extra);
+        runbook(&args)
+    };
+    // `derive` is not safe to repeat: the resume refuses, naming it.
+    let refused = resume(&[]);
+    assert_eq!(refused.code, 8, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("step `derive`") && refused.stderr.contains("Value"), "{}", refused.stderr);
+    assert!(refused.stderr.contains(&format!("--resume {id} --rerun derive")), "{}", refused.stderr);
+    assert_eq!(scratch.trail(), ["derive", "check"]);
+    // Told to run it again, the resume derives the value anew and ends as the uninterrupted run.
+    let resumed = resume(&["--rerun", "derive"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let finished = json_lines(&resumed.stdout).into_iter().rfind(|e| e["event"] == "execution_finished").unwrap();
+    assert_eq!(finished["outputs"], expected);
+    assert_eq!(scratch.trail(), ["derive", "check", "derive", "check"]);
+}
+
+/// A decrypted SecureString read by a step that only reads is derived again on resume: the
+/// step is safe to repeat, so no `--rerun` is needed.
+const SEALED_READ: &str = r#"schemaVersion: '0.3'
+parameters:
+  Trail: {type: String}
+mainSteps:
+  - name: read
+    action: aws:executeAwsApi
+    inputs: {Service: ssm, Api: GetParameter, Name: /runbook/sealed/read, WithDecryption: true}
+    outputs:
+      - {Name: Value, Selector: $.Parameter.Value, Type: String}
+  - name: check
+    action: aws:executeScript
+    x-idempotent: true
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      InputPayload: {Read: '{{ read.Value }}', Trail: '{{ Trail }}'}
+      Script: |
+        import os, time
+        def h(events, context):
+            open(events['Trail'], 'a').write('check\n')
+            while not os.path.exists(events['Trail'] + '.go'):
+                time.sleep(0.05)
+            return events['Read'] == 'd3crypted-value'
+    outputs:
+      - {Name: Match, Selector: $.Payload, Type: Boolean}
+outputs: [check.Match]
+"#;
+
+#[test]
+fn r_a_resume_reads_a_decrypted_secret_again_instead_of_passing_its_mark() {
+    let Some(moto) = moto("r_a_resume_reads_a_decrypted_secret_again_instead_of_passing_its_mark") else { return };
+    let scratch = Scratch::new("sealed-read");
+    moto.boto3(
+        "boto3.client('ssm').put_parameter(Name='/runbook/sealed/read', Value='d3crypted-value', \
+         Type='SecureString', Overwrite=True)\nemit(True)",
+    );
+    let path = scratch.runbook("runbook.yaml", SEALED_READ);
+    let trail = format!("Trail={}", scratch.trail_path());
+    let mut engine = moto
+        .command(&scratch)
+        .args(["run", &path, "--format", "json", "-p", &trail])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("check runs", || scratch.trail().contains(&"check".to_owned()));
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    let state = scratch.state();
+    let listed: Value =
+        serde_json::from_str(&runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]).stdout)
+            .unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
+    let resumed = moto.runbook(&scratch, &["run", "--resume", &id, "--format", "json"]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    let finished = json_lines(&resumed.stdout).into_iter().rfind(|e| e["event"] == "execution_finished").unwrap();
+    assert_eq!(finished["outputs"], json!({"check.Match": ["true"]}));
+    let shown: Value =
+        serde_json::from_str(&runbook(&["executions", "show", &id, "--state-dir", &state, "--format", "json"]).stdout)
+            .unwrap();
+    let reads = shown["attempts"].as_array().unwrap().iter().filter(|a| a["step"] == "read").count();
+    assert_eq!(reads, 2, "the read ran again on resume");
+}
