@@ -26,7 +26,7 @@ pub mod exit {
     /// The command line is wrong: unknown flag, malformed `-p`, unreadable parameters file.
     pub const USAGE: u8 = 2;
     /// The environment failed: a file or directory could not be read, the journal could not
-    /// be opened, AWS could not give a value the run needs before it starts.
+    /// be opened, read or written, AWS could not give a value the run needs before it starts.
     pub const ENVIRONMENT: u8 = 3;
     /// The execution ended Failed.
     pub const FAILED: u8 = 4;
@@ -36,8 +36,9 @@ pub mod exit {
     pub const CANCELLED: u8 = 6;
     /// The execution waits for a person: `runbook approve|reject|resume ID` goes on.
     pub const WAITING: u8 = 7;
-    /// The engine refused to go on: a step's outcome is unknown, the runbook changed, or
-    /// another process drives the execution. The message says how to proceed.
+    /// The engine refused to go on: a step's outcome is unknown, a secret output is needed
+    /// again, the runbook changed, or another process drives the execution. The message says
+    /// how to proceed.
     pub const REFUSED: u8 = 8;
     // 101 is left to Rust's panic handler: a bug in runbook.
 }
@@ -45,8 +46,9 @@ pub mod exit {
 const ABOUT: &str = "Runbooks as code: validate, plan and run AWS Systems Manager Automation runbooks locally";
 
 const AFTER_HELP: &str = "\
-Exit status: 0 success, 1 invalid runbook or parameters, 2 usage error, 3 I/O error,
-4 execution Failed, 5 TimedOut, 6 Cancelled, 7 waiting for approval, 8 resume refused, 101 bug.
+Exit status: 0 success, 1 invalid runbook or parameters, 2 usage error, 3 environment (file,
+journal, AWS), 4 execution Failed, 5 TimedOut, 6 Cancelled, 7 waiting for approval, 8 refused
+(unknown outcome, changed runbook, another process drives it), 101 bug.
 Documentation: README.md; diagnostic codes: `runbook codes`.";
 
 #[derive(Debug, Parser)]
@@ -97,8 +99,11 @@ Examples:
 Every attempt is committed to the journal before and after it runs. A resume restores the
 steps that finished and runs the rest; a step that started but never finished is run again
 only if it is read-only or marked `x-idempotent: true` (or named with --rerun).
-Ctrl-C cancels: the running step stops, its onCancel path runs (at most 120 s).
-Exit status: 0 Success, 4 Failed, 5 TimedOut, 6 Cancelled, 7 waiting, 8 resume refused.")]
+Ctrl-C (or SIGTERM, SIGHUP) cancels: the running step stops, its onCancel path runs (at most
+120 s); a second one stops at once. Secrets (x-secret parameters, SecureStrings) are redacted
+in every output and never stored.
+Exit status: 0 Success, 3 environment, 4 Failed, 5 TimedOut, 6 Cancelled, 7 waiting,
+8 refused.")]
     Run(Box<run::RunArgs>),
     /// List executions, or show one's timeline from the journal.
     #[command(subcommand)]

@@ -209,13 +209,60 @@ pub enum Error {
     /// reads it: feeding it the redaction mark would change what the run does.
     #[error(
         "step `{step}` of execution {execution_id} finished with a secret in {}, which the journal does not \
-         keep, and a later step needs it",
+         keep, and a step that runs now needs it",
         .names.join(", ")
     )]
     Sealed { execution_id: String, step: String, names: Vec<String> },
     /// `runbook approve|reject|resume` for an execution that waits for nothing of the kind.
     #[error("{0}")]
     NotWaiting(String),
+    /// Going on with an execution needs values the journal does not keep (secrets).
+    #[error(
+        "{} a secret the journal does not keep: pass {} again with {}",
+        names_list(.names),
+        if .names.len() == 1 { "it" } else { "them" },
+        .names.iter().map(|name| format!("-p {name}=VALUE")).collect::<Vec<_>>().join(" ")
+    )]
+    SecretNotKept { names: Vec<String> },
+}
+
+fn names_list(names: &[String]) -> String {
+    match names {
+        [one] => format!("`{one}` is"),
+        _ => format!("{} are", names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// The parameters to go on with an execution: those it stored, with the newly supplied ones on
+/// top. A stored value that holds the redaction mark (a secret, or a value that held one) is
+/// never passed on as if it were the value: it must be supplied again.
+pub fn resume_parameters(stored: &Value, supplied: Vec<(String, Supplied)>) -> Result<Vec<(String, Supplied)>, Error> {
+    let stored = stored.as_object().cloned().unwrap_or_default();
+    let missing: Vec<String> = stored
+        .iter()
+        .filter(|(name, value)| holds_placeholder(value) && !supplied.iter().any(|(given, _)| given == *name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::SecretNotKept { names: missing });
+    }
+    let mut merged: Vec<(String, Supplied)> =
+        stored.into_iter().map(|(name, value)| (name, Supplied::Json(value))).collect();
+    for (name, value) in supplied {
+        merged.retain(|(existing, _)| *existing != name);
+        merged.push((name, value));
+    }
+    Ok(merged)
+}
+
+/// Whether a value holds the redaction mark anywhere.
+fn holds_placeholder(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains(REDACTED),
+        Value::Array(items) => items.iter().any(holds_placeholder),
+        Value::Object(object) => object.values().any(holds_placeholder),
+        _ => false,
+    }
 }
 
 impl Error {
@@ -246,7 +293,7 @@ impl Error {
         match self {
             Error::Journal(error) => Fault::from(error),
             Error::Aws(_) => Fault::Environment,
-            Error::DryRunRecord { .. } | Error::NotWaiting(_) => Fault::Caller,
+            Error::DryRunRecord { .. } | Error::NotWaiting(_) | Error::SecretNotKept { .. } => Fault::Caller,
             Error::UnknownOutcome { .. } | Error::RunbookChanged { .. } | Error::Sealed { .. } => Fault::Refused,
         }
     }
@@ -281,18 +328,8 @@ impl Prepared {
 
     /// The values of the parameters declared `x-secret`, for the redactor.
     pub fn secrets(&self) -> Vec<Value> {
-        secret_values(&self.runbook, &self.validated.parameters)
+        self.runbook.secret_values(self.validated.parameters.iter().map(|(name, value)| (name.as_str(), value)))
     }
-}
-
-/// The values of `parameters` whose declaration says `x-secret`.
-pub fn secret_values(runbook: &Runbook, parameters: &Map<String, Value>) -> Vec<Value> {
-    runbook
-        .parameters
-        .iter()
-        .filter(|parameter| parameter.secret)
-        .filter_map(|parameter| parameters.get(&parameter.name).cloned())
-        .collect()
 }
 
 /// Why a runbook could not be prepared.

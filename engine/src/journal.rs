@@ -94,8 +94,6 @@ pub trait JournalRead {
     fn decision(&self, execution_id: &str, step: &str, iteration: u32) -> Result<Option<Decision>>;
     /// The step visit an execution waits on (`aws:approve`, `aws:pause`, a waiting child).
     fn waiting_on(&self, execution_id: &str) -> Result<Option<WaitingOn>>;
-    /// Where the record lives, for messages.
-    fn location(&self) -> String;
 }
 
 /// Writing the record. Every write is one transaction, committed (and synced) before the

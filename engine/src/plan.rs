@@ -127,6 +127,8 @@ type Target<'r> = Result<StepId, &'r str>;
 #[derive(Debug)]
 pub struct Node<'r> {
     pub step: &'r Step,
+    /// What the catalogue says the step's action is, looked up once.
+    pub kind: Kind,
     /// The `aws:loop` whose body holds this step.
     pub parent: Option<StepId>,
     /// The next step of the same list.
@@ -143,11 +145,11 @@ pub struct Node<'r> {
 
 impl Node<'_> {
     pub fn is_branch(&self) -> bool {
-        actions::kind_of(&self.step.action) == Kind::Branch
+        self.kind == Kind::Branch
     }
 
     pub fn is_loop(&self) -> bool {
-        actions::kind_of(&self.step.action) == Kind::Loop
+        self.kind == Kind::Loop
     }
 
     /// The outcomes this step can have, each of which [`Plan::successor`] resolves.
@@ -349,7 +351,7 @@ pub fn plan<'r>(runbook: &'r Runbook) -> Plan<'r> {
             Some(OnCancel::Step(name)) => Some(target(name)),
             _ => None,
         };
-        let (choices, default) = if actions::kind_of(&step.action) == Kind::Branch {
+        let (choices, default) = if graph[id].is_branch() {
             let choices = branch::choice_targets(step).into_iter().map(|choice| choice.map(target)).collect();
             (choices, branch::default_target(step).map(target))
         } else {
@@ -374,6 +376,7 @@ fn add_steps<'r>(graph: &mut DiGraph<Node<'r>, Edge>, steps: &'r [Step], parent:
     for step in steps {
         let id = graph.add_node(Node {
             step,
+            kind: actions::kind_of(&step.action),
             parent,
             following: None,
             body_entry: None,

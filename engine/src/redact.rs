@@ -1,8 +1,10 @@
 //! Secrets sealed: the values that must never be shown or stored (an `x-secret` parameter, a
 //! decrypted SecureString, a webhook integration's URL) are replaced by [`REDACTED`] wherever
 //! they appear, in their raw form and in the escaped forms they take once they pass through
-//! JSON text (`OutputPayload`, quoted error messages, logs of `json.dumps`) or a Python repr
-//! (a traceback, a printed dict). Plan output, dry-run output, validation messages and the
+//! JSON text (`OutputPayload`, quoted error messages, logs of `json.dumps`, ASCII-escaped or
+//! not), a Python repr (a traceback, a printed dict) or a Rust debug string, and those forms
+//! inside JSON once more. A quote cut short before an ellipsis (`"abc...`) that ends in the
+//! start of a secret is redacted too. Plan output, dry-run output, validation messages and the
 //! timeline all redact through this one type.
 
 use serde_json::Value;
@@ -47,18 +49,8 @@ impl Redactor {
         self.needles.dedup();
     }
 
-    /// Adds every secret another redactor knows (a parent's, for its child execution).
-    pub fn absorb(&mut self, other: &Redactor) {
-        self.extend(other.raw.iter().cloned().map(Value::String));
-    }
-
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty()
-    }
-
-    /// Whether `text` holds a secret in any of its forms.
-    pub fn reveals(&self, text: &str) -> bool {
-        self.needles.iter().any(|needle| text.contains(needle.as_str()))
     }
 
     pub fn text(&self, text: &str) -> String {
@@ -74,6 +66,35 @@ impl Redactor {
             if text.contains(needle.as_str()) {
                 *text = text.replace(needle.as_str(), REDACTED);
                 changed = true;
+            }
+        }
+        if text.contains("...") || text.contains('…') {
+            changed |= self.cut_short(text);
+        }
+        changed
+    }
+
+    /// Messages cut long values short (`the string "abcdef..."`): a cut that ends inside a
+    /// secret leaves its start, which no whole form matches. Replaces the start of any form
+    /// (of at least [`SHORTEST_CUT`] characters) that stands right before an ellipsis.
+    fn cut_short(&self, text: &mut String) -> bool {
+        let mut changed = false;
+        for ellipsis in ["...", "…"] {
+            let mut from = 0;
+            while let Some(found) = text[from..].find(ellipsis) {
+                let end = from + found;
+                let cut = self.needles.iter().find_map(|needle| {
+                    let starts: Vec<usize> = needle.char_indices().map(|(i, _)| i).skip(SHORTEST_CUT).collect();
+                    starts.into_iter().rev().find(|&length| text[..end].ends_with(&needle[..length]))
+                });
+                match cut {
+                    Some(length) => {
+                        text.replace_range(end - length..end, REDACTED);
+                        changed = true;
+                        from = end - length + REDACTED.len() + ellipsis.len();
+                    }
+                    None => from = end + ellipsis.len(),
+                }
             }
         }
         changed
@@ -106,14 +127,23 @@ impl Redactor {
     }
 }
 
-/// The forms a secret takes in text: raw, inside JSON text (once and twice escaped), inside
-/// a Python repr, and inside a Rust debug string (messages that quote a value with `{:?}`).
+/// The shortest start of a secret that [`Redactor::cut_short`] takes for the secret.
+const SHORTEST_CUT: usize = 6;
+
+/// The forms a secret takes in text: raw; inside JSON text (serde's and Python's
+/// ASCII-escaped `json.dumps`); inside a Python repr; inside a Rust debug string (messages
+/// that quote a value with `{:?}`); and each of those inside JSON text once more (a payload
+/// holding one, as `OutputPayload` does).
 fn forms(secret: &str) -> Vec<String> {
-    let once = json_escaped(secret);
-    let twice = json_escaped(&once);
     let debug = format!("{secret:?}");
-    let debug = debug[1..debug.len() - 1].to_owned();
-    let mut forms = vec![secret.to_owned(), once, twice, python_escaped(secret), debug];
+    let first = [
+        secret.to_owned(),
+        json_escaped(secret),
+        ascii_escaped(&json_escaped(secret)),
+        python_escaped(secret),
+        debug[1..debug.len() - 1].to_owned(),
+    ];
+    let mut forms: Vec<String> = first.iter().flat_map(|form| [form.clone(), json_escaped(form)]).collect();
     forms.sort();
     forms.dedup();
     forms
@@ -123,6 +153,23 @@ fn forms(secret: &str) -> Vec<String> {
 fn json_escaped(text: &str) -> String {
     let quoted = Value::String(text.to_owned()).to_string();
     quoted[1..quoted.len() - 1].to_owned()
+}
+
+/// JSON text with every non-ASCII character as `\uXXXX` (surrogate pairs above the BMP), as
+/// Python's `json.dumps` writes it by default.
+fn ascii_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        if character.is_ascii() {
+            out.push(character);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in character.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// The text between the quotes of Python's `repr` of `text`: single quotes unless the text
@@ -180,7 +227,21 @@ mod tests {
         assert!(!redactor.text(&nested).contains("ss"), "{}", redactor.text(&nested));
         // Python: repr('pa"ss\\wo\'rd') is 'pa"ss\\wo\'rd'.
         assert_eq!(redactor.text(r#"KeyError: 'pa"ss\\wo\'rd'"#), "KeyError: '********'");
-        assert!(redactor.reveals(secret) && !redactor.reveals("pa"));
+        // The repr inside JSON text (a payload returning `repr(events)`).
+        let repr_in_json = json!(format!("{{'t': '{}'}}", secret.replace('\\', "\\\\").replace('\'', "\\'")));
+        assert!(!redactor.text(&repr_in_json.to_string()).contains("ss"));
+    }
+
+    #[test]
+    fn non_ascii_and_cut_quotes() {
+        let redactor = Redactor::new([json!("Pässwörd-123456")]);
+        // Python's json.dumps escapes non-ASCII characters by default.
+        assert_eq!(redactor.text(r#"{"p": "P\u00e4ssw\u00f6rd-123456"}"#), r#"{"p": "********"}"#);
+        // A message cut a quoted value short inside the secret.
+        assert_eq!(redactor.text("found the text \"x-Pässwö..."), "found the text \"x-********...");
+        assert_eq!(redactor.text("outputs {\"a\":\"Pässwö…"), "outputs {\"a\":\"********…");
+        // Too short a start to tell from ordinary text.
+        assert_eq!(redactor.text("see Päss..."), "see Päss...");
     }
 
     #[test]
@@ -189,8 +250,5 @@ mod tests {
         assert_eq!(redactor.value(&json!({"pin": 4242, "n": 42})), json!({"pin": "********", "n": 42}));
         redactor.extend([json!("later")]);
         assert_eq!(redactor.text("4242 and later"), "******** and ********");
-        let mut child = Redactor::default();
-        child.absorb(&redactor);
-        assert_eq!(child.text("later"), REDACTED);
     }
 }

@@ -276,18 +276,20 @@ impl<'a> Timeline<'a> {
     /// Outputs and variables that held a secret are listed in the record as sealed.
     pub fn step_finished(&self, finished: Finished<'_>) -> journal::Result<StepRecord> {
         let Finished { mut record, attempt, log, duration_ms } = finished;
-        let redactor = self.redactor.borrow().clone();
-        record.sealed = sealed(&redactor, &mut record.outputs, &mut record.effects);
-        if let Some(error) = &mut record.error {
-            redactor.text_in_place(error);
-        }
-        let log = log.map(|log| redactor.text(&log));
+        let log = {
+            let redactor = self.redactor.borrow();
+            record.sealed = sealed(&redactor, &mut record.outputs, &mut record.effects);
+            if let Some(error) = &mut record.error {
+                redactor.text_in_place(error);
+            }
+            log.map(|log| redactor.text(&log))
+        };
         match attempt {
             Some(attempt) => {
+                // Its inputs were redacted when it started; the rest comes from the record.
                 attempt.outputs = (record.status == Status::Success).then(|| record.outputs.clone());
                 attempt.error = record.error.clone();
                 attempt.log = log.clone();
-                self.redact_attempt(attempt);
                 self.journal.attempt_finished(&self.execution_id, attempt, Some(&record))?;
             }
             None => self.journal.step_finished(&self.execution_id, &record)?,
@@ -345,9 +347,10 @@ impl<'a> Timeline<'a> {
         self.journal.set_status(&self.execution_id, Status::InProgress, false, None, None)
     }
 
-    /// Records a decision. The first one for a step visit stands: that one is returned.
-    pub fn decision(&self, decision: Decision) -> journal::Result<Decision> {
-        self.journal.decide(&self.execution_id, &decision)?;
+    /// Records a decision. The first one for a step visit stands: that one is returned, with
+    /// whether it is the one just made.
+    pub fn decision(&self, decision: Decision) -> journal::Result<(Decision, bool)> {
+        let fresh = self.journal.decide(&self.execution_id, &decision)?;
         let standing =
             self.journal.decision(&self.execution_id, &decision.step, decision.iteration)?.unwrap_or(decision);
         self.emit(Event::Decision {
@@ -356,7 +359,7 @@ impl<'a> Timeline<'a> {
             decision: standing.decision,
             by: standing.by.clone(),
         });
-        Ok(standing)
+        Ok((standing, fresh))
     }
 
     pub fn cancel_requested(&self) -> journal::Result<()> {

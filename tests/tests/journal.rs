@@ -123,9 +123,6 @@ impl JournalRead for RacingJournal<'_> {
     fn waiting_on(&self, id: &str) -> journal::Result<Option<journal::WaitingOn>> {
         self.inner.waiting_on(id)
     }
-    fn location(&self) -> String {
-        self.inner.location()
-    }
 }
 
 impl JournalWrite for RacingJournal<'_> {

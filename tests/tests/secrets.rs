@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 const PARENT: &str = r#"schemaVersion: '0.3'
 parameters:
   Token: {type: String, x-secret: true}
+  Length: {type: Integer}
   Stored: {type: String, default: '{{ssm:/runbook/canary/stored}}'}
   ReadName: {type: String}
 variables:
@@ -57,6 +58,28 @@ mainSteps:
             return events
     outputs:
       - {Name: Token, Selector: $.Payload.Token, Type: String}
+  - name: measure
+    action: aws:executeScript
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      InputPayload: {Token: '{{ Token }}', Length: '{{ Length }}', Held: '{{ variable:Held }}'}
+      Script: |
+        def h(events, context):
+            # The real value reaches steps that run after the approval (never the mark).
+            return len(events['Token']) == events['Length'] and events['Held'] == events['Token']
+    outputs:
+      - {Name: Real, Selector: $.Payload, Type: Boolean}
+  - name: reprs
+    action: aws:executeScript
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      InputPayload: {Token: '{{ Token }}'}
+      Script: |
+        import json
+        def h(events, context):
+            return [repr(events), json.dumps(events), json.dumps(events, ensure_ascii=False)]
   - name: shout
     action: aws:executeScript
     onFailure: Continue
@@ -71,7 +94,7 @@ mainSteps:
             print('printed', events['Token'], json.dumps(events), repr(events), IN_SOURCE)
             print('to stderr', repr(IN_SOURCE), file=sys.stderr)
             raise RuntimeError('raised with ' + events['Token'] + ' ' + repr(events))
-outputs: [echo.Token, read.Value, child.Output]
+outputs: [echo.Token, read.Value, child.Output, measure.Real]
 "#;
 
 const CHILD: &str = r#"schemaVersion: '0.3'
@@ -96,19 +119,19 @@ outputs: [use.Got]
 /// A runbook whose secret must match a pattern: validation must not repeat a bad value.
 const PATTERNED: &str = "schemaVersion: '0.3'\nparameters:\n  Pin: {type: String, x-secret: true, allowedPattern: '^[0-9]{4}$'}\n  Count: {type: Integer, x-secret: true}\nmainSteps:\n  - {name: a, action: aws:sleep, inputs: {Duration: PT0S}}\n";
 
-/// Every form a canary could take in bytes: raw, JSON-escaped once and twice, as a Python
-/// repr and a Rust debug string would write it.
+/// Every form a canary could take in bytes, as Python itself writes them (the oracle is the
+/// interpreter the scripts run in, not the engine's list): raw, `json.dumps` with and without
+/// ASCII escapes, `repr`, and each of those inside JSON text once more; and a Rust debug
+/// string.
 fn forms(canary: &str) -> Vec<String> {
-    let once = serde_json::to_string(canary).unwrap();
-    let once = once[1..once.len() - 1].to_owned();
-    let twice = serde_json::to_string(&once).unwrap();
-    let twice = twice[1..twice.len() - 1].to_owned();
-    let python = canary.replace('\\', "\\\\").replace('\'', "\\'");
+    let program = "import json, sys\ns = sys.argv[1]\n\
+        forms = [s, json.dumps(s)[1:-1], json.dumps(s, ensure_ascii=False)[1:-1], repr(s)[1:-1]]\n\
+        forms += [json.dumps(f)[1:-1] for f in list(forms)] + [json.dumps(f, ensure_ascii=False)[1:-1] for f in list(forms)]\n\
+        print(json.dumps(sorted(set(forms))))";
+    let output = Command::new("python3").args(["-c", program, canary]).output().unwrap();
+    let mut forms: Vec<String> = serde_json::from_slice(&output.stdout).unwrap();
     let debug = format!("{canary:?}");
-    let debug = debug[1..debug.len() - 1].to_owned();
-    let mut forms = vec![canary.to_owned(), once, twice, python, debug];
-    forms.sort();
-    forms.dedup();
+    forms.push(debug[1..debug.len() - 1].to_owned());
     forms
 }
 
@@ -162,12 +185,13 @@ fn canary_run(moto: &Moto, canary: &str, label: &str) {
     let patterned = scratch.runbook("patterned.yaml", PATTERNED);
     let token = format!("Token={canary}");
     let read = format!("ReadName={read_name}");
+    let length = format!("Length={}", canary.chars().count());
     let environment = [("TMPDIR", Some(tmp_text.as_str()))];
     let go = |args: &[&str]| moto.runbook_with(&scratch, &environment, args);
     let mut outputs: Vec<(String, Output)> = Vec::new();
     let outputs = &mut outputs;
 
-    let validated = keep(outputs, "validate", go(&["validate", &path, "-p", &token, "-p", &read]));
+    let validated = keep(outputs, "validate", go(&["validate", &path, "-p", &token, "-p", &read, "-p", &length]));
     assert_eq!(validated.code, 0, "{}", validated.stdout);
     let pattern = keep(
         outputs,
@@ -184,7 +208,7 @@ fn canary_run(moto: &Moto, canary: &str, label: &str) {
         let planned = keep(
             outputs,
             &format!("plan --format {format}"),
-            go(&["plan", &path, "-p", &token, "-p", &read, "--format", format]),
+            go(&["plan", &path, "-p", &token, "-p", &read, "-p", &length, "--format", format]),
         );
         assert_eq!(planned.code, 0, "{}", planned.stderr);
     }
@@ -192,21 +216,30 @@ fn canary_run(moto: &Moto, canary: &str, label: &str) {
         let dry = keep(
             outputs,
             &format!("dry-run {format}"),
-            go(&["run", &path, "-p", &token, "-p", &read, "--dry-run", "--format", format]),
+            go(&["run", &path, "-p", &token, "-p", &read, "-p", &length, "--dry-run", "--format", format]),
         );
         assert_eq!(dry.code, 0, "{}", dry.stderr);
     }
-    let read_only =
-        keep(outputs, "read-only dry-run", go(&["run", &path, "-p", &token, "-p", &read, "--dry-run=read-only"]));
+    let read_only = keep(
+        outputs,
+        "read-only dry-run",
+        go(&["run", &path, "-p", &token, "-p", &read, "-p", &length, "--dry-run=read-only"]),
+    );
     assert_eq!(read_only.code, 0, "{}", read_only.stderr);
     assert!(read_only.stdout.contains("called for real"), "{}", read_only.stdout);
-    let recorded =
-        keep(outputs, "recorded dry-run", go(&["run", &path, "-p", &token, "-p", &read, "--dry-run", "--record"]));
+    let recorded = keep(
+        outputs,
+        "recorded dry-run",
+        go(&["run", &path, "-p", &token, "-p", &read, "-p", &length, "--dry-run", "--record"]),
+    );
     assert_eq!(recorded.code, 0, "{}", recorded.stderr);
 
     // A run in JSON stops at the approval; show it, approve it from "another terminal".
-    let waiting =
-        keep(outputs, "run --format json", go(&["run", &path, "-p", &token, "-p", &read, "--format", "json"]));
+    let waiting = keep(
+        outputs,
+        "run --format json",
+        go(&["run", &path, "-p", &token, "-p", &read, "-p", &length, "--format", "json"]),
+    );
     assert_eq!(waiting.code, 7, "{}\n{}", waiting.stdout, waiting.stderr);
     let id = json_lines(&waiting.stdout)[0]["execution_id"].as_str().unwrap().to_owned();
     assert!(waiting.stdout.contains("release ********"), "{}", waiting.stdout);
@@ -216,11 +249,16 @@ fn canary_run(moto: &Moto, canary: &str, label: &str) {
         .unwrap();
     assert_eq!(compare["status"], "Failed", "the branch on the secret fails, quoting it redacted: {compare}");
     keep(outputs, "executions show (waiting)", go(&["executions", "show", &id]));
-    let approved = keep(outputs, "approve", go(&["approve", &id, "--format", "json"]));
+    // The journal does not keep the secret: going on needs it again.
+    let refused = keep(outputs, "approve without the secret", go(&["approve", &id, "--format", "json"]));
+    assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("pass it again with -p Token=VALUE"), "{}", refused.stderr);
+    let approved = keep(outputs, "approve", go(&["approve", &id, "-p", &token, "--format", "json"]));
     assert_eq!(approved.code, 0, "{}\n{}", approved.stdout, approved.stderr);
     let finished = json_lines(&approved.stdout).into_iter().rfind(|e| e["event"] == "execution_finished").unwrap();
     assert_eq!(finished["outputs"]["echo.Token"], json!(["********"]));
     assert_eq!(finished["outputs"]["read.Value"], json!(["********"]));
+    assert_eq!(finished["outputs"]["measure.Real"], json!(["true"]), "a step got the mark, not the secret");
     let shout = json_lines(&approved.stdout)
         .into_iter()
         .rfind(|e| e["event"] == "step_finished" && e["step"] == "shout")
@@ -239,7 +277,7 @@ fn canary_run(moto: &Moto, canary: &str, label: &str) {
     }
     keep(outputs, "executions list", go(&["executions", "list"]));
     // The same run in text, pre-approved, as a person at a terminal would read it.
-    let text = keep(outputs, "run (text)", go(&["run", &path, "-p", &token, "-p", &read, "--approve"]));
+    let text = keep(outputs, "run (text)", go(&["run", &path, "-p", &token, "-p", &read, "-p", &length, "--approve"]));
     assert_eq!(text.code, 0, "{}\n{}", text.stdout, text.stderr);
 
     for (what, output) in outputs.iter() {
@@ -263,6 +301,7 @@ fn a_secret_canary_appears_in_no_output_and_no_stored_byte() {
     let Some(moto) = moto("a_secret_canary_appears_in_no_output_and_no_stored_byte") else { return };
     canary_run(moto, "cAnArY-7f3e9d", "plain");
     canary_run(moto, r#"qu"ote\back-c4n4ry"#, "escaped");
+    canary_run(moto, "sëcrét-ünïcödé-9", "unicode");
 }
 
 /// A step writes its secret output; a later step compares it with the secret. The engine is
@@ -355,6 +394,38 @@ fn r_a_resume_never_feeds_a_step_the_redaction_mark_for_a_secret_output() {
     let finished = json_lines(&resumed.stdout).into_iter().rfind(|e| e["event"] == "execution_finished").unwrap();
     assert_eq!(finished["outputs"], expected);
     assert_eq!(scratch.trail(), ["derive", "check", "derive", "check"]);
+}
+
+/// The secret output was read by a step that finished before the crash; the step that runs
+/// on resume reads nothing sealed. Nothing must run again, nothing is refused.
+#[test]
+fn r_a_resume_goes_on_when_no_step_that_runs_needs_a_sealed_secret() {
+    let scratch = Scratch::new("sealed-unneeded");
+    let text = SEALED.replace(
+        "outputs: [check.Match]\n",
+        "  - name: last\n    action: aws:executeScript\n    x-idempotent: true\n    inputs:\n      Runtime: python3.11\n      \
+         Handler: h\n      InputPayload: {Trail: '{{ Trail }}'}\n      Script: |\n        import os, time\n        \
+         def h(events, context):\n            open(events['Trail'], 'a').write('last\\n')\n            \
+         while not os.path.exists(events['Trail'] + '.last'):\n                time.sleep(0.05)\n            \
+         return 1\noutputs: [check.Match]\n",
+    );
+    std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
+    let path = scratch.runbook("runbook.yaml", &text);
+    let mut engine = spawn(&scratch, &path);
+    wait_until("last runs", || scratch.trail().contains(&"last".to_owned()));
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    let state = scratch.state();
+    let listed: Value =
+        serde_json::from_str(&runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]).stdout)
+            .unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    std::fs::write(format!("{}.last", scratch.trail_path()), "").unwrap();
+    let resumed = runbook(&["run", "--resume", &id, "--state-dir", &state, "--format", "json", "-p", "Token=s3kr1t"]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    let finished = json_lines(&resumed.stdout).into_iter().rfind(|e| e["event"] == "execution_finished").unwrap();
+    assert_eq!(finished["outputs"], json!({"check.Match": ["true"]}));
+    assert_eq!(scratch.trail(), ["derive", "check", "last", "last"]);
 }
 
 /// A decrypted SecureString read by a step that only reads is derived again on resume: the

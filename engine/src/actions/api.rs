@@ -26,6 +26,20 @@ pub async fn call(
     context.settings.aws.call(&call).await
 }
 
+/// The call of an API action (`Service`, `Api`, the request parameters), whose response the
+/// runbook selects from: its sensitive members (a decrypted SecureString) are secrets from
+/// this moment on, learnt before any message built from the response can be recorded.
+pub async fn call_for_response(
+    context: &Context<'_>,
+    service: &str,
+    api: &str,
+    params: &Map<String, Value>,
+) -> Result<Value, aws::Error> {
+    let response = call(context, service, api, params).await?;
+    context.timeline.learn(aws::sensitive_values(service, api, &response));
+    Ok(response)
+}
+
 /// [`call`] with the error turned into the step's failure.
 pub async fn call_or_fail(
     context: &Context<'_>,
@@ -165,12 +179,14 @@ pub fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The operation an API step calls, when `Service` and `Api` are literal and the models know
-/// it: a read-only dry-run may call it, and a resume may repeat it, when it only reads.
+/// Whether an API step's call may simply be made again, as a resume may: `Service` and `Api`
+/// are literal, the models know the operation and it only reads, and it reads the same thing
+/// twice (`GetRandomPassword` reads, but a new value each time).
 pub fn only_reads(step: &Step) -> bool {
     let literal = |key: &str| step.inputs.get(key).and_then(Value::as_str).filter(|text| !text.contains("{{"));
     let (Some(service), Some(api)) = (literal("Service"), literal("Api")) else { return false };
-    aws::resolve(service, api).is_ok_and(|(model, operation)| model.operations[&operation].read_only())
+    aws::resolve(service, api)
+        .is_ok_and(|(model, operation)| model.operations[&operation].read_only() && !operation.starts_with("GetRandom"))
 }
 
 /// A text input, required.

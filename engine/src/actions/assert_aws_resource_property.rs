@@ -25,7 +25,9 @@ fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let (service, operation, params) = api::split(inputs)?;
-    let response = api::call_or_fail(context, &service, &operation, &params).await?;
+    let response = api::call_for_response(context, &service, &operation, &params)
+        .await
+        .map_err(|error| Failure::error(error.to_string()))?;
     let (matches, found) = api::property_matches(inputs, &response)?;
     if !matches {
         let desired = inputs.get("DesiredValues").map(Value::to_string).unwrap_or_default();
@@ -34,6 +36,5 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
             inputs["PropertySelector"].as_str().unwrap_or_default()
         )));
     }
-    let secrets = crate::aws::sensitive_values(&service, &operation, &response);
-    Ok(Output { root: response, secrets, ..Output::empty() })
+    Ok(Output { root: response, ..Output::empty() })
 }

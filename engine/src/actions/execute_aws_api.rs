@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Action, BoxFuture, Context, Kind, Output, Result, api};
+use super::{Action, BoxFuture, Context, Failure, Kind, Output, Result, api};
 use crate::document::model::Step;
 
 pub const ACTION: Action = Action {
@@ -27,7 +27,8 @@ fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let (service, operation, params) = api::split(inputs)?;
-    let response = api::call_or_fail(context, &service, &operation, &params).await?;
-    let secrets = crate::aws::sensitive_values(&service, &operation, &response);
-    Ok(Output { root: response, secrets, ..Output::empty() })
+    let response = api::call_for_response(context, &service, &operation, &params)
+        .await
+        .map_err(|error| Failure::error(error.to_string()))?;
+    Ok(Output { root: response, ..Output::empty() })
 }

@@ -2,9 +2,10 @@
 //! inline `Script` or the attached file, calls its `handler(events, context)` with
 //! `InputPayload` as `events`, and the return value becomes `Payload`.
 //!
-//! Nothing of a script touches the disk: the driver, the script's source and its inputs
-//! travel on stdin (never into the script's source, never into a file), and the result comes
-//! back on stdout after a marker only this attempt knows. The script runs in its own process
+//! Nothing of a script touches the disk: the driver travels as `python3 -c` code, the
+//! script's source and its inputs on stdin (never into a file; the inputs never into the
+//! source), and the result comes back on stdout, one line after a marker only this attempt
+//! knows. The script runs in its own process
 //! group, killed when the attempt ends however it ends (success, timeout, cancel); the
 //! driver also asks the kernel to signal it when the engine dies (`PR_SET_PDEATHSIG`) and
 //! then kills its whole group, so a script never outlives the engine that started it.
@@ -58,6 +59,7 @@ try:
         name = "<runbook script>"
         linecache.cache[name] = (len(request["source"]), None, request["source"].splitlines(True), name)
         module = types.ModuleType(module_name)
+        module.__file__ = name
         sys.modules[module_name] = module
         exec(compile(request["source"], name, "exec"), module.__dict__)
     elif kind == "zip":
@@ -203,13 +205,14 @@ fn find_attachment(runbook_path: &Path, name: &str) -> std::result::Result<PathB
     })
 }
 
-/// Reads stdout to its end: the first [`LOG_LIMIT`] bytes before the marker are the log;
-/// what follows the marker is the result (the driver writes it last). Memory stays bounded by the log and the result
-/// however much the script prints.
+/// Reads stdout to its end: the first line after the marker is the result (`json.dumps`
+/// writes one line); everything else, before or after it (an `atexit` print, a subprocess
+/// the script left behind), is the log, of which the first [`LOG_LIMIT`] bytes are kept.
 async fn read_stdout(stream: &mut (impl AsyncReadExt + Unpin), marker: &[u8]) -> (String, Option<Vec<u8>>) {
     let mut log = Vec::new();
     let mut tail: Vec<u8> = Vec::new();
     let mut result: Option<Vec<u8>> = None;
+    let mut ended = false;
     let mut buffer = [0u8; 8192];
     while let Ok(read) = stream.read(&mut buffer).await {
         if read == 0 {
@@ -217,14 +220,33 @@ async fn read_stdout(stream: &mut (impl AsyncReadExt + Unpin), marker: &[u8]) ->
         }
         let chunk = &buffer[..read];
         match &mut result {
-            Some(result) => result.extend_from_slice(chunk),
+            // Until the result's line ends; what follows it is the log again.
+            Some(line) if !ended => match memchr::memchr(b'\n', chunk) {
+                Some(at) => {
+                    line.extend_from_slice(&chunk[..at]);
+                    ended = true;
+                    keep(&mut log, &chunk[at + 1..]);
+                }
+                None => line.extend_from_slice(chunk),
+            },
+            Some(_) => keep(&mut log, chunk),
             None => {
                 // The marker may straddle two reads: look in what is kept of the last one too.
                 tail.extend_from_slice(chunk);
                 if let Some(at) = memchr::memmem::find(&tail, marker) {
+                    // The driver writes a newline before the marker: the log ends where the
+                    // script's output did.
                     let before = &tail[..at];
-                    keep(&mut log, before);
-                    result = Some(tail[at + marker.len()..].to_vec());
+                    keep(&mut log, before.strip_suffix(b"\n").unwrap_or(before));
+                    let after = &tail[at + marker.len()..];
+                    match memchr::memchr(b'\n', after) {
+                        Some(end) => {
+                            result = Some(after[..end].to_vec());
+                            ended = true;
+                            keep(&mut log, &after[end + 1..]);
+                        }
+                        None => result = Some(after.to_vec()),
+                    }
                     tail.clear();
                 } else {
                     let keep_from = tail.len().saturating_sub(marker.len());
@@ -236,10 +258,6 @@ async fn read_stdout(stream: &mut (impl AsyncReadExt + Unpin), marker: &[u8]) ->
     }
     if result.is_none() {
         keep(&mut log, &tail);
-    }
-    // The driver writes a newline before the marker, so the log ends where the script's did.
-    if result.is_some() && log.last() == Some(&b'\n') {
-        log.pop();
     }
     (String::from_utf8_lossy(&log).into_owned(), result)
 }
@@ -337,13 +355,13 @@ mod tests {
     async fn the_result_follows_the_marker_even_when_reads_split_it() {
         // A pipe of four bytes: every read returns a few bytes, so the marker arrives in pieces.
         let (mut writer, mut reader) = tokio::io::duplex(4);
-        let text = b"print one\nhalf <<m<<m>>{\"Payload\": 1}\n";
+        let text = b"print one\nhalf <<m\n<<m>>{\"Payload\": 1}\nan atexit print\n";
         let writing = async move {
             writer.write_all(text).await.unwrap();
             drop(writer);
         };
         let ((log, result), ()) = tokio::join!(read_stdout(&mut reader, b"<<m>>"), writing);
-        assert_eq!(log, "print one\nhalf <<m");
-        assert_eq!(result.as_deref(), Some(&b"{\"Payload\": 1}\n"[..]));
+        assert_eq!(log, "print one\nhalf <<man atexit print\n");
+        assert_eq!(result.as_deref(), Some(&b"{\"Payload\": 1}"[..]));
     }
 }

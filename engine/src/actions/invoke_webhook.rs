@@ -9,7 +9,6 @@ use serde_json::{Map, Value, json};
 
 use super::{Action, BoxFuture, Context, Failure, Output, Result, api, shown_text};
 use crate::document::model::Step;
-use crate::redact::Redactor;
 
 pub const ACTION: Action = Action {
     builtin_outputs: &["Response", "ResponseCode"],
@@ -33,6 +32,23 @@ struct Integration {
     payload: Option<String>,
 }
 
+/// Header names whose values carry credentials.
+const CREDENTIAL_HEADERS: &[&str] = &["auth", "token", "key", "secret", "signature", "password", "session", "cookie"];
+
+impl Integration {
+    /// What must never be shown: the URL (webhook URLs carry their token) and the values of
+    /// headers that carry credentials. Other headers (`Content-Type: application/json`) stay
+    /// readable, or every later mention of their values would be blotted out.
+    fn secrets(&self) -> Vec<Value> {
+        let credential = |name: &str| {
+            let name = name.to_ascii_lowercase();
+            CREDENTIAL_HEADERS.iter().any(|word| name.contains(word))
+        };
+        let headers = self.headers.iter().filter(|(name, _)| credential(name)).map(|(_, value)| json!(value));
+        std::iter::once(json!(self.url)).chain(headers).collect()
+    }
+}
+
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let name = api::text(inputs, "IntegrationName")?;
     let definition = match context.settings.integrations.get(name) {
@@ -40,12 +56,8 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
         None => stored(context, name).await?,
     };
     let integration = parse(name, &definition)?;
-    let mut secrets = vec![json!(integration.url)];
-    secrets.extend(integration.headers.iter().map(|(_, value)| json!(value)));
-    // The run learns these secrets only from a successful output; a failure's message must
-    // not carry them either.
-    let redactor = Redactor::new(secrets.clone());
-    let fail = |message: String| Failure::error(redactor.text(&message));
+    // Secrets from now on, before any message that could quote them is recorded.
+    context.timeline.learn(integration.secrets());
     let body = match inputs.get("Body") {
         Some(Value::String(body)) => body.clone(),
         Some(other) => other.to_string(),
@@ -60,15 +72,15 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
         .aws
         .post(&integration.url, &headers, body.into_bytes())
         .await
-        .map_err(|error| fail(format!("webhook `{name}`: {error}")))?;
+        .map_err(|error| Failure::error(format!("webhook `{name}`: {error}")))?;
     let text = String::from_utf8_lossy(&response.body).into_owned();
     if !(200..300).contains(&response.status) {
         let shown: String = text.chars().take(200).collect();
-        return Err(fail(format!("webhook `{name}` answered HTTP {}: {shown}", response.status)));
+        return Err(Failure::error(format!("webhook `{name}` answered HTTP {}: {shown}", response.status)));
     }
     let root = json!({ "Response": text, "ResponseCode": response.status });
     let builtins = root.as_object().cloned().unwrap_or_default();
-    Ok(Output { root, builtins, secrets, ..Output::empty() })
+    Ok(Output { root, builtins, ..Output::empty() })
 }
 
 /// The integration as AWS stores it: a SecureString parameter holding JSON.

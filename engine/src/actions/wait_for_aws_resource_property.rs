@@ -28,7 +28,7 @@ fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let (service, operation, params) = api::split(inputs)?;
     api::poll(context, || async {
-        let response = match api::call(context, &service, &operation, &params).await {
+        let response = match api::call_for_response(context, &service, &operation, &params).await {
             Ok(response) => response,
             // The service answered with an error, or could not be reached: ask again. Any
             // other error is in the request itself and fails now rather than at the timeout.
@@ -36,8 +36,7 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
             Err(error) => return Err(Failure::error(error.to_string())),
         };
         let (matches, _) = api::property_matches(inputs, &response)?;
-        let secrets = crate::aws::sensitive_values(&service, &operation, &response);
-        Ok(matches.then(|| Output { root: response, secrets, ..Output::empty() }))
+        Ok(matches.then(|| Output { root: response, ..Output::empty() }))
     })
     .await
 }

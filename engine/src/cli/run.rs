@@ -19,7 +19,6 @@ use crate::journal::{self, Journal, JournalRead, WaitKind};
 use crate::plan;
 use crate::report;
 use crate::timeline::{Silent, Timeline};
-use crate::validate::Supplied;
 
 /// Set by `main` when a person sits at the terminal (stdin and stderr are terminals).
 pub static INTERACTIVE: AtomicBool = AtomicBool::new(false);
@@ -92,6 +91,17 @@ pub struct RunArgs {
     #[arg(long, requires = "dry_run")]
     record: bool,
     #[command(flatten)]
+    engine: EngineArgs,
+    /// Colour diagnostics: auto, always, never.
+    #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
+    color: ColourChoice,
+}
+
+/// What steps reach while they run; shared by `run` and by `approve|reject|resume`, which go
+/// on with an execution.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    #[command(flatten)]
     aws: AwsArgs,
     /// Webhook integrations for aws:invokeWebhook, as a JSON or YAML file of
     /// {NAME: {url, headers, payload}}; a name found here is not looked up in Parameter Store.
@@ -101,9 +111,20 @@ pub struct RunArgs {
     /// runCommand, ...) ask again, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     poll_interval: f64,
-    /// Colour diagnostics: auto, always, never.
-    #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
-    color: ColourChoice,
+}
+
+impl EngineArgs {
+    /// The run's configuration with these settings.
+    fn config(&self) -> anyhow::Result<exec::Config> {
+        let poll_interval = std::time::Duration::try_from_secs_f64(self.poll_interval)
+            .map_err(|_| UsageError(format!("--poll-interval {} is not a number of seconds", self.poll_interval)))?;
+        Ok(exec::Config {
+            aws: crate::aws::Aws::new(self.aws.settings()),
+            poll_interval,
+            integrations: std::sync::Arc::new(integrations(self.integrations.as_deref())?),
+            ..exec::Config::default()
+        })
+    }
 }
 
 /// How to reach AWS; without these, the standard AWS configuration applies (AWS_PROFILE,
@@ -180,6 +201,11 @@ pub enum ExecutionsCommand {
 pub struct DecideArgs {
     #[arg(value_name = "EXECUTION_ID")]
     execution_id: String,
+    /// Values the journal does not keep (secrets), for going on with the execution.
+    #[command(flatten)]
+    parameters: ParameterArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// A note journaled with the decision.
     #[arg(long)]
     comment: Option<String>,
@@ -221,7 +247,7 @@ pub fn run_command(
     if let (Some(id), Some(journal)) = (&args.resume, &journal) {
         let execution = journal.execution(id)?;
         path.get_or_insert_with(|| PathBuf::from(&execution.runbook_path));
-        supplied = stored_parameters(&execution.parameters, supplied);
+        supplied = exec::resume_parameters(&execution.parameters, supplied)?;
     }
     let Some(path) = path else { bail!(UsageError("give the runbook FILE".into())) };
     let prepared = match exec::prepare(&path, supplied, args.dry_run.is_none()) {
@@ -236,14 +262,6 @@ pub fn run_command(
             return Ok(exit::INVALID);
         }
     };
-    for (name, value) in &prepared.validated.parameters {
-        let secret = prepared.runbook.parameter(name).is_some_and(|p| p.secret);
-        if secret && value.as_str() == Some(exec::REDACTED) {
-            bail!(UsageError(format!(
-                "`{name}` is a secret and the journal does not keep it: pass it again with -p {name}=VALUE"
-            )));
-        }
-    }
     let planned = plan::plan(&prepared.runbook);
     if args.dry_run.is_some() {
         return dry_run_command(&args, &prepared, &planned, journal.as_ref(), stdout);
@@ -260,10 +278,7 @@ pub fn run_command(
             _ => None,
         },
         wait: wait_mode(args.wait),
-        aws: crate::aws::Aws::new(args.aws.settings()),
-        poll_interval: poll_interval(args.poll_interval)?,
-        integrations: std::sync::Arc::new(integrations(args.integrations.as_deref())?),
-        ..exec::Config::default()
+        ..args.engine.config()?
     };
     drive(&prepared.request(&planned), &config, &journal, args.format, stdout, stderr)
 }
@@ -281,11 +296,6 @@ fn integrations(path: Option<&std::path::Path>) -> anyhow::Result<serde_json::Ma
     }
 }
 
-fn poll_interval(seconds: f64) -> anyhow::Result<std::time::Duration> {
-    std::time::Duration::try_from_secs_f64(seconds)
-        .map_err(|_| UsageError(format!("--poll-interval {seconds} is not a number of seconds")).into())
-}
-
 fn wait_mode(wait: bool) -> WaitMode {
     if INTERACTIVE.load(Ordering::Relaxed) {
         WaitMode::Prompt
@@ -294,19 +304,6 @@ fn wait_mode(wait: bool) -> WaitMode {
     } else {
         WaitMode::Exit
     }
-}
-
-/// Parameters for a resume: those the execution stored, with the newly supplied ones on top.
-fn stored_parameters(stored: &Value, supplied: Vec<(String, Supplied)>) -> Vec<(String, Supplied)> {
-    let mut merged: Vec<(String, Supplied)> = stored
-        .as_object()
-        .map(|values| values.iter().map(|(name, value)| (name.clone(), Supplied::Json(value.clone()))).collect())
-        .unwrap_or_default();
-    for (name, value) in supplied {
-        merged.retain(|(existing, _)| *existing != name);
-        merged.push((name, value));
-    }
-    merged
 }
 
 /// Runs on a current-thread runtime with Ctrl-C, SIGTERM and SIGHUP wired to the cancel
@@ -329,26 +326,28 @@ fn drive(
         engine.prompt = Some(&terminal);
     }
     let result = runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Installed before the run starts, so no signal finds the default action (death).
+        let (mut interrupt, mut terminate, mut hangup) =
+            (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?, signal(SignalKind::hangup())?);
         let signals = tokio::spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) =
-                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-            else {
-                return;
-            };
-            for level in [Interrupt::Cancel, Interrupt::Stop] {
+            for level in [Interrupt::Cancel, Interrupt::Stop, Interrupt::Stop] {
                 tokio::select! {
                     _ = interrupt.recv() => {}
                     _ = terminate.recv() => {}
                     _ = hangup.recv() => {}
                 }
-                let _ = cancel.send(level);
+                if cancel.send_replace(level) == Interrupt::Stop {
+                    // A third while the stop is under way: leave at once, as SIGKILL would
+                    // (scripts still die with the engine).
+                    std::process::exit(i32::from(exit::CANCELLED));
+                }
             }
         });
         let result = exec::run(request, config, &engine, cancelled).await;
         signals.abort();
-        result
-    });
+        Ok::<_, std::io::Error>(result)
+    })?;
     printer.stop();
     // A prompt's reader thread may still block on stdin; do not wait for it.
     runtime.shutdown_background();
@@ -418,7 +417,7 @@ fn dry_run_command(
     let bound = plan::values::bind(&prepared.runbook, &prepared.validated.parameters, &plan::values::NothingKnown);
     let tree = if args.dry_run == Some(DryRunMode::ReadOnly) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let aws = crate::aws::Aws::new(args.aws.settings());
+        let aws = crate::aws::Aws::new(args.engine.aws.settings());
         let reader = |service: &str, api: &str, params: &serde_json::Map<String, Value>| {
             let call = crate::aws::Call { service, api, params, role: None, token_seed: "dry-run" };
             runtime.block_on(aws.call(&call)).map_err(|error| error.to_string())
@@ -605,13 +604,14 @@ pub fn decide_command(
     }
     let Some(top) = decided.go_on.filter(|_| !args.no_continue) else { return Ok(exit::SUCCESS) };
     let path = PathBuf::from(&top.runbook_path);
-    let supplied = stored_parameters(&top.parameters, Vec::new());
+    let supplied = exec::resume_parameters(&top.parameters, args.parameters.supplied()?.unwrap_or_default())
+        .with_context(|| format!("the decision is recorded; to go on with {}", top.id))?;
     let prepared = match exec::prepare(&path, supplied, true) {
         Ok(prepared) => prepared,
         Err(error) => bail!("cannot continue {}: {error}", top.id),
     };
     let planned = plan::plan(&prepared.runbook);
-    let config = exec::Config { resume: Some(top.id.clone()), wait: wait_mode(false), ..exec::Config::default() };
+    let config = exec::Config { resume: Some(top.id.clone()), wait: wait_mode(false), ..args.engine.config()? };
     drive(&prepared.request(&planned), &config, &journal, args.format, stdout, stderr)
 }
 

@@ -339,6 +339,16 @@ impl Runbook {
         }
     }
 
+    /// The values among `values` (name and value) of the parameters declared `x-secret`: what
+    /// every output must hide.
+    pub fn secret_values<'v>(&self, values: impl IntoIterator<Item = (&'v str, &'v Value)>) -> Vec<Value> {
+        values
+            .into_iter()
+            .filter(|(name, _)| self.parameter(name).is_some_and(|parameter| parameter.secret))
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
+
     pub fn parameter(&self, name: &str) -> Option<&Parameter> {
         self.parameters.iter().find(|p| p.name == name)
     }

@@ -120,7 +120,7 @@ fn record(context: &Context<'_>, answer: journal::Answer, by: String) -> Result<
         comment: None,
         at: journal::now(),
     };
-    context.timeline.decision(decision).map_err(journal_failure)
+    context.timeline.decision(decision).map(|(standing, _)| standing).map_err(journal_failure)
 }
 
 /// What `runbook approve|reject|resume ID` did.
@@ -172,9 +172,7 @@ pub fn decide(
                 at: journal::now(),
             };
             let timeline = Timeline::new(&execution.id, journal, &Silent, Redactor::default());
-            let standing = timeline.decision(decision.clone())?;
-            let fresh = standing.by == decision.by && standing.at == decision.at;
-            decided = Some((standing, fresh));
+            decided = Some(timeline.decision(decision)?);
         }
         _ if !resume => {
             return Err(Error::NotWaiting(format!(

@@ -135,11 +135,7 @@ fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader
     for variable in &plan.runbook.variables {
         state.variables.insert(variable.name.clone(), variable.default.clone().unwrap_or(Value::Null));
     }
-    let secrets = bound
-        .parameters
-        .iter()
-        .filter(|binding| binding.is_known() && plan.runbook.parameter(&binding.name).is_some_and(|p| p.secret))
-        .map(|binding| binding.value.clone());
+    let secrets = plan.runbook.secret_values(bound.known());
     let mut explorer = Explorer {
         plan,
         bound,

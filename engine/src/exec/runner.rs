@@ -5,7 +5,7 @@
 //! keeps the real values. A resume replays what the journal holds instead of running it
 //! again. The clock is tokio's, so tests with paused time drive sleeps, waits and timeouts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -23,6 +23,7 @@ use crate::document::model::{Step, lenient_bool};
 use crate::document::outputs;
 use crate::journal::{self, Attempt, Execution, StepOutcome, StepRecord, WaitKind};
 use crate::plan::{Next, Outcome, Plan, StepId};
+use crate::redact::Redactor;
 use crate::template::{self, Reference};
 use crate::timeline::{self, Timeline, Waiting};
 
@@ -37,48 +38,25 @@ pub async fn run(
     engine: &Engine<'_>,
     cancel: watch::Receiver<Interrupt>,
 ) -> Result<Finished, Error> {
+    refuse_placeholders(request, config)?;
     let runbook = request.plan.runbook;
     let (system, ssm_secrets) =
         super::scope::resolve_system(request.plan, &request.parameters, &config.system, &config.aws)
             .await
             .map_err(Error::Aws)?;
     let mut redactor = config.secrets.clone();
-    redactor.extend(super::secret_values(runbook, &request.parameters));
+    redactor.extend(runbook.secret_values(request.parameters.iter().map(|(name, value)| (name.as_str(), value))));
     redactor.extend(ssm_secrets);
-
-    let (timeline, lease, existing) = match claim(request, config, engine)? {
-        Some((execution, lease)) => {
-            (Timeline::new(&execution.id, engine.journal, engine.observer, redactor), lease, Some(execution))
-        }
-        None => {
-            let execution_id = uuid::Uuid::new_v4().to_string();
-            let lease = engine.locks.acquire(&execution_id)?;
-            let timeline = Timeline::new(&execution_id, engine.journal, engine.observer, redactor.clone());
-            match timeline.created(&new_execution(request, config, &execution_id)) {
-                Ok(()) => (timeline, lease, None),
-                // Two processes started at once with the same new idempotency key, and the
-                // other one recorded its execution first: go on as a second run with the key
-                // does, which says who drives it if it still runs.
-                Err(error @ journal::Error::KeyTaken { .. }) => {
-                    lease.release(true);
-                    let Some((execution, lease)) = claim(request, config, engine)? else {
-                        return Err(error.into());
-                    };
-                    (Timeline::new(&execution.id, engine.journal, engine.observer, redactor), lease, Some(execution))
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-    };
-    let execution_id = timeline.execution_id().to_owned();
+    let (timeline, lease, existing) = open(request, config, engine, redactor)?;
     let started = Instant::now();
-    let resumed = existing.is_some();
+    let mut runner = Runner::new(request, config, engine, timeline, system, cancel);
     if let Some(execution) = existing {
         // A finished success has nothing left to do: its record is the answer.
         if execution.status == Status::Success {
             let outputs = execution.outputs.unwrap_or(Value::Null);
-            timeline.already_finished(&outputs);
+            runner.timeline.already_finished(&outputs);
             lease.release(true);
+            let execution_id = execution.id;
             return Ok(Finished {
                 execution_id,
                 status: Status::Success,
@@ -87,18 +65,16 @@ pub async fn run(
                 duration_ms: 0,
             });
         }
-        let parent_id = config.parent.as_ref().map(|(id, _)| id.clone());
-        timeline.resumed(&request.path.display().to_string(), parent_id)?;
-    }
-
-    let mut runner = Runner::new(request, config, engine, timeline, system, cancel);
-    if resumed {
+        // Read first: a journal that cannot be read leaves the execution as it was.
         runner.load_journal()?;
+        let parent_id = config.parent.as_ref().map(|(id, _)| id.clone());
+        runner.timeline.resumed(&request.path.display().to_string(), parent_id)?;
     }
     let end = match request.plan.entry() {
         Some(entry) => runner.walk(entry, 0, None).await,
         None => Ok(End::Completed),
     };
+    let execution_id = runner.timeline.execution_id().to_owned();
     let duration_ms = || started.elapsed().as_millis() as u64;
     let end = match end {
         Ok(end) => end,
@@ -119,20 +95,58 @@ pub async fn run(
             return Err(error);
         }
     };
-    let status = match end {
-        End::Cancelled => Status::Cancelled,
-        End::Aborted { timed_out: true } => Status::TimedOut,
-        End::Aborted { timed_out: false } => Status::Failed,
-        End::Completed | End::ExitTo(_) => match runner.critical_failure {
-            Some(Status::TimedOut) => Status::TimedOut,
-            Some(_) => Status::Failed,
-            None => Status::Success,
-        },
-    };
+    let status = runner.final_status(end);
     let outputs = runner.document_outputs();
     let outputs = runner.timeline.finished(status, &outputs, &runner.failed_steps, duration_ms())?;
     lease.release(true);
     Ok(Finished { execution_id, status, outputs, failed_steps: runner.failed_steps, duration_ms: duration_ms() })
+}
+
+/// A resume never passes the redaction mark on as a value: whoever drives it passes stored
+/// values through `resume_parameters`, and a mark that still arrives here is refused.
+fn refuse_placeholders(request: &Request<'_>, config: &Config) -> Result<(), Error> {
+    if config.resume.is_none() {
+        return Ok(());
+    }
+    let names: Vec<String> = request
+        .parameters
+        .iter()
+        .filter(|(_, value)| super::holds_placeholder(value))
+        .map(|(name, _)| name.clone())
+        .collect();
+    if names.is_empty() { Ok(()) } else { Err(Error::SecretNotKept { names }) }
+}
+
+/// The execution this run drives, with the right to drive it and its timeline: the one to
+/// resume, the one with this idempotency key, or a new one (then `None` as the existing one).
+fn open<'a>(
+    request: &Request<'_>,
+    config: &Config,
+    engine: &Engine<'a>,
+    redactor: Redactor,
+) -> Result<(Timeline<'a>, journal::Lease, Option<Execution>), Error> {
+    if let Some((execution, lease)) = claim(request, config, engine)? {
+        return Ok((Timeline::new(&execution.id, engine.journal, engine.observer, redactor), lease, Some(execution)));
+    }
+    let execution_id = uuid::Uuid::new_v4().to_string();
+    let lease = engine.locks.acquire(&execution_id)?;
+    let timeline = Timeline::new(&execution_id, engine.journal, engine.observer, redactor.clone());
+    match timeline.created(&new_execution(request, config, &execution_id)) {
+        Ok(()) => Ok((timeline, lease, None)),
+        // Two processes started at once with the same new idempotency key, and the other one
+        // recorded its execution first: go on as a second run with the key does, which says
+        // who drives it if it still runs.
+        Err(error @ journal::Error::KeyTaken { .. }) => {
+            lease.release(true);
+            let Some((execution, lease)) = claim(request, config, engine)? else { return Err(error.into()) };
+            Ok((Timeline::new(&execution.id, engine.journal, engine.observer, redactor), lease, Some(execution)))
+        }
+        Err(error) => {
+            // Nothing was recorded under this id: its lock file goes too.
+            lease.release(true);
+            Err(error.into())
+        }
+    }
 }
 
 /// The execution this run goes on with, if any: the one to resume or the one with this
@@ -261,8 +275,9 @@ struct Runner<'a> {
     replay: HashMap<(String, u32), StepRecord>,
     open_attempts: HashMap<(String, u32), Attempt>,
     attempt_numbers: HashMap<(String, u32), u32>,
-    /// Every `step.Output` and variable some step reads, found once when a resume needs it.
-    read_anywhere: Option<HashSet<String>>,
+    /// Restored outputs (`step.Output`) and variables (`variable:Name`) whose values the
+    /// journal kept redacted, with the step visit that produced them.
+    sealed: HashMap<String, (StepId, u32)>,
     cancel: watch::Receiver<Interrupt>,
     /// When the cancellation path must be over, once a cancel was handled.
     cancelling: Option<Instant>,
@@ -314,7 +329,7 @@ impl<'a> Runner<'a> {
             replay: HashMap::new(),
             open_attempts: HashMap::new(),
             attempt_numbers: HashMap::new(),
-            read_anywhere: None,
+            sealed: HashMap::new(),
             cancel,
             cancelling: None,
             critical_failure: None,
@@ -402,19 +417,15 @@ impl<'a> Runner<'a> {
             && kind != Kind::Loop
             && let Some(outcome) = self.restorable(id, &record)
         {
-            if !self.needs_sealed(&record) {
-                self.restore(step, &record);
-                return Ok(Visited::Outcome(outcome));
+            for name in &record.sealed {
+                let key = match name.strip_prefix("variable:") {
+                    Some(_) => name.clone(),
+                    None => format!("{}.{name}", step.name),
+                };
+                self.sealed.insert(key, (id, iteration));
             }
-            // The journal kept the step's secret redacted and a later step reads it: run the
-            // step again where that is safe, rather than feed it the redaction mark.
-            if !self.safe_to_repeat(step) {
-                return Err(Halt::Error(Error::Sealed {
-                    execution_id: self.timeline.execution_id().to_owned(),
-                    step: step.name.clone(),
-                    names: record.sealed,
-                }));
-            }
+            self.restore(step, &record);
+            return Ok(Visited::Outcome(outcome));
         }
         if let Some(mut open) = self.open_attempts.remove(&key) {
             if !self.safe_to_repeat(step) {
@@ -437,32 +448,56 @@ impl<'a> Runner<'a> {
     /// The outcome to replay for a finished step, or `None` when it must run again: the
     /// failure or cancellation that stopped the run is retried by a resume.
     fn restorable(&self, id: StepId, record: &StepRecord) -> Option<Outcome> {
-        let outcome = match record.outcome {
-            StepOutcome::Succeeded => Outcome::Succeeded,
-            StepOutcome::Chose(index) => Outcome::Chose(index),
-            StepOutcome::NoChoice => Outcome::NoChoice,
-            StepOutcome::Failed => Outcome::Failed,
-            StepOutcome::TimedOut => Outcome::TimedOut,
-            StepOutcome::Cancelled => Outcome::Cancelled,
-            // A loop that was left by a jump is walked again: its body steps replay themselves.
-            StepOutcome::Exited(_) => return None,
-        };
+        // A loop that was left by a jump is walked again: its body steps replay themselves.
+        let outcome = record.outcome.as_outcome()?;
         match self.plan.successor(id, outcome) {
             Next::Abort | Next::Cancel => None,
             _ => Some(outcome),
         }
     }
 
-    /// Whether a finished step's record lacks a secret that some step reads.
-    fn needs_sealed(&mut self, record: &StepRecord) -> bool {
-        if record.sealed.is_empty() {
-            return false;
+    /// Before `step` runs: a restored value it reads that the journal kept redacted is derived
+    /// again by running its producer once more, where that is safe; otherwise the resume
+    /// stops and names the producer. A step is never fed the redaction mark.
+    async fn unseal(&mut self, step: &Step) -> Result<(), Halt> {
+        if self.sealed.is_empty() {
+            return Ok(());
         }
-        let read = self.read_anywhere.get_or_insert_with(|| references_read(self.plan));
-        record.sealed.iter().any(|name| match name.strip_prefix("variable:") {
-            Some(variable) => read.contains(&format!("variable:{variable}")),
-            None => read.contains(&format!("{}.{name}", record.step)),
-        })
+        let config = template::config_for(self.plan.runbook);
+        let mut producers: Vec<(StepId, u32)> = Vec::new();
+        step.visit_input_templates(|text, _| {
+            for (_, reference) in template::references_in(text, config) {
+                let key = match reference {
+                    Reference::StepOutput { step, output } => format!("{step}.{output}"),
+                    Reference::Variable(name) => format!("variable:{name}"),
+                    _ => continue,
+                };
+                if let Some(producer) = self.sealed.get(&key).filter(|producer| !producers.contains(producer)) {
+                    producers.push(*producer);
+                }
+            }
+        });
+        for (id, iteration) in producers {
+            let producer = self.plan.step(id);
+            let names: Vec<String> = self
+                .sealed
+                .iter()
+                .filter(|(_, (sealed_by, _))| *sealed_by == id)
+                .map(|(name, _)| name.clone())
+                .collect();
+            let execution_id = self.timeline.execution_id().to_owned();
+            let refused = || Halt::Error(Error::Sealed { execution_id, step: producer.name.clone(), names });
+            if !self.safe_to_repeat(producer) {
+                return Err(refused());
+            }
+            // Its outcome was decided in the run that journaled it; this visit only brings its
+            // values back, and the walk stays where it is.
+            self.sealed.retain(|_, (sealed_by, _)| *sealed_by != id);
+            if Box::pin(self.run_step(producer, iteration)).await? != Outcome::Succeeded {
+                return Err(refused());
+            }
+        }
+        Ok(())
     }
 
     fn restore(&mut self, step: &Step, record: &StepRecord) {
@@ -529,6 +564,7 @@ impl<'a> Runner<'a> {
     }
 
     async fn run_step(&mut self, step: &'a Step, iteration: u32) -> Result<Outcome, Halt> {
+        self.unseal(step).await?;
         let key = (step.name.clone(), iteration);
         let started_at = journal::now();
         let started = Instant::now();
@@ -638,7 +674,7 @@ impl<'a> Runner<'a> {
                 iteration,
                 action: step.action.clone(),
                 status,
-                outcome: step_outcome(outcome),
+                outcome: outcome.into(),
                 outputs: Value::Object(outputs.clone()),
                 effects: effects.clone(),
                 error,
@@ -721,6 +757,7 @@ impl<'a> Runner<'a> {
 
     async fn visit_loop(&mut self, id: StepId) -> Result<Visited, Halt> {
         let step = self.plan.step(id);
+        self.unseal(step).await?;
         let started = Instant::now();
         let started_at = journal::now();
         let finish = |runner: &mut Runner<'_>, status: Status, outcome: StepOutcome, error: Option<String>| {
@@ -797,6 +834,20 @@ impl<'a> Runner<'a> {
         Ok(Visited::Outcome(Outcome::Succeeded))
     }
 
+    /// The execution's status once the walk ended (reference 4.6).
+    fn final_status(&self, end: End) -> Status {
+        match end {
+            End::Cancelled => Status::Cancelled,
+            End::Aborted { timed_out: true } => Status::TimedOut,
+            End::Aborted { timed_out: false } => Status::Failed,
+            End::Completed | End::ExitTo(_) => match self.critical_failure {
+                Some(Status::TimedOut) => Status::TimedOut,
+                Some(_) => Status::Failed,
+                None => Status::Success,
+            },
+        }
+    }
+
     /// The document's outputs from the real values; the timeline redacts them.
     fn document_outputs(&self) -> Value {
         let outputs = outputs::document_outputs(&self.plan.runbook.outputs, |step, output| {
@@ -813,38 +864,6 @@ enum Attempted {
     TimedOut(Duration),
     Cancelled,
     Waiting { kind: WaitKind, message: Option<String>, approvers: Value },
-}
-
-fn step_outcome(outcome: Outcome) -> StepOutcome {
-    match outcome {
-        Outcome::Succeeded => StepOutcome::Succeeded,
-        Outcome::Chose(index) => StepOutcome::Chose(index),
-        Outcome::NoChoice => StepOutcome::NoChoice,
-        Outcome::Failed => StepOutcome::Failed,
-        Outcome::TimedOut => StepOutcome::TimedOut,
-        Outcome::Cancelled => StepOutcome::Cancelled,
-    }
-}
-
-/// Every `step.Output` (as `step.Output`) and variable (as `variable:Name`) that a step's
-/// inputs read somewhere in the runbook.
-fn references_read(plan: &Plan<'_>) -> HashSet<String> {
-    let config = template::config_for(plan.runbook);
-    let mut read = HashSet::new();
-    for id in plan.steps() {
-        for value in plan.step(id).inputs.values() {
-            template::visit_templates(value, &mut Vec::new(), &mut |text, _| {
-                for (_, reference) in template::references_in(text, config) {
-                    match reference {
-                        Reference::StepOutput { step, output } => read.insert(format!("{step}.{output}")),
-                        Reference::Variable(name) => read.insert(format!("variable:{name}")),
-                        _ => false,
-                    };
-                }
-            });
-        }
-    }
-    read
 }
 
 /// The pause before the next attempt: none by default, as AWS; `x-retry` on the step asks

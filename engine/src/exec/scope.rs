@@ -115,9 +115,7 @@ pub async fn resolve_system(
         note(role, false);
     }
     for id in plan.steps() {
-        for value in plan.step(id).inputs.values() {
-            visit_templates(value, &mut Vec::new(), &mut |text, _| note(text, false));
-        }
+        plan.step(id).visit_input_templates(|text, _| note(text, false));
     }
 
     let mut system = base.clone();

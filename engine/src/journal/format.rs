@@ -5,8 +5,10 @@
 use std::path::Path;
 
 use rusqlite::Connection;
+use serde_json::Value;
 
 use super::{Error, Result};
+use crate::redact::REDACTED;
 
 /// The format this engine writes. 1: the first journals (no version stored); 2: typed
 /// records and `steps.sealed`.
@@ -100,6 +102,34 @@ pub fn prepare(connection: &Connection, path: &Path) -> Result<()> {
     migrated
 }
 
+/// Format 1 stored secrets redacted without saying which values held one: every output or
+/// variable that holds the redaction mark is sealed, so a resume never passes it on.
+fn seal_redacted_values(connection: &Connection) -> Result<()> {
+    let rows: Vec<(i64, String, String)> = connection
+        .prepare(
+            "SELECT rowid, outputs, effects FROM steps WHERE outputs LIKE '%********%' OR effects LIKE '%********%'",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (rowid, outputs, effects) in rows {
+        let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+        let holds = |value: &Value| value.to_string().contains(REDACTED);
+        let mut sealed: Vec<String> = Vec::new();
+        if let Value::Object(outputs) = parse(&outputs) {
+            sealed.extend(outputs.iter().filter(|(_, value)| holds(value)).map(|(name, _)| name.clone()));
+        }
+        if let Some(Value::Object(variables)) = parse(&effects).get("variables") {
+            sealed
+                .extend(variables.iter().filter(|(_, value)| holds(value)).map(|(name, _)| format!("variable:{name}")));
+        }
+        connection.execute(
+            "UPDATE steps SET sealed = ?1 WHERE rowid = ?2",
+            rusqlite::params![Value::from(sealed).to_string(), rowid],
+        )?;
+    }
+    Ok(())
+}
+
 fn stored_version(connection: &Connection) -> Result<i64> {
     Ok(connection.query_row("PRAGMA user_version", [], |row| row.get(0))?)
 }
@@ -112,11 +142,23 @@ fn migrate(connection: &Connection) -> Result<()> {
         .prepare("SELECT name FROM pragma_table_info('steps')")?
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    // Format 1 (stored as 0: the first journals) lacks `steps.sealed`.
-    if !columns.is_empty() && !columns.iter().any(|column| column == "sealed") {
+    // Format 1 (stored as 0: the first journals) lacks `steps.sealed` and the kind of a wait.
+    let format_1 = !columns.is_empty() && !columns.iter().any(|column| column == "sealed");
+    if format_1 {
         connection.execute_batch("ALTER TABLE steps ADD COLUMN sealed TEXT NOT NULL DEFAULT '[]'")?;
     }
     connection.execute_batch(SCHEMA)?;
+    if format_1 {
+        seal_redacted_values(connection)?;
+        // Format 1 named the action a step waited in; format 2 says what it waits for. (The
+        // one place outside the catalogue that names actions: it reads old records.)
+        connection.execute_batch(
+            "UPDATE events SET detail = json_set(detail, '$.kind', \
+             CASE json_extract(detail, '$.action') WHEN 'aws:pause' THEN 'pause' \
+             WHEN 'aws:executeAutomation' THEN 'child' ELSE 'approval' END) \
+             WHERE kind = 'waiting' AND json_extract(detail, '$.kind') IS NULL",
+        )?;
+    }
     connection.pragma_update(None, "user_version", FORMAT)?;
     Ok(())
 }

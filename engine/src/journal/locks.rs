@@ -66,8 +66,11 @@ pub fn acquire(dir: &Path, execution_id: &str) -> Result<Lease> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
     let path = dir.join(format!("{execution_id}.lock"));
     // A holder that ends removes its file; a process that opened the old file just before
-    // then holds a lock on a file nobody else can find, so it checks and tries again.
-    for _ in 0..8 {
+    // then holds a lock on a file nobody else can find, so it checks and tries again. A
+    // `runbook approve` asking whether the execution is driven holds the file for a moment
+    // too: a few short retries tell that from a real driver.
+    let mut busy = 0;
+    for _ in 0..16 {
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -76,6 +79,11 @@ pub fn acquire(dir: &Path, execution_id: &str) -> Result<Lease> {
             .map_err(|source| Error::Io { path: path.clone(), source })?;
         match file.try_lock() {
             Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) if busy < 3 => {
+                busy += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                continue;
+            }
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::Locked { execution_id: execution_id.to_owned(), lock: path });
             }
@@ -96,9 +104,10 @@ fn same_file(file: &File, path: &Path) -> bool {
     }
 }
 
-/// Whether some process holds the lock file of `execution_id`.
+/// Whether some process holds the lock file of `execution_id`. A shared lock asks, so two
+/// askers never see each other as drivers.
 pub fn is_held(dir: &Path, execution_id: &str) -> bool {
     let path = dir.join(format!("{execution_id}.lock"));
-    let Ok(file) = File::options().write(true).open(&path) else { return false };
-    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    let Ok(file) = File::open(&path) else { return false };
+    matches!(file.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock))
 }

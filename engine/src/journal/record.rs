@@ -8,6 +8,8 @@ use std::str::FromStr;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::plan::Outcome;
+
 /// Step, attempt and execution statuses (reference 4.6), as the API spells them, and the
 /// journal's own: an attempt whose process died (`Interrupted`), a dry-run record (`DryRun`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,7 +88,34 @@ pub enum StepOutcome {
     Exited(String),
 }
 
+impl From<Outcome> for StepOutcome {
+    fn from(outcome: Outcome) -> StepOutcome {
+        match outcome {
+            Outcome::Succeeded => StepOutcome::Succeeded,
+            Outcome::Chose(index) => StepOutcome::Chose(index),
+            Outcome::NoChoice => StepOutcome::NoChoice,
+            Outcome::Failed => StepOutcome::Failed,
+            Outcome::TimedOut => StepOutcome::TimedOut,
+            Outcome::Cancelled => StepOutcome::Cancelled,
+        }
+    }
+}
+
 impl StepOutcome {
+    /// The outcome the successor function takes; `None` for a loop left by a jump, which a
+    /// resume walks again.
+    pub fn as_outcome(&self) -> Option<Outcome> {
+        Some(match self {
+            StepOutcome::Succeeded => Outcome::Succeeded,
+            StepOutcome::Chose(index) => Outcome::Chose(*index),
+            StepOutcome::NoChoice => Outcome::NoChoice,
+            StepOutcome::Failed => Outcome::Failed,
+            StepOutcome::TimedOut => Outcome::TimedOut,
+            StepOutcome::Cancelled => Outcome::Cancelled,
+            StepOutcome::Exited(_) => return None,
+        })
+    }
+
     pub fn parse(text: &str) -> Option<StepOutcome> {
         Some(match text {
             "succeeded" => StepOutcome::Succeeded,

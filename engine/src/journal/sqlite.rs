@@ -41,9 +41,10 @@ impl Journal {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
         let path = dir.join(FILE_NAME);
         let connection = Connection::open(&path)?;
+        // The timeout first: two processes opening a new journal at once wait for each other.
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.busy_timeout(std::time::Duration::from_secs(10))?;
         format::prepare(&connection, &path)?;
         Ok(Journal { connection, dir: dir.to_owned() })
     }
@@ -140,7 +141,12 @@ impl JournalRead for Journal {
             let (started_at, ended_at, sealed) = times;
             let sealed = parse_json(Some(sealed), "steps.sealed")?.unwrap_or(Value::Null);
             let sealed = match sealed {
-                Value::Array(names) => names.into_iter().filter_map(|name| name.as_str().map(str::to_owned)).collect(),
+                Value::Array(names) => names
+                    .into_iter()
+                    .map(|name| {
+                        name.as_str().map(str::to_owned).ok_or_else(|| Error::Corrupt("steps.sealed".to_owned()))
+                    })
+                    .collect::<Result<Vec<String>>>()?,
                 _ => return Err(Error::Corrupt("steps.sealed".to_owned())),
             };
             Ok(StepRecord {
@@ -204,14 +210,12 @@ impl JournalRead for Journal {
             .optional()?;
         let Some((step, detail)) = row else { return Ok(None) };
         let detail: Value = serde_json::from_str(&detail).map_err(|_| Error::Corrupt("events.detail".to_owned()))?;
-        let iteration = detail.get("iteration").and_then(Value::as_u64).unwrap_or(0) as u32;
-        let kind = detail.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let corrupt = || Error::Corrupt("events.detail of a wait".to_owned());
+        let iteration = detail.get("iteration").and_then(Value::as_u64).ok_or_else(corrupt)?;
+        let iteration = u32::try_from(iteration).map_err(|_| corrupt())?;
+        let kind = detail.get("kind").and_then(Value::as_str).ok_or_else(corrupt)?;
         let kind = parse_text(kind, "events.detail.kind", WaitKind::parse)?;
         Ok(Some(WaitingOn { step, iteration, kind }))
-    }
-
-    fn location(&self) -> String {
-        self.dir.display().to_string()
     }
 }
 
@@ -553,8 +557,22 @@ mod tests {
              started_at TEXT NOT NULL, ended_at TEXT NOT NULL, PRIMARY KEY (execution_id, step, iteration))",
         )
         .unwrap();
+        old.execute_batch(
+            "INSERT INTO steps VALUES ('e0', 'a', 0, 'aws:executeScript', 'Success', 'succeeded', \
+             '{\"Token\": \"got ********\", \"Plain\": 1}', '{\"variables\": {\"V\": \"********\"}}', \
+             NULL, 1, 1, 't', 't'); \
+             CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, execution_id TEXT NOT NULL, at TEXT NOT NULL, \
+             kind TEXT NOT NULL, step TEXT, detail TEXT NOT NULL); \
+             INSERT INTO events (execution_id, at, kind, step, detail) VALUES ('e0', 't', 'waiting', 'hold', \
+             '{\"iteration\": 0, \"action\": \"aws:pause\", \"message\": null}')",
+        )
+        .unwrap();
         drop(old);
         let journal = Journal::open(&dir).unwrap();
+        // What format 1 kept redacted is sealed, and its waits say what they wait for.
+        assert_eq!(journal.steps("e0").unwrap()[0].sealed, ["Token", "variable:V"]);
+        let waiting = journal.waiting_on("e0").unwrap().unwrap();
+        assert_eq!((waiting.step.as_str(), waiting.kind), ("hold", WaitKind::Pause));
         journal.step_finished("e1", &record("a")).unwrap();
         assert_eq!(journal.steps("e1").unwrap()[0].sealed, ["Token"]);
         journal.connection.pragma_update(None, "user_version", FORMAT + 1).unwrap();

@@ -61,6 +61,14 @@ impl Bound {
     pub fn get(&self, name: &str) -> Option<&Binding> {
         self.parameters.iter().find(|binding| binding.name == name)
     }
+
+    /// The parameters whose values are known, with their values.
+    pub fn known(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.parameters
+            .iter()
+            .filter(|binding| binding.is_known())
+            .map(|binding| (binding.name.as_str(), &binding.value))
+    }
 }
 
 /// Binds parameters: supplied values as given (they are data, never rendered), defaults

@@ -25,12 +25,7 @@ impl<'a> Shown<'a> {
     pub fn new(name: &'a str, plan: &'a Plan<'a>, parameters: &Bound) -> Shown<'a> {
         let scope = PlanScope::new(plan, parameters);
         let mut previews: Vec<Preview> = plan.steps().map(|id| plan.preview(id, &scope)).collect();
-        let secrets = parameters
-            .parameters
-            .iter()
-            .filter(|binding| binding.is_known() && plan.runbook.parameter(&binding.name).is_some_and(|p| p.secret))
-            .map(|binding| binding.value.clone());
-        let redactor = Redactor::new(secrets);
+        let redactor = Redactor::new(plan.runbook.secret_values(parameters.known()));
         let mut parameters = parameters.clone();
         if !redactor.is_empty() {
             for binding in &mut parameters.parameters {

@@ -7,8 +7,7 @@ use serde_json::{Map, Value};
 use super::java_regex;
 use crate::diagnostic::{Code, Diagnostic, Severity, pointer_push};
 use crate::diagnostic::{describe_json, nearest};
-use crate::document::model::{Parameter, Runbook, Shape};
-use crate::redact::Redactor;
+use crate::document::model::{Parameter, Runbook, Shape, lenient_bool};
 
 /// A value as the caller gave it.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,29 +26,8 @@ pub struct Bound {
 }
 
 /// Types and checks `supplied` against the runbook's parameters. The value of a secret
-/// parameter (`x-secret`) is never repeated in a message.
+/// parameter (`x-secret`) is never repeated in a message, not even in part.
 pub fn bind(runbook: &Runbook, supplied: &[(String, Supplied)]) -> Bound {
-    let mut bound = checked(runbook, supplied);
-    let secrets =
-        supplied.iter().filter(|(name, _)| runbook.parameter(name).is_some_and(|p| p.secret)).map(|(_, value)| {
-            match value {
-                Supplied::Text(text) => Value::String(text.clone()),
-                Supplied::Json(value) => value.clone(),
-            }
-        });
-    let redactor = Redactor::new(secrets);
-    if !redactor.is_empty() {
-        for diagnostic in &mut bound.diagnostics {
-            redactor.text_in_place(&mut diagnostic.message);
-            if let Some(help) = &mut diagnostic.help {
-                redactor.text_in_place(help);
-            }
-        }
-    }
-    bound
-}
-
-fn checked(runbook: &Runbook, supplied: &[(String, Supplied)]) -> Bound {
     let mut bound = Bound::default();
     for (name, value) in supplied {
         let Some(parameter) = runbook.parameter(name) else {
@@ -64,6 +42,7 @@ fn checked(runbook: &Runbook, supplied: &[(String, Supplied)]) -> Bound {
             continue;
         };
         let Some(kind) = parameter.kind else { continue };
+        let first = bound.diagnostics.len();
         match typed(kind.shape(), value) {
             Ok(typed) => {
                 check_value(parameter, kind.shape(), &typed, &mut bound.diagnostics);
@@ -77,6 +56,9 @@ fn checked(runbook: &Runbook, supplied: &[(String, Supplied)]) -> Bound {
                 bound.diagnostics.push(Diagnostic::new(Code::ParameterType, message).at_key(&parameter.pointer));
             }
         }
+        if parameter.secret {
+            bound.diagnostics[first..].iter_mut().for_each(|diagnostic| seal(diagnostic, parameter));
+        }
     }
     for parameter in runbook.parameters.iter().filter(|p| p.is_required()) {
         if !supplied.iter().any(|(name, _)| *name == parameter.name) {
@@ -88,6 +70,22 @@ fn checked(runbook: &Runbook, supplied: &[(String, Supplied)]) -> Bound {
         }
     }
     bound
+}
+
+/// Says what is wrong with a secret's value without quoting it.
+fn seal(diagnostic: &mut Diagnostic, parameter: &Parameter) {
+    let name = &parameter.name;
+    let kind = parameter.kind.map_or("", |kind| kind.name());
+    diagnostic.message = match diagnostic.code {
+        Code::ParameterType => format!("`{name}` is a {kind}, and the secret value given is not"),
+        Code::ParameterAllowedValues => format!("the secret value of `{name}` is not one of its allowedValues"),
+        Code::ParameterPattern if diagnostic.severity == Severity::Warning => {
+            format!("the secret value of `{name}` does not look like a value of type {kind}")
+        }
+        Code::ParameterPattern => format!("the secret value of `{name}` does not match its allowedPattern"),
+        // Counts of items and characters quote nothing.
+        _ => return,
+    };
 }
 
 /// Converts a supplied value to the declared shape.
@@ -119,10 +117,9 @@ fn from_text(shape: Shape, text: &str) -> Result<Value, String> {
         Shape::Integer => {
             text.trim().parse::<i64>().map(Value::from).map_err(|_| format!("`{text}` is not a whole number"))
         }
-        Shape::Boolean => match text.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => Err(format!("`{text}` is not true or false")),
+        Shape::Boolean => match lenient_bool(&Value::String(text.trim().to_owned())) {
+            Some(flag) => Ok(Value::Bool(flag)),
+            None => Err(format!("`{text}` is not true or false")),
         },
         Shape::StringList => {
             let trimmed = text.trim();
