@@ -165,11 +165,105 @@ fn keep<'a>(outputs: &'a mut Vec<(String, Output)>, what: &str, output: Output) 
     &outputs.last().unwrap().1
 }
 
+/// One canary's trip: a scratch state directory and `$TMPDIR`, the runbooks, and the commands
+/// run so far, with their outputs.
+struct Trip<'m> {
+    moto: &'m Moto,
+    scratch: Scratch,
+    tmp: std::path::PathBuf,
+    /// The parent runbook, and its parameters as `-p` arguments.
+    path: String,
+    parameters: Vec<String>,
+    outputs: Vec<(String, Output)>,
+}
+
+impl Trip<'_> {
+    /// Runs `runbook ARGS` against moto, keeps its output for the final scan, and hands it back.
+    fn go(&mut self, what: &str, args: &[&str]) -> &Output {
+        let tmp = self.tmp.display().to_string();
+        let output = self.moto.runbook_with(&self.scratch, &[("TMPDIR", Some(tmp.as_str()))], args);
+        keep(&mut self.outputs, what, output)
+    }
+
+    /// `runbook COMMAND PARENT -p ... EXTRA`.
+    fn parent(&mut self, what: &str, command: &str, extra: &[&str]) -> &Output {
+        let path = self.path.clone();
+        let mut args = vec![command, path.as_str()];
+        let parameters = self.parameters.clone();
+        for parameter in &parameters {
+            args.extend(["-p", parameter.as_str()]);
+        }
+        args.extend_from_slice(extra);
+        self.go(what, &args)
+    }
+}
+
+/// Validate, plan in every format, and every kind of dry-run: none runs anything.
+fn canary_without_running(trip: &mut Trip<'_>, canary: &str) {
+    assert_eq!(trip.parent("validate", "validate", &[]).code, 0);
+    let patterned = trip.scratch.runbook("patterned.yaml", PATTERNED);
+    let (pin, count) = (format!("Pin={canary}"), format!("Count={canary}"));
+    let pattern = trip.go("validate of a bad secret", &["validate", &patterned, "-p", &pin, "-p", &count]);
+    assert_eq!(pattern.code, 1, "{}", pattern.stdout);
+    assert!(
+        pattern.stdout.contains("[parameter-pattern]") && pattern.stdout.contains("[parameter-type]"),
+        "{}",
+        pattern.stdout
+    );
+    for format in ["text", "json", "dot", "mermaid"] {
+        let planned = trip.parent(&format!("plan --format {format}"), "plan", &["--format", format]);
+        assert_eq!(planned.code, 0, "{}", planned.stderr);
+    }
+    for format in ["text", "json"] {
+        let dry = trip.parent(&format!("dry-run {format}"), "run", &["--dry-run", "--format", format]);
+        assert_eq!(dry.code, 0, "{}", dry.stderr);
+    }
+    let read_only = trip.parent("read-only dry-run", "run", &["--dry-run=read-only"]);
+    assert_eq!(read_only.code, 0, "{}", read_only.stderr);
+    assert!(read_only.stdout.contains("called for real"), "{}", read_only.stdout);
+    assert_eq!(trip.parent("recorded dry-run", "run", &["--dry-run", "--record"]).code, 0);
+}
+
+/// A run in JSON that stops at the approval, shown, approved from "another terminal" (which
+/// needs the secret again), shown again; and the same run in text, pre-approved.
+fn canary_running(trip: &mut Trip<'_>) {
+    let waiting = trip.parent("run --format json", "run", &["--format", "json"]);
+    assert_eq!(waiting.code, 7, "{}\n{}", waiting.stdout, waiting.stderr);
+    let events = json_lines(&waiting.stdout);
+    let id = events[0]["execution_id"].as_str().unwrap().to_owned();
+    assert!(waiting.stdout.contains("release ********"), "{}", waiting.stdout);
+    let compare = events.iter().rfind(|e| e["event"] == "step_finished" && e["step"] == "compare").unwrap();
+    assert_eq!(compare["status"], "Failed", "the branch on the secret fails, quoting it redacted: {compare}");
+    trip.go("executions show (waiting)", &["executions", "show", &id]);
+    // The journal does not keep the secret: going on needs it again.
+    let refused = trip.go("approve without the secret", &["approve", &id, "--format", "json"]);
+    assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("pass it again with -p Token=VALUE"), "{}", refused.stderr);
+    let token = trip.parameters[0].clone();
+    let approved = trip.go("approve", &["approve", &id, "-p", &token, "--format", "json"]);
+    assert_eq!(approved.code, 0, "{}\n{}", approved.stdout, approved.stderr);
+    let events = json_lines(&approved.stdout);
+    let finished = events.iter().rfind(|e| e["event"] == "execution_finished").unwrap();
+    assert_eq!(finished["outputs"]["echo.Token"], json!(["********"]));
+    assert_eq!(finished["outputs"]["read.Value"], json!(["********"]));
+    assert_eq!(finished["outputs"]["measure.Real"], json!(["true"]), "a step got the mark, not the secret");
+    let shout = events.iter().rfind(|e| e["event"] == "step_finished" && e["step"] == "shout").unwrap();
+    let error = shout["error"].as_str().unwrap();
+    assert!(error.starts_with("the script raised RuntimeError: raised with ********"), "{shout}");
+    for format in ["text", "json"] {
+        let shown =
+            trip.go(&format!("executions show --format {format}"), &["executions", "show", &id, "--format", format]);
+        assert_eq!(shown.code, 0, "{}", shown.stderr);
+    }
+    trip.go("executions list", &["executions", "list"]);
+    let text = trip.parent("run (text)", "run", &["--approve"]);
+    assert_eq!(text.code, 0, "{}\n{}", text.stdout, text.stderr);
+}
+
 fn canary_run(moto: &Moto, canary: &str, label: &str) {
     let scratch = Scratch::new(&format!("canary-{label}"));
     let tmp = scratch.dir.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
-    let tmp_text = tmp.display().to_string();
     let read_name = format!("/runbook/canary/{label}/read");
     // The same names are reused across canaries: each run puts its own values first.
     moto.boto3(&format!(
@@ -182,115 +276,20 @@ fn canary_run(moto: &Moto, canary: &str, label: &str) {
     ));
     let path = scratch.runbook("parent.yaml", PARENT);
     scratch.runbook("child.yaml", CHILD);
-    let patterned = scratch.runbook("patterned.yaml", PATTERNED);
-    let token = format!("Token={canary}");
-    let read = format!("ReadName={read_name}");
-    let length = format!("Length={}", canary.chars().count());
-    let environment = [("TMPDIR", Some(tmp_text.as_str()))];
-    let go = |args: &[&str]| moto.runbook_with(&scratch, &environment, args);
-    let mut outputs: Vec<(String, Output)> = Vec::new();
-    let outputs = &mut outputs;
+    let parameters =
+        vec![format!("Token={canary}"), format!("ReadName={read_name}"), format!("Length={}", canary.chars().count())];
+    let mut trip = Trip { moto, scratch, tmp, path, parameters, outputs: Vec::new() };
+    canary_without_running(&mut trip, canary);
+    canary_running(&mut trip);
 
-    let validated = keep(outputs, "validate", go(&["validate", &path, "-p", &token, "-p", &read, "-p", &length]));
-    assert_eq!(validated.code, 0, "{}", validated.stdout);
-    let pattern = keep(
-        outputs,
-        "validate of a bad secret",
-        go(&["validate", &patterned, "-p", &format!("Pin={canary}"), "-p", &format!("Count={canary}")]),
-    );
-    assert_eq!(pattern.code, 1, "{}", pattern.stdout);
-    assert!(
-        pattern.stdout.contains("[parameter-pattern]") && pattern.stdout.contains("[parameter-type]"),
-        "{}",
-        pattern.stdout
-    );
-    for format in ["text", "json", "dot", "mermaid"] {
-        let planned = keep(
-            outputs,
-            &format!("plan --format {format}"),
-            go(&["plan", &path, "-p", &token, "-p", &read, "-p", &length, "--format", format]),
-        );
-        assert_eq!(planned.code, 0, "{}", planned.stderr);
-    }
-    for format in ["text", "json"] {
-        let dry = keep(
-            outputs,
-            &format!("dry-run {format}"),
-            go(&["run", &path, "-p", &token, "-p", &read, "-p", &length, "--dry-run", "--format", format]),
-        );
-        assert_eq!(dry.code, 0, "{}", dry.stderr);
-    }
-    let read_only = keep(
-        outputs,
-        "read-only dry-run",
-        go(&["run", &path, "-p", &token, "-p", &read, "-p", &length, "--dry-run=read-only"]),
-    );
-    assert_eq!(read_only.code, 0, "{}", read_only.stderr);
-    assert!(read_only.stdout.contains("called for real"), "{}", read_only.stdout);
-    let recorded = keep(
-        outputs,
-        "recorded dry-run",
-        go(&["run", &path, "-p", &token, "-p", &read, "-p", &length, "--dry-run", "--record"]),
-    );
-    assert_eq!(recorded.code, 0, "{}", recorded.stderr);
-
-    // A run in JSON stops at the approval; show it, approve it from "another terminal".
-    let waiting = keep(
-        outputs,
-        "run --format json",
-        go(&["run", &path, "-p", &token, "-p", &read, "-p", &length, "--format", "json"]),
-    );
-    assert_eq!(waiting.code, 7, "{}\n{}", waiting.stdout, waiting.stderr);
-    let id = json_lines(&waiting.stdout)[0]["execution_id"].as_str().unwrap().to_owned();
-    assert!(waiting.stdout.contains("release ********"), "{}", waiting.stdout);
-    let compare = json_lines(&waiting.stdout)
-        .into_iter()
-        .rfind(|e| e["event"] == "step_finished" && e["step"] == "compare")
-        .unwrap();
-    assert_eq!(compare["status"], "Failed", "the branch on the secret fails, quoting it redacted: {compare}");
-    keep(outputs, "executions show (waiting)", go(&["executions", "show", &id]));
-    // The journal does not keep the secret: going on needs it again.
-    let refused = keep(outputs, "approve without the secret", go(&["approve", &id, "--format", "json"]));
-    assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
-    assert!(refused.stderr.contains("pass it again with -p Token=VALUE"), "{}", refused.stderr);
-    let approved = keep(outputs, "approve", go(&["approve", &id, "-p", &token, "--format", "json"]));
-    assert_eq!(approved.code, 0, "{}\n{}", approved.stdout, approved.stderr);
-    let finished = json_lines(&approved.stdout).into_iter().rfind(|e| e["event"] == "execution_finished").unwrap();
-    assert_eq!(finished["outputs"]["echo.Token"], json!(["********"]));
-    assert_eq!(finished["outputs"]["read.Value"], json!(["********"]));
-    assert_eq!(finished["outputs"]["measure.Real"], json!(["true"]), "a step got the mark, not the secret");
-    let shout = json_lines(&approved.stdout)
-        .into_iter()
-        .rfind(|e| e["event"] == "step_finished" && e["step"] == "shout")
-        .unwrap();
-    assert!(
-        shout["error"].as_str().unwrap().starts_with("the script raised RuntimeError: raised with ********"),
-        "{shout}"
-    );
-    for format in ["text", "json"] {
-        let shown = keep(
-            outputs,
-            &format!("executions show --format {format}"),
-            go(&["executions", "show", &id, "--format", format]),
-        );
-        assert_eq!(shown.code, 0, "{}", shown.stderr);
-    }
-    keep(outputs, "executions list", go(&["executions", "list"]));
-    // The same run in text, pre-approved, as a person at a terminal would read it.
-    let text = keep(outputs, "run (text)", go(&["run", &path, "-p", &token, "-p", &read, "-p", &length, "--approve"]));
-    assert_eq!(text.code, 0, "{}\n{}", text.stdout, text.stderr);
-
-    for (what, output) in outputs.iter() {
+    for (what, output) in &trip.outputs {
         assert_output_sealed(canary, what, output);
     }
     let mut files = Vec::new();
-    tree_bytes(Path::new(&scratch.state()), &mut files);
-    tree_bytes(&tmp, &mut files);
-    assert!(
-        files.iter().any(|(name, _)| name.ends_with("journal.sqlite")),
-        "{:?}",
-        files.iter().map(|f| &f.0).collect::<Vec<_>>()
-    );
+    tree_bytes(Path::new(&trip.scratch.state()), &mut files);
+    tree_bytes(&trip.tmp, &mut files);
+    let names: Vec<_> = files.iter().map(|(name, _)| name).collect();
+    assert!(names.iter().any(|name| name.ends_with("journal.sqlite")), "{names:?}");
     for (name, bytes) in &files {
         assert_sealed(canary, name, bytes);
     }

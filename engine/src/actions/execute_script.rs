@@ -100,6 +100,41 @@ enum Source {
 }
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+    let (source, request) = request(context, inputs)?;
+    let marker = request["marker"].as_str().unwrap_or_default().to_owned();
+    let ran = run_driver(context, &source, request.to_string(), &marker).await?;
+    let log = join_log(&ran.stdout, &ran.stderr);
+    let status = ran
+        .status
+        .map_err(|e| Failure::Error { message: format!("failed to wait for the script: {e}"), log: log.clone() })?;
+    if let Err(error) = ran.written
+        && status.success()
+    {
+        return Err(Failure::Error { message: format!("failed to pass InputPayload: {error}"), log });
+    }
+    let result: Option<Value> = ran.result.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    match result {
+        Some(Value::Object(mut document)) if status.success() && document.contains_key("Payload") => {
+            let payload = document.remove("Payload").unwrap_or(Value::Null);
+            let root = json!({ "Payload": payload });
+            let mut builtins = Map::new();
+            builtins.insert("Payload".into(), payload);
+            builtins.insert("OutputPayload".into(), Value::String(root.to_string()));
+            Ok(Output { root, builtins, log, ..Output::empty() })
+        }
+        Some(document) if document.get("error").is_some() => {
+            let error = &document["error"];
+            let kind = error.get("type").and_then(Value::as_str).unwrap_or("Exception");
+            let message = error.get("message").and_then(Value::as_str).unwrap_or_default();
+            Err(Failure::Error { message: format!("the script raised {kind}: {message}"), log })
+        }
+        _ => Err(Failure::Error { message: format!("the script exited with {status}"), log }),
+    }
+}
+
+/// Where the script comes from and what the driver reads on stdin: how to load it, the
+/// handler, `events`, the marker of its result and the engine's pid.
+fn request(context: &Context<'_>, inputs: &Map<String, Value>) -> std::result::Result<(Source, Value), Failure> {
     let runtime = inputs.get("Runtime").and_then(Value::as_str).unwrap_or_default();
     if !runtime.starts_with("python") {
         return Err(Failure::error(format!(
@@ -123,16 +158,35 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     if function.is_empty() {
         return Err(Failure::error("`Handler` names no function"));
     }
-    let marker = format!("<<runbook-result {}>>", uuid::Uuid::new_v4());
     let (kind, path, text) = match &source {
         Source::Inline(script) => ("inline", Value::Null, Value::String(script.clone())),
         Source::File { path, zip } => (if *zip { "zip" } else { "file" }, json!(path), Value::Null),
     };
     let request = json!({
         "kind": kind, "path": path, "source": text, "module": module, "function": function,
-        "events": payload, "marker": marker, "parent": std::process::id(),
+        "events": payload, "marker": format!("<<runbook-result {}>>", uuid::Uuid::new_v4()),
+        "parent": std::process::id(),
     });
+    Ok((source, request))
+}
 
+/// What the driver's process did.
+struct Ran {
+    written: std::io::Result<()>,
+    stdout: String,
+    stderr: String,
+    result: Option<Vec<u8>>,
+    status: std::io::Result<std::process::ExitStatus>,
+}
+
+/// Starts the driver in its own process group, hands it the request, and collects what it
+/// printed and returned; the group is killed when this returns or is dropped.
+async fn run_driver(
+    context: &Context<'_>,
+    source: &Source,
+    request: String,
+    marker: &str,
+) -> std::result::Result<Ran, Failure> {
     let python = context.settings.python;
     let mut command = tokio::process::Command::new(python);
     command
@@ -145,15 +199,14 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .envs(aws_environment(context, &source).await)
+        .envs(aws_environment(context, source).await)
         .kill_on_drop(true);
     let mut child = command.spawn().map_err(|e| Failure::error(format!("failed to start `{python}`: {e}")))?;
     let _group = child.id().map(ProcessGroup);
     let mut stdin = child.stdin.take().ok_or_else(|| Failure::error("no stdin for the script"))?;
     let mut stdout = child.stdout.take().ok_or_else(|| Failure::error("no stdout for the script"))?;
     let mut stderr = child.stderr.take().ok_or_else(|| Failure::error("no stderr for the script"))?;
-    let request = request.to_string();
-    let (written, out, err, status) = tokio::join!(
+    let (written, (stdout, result), stderr, status) = tokio::join!(
         async move {
             let result = stdin.write_all(request.as_bytes()).await;
             drop(stdin);
@@ -163,33 +216,7 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
         read_limited(&mut stderr),
         child.wait(),
     );
-    let (out, result) = out;
-    let log = join_log(&out, &err);
-    let status = status
-        .map_err(|e| Failure::Error { message: format!("failed to wait for the script: {e}"), log: log.clone() })?;
-    if let Err(error) = written
-        && status.success()
-    {
-        return Err(Failure::Error { message: format!("failed to pass InputPayload: {error}"), log });
-    }
-    let result: Option<Value> = result.and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    match result {
-        Some(Value::Object(mut document)) if status.success() && document.contains_key("Payload") => {
-            let payload = document.remove("Payload").unwrap_or(Value::Null);
-            let root = json!({ "Payload": payload });
-            let mut builtins = Map::new();
-            builtins.insert("Payload".into(), payload);
-            builtins.insert("OutputPayload".into(), Value::String(root.to_string()));
-            Ok(Output { root, builtins, log, ..Output::empty() })
-        }
-        Some(document) if document.get("error").is_some() => {
-            let error = &document["error"];
-            let kind = error.get("type").and_then(Value::as_str).unwrap_or("Exception");
-            let message = error.get("message").and_then(Value::as_str).unwrap_or_default();
-            Err(Failure::Error { message: format!("the script raised {kind}: {message}"), log })
-        }
-        _ => Err(Failure::Error { message: format!("the script exited with {status}"), log }),
-    }
+    Ok(Ran { written, stdout, stderr, result, status })
 }
 
 /// The attachment's file: beside the runbook, or in an `attachments/` folder there.

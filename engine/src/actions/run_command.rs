@@ -101,44 +101,7 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
         Ok(Some((status, instances)))
     })
     .await?;
-    let mut output = String::new();
-    let mut response_code = -1;
-    let mut failed = Vec::new();
-    let mut record = |instance: &str, invocation_status: &str, details: Option<&str>, out: &str, code: i64| {
-        if invocation_status != "Success" {
-            failed.push(format!("{instance}: {}", details.unwrap_or("failed")));
-        }
-        output.push_str(out);
-        response_code = code;
-    };
-    if instances.is_empty() {
-        // Sent to targets: the invocations name the nodes.
-        let mut request = by_id.clone();
-        request.insert("Details".into(), json!(true));
-        let listed = api::call_or_fail(context, "ssm", "ListCommandInvocations", &request).await?;
-        for invocation in listed["CommandInvocations"].as_array().into_iter().flatten() {
-            let plugin = invocation["CommandPlugins"].as_array().and_then(|plugins| plugins.last());
-            record(
-                invocation["InstanceId"].as_str().unwrap_or_default(),
-                invocation["Status"].as_str().unwrap_or_default(),
-                invocation["StatusDetails"].as_str(),
-                plugin.and_then(|p| p["Output"].as_str()).unwrap_or_default(),
-                plugin.and_then(|p| p["ResponseCode"].as_i64()).unwrap_or(-1),
-            );
-        }
-    }
-    for instance in &instances {
-        let mut request = by_id.clone();
-        request.insert("InstanceId".into(), json!(instance));
-        let invocation = api::call_or_fail(context, "ssm", "GetCommandInvocation", &request).await?;
-        record(
-            instance,
-            invocation["Status"].as_str().unwrap_or_default(),
-            invocation["StatusDetails"].as_str(),
-            invocation["StandardOutputContent"].as_str().unwrap_or_default(),
-            invocation["ResponseCode"].as_i64().unwrap_or(-1),
-        );
-    }
+    let Invocations { output, response_code, failed } = invocations(context, &by_id, &instances).await?;
     if status != "Success" || !failed.is_empty() {
         return Err(Failure::Error {
             message: format!("command {command_id} ended {status}: {}", failed.join("; ")),
@@ -157,6 +120,63 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     root["OutputPayload"] = json!(root.to_string());
     let builtins = root.as_object().cloned().unwrap_or_default();
     Ok(Output { root, builtins, ..Output::empty() })
+}
+
+/// What the command did on its nodes.
+#[derive(Default)]
+struct Invocations {
+    /// Every node's output, in order.
+    output: String,
+    /// The last node's response code.
+    response_code: i64,
+    /// `node: why` for each node where it did not succeed.
+    failed: Vec<String>,
+}
+
+/// Each node's invocation of a command that ended: the nodes it was sent to by id, or (sent to
+/// targets) the ones its invocations name.
+async fn invocations(
+    context: &Context<'_>,
+    by_id: &Map<String, Value>,
+    instances: &[String],
+) -> std::result::Result<Invocations, Failure> {
+    let mut found = Invocations { response_code: -1, ..Invocations::default() };
+    let mut record = |instance: &str, invocation_status: &str, details: Option<&str>, out: &str, code: i64| {
+        if invocation_status != "Success" {
+            found.failed.push(format!("{instance}: {}", details.unwrap_or("failed")));
+        }
+        found.output.push_str(out);
+        found.response_code = code;
+    };
+    if instances.is_empty() {
+        // Sent to targets: the invocations name the nodes.
+        let mut request = by_id.clone();
+        request.insert("Details".into(), json!(true));
+        let listed = api::call_or_fail(context, "ssm", "ListCommandInvocations", &request).await?;
+        for invocation in listed["CommandInvocations"].as_array().into_iter().flatten() {
+            let plugin = invocation["CommandPlugins"].as_array().and_then(|plugins| plugins.last());
+            record(
+                invocation["InstanceId"].as_str().unwrap_or_default(),
+                invocation["Status"].as_str().unwrap_or_default(),
+                invocation["StatusDetails"].as_str(),
+                plugin.and_then(|p| p["Output"].as_str()).unwrap_or_default(),
+                plugin.and_then(|p| p["ResponseCode"].as_i64()).unwrap_or(-1),
+            );
+        }
+    }
+    for instance in instances {
+        let mut request = by_id.clone();
+        request.insert("InstanceId".into(), json!(instance));
+        let invocation = api::call_or_fail(context, "ssm", "GetCommandInvocation", &request).await?;
+        record(
+            instance,
+            invocation["Status"].as_str().unwrap_or_default(),
+            invocation["StatusDetails"].as_str(),
+            invocation["StandardOutputContent"].as_str().unwrap_or_default(),
+            invocation["ResponseCode"].as_i64().unwrap_or(-1),
+        );
+    }
+    Ok(found)
 }
 
 /// The inputs whose values V15 compares with the types of the parameters they name.

@@ -676,6 +676,34 @@ impl<'w> Printer<'w> {
         self.set_live(None);
     }
 
+    /// A step waits for a person: what it asks, and on a terminal how to answer.
+    fn waiting(
+        &self,
+        execution_id: &str,
+        step: &str,
+        action: &str,
+        kind: WaitKind,
+        message: Option<&str>,
+        approvers: &Value,
+    ) {
+        self.set_live(None);
+        let mut text = format!("⏸ {step} ({action}) waits");
+        if let Some(message) = message {
+            text.push_str(&format!(": {message}"));
+        }
+        if !approvers.is_null() {
+            text.push_str(&format!(" (approvers {approvers})"));
+        }
+        self.line(execution_id, &text);
+        if self.live.is_some() && kind != WaitKind::Child {
+            let prompt = match kind {
+                WaitKind::Pause => "press Enter to resume, r to end",
+                _ => "approve? [a]pprove / [r]eject",
+            };
+            self.line(execution_id, &format!("  {prompt} (or from another terminal: runbook approve {execution_id})"));
+        }
+    }
+
     fn line(&self, execution_id: &str, text: &str) {
         let depth = self.depth.borrow().get(execution_id).copied().unwrap_or(0);
         let elapsed = self.started.elapsed().as_secs_f64();
@@ -770,26 +798,7 @@ impl Observer for Printer<'_> {
                 }
             }
             Event::Waiting { execution_id, step, action, kind, message, approvers } => {
-                self.set_live(None);
-                let mut text = format!("⏸ {step} ({action}) waits");
-                if let Some(message) = message {
-                    text.push_str(&format!(": {message}"));
-                }
-                if !approvers.is_null() {
-                    text.push_str(&format!(" (approvers {approvers})"));
-                }
-                self.line(execution_id, &text);
-                if self.live.is_some() && *kind != WaitKind::Child {
-                    let prompt = if *kind == WaitKind::Pause {
-                        "press Enter to resume, r to end"
-                    } else {
-                        "approve? [a]pprove / [r]eject"
-                    };
-                    self.line(
-                        execution_id,
-                        &format!("  {prompt} (or from another terminal: runbook approve {execution_id})"),
-                    );
-                }
+                self.waiting(execution_id, step, action, *kind, message.as_deref(), approvers);
             }
             Event::Decision { execution_id, step, decision, by } => {
                 self.line(execution_id, &format!("  {step}: {decision} by {by}"));

@@ -563,6 +563,8 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// A step visit: its attempts, each journaled before and after it runs, retried as
+    /// `maxAttempts` and `x-retry` say; then its result.
     async fn run_step(&mut self, step: &'a Step, iteration: u32) -> Result<Outcome, Halt> {
         self.unseal(step).await?;
         let key = (step.name.clone(), iteration);
@@ -570,13 +572,10 @@ impl<'a> Runner<'a> {
         let started = Instant::now();
         let max_attempts = step.max_attempts.unwrap_or(1).clamp(1, 1000) as u32;
         let rendered = self.render_inputs(step);
-        let inputs = match &rendered {
-            Ok(inputs) => Value::Object(inputs.clone()),
-            Err(_) => Value::Object(Map::new()),
-        };
+        let inputs = Value::Object(rendered.clone().unwrap_or_default());
         let mut attempt_number = self.attempt_numbers.get(&key).copied().unwrap_or(0) + 1;
         let mut tries = 0;
-        let (status, outcome, outputs, effects) = loop {
+        let (settled, mut attempt) = loop {
             tries += 1;
             let mut attempt = Attempt {
                 step: step.name.clone(),
@@ -596,103 +595,53 @@ impl<'a> Runner<'a> {
                 Err(message) => Attempted::Failed(format!("inputs could not be rendered: {message}"), None),
                 Ok(inputs) => self.attempt(step, iteration, attempt_number, inputs).await,
             };
-            let (status, outcome, outputs, effects, error, log) = match result {
-                Attempted::Done(output) => {
-                    // Secrets first: nothing of this output is recorded before they are known.
-                    self.timeline.learn(output.secrets);
-                    match outputs::step_outputs(&step.outputs, &output.root) {
-                        Ok(declared) => {
-                            let mut all = output.builtins;
-                            all.extend(declared);
-                            let outcome = match output.choice {
-                                None => Outcome::Succeeded,
-                                Some(Choice::Taken(index)) => Outcome::Chose(index),
-                                Some(Choice::Default) => Outcome::NoChoice,
-                            };
-                            (Status::Success, outcome, all, output.effects, None, output.log)
-                        }
-                        Err(error) => (
-                            Status::Failed,
-                            Outcome::Failed,
-                            Map::new(),
-                            Value::Null,
-                            Some(error.to_string()),
-                            output.log,
-                        ),
-                    }
-                }
-                Attempted::Failed(message, log) => {
-                    (Status::Failed, Outcome::Failed, Map::new(), Value::Null, Some(message), log)
-                }
-                Attempted::TimedOut(limit) => (
-                    Status::TimedOut,
-                    Outcome::TimedOut,
-                    Map::new(),
-                    Value::Null,
-                    Some(format!("timed out after {} s", limit.as_secs_f64())),
-                    None,
-                ),
-                Attempted::Cancelled => {
-                    (Status::Cancelled, Outcome::Cancelled, Map::new(), Value::Null, Some("cancelled".to_owned()), None)
-                }
-                Attempted::Waiting { kind, message, approvers } => {
-                    let waiting = Waiting {
-                        step: &step.name,
-                        iteration,
-                        action: &step.action,
-                        kind,
-                        message: message.as_deref(),
-                        approvers: &approvers,
-                    };
-                    self.timeline.attempt_waiting(&mut attempt, &waiting)?;
+            let settled = match self.settle(step, result) {
+                Ok(settled) => settled,
+                Err(asked) => {
+                    self.timeline.attempt_waiting(&mut attempt, &asked.waiting(step, iteration))?;
                     return Err(Halt::Waiting);
                 }
             };
-            attempt.status = status;
+            attempt.status = settled.status;
             attempt.ended_at = Some(journal::now());
             let retry = tries < max_attempts
-                && matches!(status, Status::Failed | Status::TimedOut)
+                && matches!(settled.status, Status::Failed | Status::TimedOut)
                 && !self.cancel_requested()
                 && !self.stopped();
-            if retry {
-                attempt.error = error;
-                attempt.log = log;
-                let delay = retry_delay(step, tries);
-                self.timeline.attempt_retried(&mut attempt, delay.as_millis() as u64)?;
-                if !delay.is_zero() {
-                    let mut cancel = self.cancel.clone();
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        _ = cancel.wait_for(|interrupt| *interrupt >= Interrupt::Cancel) => {}
-                    }
-                }
-                attempt_number += 1;
-                continue;
+            if !retry {
+                break (settled, attempt);
             }
-            let record = StepRecord {
-                step: step.name.clone(),
-                iteration,
-                action: step.action.clone(),
-                status,
-                outcome: outcome.into(),
-                outputs: Value::Object(outputs.clone()),
-                effects: effects.clone(),
-                error,
-                attempts: tries,
-                critical: step.effective_is_critical(),
-                started_at: started_at.clone(),
-                ended_at: journal::now(),
-                sealed: Vec::new(),
-            };
-            let duration_ms = started.elapsed().as_millis() as u64;
-            self.timeline.step_finished(timeline::Finished {
-                record,
-                attempt: Some(&mut attempt),
-                log,
-                duration_ms,
-            })?;
-            break (status, outcome, outputs, effects);
+            attempt.error = settled.error;
+            attempt.log = settled.log;
+            let delay = retry_delay(step, tries);
+            self.timeline.attempt_retried(&mut attempt, delay.as_millis() as u64)?;
+            if !delay.is_zero() {
+                let mut cancel = self.cancel.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = cancel.wait_for(|interrupt| *interrupt >= Interrupt::Cancel) => {}
+                }
+            }
+            attempt_number += 1;
         };
+        let Settled { status, outcome, outputs, effects, error, log } = settled;
+        let record = StepRecord {
+            step: step.name.clone(),
+            iteration,
+            action: step.action.clone(),
+            status,
+            outcome: outcome.into(),
+            outputs: Value::Object(outputs.clone()),
+            effects: effects.clone(),
+            error,
+            attempts: tries,
+            critical: step.effective_is_critical(),
+            started_at,
+            ended_at: journal::now(),
+            sealed: Vec::new(),
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        self.timeline.step_finished(timeline::Finished { record, attempt: Some(&mut attempt), log, duration_ms })?;
         self.attempt_numbers.insert(key, attempt_number);
         if status == Status::Success {
             self.scope.set_outputs(&step.name, outputs);
@@ -700,6 +649,45 @@ impl<'a> Runner<'a> {
         }
         self.note_failure(step, status);
         Ok(outcome)
+    }
+
+    /// What an attempt came to, as the journal records it; `Err` when it waits for a person.
+    fn settle(&self, step: &Step, result: Attempted) -> Result<Settled, Asked> {
+        let failed = |status, outcome, error: String, log| Settled {
+            status,
+            outcome,
+            outputs: Map::new(),
+            effects: Value::Null,
+            error: Some(error),
+            log,
+        };
+        Ok(match result {
+            Attempted::Done(output) => {
+                // Secrets first: nothing of this output is recorded before they are known.
+                self.timeline.learn(output.secrets);
+                match outputs::step_outputs(&step.outputs, &output.root) {
+                    Ok(declared) => {
+                        let mut outputs = output.builtins;
+                        outputs.extend(declared);
+                        let outcome = match output.choice {
+                            None => Outcome::Succeeded,
+                            Some(Choice::Taken(index)) => Outcome::Chose(index),
+                            Some(Choice::Default) => Outcome::NoChoice,
+                        };
+                        let (effects, log) = (output.effects, output.log);
+                        Settled { status: Status::Success, outcome, outputs, effects, error: None, log }
+                    }
+                    Err(error) => failed(Status::Failed, Outcome::Failed, error.to_string(), output.log),
+                }
+            }
+            Attempted::Failed(message, log) => failed(Status::Failed, Outcome::Failed, message, log),
+            Attempted::TimedOut(limit) => {
+                let message = format!("timed out after {} s", limit.as_secs_f64());
+                failed(Status::TimedOut, Outcome::TimedOut, message, None)
+            }
+            Attempted::Cancelled => failed(Status::Cancelled, Outcome::Cancelled, "cancelled".to_owned(), None),
+            Attempted::Waiting(asked) => return Err(asked),
+        })
     }
 
     /// One attempt: the executor under the step's time limit, stopped by a cancel.
@@ -747,7 +735,9 @@ impl<'a> Runner<'a> {
             result = timed => match result {
                 Ok(Ok(output)) => Attempted::Done(output),
                 Ok(Err(Failure::Error { message, log })) => Attempted::Failed(message, log),
-                Ok(Err(Failure::Waiting { kind, message, approvers })) => Attempted::Waiting { kind, message, approvers },
+                Ok(Err(Failure::Waiting { kind, message, approvers })) => {
+                    Attempted::Waiting(Asked { kind, message, approvers })
+                }
                 Ok(Err(Failure::Cancelled)) => Attempted::Cancelled,
                 Err(limit) => Attempted::TimedOut(limit),
             },
@@ -863,7 +853,38 @@ enum Attempted {
     Failed(String, Option<String>),
     TimedOut(Duration),
     Cancelled,
-    Waiting { kind: WaitKind, message: Option<String>, approvers: Value },
+    Waiting(Asked),
+}
+
+/// What a step that waits for a person asked.
+struct Asked {
+    kind: WaitKind,
+    message: Option<String>,
+    approvers: Value,
+}
+
+impl Asked {
+    /// The wait as the timeline records it.
+    fn waiting<'a>(&'a self, step: &'a Step, iteration: u32) -> Waiting<'a> {
+        Waiting {
+            step: &step.name,
+            iteration,
+            action: &step.action,
+            kind: self.kind,
+            message: self.message.as_deref(),
+            approvers: &self.approvers,
+        }
+    }
+}
+
+/// An attempt's result as the journal records it.
+struct Settled {
+    status: Status,
+    outcome: Outcome,
+    outputs: Map<String, Value>,
+    effects: Value,
+    error: Option<String>,
+    log: Option<String>,
 }
 
 /// The pause before the next attempt: none by default, as AWS; `x-retry` on the step asks
