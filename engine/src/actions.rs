@@ -9,6 +9,29 @@
 //! [`Settings`], the timeline, a cancel signal, and two seams, [`Children`] for child runs and
 //! [`Decider`] for people's decisions. They never see the runner, the journal or the CLI.
 
+/// The [`Executor`] of an action's `execute` function: `executor!(execute)` for an
+/// `async fn(&Context, &Map) -> Result`, `executor!(sync execute)` for a plain one.
+macro_rules! executor {
+    (sync $execute:path) => {{
+        fn run<'c>(
+            context: &'c $crate::actions::Context<'c>,
+            inputs: &'c serde_json::Map<String, serde_json::Value>,
+        ) -> $crate::actions::BoxFuture<'c, $crate::actions::Result> {
+            Box::pin(async move { $execute(context, inputs) })
+        }
+        Some(run as $crate::actions::Executor)
+    }};
+    ($execute:path) => {{
+        fn run<'c>(
+            context: &'c $crate::actions::Context<'c>,
+            inputs: &'c serde_json::Map<String, serde_json::Value>,
+        ) -> $crate::actions::BoxFuture<'c, $crate::actions::Result> {
+            Box::pin($execute(context, inputs))
+        }
+        Some(run as $crate::actions::Executor)
+    }};
+}
+
 pub mod api;
 pub mod approve;
 pub mod assert_aws_resource_property;

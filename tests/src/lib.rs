@@ -47,6 +47,21 @@ pub fn binary() -> PathBuf {
     test.parent().and_then(|deps| deps.parent()).unwrap().join("runbook-under-test")
 }
 
+/// `runbook run PATH --format json -p Trail=...` as a separate process with its journal in
+/// `scratch`, more arguments in `extra`; stdout and stderr piped. Returned unstarted, so a test
+/// can change its environment.
+pub fn run_process(scratch: &Scratch, path: &str, extra: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(["run", path, "--state-dir", &scratch.state(), "--format", "json"])
+        .arg("-p")
+        .arg(format!("Trail={}", scratch.trail_path()))
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
 /// Waits, bounded (30 s), until `check` holds, polling; never a fixed sleep.
 pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..600 {
@@ -56,6 +71,24 @@ pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     panic!("timed out waiting until {what}");
+}
+
+/// The id of the only execution in a scratch journal.
+pub fn only_execution_id(scratch: &Scratch) -> String {
+    let state = scratch.state();
+    let list = runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    list[0]["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until `step` is in the trail, kills `engine` with SIGKILL, and returns the id of
+/// the only execution in the scratch journal.
+pub fn kill_when_running(scratch: &Scratch, mut engine: std::process::Child, step: &str) -> String {
+    wait_until(&format!("{step} runs"), || scratch.trail().contains(&step.to_owned()));
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    only_execution_id(scratch)
 }
 
 /// The JSON lines of a `--format json` run's output.

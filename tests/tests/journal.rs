@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 
 use runbook::exec::{self, Engine, Interrupt};
 use runbook::journal::{self, Journal, JournalRead, JournalWrite, Locks};
-use runbook_tests::{Scratch, binary, json_lines, runbook, script_step, trail_payload, wait_until};
+use runbook_tests::{
+    Scratch, json_lines, kill_when_running, run_process, runbook, script_step, trail_payload, wait_until,
+};
 use serde_json::{Value, json};
 
 /// A script step that appends its name to the trail and, with `wait`, then waits for
@@ -44,16 +46,7 @@ fn sqlite(scratch: &Scratch, statement: &str) {
 fn r_two_processes_with_the_same_new_key_one_drives_and_the_other_says_who() {
     let scratch = Scratch::new("key-race");
     let path = scratch.runbook("runbook.yaml", &doc(&[step("a", true, &[])]));
-    let spawn = || {
-        Command::new(binary())
-            .args(["run", &path, "--state-dir", &scratch.state(), "--format", "json", "--idempotency-key", "deploy-7"])
-            .arg("-p")
-            .arg(format!("Trail={}", scratch.trail_path()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || run_process(&scratch, &path, &["--idempotency-key", "deploy-7"]).spawn().unwrap();
     // Started together: both find no execution with the key, both may try to record one.
     let (mut first, mut second) = (spawn(), spawn());
     let mut loser = None;
@@ -255,22 +248,9 @@ fn r_an_interrupted_attempt_is_closed_on_resume_and_the_lock_file_goes() {
     let scratch = Scratch::new("interrupted");
     let path =
         scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[]), step("b", true, &["x-idempotent: true"])]));
-    let mut engine = Command::new(binary())
-        .args(["run", &path, "--state-dir", &scratch.state(), "--format", "json"])
-        .arg("-p")
-        .arg(format!("Trail={}", scratch.trail_path()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("step b runs", || scratch.trail().contains(&"b".to_owned()));
-    engine.kill().unwrap();
-    engine.wait().unwrap();
+    let engine = run_process(&scratch, &path, &[]).stderr(Stdio::null()).spawn().unwrap();
+    let id = kill_when_running(&scratch, engine, "b");
     let state = scratch.state();
-    let listed: Value =
-        serde_json::from_str(&runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]).stdout)
-            .unwrap();
-    let id = listed[0]["id"].as_str().unwrap().to_owned();
     let before = runbook(&["executions", "show", &id, "--state-dir", &state]);
     assert!(
         before.stdout.contains("b attempt 1 started") && before.stdout.contains("never finished"),

@@ -2,9 +2,9 @@
 //! second signal stops at once, and on every exit, SIGKILL included, no script (nor what it
 //! started) outlives the engine; the journal says what happened.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
-use runbook_tests::{Scratch, binary, json_lines, process_alive, runbook, wait_until};
+use runbook_tests::{Scratch, json_lines, process_alive, run_process, runbook, wait_until};
 use serde_json::{Value, json};
 
 /// A step whose script starts a grandchild (`sleep 300`), records `NAME PID GRANDCHILD` in the
@@ -44,15 +44,7 @@ fn tmpdir(scratch: &Scratch) -> std::path::PathBuf {
 }
 
 fn spawn(scratch: &Scratch, path: &str) -> Child {
-    Command::new(binary())
-        .env("TMPDIR", tmpdir(scratch))
-        .args(["run", path, "--state-dir", &scratch.state(), "--format", "json"])
-        .arg("-p")
-        .arg(format!("Trail={}", scratch.trail_path()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    run_process(scratch, path, &[]).env("TMPDIR", tmpdir(scratch)).spawn().unwrap()
 }
 
 /// The pids a step's script recorded: its own and its grandchild's.

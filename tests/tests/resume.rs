@@ -5,7 +5,10 @@
 
 use std::process::{Child, Command, Stdio};
 
-use runbook_tests::{Scratch, json_lines, runbook, script_step, trail_payload, wait_until};
+use runbook_tests::{
+    Scratch, json_lines, kill_when_running, only_execution_id, run_process, runbook, script_step, trail_payload,
+    wait_until,
+};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_runbook-under-test");
@@ -30,15 +33,7 @@ fn doc(top: &str, steps: &[String]) -> String {
 }
 
 fn spawn(scratch: &Scratch, path: &str, extra: &[&str]) -> Child {
-    Command::new(BINARY)
-        .args(["run", path, "--state-dir", &scratch.state(), "--format", "json"])
-        .arg("-p")
-        .arg(format!("Trail={}", scratch.trail_path()))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    run_process(scratch, path, extra).spawn().unwrap()
 }
 
 fn events(stdout: &str) -> Vec<Value> {
@@ -53,22 +48,11 @@ fn started_id(events: &[Value]) -> String {
     events.iter().find(|e| e["event"] == "execution_started").unwrap()["execution_id"].as_str().unwrap().to_owned()
 }
 
-fn only_execution_id(scratch: &Scratch) -> String {
-    let state = scratch.state();
-    let list = runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]);
-    let list: Value = serde_json::from_str(&list.stdout).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
-    list[0]["id"].as_str().unwrap().to_owned()
-}
-
 /// Runs until step `b` is running, then kills the process with SIGKILL.
 fn crash_in_b(scratch: &Scratch, text: &str) -> (String, String) {
     let path = scratch.runbook("runbook.yaml", text);
-    let mut child = spawn(scratch, &path, &[]);
-    wait_until("step b runs", || scratch.trail().contains(&"b".to_owned()));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    (path, only_execution_id(scratch))
+    let child = spawn(scratch, &path, &[]);
+    (path.clone(), kill_when_running(scratch, child, "b"))
 }
 
 fn resume(scratch: &Scratch, id: &str, extra: &[&str]) -> runbook_tests::Output {

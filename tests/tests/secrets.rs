@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use runbook_tests::moto::{Moto, moto};
-use runbook_tests::{Output, Scratch, binary, json_lines, runbook, wait_until};
+use runbook_tests::{Output, Scratch, json_lines, kill_when_running, run_process, runbook};
 use serde_json::{Value, json};
 
 const PARENT: &str = r#"schemaVersion: '0.3'
@@ -342,14 +342,7 @@ outputs: [check.Match]
 "#;
 
 fn spawn(scratch: &Scratch, path: &str) -> std::process::Child {
-    Command::new(binary())
-        .args(["run", path, "--state-dir", &scratch.state(), "--format", "json", "-p", "Token=s3kr1t"])
-        .arg("-p")
-        .arg(format!("Trail={}", scratch.trail_path()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    run_process(scratch, path, &["-p", "Token=s3kr1t"]).stderr(Stdio::null()).spawn().unwrap()
 }
 
 #[test]
@@ -366,15 +359,9 @@ fn r_a_resume_never_feeds_a_step_the_redaction_mark_for_a_secret_output() {
     // Killed in `check`; the journal kept `derive.Value` redacted.
     let scratch = Scratch::new("sealed");
     let path = scratch.runbook("runbook.yaml", SEALED);
-    let mut engine = spawn(&scratch, &path);
-    wait_until("check runs", || scratch.trail().contains(&"check".to_owned()));
-    engine.kill().unwrap();
-    engine.wait().unwrap();
+    let engine = spawn(&scratch, &path);
+    let id = kill_when_running(&scratch, engine, "check");
     let state = scratch.state();
-    let listed: Value =
-        serde_json::from_str(&runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]).stdout)
-            .unwrap();
-    let id = listed[0]["id"].as_str().unwrap().to_owned();
     std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
     let resume = |extra: &[&str]| {
         let mut args = vec!["run", "--resume", &id, "--state-dir", &state, "--format", "json", "-p", "Token=s3kr1t"];
@@ -410,15 +397,9 @@ fn r_a_resume_goes_on_when_no_step_that_runs_needs_a_sealed_secret() {
     );
     std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
     let path = scratch.runbook("runbook.yaml", &text);
-    let mut engine = spawn(&scratch, &path);
-    wait_until("last runs", || scratch.trail().contains(&"last".to_owned()));
-    engine.kill().unwrap();
-    engine.wait().unwrap();
+    let engine = spawn(&scratch, &path);
+    let id = kill_when_running(&scratch, engine, "last");
     let state = scratch.state();
-    let listed: Value =
-        serde_json::from_str(&runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]).stdout)
-            .unwrap();
-    let id = listed[0]["id"].as_str().unwrap().to_owned();
     std::fs::write(format!("{}.last", scratch.trail_path()), "").unwrap();
     let resumed = runbook(&["run", "--resume", &id, "--state-dir", &state, "--format", "json", "-p", "Token=s3kr1t"]);
     assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
@@ -467,21 +448,15 @@ fn r_a_resume_reads_a_decrypted_secret_again_instead_of_passing_its_mark() {
     );
     let path = scratch.runbook("runbook.yaml", SEALED_READ);
     let trail = format!("Trail={}", scratch.trail_path());
-    let mut engine = moto
+    let engine = moto
         .command(&scratch)
         .args(["run", &path, "--format", "json", "-p", &trail])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("check runs", || scratch.trail().contains(&"check".to_owned()));
-    engine.kill().unwrap();
-    engine.wait().unwrap();
+    let id = kill_when_running(&scratch, engine, "check");
     let state = scratch.state();
-    let listed: Value =
-        serde_json::from_str(&runbook(&["executions", "list", "--state-dir", &state, "--format", "json"]).stdout)
-            .unwrap();
-    let id = listed[0]["id"].as_str().unwrap().to_owned();
     std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
     let resumed = moto.runbook(&scratch, &["run", "--resume", &id, "--format", "json"]);
     assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);

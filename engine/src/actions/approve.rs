@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, Ask, BoxFuture, Checked, Context, Failure, Output, Result, shown_json};
+use super::{Action, Ask, Checked, Context, Failure, Output, Result, shown_json};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::document::model::{Step, lenient_integer};
 use crate::journal::{Answer, WaitKind};
@@ -19,15 +19,11 @@ pub const ACTION: Action = Action {
     max_timeout_seconds: Some(30 * DAY),
     builtin_outputs: &["ApprovalStatus", "ApproverDecisions"],
     safe_to_repeat: true,
-    execute: Some(run),
+    execute: executor!(execute),
     describe,
     check,
     ..Action::new("aws:approve")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let ask = Ask {

@@ -3,21 +3,17 @@
 
 use serde_json::{Map, Value};
 
-use super::{Action, BoxFuture, Context, Failure, Kind, Output, Result, api};
+use super::{Action, Context, Failure, Kind, Output, Result, api};
 use crate::document::model::Step;
 
 pub const ACTION: Action = Action {
     kind: Kind::Api { property: true },
     returns_data: true,
-    execute: Some(run),
+    execute: executor!(execute),
     describe,
     check: api::check,
     ..Action::new("aws:assertAwsResourceProperty")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
     api::describe("check once", inputs)

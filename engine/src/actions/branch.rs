@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Checked, Choice, Context, Failure, Kind, Output, Result};
+use super::{Action, Checked, Choice, Context, Failure, Kind, Output, Result};
 use crate::diagnostic::{Code, Diagnostic, describe_json, nearest, pointer_push};
 use crate::document::model::{Step, lenient_bool};
 use crate::template::render::to_text;
@@ -14,7 +14,7 @@ pub const ACTION: Action = Action {
     kind: Kind::Branch,
     builtin_outputs: &["NextStep"],
     safe_to_repeat: true,
-    execute: Some(run),
+    execute: executor!(sync execute),
     describe,
     check,
     ..Action::new("aws:branch")
@@ -39,10 +39,6 @@ pub const OPERATORS: &[&str] = &[
     "NumericLesserOrEquals",
     "BooleanEquals",
 ];
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(async move { execute(context, inputs) })
-}
 
 fn execute(_: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let Some(choices) = inputs.get("Choices").and_then(Value::as_array) else {

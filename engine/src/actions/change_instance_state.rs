@@ -4,19 +4,15 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Context, Failure, Output, Result, api};
+use super::{Action, Context, Failure, Output, Result, api};
 use crate::document::model::Step;
 
 pub const ACTION: Action = Action {
     default_timeout_seconds: Some(3600),
-    execute: Some(run),
+    execute: executor!(execute),
     describe,
     ..Action::new("aws:changeInstanceState")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let instances = api::texts(inputs, "InstanceIds")?;

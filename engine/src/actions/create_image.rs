@@ -3,18 +3,14 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Context, Output, Result, api};
+use super::{Action, Context, Output, Result, api};
 
 pub const ACTION: Action = Action {
     cancel_target: false,
     builtin_outputs: &["ImageId", "ImageState"],
-    execute: Some(run),
+    execute: executor!(execute),
     ..Action::new("aws:createImage")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let mut params = Map::new();

@@ -3,21 +3,17 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Checked, Context, Failure, Output, Result, api};
+use super::{Action, Checked, Context, Failure, Output, Result, api};
 use crate::diagnostic::{Code, Diagnostic, pointer_push};
 
 pub const ACTION: Action = Action {
     cancel_target: false,
     builtin_outputs: &["StackId", "StackStatus", "StackStatusReason"],
     returns_data: true,
-    execute: Some(run),
+    execute: executor!(execute),
     check,
     ..Action::new("aws:createStack")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let name = api::text(inputs, "StackName")?.to_string();

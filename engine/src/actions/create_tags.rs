@@ -3,14 +3,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Checked, Context, Failure, Output, Result, api};
+use super::{Action, Checked, Context, Failure, Output, Result, api};
 use crate::diagnostic::{Code, Diagnostic};
 
-pub const ACTION: Action = Action { cancel_target: false, execute: Some(run), check, ..Action::new("aws:createTags") };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
+pub const ACTION: Action =
+    Action { cancel_target: false, execute: executor!(execute), check, ..Action::new("aws:createTags") };
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let resources = api::texts(inputs, "ResourceIds")?;

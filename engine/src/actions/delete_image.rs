@@ -2,13 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Context, Output, Result, api};
+use super::{Action, Context, Output, Result, api};
 
-pub const ACTION: Action = Action { execute: Some(run), ..Action::new("aws:deleteImage") };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
+pub const ACTION: Action = Action { execute: executor!(execute), ..Action::new("aws:deleteImage") };
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let image = api::text(inputs, "ImageId")?;

@@ -3,13 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Context, Failure, Output, Result, api};
+use super::{Action, Context, Failure, Output, Result, api};
 
-pub const ACTION: Action = Action { returns_data: true, execute: Some(run), ..Action::new("aws:deleteStack") };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
+pub const ACTION: Action = Action { returns_data: true, execute: executor!(execute), ..Action::new("aws:deleteStack") };
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let name = api::text(inputs, "StackName")?.to_string();

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Checked, Context, Failure, Kind, Output, Result, shown_json, shown_text};
+use super::{Action, Checked, Context, Failure, Kind, Output, Result, shown_json, shown_text};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::document::model::Step;
 use crate::journal::{Status, WaitKind};
@@ -19,7 +19,7 @@ pub const ACTION: Action = Action {
     builtin_outputs: &["Output", "ExecutionId", "Status"],
     returns_data: true,
     safe_to_repeat: true,
-    execute: Some(run),
+    execute: executor!(execute),
     describe,
     check,
     ..Action::new("aws:executeAutomation")
@@ -27,10 +27,6 @@ pub const ACTION: Action = Action {
 
 /// The inputs of a rate-controlled run over targets.
 const FAN_OUT_INPUTS: &[&str] = &["Targets", "TargetMaps", "MaxConcurrency", "MaxErrors"];
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     if let Some(input) = FAN_OUT_INPUTS.iter().find(|input| inputs.contains_key(**input)) {

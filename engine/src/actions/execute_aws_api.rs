@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Action, BoxFuture, Context, Failure, Kind, Output, Result, api};
+use super::{Action, Context, Failure, Kind, Output, Result, api};
 use crate::document::model::Step;
 
 pub const ACTION: Action = Action {
@@ -11,15 +11,11 @@ pub const ACTION: Action = Action {
     // AWS limits each API call to 25 s, not the step: timeoutSeconds may be longer (245
     // AWS-owned steps set it so), so no step maximum applies.
     returns_data: true,
-    execute: Some(run),
+    execute: executor!(execute),
     describe,
     check: api::check,
     ..Action::new("aws:executeAwsApi")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
     api::describe("call", inputs)

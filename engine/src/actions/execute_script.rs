@@ -16,7 +16,7 @@ use std::process::Stdio;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Action, BoxFuture, Checked, Context, Failure, Output, Result, shown_json, shown_text};
+use super::{Action, Checked, Context, Failure, Output, Result, shown_json, shown_text};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::document::model::Step;
 use crate::template;
@@ -25,7 +25,7 @@ pub const ACTION: Action = Action {
     max_timeout_seconds: Some(600),
     builtin_outputs: &["Payload", "OutputPayload"],
     returns_data: true,
-    execute: Some(run),
+    execute: executor!(execute),
     describe,
     check,
     ..Action::new("aws:executeScript")
@@ -84,10 +84,6 @@ finish({"Payload": result}, 0)
 
 /// Most of a stream kept in the log.
 const LOG_LIMIT: usize = 1 << 20;
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 /// Where the script comes from.
 enum Source {

@@ -3,19 +3,15 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Context, Failure, Output, Result, api};
+use super::{Action, Context, Failure, Output, Result, api};
 
 pub const ACTION: Action = Action {
     max_timeout_seconds: Some(300),
     builtin_outputs: &["StatusCode", "FunctionError", "LogResult", "Payload", "OutputPayload"],
     returns_data: true,
-    execute: Some(run),
+    execute: executor!(execute),
     ..Action::new("aws:invokeLambdaFunction")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let mut params = Map::new();

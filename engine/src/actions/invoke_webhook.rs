@@ -7,23 +7,19 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Context, Failure, Output, Result, api, shown_text};
+use super::{Action, Context, Failure, Output, Result, api, shown_text};
 use crate::document::model::Step;
 
 pub const ACTION: Action = Action {
     builtin_outputs: &["Response", "ResponseCode"],
     returns_data: true,
-    execute: Some(run),
+    execute: executor!(execute),
     describe,
     ..Action::new("aws:invokeWebhook")
 };
 
 /// Where AWS keeps webhook integrations in Parameter Store (the Automation user guide).
 pub const PARAMETER_PREFIX: &str = "/d9d01087-4a3f-49e0-b0b4-d568d7826553/ssm/integrations/webhook/";
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 /// An integration: where to send and what to send by default.
 struct Integration {

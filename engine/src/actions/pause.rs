@@ -3,16 +3,17 @@
 
 use serde_json::{Map, Value};
 
-use super::{Action, Ask, BoxFuture, Context, Failure, Output, Result};
+use super::{Action, Ask, Context, Failure, Output, Result};
 use crate::document::model::Step;
 use crate::journal::{Answer, WaitKind};
 
-pub const ACTION: Action =
-    Action { cancel_target: false, safe_to_repeat: true, execute: Some(run), describe, ..Action::new("aws:pause") };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
+pub const ACTION: Action = Action {
+    cancel_target: false,
+    safe_to_repeat: true,
+    execute: executor!(execute),
+    describe,
+    ..Action::new("aws:pause")
+};
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let message = inputs.get("Message").and_then(Value::as_str).map(str::to_owned);

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Checked, Context, Failure, Output, Result, api};
+use super::{Action, Checked, Context, Failure, Output, Result, api};
 use crate::diagnostic::{Code, Diagnostic, pointer_push};
 use crate::document::model::{Runbook, Shape};
 use crate::template::{self, Reference};
@@ -13,7 +13,7 @@ use crate::template::{self, Reference};
 pub const ACTION: Action = Action {
     builtin_outputs: &["CommandId", "Status", "ResponseCode", "Output", "OutputPayload"],
     returns_data: true,
-    execute: Some(run),
+    execute: executor!(execute),
     check,
     ..Action::new("aws:runCommand")
 };
@@ -38,10 +38,6 @@ const PASSED: &[&str] = &[
 
 /// Command statuses that are not over yet.
 const RUNNING: &[&str] = &["Pending", "InProgress", "Cancelling"];
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 /// A value as the list of strings SSM takes for targets and document parameters.
 fn strings(value: &Value) -> Value {

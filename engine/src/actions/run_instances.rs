@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Context, Output, Result, api};
+use super::{Action, Context, Output, Result, api};
 
 /// Inputs whose names differ from the `RunInstances` request, or that need reshaping.
 const RESHAPED: &[&str] =
@@ -14,13 +14,9 @@ pub const ACTION: Action = Action {
     cancel_target: false,
     builtin_outputs: &["InstanceIds", "InstanceStates"],
     returns_data: true,
-    execute: Some(run),
+    execute: executor!(execute),
     ..Action::new("aws:runInstances")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let mut params: Map<String, Value> = inputs

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{Action, BoxFuture, Checked, Context, Failure, Output, Result, shown_text};
+use super::{Action, Checked, Context, Failure, Output, Result, shown_text};
 use crate::diagnostic::{Code, Diagnostic, pointer_push};
 use crate::document::model::Step;
 use crate::template;
@@ -17,15 +17,11 @@ pub const ACTION: Action = Action {
     cancel_target: false,
     max_timeout_seconds: Some(MAX_SECONDS),
     safe_to_repeat: true,
-    execute: Some(run),
+    execute: executor!(execute),
     describe,
     check,
     ..Action::new("aws:sleep")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 async fn execute(_: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let delay = delay(inputs, jiff::Timestamp::now()).map_err(Failure::error)?;

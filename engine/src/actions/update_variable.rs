@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Action, BoxFuture, Checked, Context, Failure, Kind, Output, Result, shown_json, shown_text};
+use super::{Action, Checked, Context, Failure, Kind, Output, Result, shown_json, shown_text};
 use crate::diagnostic::{Code, Diagnostic, describe_json};
 use crate::document::model::Step;
 use crate::template;
@@ -12,15 +12,11 @@ pub const ACTION: Action = Action {
     kind: Kind::Variable,
     on_cancel_allowed: false,
     safe_to_repeat: true,
-    execute: Some(run),
+    execute: executor!(sync execute),
     describe,
     check,
     ..Action::new("aws:updateVariable")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(async move { execute(context, inputs) })
-}
 
 fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let name = inputs

@@ -4,22 +4,18 @@
 
 use serde_json::{Map, Value};
 
-use super::{Action, BoxFuture, Context, Failure, Kind, Output, Result, api};
+use super::{Action, Context, Failure, Kind, Output, Result, api};
 use crate::aws;
 use crate::document::model::Step;
 
 pub const ACTION: Action = Action {
     kind: Kind::Api { property: true },
     default_timeout_seconds: Some(3600),
-    execute: Some(run),
+    execute: executor!(execute),
     describe,
     check: api::check,
     ..Action::new("aws:waitForAwsResourceProperty")
 };
-
-fn run<'c>(context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
-    Box::pin(execute(context, inputs))
-}
 
 fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
     api::describe("poll", inputs)
