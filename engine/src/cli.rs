@@ -51,6 +51,12 @@ journal, AWS), 4 execution Failed, 5 TimedOut, 6 Cancelled, 7 waiting for approv
 (unknown outcome, changed runbook, another process drives it), 101 bug.
 Documentation: README.md; diagnostic codes: `runbook codes`.";
 
+const DECIDE_HELP: &str = "\
+The decision is journaled with who made it and any --comment. Unless another process drives
+the execution (or --no-continue), it goes on here, from the journal: values the journal does
+not keep (x-secret parameters) must be given again with -p NAME=VALUE, and the AWS and webhook
+settings with the same flags as `runbook run`.";
+
 #[derive(Debug, Parser)]
 #[command(name = "runbook", version, about = ABOUT, after_help = AFTER_HELP)]
 struct Cli {
@@ -109,10 +115,13 @@ Exit status: 0 Success, 3 environment, 4 Failed, 5 TimedOut, 6 Cancelled, 7 wait
     #[command(subcommand)]
     Executions(run::ExecutionsCommand),
     /// Approve the aws:approve step an execution waits on, then go on with it.
+    #[command(after_help = DECIDE_HELP)]
     Approve(run::DecideArgs),
     /// Reject the aws:approve step an execution waits on (the step fails), then go on.
+    #[command(after_help = DECIDE_HELP)]
     Reject(run::DecideArgs),
     /// Resume an execution: answer the aws:pause it waits on, or go on after a crash.
+    #[command(after_help = DECIDE_HELP)]
     Resume(run::DecideArgs),
     /// List every diagnostic code with its severity and what it means.
     Codes,
