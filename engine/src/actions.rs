@@ -181,6 +181,13 @@ impl Failure {
     }
 }
 
+/// An AWS call that failed fails the attempt with its message.
+impl From<crate::aws::Error> for Failure {
+    fn from(error: crate::aws::Error) -> Failure {
+        Failure::error(error.to_string())
+    }
+}
+
 pub type Result = std::result::Result<Output, Failure>;
 
 /// Runs one attempt of a step with its rendered inputs. The runner asks this seam, so a test

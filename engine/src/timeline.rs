@@ -9,9 +9,7 @@ use std::cell::RefCell;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::journal::{
-    self, Attempt, Decision, EventKind, Execution, JournalWrite, Status, StepRecord, WaitKind, WaitingOn,
-};
+use crate::journal::{self, Attempt, Decision, EventKind, Execution, JournalWrite, Status, StepRecord, WaitKind};
 use crate::redact::Redactor;
 
 /// Something a run reports as it goes; the CLI renders them. Values are already redacted.
@@ -151,11 +149,11 @@ impl<'a> Timeline<'a> {
         self.redactor.borrow_mut().extend(secrets);
     }
 
-    pub fn redact_text(&self, text: &str) -> String {
+    fn redact_text(&self, text: &str) -> String {
         self.redactor.borrow().text(text)
     }
 
-    pub fn redact(&self, value: &Value) -> Value {
+    fn redact(&self, value: &Value) -> Value {
         self.redactor.borrow().value(value)
     }
 
@@ -427,11 +425,6 @@ impl<'a> Timeline<'a> {
     pub fn stopped(&self, reason: &str) -> journal::Result<()> {
         let reason = self.redact_text(reason);
         self.journal.set_status(&self.execution_id, Status::InProgress, false, None, Some(&reason))
-    }
-
-    /// What the execution waits on, as recorded.
-    pub fn waiting_on(&self) -> journal::Result<Option<WaitingOn>> {
-        self.journal.waiting_on(&self.execution_id)
     }
 
     pub fn decided(&self, step: &str, iteration: u32) -> journal::Result<Option<Decision>> {

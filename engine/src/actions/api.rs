@@ -47,7 +47,7 @@ pub async fn call_or_fail(
     api: &str,
     params: &Map<String, Value>,
 ) -> Result<Value, Failure> {
-    call(context, service, api, params).await.map_err(|error| Failure::error(error.to_string()))
+    Ok(call(context, service, api, params).await?)
 }
 
 /// The keys an API action reads itself; every other input is a request parameter.

@@ -21,9 +21,7 @@ fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let (service, operation, params) = api::split(inputs)?;
-    let response = api::call_for_response(context, &service, &operation, &params)
-        .await
-        .map_err(|error| Failure::error(error.to_string()))?;
+    let response = api::call_for_response(context, &service, &operation, &params).await?;
     let (matches, found) = api::property_matches(inputs, &response)?;
     if !matches {
         let desired = inputs.get("DesiredValues").map(Value::to_string).unwrap_or_default();

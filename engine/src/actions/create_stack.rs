@@ -45,7 +45,7 @@ pub async fn wait_for_stack(context: &Context<'_>, stack: &str) -> std::result::
                 Ok((!status.ends_with("_IN_PROGRESS")).then_some(stack))
             }
             Err(error) if error.code() == Some("ValidationError") => Ok(Some(Value::Null)),
-            Err(error) => Err(Failure::error(error.to_string())),
+            Err(error) => Err(error.into()),
         }
     })
     .await

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Action, Context, Failure, Kind, Output, Result, api};
+use super::{Action, Context, Kind, Output, Result, api};
 use crate::document::model::Step;
 
 pub const ACTION: Action = Action {
@@ -23,8 +23,6 @@ fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let (service, operation, params) = api::split(inputs)?;
-    let response = api::call_for_response(context, &service, &operation, &params)
-        .await
-        .map_err(|error| Failure::error(error.to_string()))?;
+    let response = api::call_for_response(context, &service, &operation, &params).await?;
     Ok(Output { root: response, ..Output::empty() })
 }

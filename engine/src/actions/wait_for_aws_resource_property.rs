@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Action, Context, Failure, Kind, Output, Result, api};
+use super::{Action, Context, Kind, Output, Result, api};
 use crate::aws;
 use crate::document::model::Step;
 
@@ -29,7 +29,7 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
             // The service answered with an error, or could not be reached: ask again. Any
             // other error is in the request itself and fails now rather than at the timeout.
             Err(aws::Error::Service { .. } | aws::Error::Transport { .. }) => return Ok(None),
-            Err(error) => return Err(Failure::error(error.to_string())),
+            Err(error) => return Err(error.into()),
         };
         let (matches, _) = api::property_matches(inputs, &response)?;
         Ok(matches.then(|| Output { root: response, ..Output::empty() }))
