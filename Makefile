@@ -25,3 +25,5 @@ bench:
 	cargo bench -p runbook --bench validate --locked
 	cargo bench -p runbook --bench plan --locked
 	cargo bench -p runbook --bench run --locked
+	cargo build --release --locked
+	cargo bench -p runbook --bench scenarios --locked

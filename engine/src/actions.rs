@@ -100,6 +100,8 @@ pub struct Settings<'a> {
     pub poll_interval: Duration,
     /// Webhook integrations given locally (`--integrations FILE`): name -> `{url, headers, payload}`.
     pub integrations: &'a Map<String, Value>,
+    /// The wall clock (`aws:sleep` until a timestamp).
+    pub clock: crate::timeline::Clock,
 }
 
 /// What an executor gets besides its rendered inputs.
@@ -309,6 +311,14 @@ pub struct Action {
     /// action changes nothing outside the execution (or, for `aws:executeAutomation`, its
     /// child is found again by an idempotency key and resumed, not started twice).
     pub safe_to_repeat: bool,
+    /// Whether a step waits for a person's answer (`aws:approve`, `aws:pause`).
+    pub asks_person: bool,
+    /// Whether it runs a script in a local interpreter, whose return value is its `Payload`
+    /// (and which takes real time even when a test's clock is virtual).
+    pub runs_script: bool,
+    /// Whether it touches nothing outside the engine: no AWS call, no process, no network. A
+    /// scenario test needs no mock for it.
+    pub self_contained: bool,
     /// Runs one attempt; `None` where the runner does the work (`aws:loop`) or nothing can
     /// run locally (AWS-internal actions).
     pub execute: Option<Executor>,
@@ -332,6 +342,9 @@ impl Action {
             builtin_outputs: &[],
             returns_data: false,
             safe_to_repeat: false,
+            asks_person: false,
+            runs_script: false,
+            self_contained: false,
             execute: None,
             describe: describe_generic,
             check: check_nothing,
@@ -393,6 +406,11 @@ pub fn lookup(name: &str) -> Option<&'static Action> {
 /// How the runner walks a step of this action (an unknown action is a plain task).
 pub fn kind_of(name: &str) -> Kind {
     lookup(name).map_or(Kind::Task, |action| action.kind)
+}
+
+/// A fact of an action by name (`false` for an unknown one).
+pub fn has(name: &str, fact: impl Fn(&Action) -> bool) -> bool {
+    lookup(name).is_some_and(fact)
 }
 
 /// The public actions, for messages and `runbook --help`.

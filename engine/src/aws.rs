@@ -23,6 +23,38 @@ pub use check::Problem;
 pub use protocol::{Response, ServiceError};
 pub use transport::Transport;
 
+/// An API call as it is about to go out: checked against the model, idempotency tokens
+/// filled, serialized. What a [`Responder`] sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// The service's canonical client name (`s3`, `ec2`).
+    pub service: &'static str,
+    /// The operation's canonical name (`GetBucketAcl`).
+    pub operation: &'a str,
+    /// The request parameters as sent, brought to the model's types.
+    pub params: &'a Map<String, Value>,
+}
+
+/// What a responder does with a call.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// Answer with this response, boto3-shaped and already checked against the operation's
+    /// output shape ([`check::check_response`]); the client adds the response metadata.
+    Respond(Value),
+    /// Answer with this service error (retried like a real one when it is transient).
+    Fail(ServiceError),
+    /// Send the call to the network after all.
+    Send,
+    /// Refuse the call: nothing may answer it (the message says why).
+    Refuse(String),
+}
+
+/// Answers calls in place of the network, on the request the engine built, checked and
+/// serialized: `runbook test` mocks AWS here, and records what was called.
+pub trait Responder: Send + Sync {
+    fn reply(&self, call: &Outgoing<'_>) -> Reply;
+}
+
 /// How to reach AWS, from the command line; the rest comes from the standard configuration
 /// (environment, `~/.aws/config` and `credentials`, SSO, IMDS).
 #[derive(Debug, Clone, Default)]
@@ -67,6 +99,12 @@ pub enum Error {
     Transport { url: String, message: String },
     #[error("could not build the {operation} request: {message}")]
     Request { operation: String, message: String },
+    /// A responder refused a call (a test's call with no mock).
+    #[error("{0}")]
+    Refused(String),
+    /// A responder's answer does not fit the operation's output shape.
+    #[error("the response given for {operation} does not fit its output: {}", join_problems(.problems))]
+    InvalidResponse { operation: String, problems: Vec<Problem> },
 }
 
 fn suggest(suggestion: Option<&str>) -> String {
@@ -148,6 +186,7 @@ pub struct Aws {
     credentials: tokio::sync::Mutex<HashMap<Option<String>, Credentials>>,
     identity: tokio::sync::OnceCell<Identity>,
     transport: Arc<dyn Transport>,
+    responder: Option<Arc<dyn Responder>>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -174,6 +213,22 @@ impl Aws {
             credentials: tokio::sync::Mutex::new(credentials.into_iter().map(|c| (None, c)).collect()),
             identity: tokio::sync::OnceCell::new(),
             transport,
+            responder: None,
+        })
+    }
+
+    /// A client whose calls `responder` answers (or sends on, through HTTPS, when it says
+    /// so); webhooks are refused unless it sends them on. No credentials are looked for
+    /// for the calls it answers.
+    pub fn with_responder(settings: Settings, responder: Arc<dyn Responder>) -> Arc<Aws> {
+        let credentials = Credentials::new("AKIDRUNBOOKTEST", "runbook-test-secret", None, None, "runbook test");
+        Arc::new(Aws {
+            settings,
+            loaded: tokio::sync::OnceCell::new(),
+            credentials: tokio::sync::Mutex::new([(None, credentials)].into_iter().collect()),
+            identity: tokio::sync::OnceCell::new(),
+            transport: Arc::new(transport::Https::default()),
+            responder: Some(responder),
         })
     }
 
@@ -256,6 +311,9 @@ impl Aws {
         }
         if let Some(url) = &self.settings.endpoint_url {
             variables.push(("AWS_ENDPOINT_URL".into(), url.clone()));
+        } else if self.responder.is_some() {
+            // A test's script reaches no AWS: its calls fail at once, on this machine.
+            variables.push(("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:9".into()));
         }
         Ok(variables)
     }
@@ -290,15 +348,17 @@ impl Aws {
         customize(&model, operation, &mut params);
         let request = protocol::serialize(&model, operation, &params)
             .map_err(|message| Error::Request { operation: operation.name.clone(), message })?;
-        let region = self.region().await?;
-        let endpoint =
-            endpoint::resolve(&model, &region, self.settings.endpoint_url.as_deref(), &endpoint::ProcessEnvironment)
-                .map_err(|message| Error::Request { operation: operation.name.clone(), message })?;
+        let service = model::canonical_service(call.service).unwrap_or("unknown");
+        let outgoing = Outgoing { service, operation: &operation.name, params: &params };
         let mut tries = 0;
         loop {
             tries += 1;
-            let credentials = self.credentials(call.role).await?;
-            let result = self.send(&model, operation, &request, &endpoint, &credentials).await;
+            let result = match self.responder.as_ref().map(|responder| responder.reply(&outgoing)) {
+                Some(Reply::Respond(response)) => respond(operation, response),
+                Some(Reply::Fail(error)) => Err(Error::Service { operation: operation.name.clone(), error }),
+                Some(Reply::Refuse(message)) => return Err(Error::Refused(message)),
+                None | Some(Reply::Send) => self.send_signed(call, &model, operation, &request).await,
+            };
             match result {
                 Ok(mut response) => {
                     if let Some(metadata) = response.get_mut("ResponseMetadata").and_then(Value::as_object_mut) {
@@ -316,8 +376,27 @@ impl Aws {
         }
     }
 
+    /// Resolves the endpoint, signs and sends one try of a call.
+    async fn send_signed(
+        &self,
+        call: &Call<'_>,
+        model: &model::Model,
+        operation: &model::Operation,
+        request: &protocol::Request,
+    ) -> Result<Value, Error> {
+        let region = self.region().await?;
+        let endpoint =
+            endpoint::resolve(model, &region, self.settings.endpoint_url.as_deref(), &endpoint::ProcessEnvironment)
+                .map_err(|message| Error::Request { operation: operation.name.clone(), message })?;
+        let credentials = self.credentials(call.role).await?;
+        self.send(model, operation, request, &endpoint, &credentials).await
+    }
+
     /// POSTs `body` to `url` unsigned, through the same transport as AWS calls (webhooks).
     pub async fn post(&self, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Result<Response, Error> {
+        if self.responder.is_some() && self.settings.endpoint_url.is_none() {
+            return Err(Error::Refused(format!("no request leaves a test: mock the step that posts to {url}")));
+        }
         let uri: http::Uri =
             url.parse().map_err(|e| Error::Transport { url: url.to_owned(), message: format!("{e}") })?;
         let mut headers = headers.to_vec();
@@ -389,6 +468,17 @@ impl Aws {
     }
 }
 
+/// A responder's answer as the service's would be: with the response metadata a real answer
+/// has. The responder checked it against the output shape.
+fn respond(operation: &model::Operation, response: Value) -> Result<Value, Error> {
+    let Value::Object(mut response) = response else {
+        let problem = Problem { path: String::new(), message: format!("expected an object, found {response}") };
+        return Err(Error::InvalidResponse { operation: operation.name.clone(), problems: vec![problem] });
+    };
+    response.insert("ResponseMetadata".into(), json!({"HTTPStatusCode": 200, "HTTPHeaders": {}}));
+    Ok(Value::Object(response))
+}
+
 /// The model and canonical operation name a `Service` and `Api` mean.
 pub fn resolve(service: &str, api: &str) -> Result<(Arc<model::Model>, String), Error> {
     let model = model::service(service).ok_or_else(|| Error::UnknownService {
@@ -441,10 +531,35 @@ pub fn sensitive_values(service: &str, api: &str, response: &Value) -> Vec<Value
     let mut out = Vec::new();
     if let Ok((model, operation)) = resolve(service, api)
         && let Some(output) = &model.operations[&operation].output
+        && may_hold_sensitive(&model, &output.shape)
     {
         walk(&model, output, response, &mut out);
     }
     out
+}
+
+/// Whether a shape holds a sensitive member anywhere (most responses do not, and are not
+/// walked); remembered per service and shape.
+fn may_hold_sensitive(model: &model::Model, shape: &str) -> bool {
+    fn search(model: &model::Model, name: &str, seen: &mut std::collections::HashSet<String>) -> bool {
+        if !seen.insert(name.to_owned()) {
+            return false;
+        }
+        let Some(shape) = model.shapes.get(name) else { return false };
+        shape.sensitive
+            || shape.members.values().any(|member| search(model, &member.shape, seen))
+            || [&shape.member, &shape.value].into_iter().flatten().any(|member| search(model, &member.shape, seen))
+    }
+    thread_local! {
+        static KNOWN: std::cell::RefCell<HashMap<String, bool>> = Default::default();
+    }
+    let key = format!("{}/{}/{shape}", model.metadata.endpoint_prefix, model.metadata.api_version);
+    if let Some(known) = KNOWN.with_borrow(|known| known.get(&key).copied()) {
+        return known;
+    }
+    let found = search(model, shape, &mut std::collections::HashSet::new());
+    KNOWN.with_borrow_mut(|known| known.insert(key, found));
+    found
 }
 
 /// What botocore changes in requests beyond the model: Route 53 takes ids without the

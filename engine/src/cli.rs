@@ -1,6 +1,7 @@
 //! The command line: the only module that knows clap, terminals, colours and exit codes.
 
 mod run;
+mod test;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -111,6 +112,23 @@ in every output and never stored.
 Exit status: 0 Success, 3 environment, 4 Failed, 5 TimedOut, 6 Cancelled, 7 waiting,
 8 refused.")]
     Run(Box<run::RunArgs>),
+    /// Test runbooks with scenario files: mocks by step and by AWS call, a virtual clock,
+    /// expected paths, statuses, outputs and calls; edge coverage; JUnit for CI.
+    #[command(after_help = "\
+Examples:
+  runbook test runbooks/                          every *.test.yaml below runbooks/
+  runbook test stop.test.yaml -E 'already stopped' --coverage
+  runbook test . --min-coverage 100 --junit junit.xml --format github
+  runbook test --scaffold runbooks/stop-idle-instance.yaml
+
+A scenario file names its runbook (`runbook: FILE`, else NAME.yaml beside NAME.test.yaml)
+and lists scenarios: parameters, mocks by step (`steps:`) and by AWS call (`aws:`), answers
+for approvals and pauses, and what to expect. Every scenario runs through the real engine
+with the clock paused: sleeps, waits and retries take no time. An AWS call no mock answers
+fails the scenario, unless the scenario gives an `endpoint`. Schema: schemas/test.schema.json.
+Exit status: 0 all passed, 1 a scenario failed (or a file is invalid, or coverage is under
+--min-coverage), 2 usage, 3 environment.")]
+    Test(Box<test::TestArgs>),
     /// List executions, or show one's timeline from the journal.
     #[command(subcommand)]
     Executions(run::ExecutionsCommand),
@@ -244,6 +262,7 @@ pub fn run(
         Command::Approve(args) => run::decide_command(exec::Answer::Approve, false, args, stdout, stderr),
         Command::Reject(args) => run::decide_command(exec::Answer::Reject, false, args, stdout, stderr),
         Command::Resume(args) => run::decide_command(exec::Answer::Approve, true, args, stdout, stderr),
+        Command::Test(args) => test::test_command(*args, stdout, terminal_colour),
         Command::Codes => codes_command(stdout).map(|()| exit::SUCCESS),
     };
     match result {
@@ -494,8 +513,17 @@ fn validate_files<R: Send>(
     results.into_iter().map(|r| r.expect("every file was validated")).collect()
 }
 
-/// Adds `path` if it is a file, or every runbook file below it if it is a directory.
+/// Adds `path` if it is a file, or every runbook file below it if it is a directory (scenario
+/// files, `*.test.yaml`, are not runbooks).
 fn collect_runbooks(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    collect_files(path, files, &|entry| {
+        let extension = entry.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        matches!(extension.as_deref(), Some("json" | "yaml" | "yml")) && !crate::scenario::file::is_scenario_file(entry)
+    })
+}
+
+/// Adds `path` if it is a file, or every file below it that `wanted` accepts.
+fn collect_files(path: &Path, files: &mut Vec<PathBuf>, wanted: &dyn Fn(&Path) -> bool) -> anyhow::Result<()> {
     let metadata = std::fs::metadata(path).with_context(|| format!("failed to read {}", path.display()))?;
     if !metadata.is_dir() {
         files.push(path.to_owned());
@@ -508,13 +536,9 @@ fn collect_runbooks(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()>
         .with_context(|| format!("failed to read directory {}", path.display()))?;
     entries.sort();
     for entry in entries {
-        let is_runbook = entry
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "json" | "yaml" | "yml"));
         if entry.is_dir() {
-            collect_runbooks(&entry, files)?;
-        } else if is_runbook {
+            collect_files(&entry, files, wanted)?;
+        } else if wanted(&entry) {
             files.push(entry);
         }
     }

@@ -289,6 +289,15 @@ codes! {
     ParameterAllowedValues = "parameter-allowed-values", Error, "8.3", "a supplied value is not in allowedValues";
     ParameterPattern = "parameter-pattern", Error, "8.3", "a supplied value does not match allowedPattern";
     ParameterLength = "parameter-length", Error, "8.3", "a supplied value breaks minItems/maxItems/minChars/maxChars";
+    // Scenario files (`runbook test`).
+    ScenarioSchema = "scenario-schema", Error, "test", "the scenario file does not match schemas/test.schema.json";
+    ScenarioRunbook = "scenario-runbook", Error, "test", "the runbook a scenario file tests cannot be found or is invalid";
+    ScenarioDuplicateName = "scenario-duplicate-name", Error, "test", "two scenarios of one file share a name";
+    ScenarioUnknownStep = "scenario-unknown-step", Error, "test", "a mock, answer or expectation names a step the runbook does not have";
+    ScenarioUnknownOutput = "scenario-unknown-output", Error, "test", "a mocked or expected output the step does not have";
+    ScenarioOutputType = "scenario-output-type", Error, "test", "a mocked output does not have the type the step declares";
+    ScenarioMock = "scenario-mock", Error, "test", "a mock that cannot apply: wrong action, unknown AWS call, response that does not fit";
+    ScenarioValue = "scenario-value", Error, "test", "a malformed value: a range, a time, a duration";
 }
 
 impl fmt::Display for Code {

@@ -36,7 +36,7 @@ pub use crate::redact::{REDACTED, Redactor};
 pub use crate::timeline::{Event, Observer, Silent};
 pub use decide::{Decided, decide};
 pub use runner::run;
-pub use scope::{RunScope, System};
+pub use scope::{Clock, RunScope, System};
 
 /// A pre-set answer for `aws:approve` and `aws:pause` steps (CI has nobody at a prompt).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +70,8 @@ pub struct Config {
     /// although they finished with a secret the journal does not keep.
     pub rerun: Vec<String>,
     pub answer: Option<Answer>,
+    /// Pre-set answers for single steps, which win over `answer` (scenario tests).
+    pub step_answers: std::collections::HashMap<String, Answer>,
     pub wait: WaitMode,
     /// The Python interpreter for `aws:executeScript`.
     pub python: String,
@@ -98,6 +100,7 @@ impl Default for Config {
             force: false,
             rerun: Vec::new(),
             answer: None,
+            step_answers: std::collections::HashMap::new(),
             wait: WaitMode::Exit,
             python: std::env::var("RUNBOOK_PYTHON").unwrap_or_else(|_| "python3".to_owned()),
             system: System::from_environment(),

@@ -11,6 +11,7 @@
 
 mod format;
 mod locks;
+mod memory;
 pub mod record;
 mod sqlite;
 
@@ -20,6 +21,7 @@ use serde_json::Value;
 
 pub use format::FORMAT;
 pub use locks::{Held, Lease};
+pub use memory::Memory;
 pub use record::{
     Answer, Attempt, Decision, Event, EventKind, Execution, Status, StepOutcome, StepRecord, WaitKind, WaitingOn, now,
 };

@@ -13,6 +13,7 @@ pub mod journal;
 pub mod plan;
 pub mod redact;
 pub mod report;
+pub mod scenario;
 pub mod template;
 pub mod timeline;
 pub mod validate;

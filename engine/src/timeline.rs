@@ -96,6 +96,31 @@ pub enum Event {
     },
 }
 
+/// The wall clock a run reads (`global:DATE_TIME`, `aws:sleep` until a timestamp): the
+/// system's, or a fixed instant moved on by tokio's clock, so that a scenario with paused
+/// time reads the same dates on every run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Clock {
+    fixed: Option<(jiff::Timestamp, tokio::time::Instant)>,
+}
+
+impl Clock {
+    /// `start` now; from here on, the time moves as tokio's clock does.
+    pub fn starting_at(start: jiff::Timestamp) -> Clock {
+        Clock { fixed: Some((start, tokio::time::Instant::now())) }
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        match self.fixed {
+            None => jiff::Timestamp::now(),
+            Some((start, since)) => {
+                let elapsed = jiff::SignedDuration::try_from(since.elapsed()).unwrap_or(jiff::SignedDuration::MAX);
+                start.checked_add(elapsed).unwrap_or(jiff::Timestamp::MAX)
+            }
+        }
+    }
+}
+
 /// Receives events as they happen.
 pub trait Observer {
     fn event(&self, event: &Event);

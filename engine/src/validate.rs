@@ -1,7 +1,7 @@
 //! Stage 2, validation: the JSON Schema for shape, then the semantic rules, then (when the
 //! caller supplied any) parameter values. Every problem is collected, none stops the others.
 
-mod java_regex;
+pub(crate) mod java_regex;
 pub mod params;
 pub(crate) mod rules;
 pub mod schema;

@@ -25,6 +25,8 @@ mod resume;
 mod rules;
 // `runbook run`: successors, retries, timeouts, statuses, loops, variables, outputs.
 mod run;
+// `runbook test`: scenario files, mocks, the virtual clock, coverage, scaffolds, reports.
+mod scenarios;
 // Seams: a runner with executors that need no Python and no network, a transport that answers
 // itself, paused time.
 mod seams;

@@ -420,6 +420,122 @@ fn r_a_child_run_over_targets_is_refused_before_it_starts_never_run_as_one_child
     assert_eq!(found, [("execute-automation-fan-out", Some((5, 64)), true)]);
 }
 
+/// Writes a scenario file for the kinds runbook and returns the `runbook test` output.
+fn bad_scenarios(scratch: &runbook_tests::Scratch, text: &str) -> runbook_tests::Output {
+    let file = super::scenarios::kinds(scratch, text);
+    let output = runbook_tests::runbook(&["test", &file, "--format", "json"]);
+    assert_eq!(output.code, 1, "{}{}", output.stdout, output.stderr);
+    output
+}
+
+#[test]
+fn bad_scenario_files_get_a_located_diagnostic_for_every_scenario_code() {
+    let scratch = runbook_tests::Scratch::new("scenario-bad");
+    let cases: &[(&str, &str, &str, u64)] = &[
+        (
+            "scenarios:\n  - name: x\n    steps:\n      gret: {outputs: {Greeting: hi}}\n    expect: {status: Success}\n",
+            "scenario-unknown-step",
+            "the runbook has no step named `gret`",
+            4,
+        ),
+        (
+            "scenarios:\n  - name: x\n    steps:\n      greet: {outputs: {Greting: hi}}\n    expect: {status: Success}\n",
+            "scenario-unknown-output",
+            "step `greet` has no output `Greting`",
+            4,
+        ),
+        (
+            "scenarios:\n  - name: x\n    steps:\n      greet: {outputs: {Greeting: [1]}}\n    expect: {status: Success}\n",
+            "scenario-output-type",
+            "output `greet.Greeting` is a String",
+            4,
+        ),
+        (
+            "scenarios:\n  - name: x\n    expect:\n      steps:\n        lookup: {outputs: {Typ: x}}\n",
+            "scenario-unknown-output",
+            "step `lookup` has no output `Typ`",
+            5,
+        ),
+        (
+            "scenarios:\n  - name: x\n    expect:\n      path: [early, nope]\n",
+            "scenario-unknown-step",
+            "no step named `nope`",
+            4,
+        ),
+        (
+            "scenarios:\n  - name: x\n    parameters: {Name: [1, 2]}\n    expect: {status: Success}\n",
+            "parameter-type",
+            "`Name` is a String",
+            3,
+        ),
+        (
+            "scenarios:\n  - name: x\n    steps:\n      greet: {attempts: 2-1, error: e}\n    expect: {status: Failed}\n",
+            "scenario-value",
+            "not a range of numbers from 1 up",
+            4,
+        ),
+        (
+            "scenarios:\n  - name: x\n    aws:\n      - {call: ec2.DescribeInstanse, response: {}}\n    expect: {status: Failed}\n",
+            "scenario-mock",
+            "did you mean `DescribeInstances`?",
+            4,
+        ),
+        (
+            "scenarios:\n  - name: x\n    aws:\n      - call: ec2.DescribeInstances\n        response: {Reservashuns: []}\n    expect: {}\n",
+            "scenario-mock",
+            "unknown member `Reservashuns`",
+            5,
+        ),
+        (
+            "scenarios:\n  - name: x\n    steps:\n      nap: {payload: 1}\n    expect: {}\n",
+            "scenario-mock",
+            "only script steps (aws:executeScript) return a payload",
+            4,
+        ),
+        (
+            "scenarios:\n  - name: x\n    answers: {greet: approve}\n    expect: {}\n",
+            "scenario-mock",
+            "only aws:approve and aws:pause steps take answers",
+            3,
+        ),
+        ("scenarios:\n  - name: x\n    expect: {staus: Success}\n", "scenario-schema", "unknown key `staus`", 3),
+        (
+            "scenarios:\n  - name: x\n    expect: {}\n  - name: x\n    expect: {}\n",
+            "scenario-duplicate-name",
+            "already",
+            4,
+        ),
+        ("scenarios:\n  - name: x\n    expect: {status: [Success\n", "parse-error", "", 4),
+        ("runbook: missing.yaml\nscenarios:\n  - {name: x, expect: {}}\n", "scenario-runbook", "missing.yaml", 1),
+    ];
+    for (text, code, message, line) in cases {
+        let output = bad_scenarios(&scratch, text);
+        let report = super::scenarios::json(&output);
+        let found = report["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["code"] == *code)
+            .unwrap_or_else(|| panic!("no {code} for\n{text}\n{report:#}"));
+        assert!(found["message"].as_str().unwrap().contains(message), "{text}\n{found:#}");
+        assert_eq!(found["line"], *line, "{text}\n{found:#}");
+        assert!(found["column"].as_u64().unwrap() >= 1, "{found:#}");
+        assert_eq!(report["summary"]["scenarios"], 0, "an invalid file runs nothing: {report:#}");
+    }
+    // The text format shows the same with a source snippet.
+    let file = super::scenarios::kinds(&scratch, cases[0].0);
+    let text = runbook_tests::runbook(&["test", &file]);
+    assert_eq!(text.code, 1);
+    assert!(
+        text.stdout.contains("scenario-unknown-step") && text.stdout.contains("did you mean `greet`?"),
+        "{}",
+        text.stdout
+    );
+    // No scenario file at all is a usage error.
+    let empty = runbook_tests::Scratch::new("scenario-none");
+    assert_eq!(runbook_tests::runbook(&["test", &empty.dir.display().to_string()]).code, 2);
+}
+
 #[test]
 fn every_code_is_exercised_here() {
     // A new code must come with a negative test in this file.

@@ -14,6 +14,8 @@ use crate::journal::{Answer, WaitKind};
 const DAY: u64 = 24 * 3600;
 
 pub const ACTION: Action = Action {
+    asks_person: true,
+    self_contained: true,
     cancel_target: false,
     default_timeout_seconds: Some(7 * DAY),
     max_timeout_seconds: Some(30 * DAY),

@@ -12,6 +12,7 @@ use crate::template::render::to_text;
 
 pub const ACTION: Action = Action {
     kind: Kind::Branch,
+    self_contained: true,
     builtin_outputs: &["NextStep"],
     safe_to_repeat: true,
     execute: executor!(sync execute),

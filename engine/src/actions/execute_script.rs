@@ -22,6 +22,7 @@ use crate::document::model::Step;
 use crate::template;
 
 pub const ACTION: Action = Action {
+    runs_script: true,
     max_timeout_seconds: Some(600),
     builtin_outputs: &["Payload", "OutputPayload"],
     returns_data: true,

@@ -15,6 +15,7 @@ pub const MAX_ITERATIONS: u32 = 100;
 
 pub const ACTION: Action = Action {
     kind: Kind::Loop,
+    self_contained: true,
     on_cancel_allowed: false,
     builtin_outputs: &["CurrentIteration", "CurrentIteratorValue"],
     safe_to_repeat: true,

@@ -8,6 +8,8 @@ use crate::document::model::Step;
 use crate::journal::{Answer, WaitKind};
 
 pub const ACTION: Action = Action {
+    asks_person: true,
+    self_contained: true,
     cancel_target: false,
     safe_to_repeat: true,
     execute: executor!(execute),

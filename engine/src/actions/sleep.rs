@@ -14,6 +14,7 @@ use crate::template;
 pub const MAX_SECONDS: u64 = 604_799;
 
 pub const ACTION: Action = Action {
+    self_contained: true,
     cancel_target: false,
     max_timeout_seconds: Some(MAX_SECONDS),
     safe_to_repeat: true,
@@ -23,8 +24,8 @@ pub const ACTION: Action = Action {
     ..Action::new("aws:sleep")
 };
 
-async fn execute(_: &Context<'_>, inputs: &Map<String, Value>) -> Result {
-    let delay = delay(inputs, jiff::Timestamp::now()).map_err(Failure::error)?;
+async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
+    let delay = delay(inputs, context.settings.clock.now()).map_err(Failure::error)?;
     // A zero sleep would still wait for the next timer tick (a millisecond).
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

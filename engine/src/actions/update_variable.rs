@@ -10,6 +10,7 @@ use crate::template;
 
 pub const ACTION: Action = Action {
     kind: Kind::Variable,
+    self_contained: true,
     on_cancel_allowed: false,
     safe_to_repeat: true,
     execute: executor!(sync execute),

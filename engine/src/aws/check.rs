@@ -40,10 +40,33 @@ pub fn check(
         }
         return (Map::new(), problems);
     };
-    let mut checker = Checker { model, problems };
+    let mut checker = Checker { model, problems, response: false };
     let value = checker.structure(input, params, "", members_left_out);
     let Value::Object(params) = value else { unreachable!("a structure checks to an object") };
     (params, checker.problems)
+}
+
+/// Checks a response given in place of the service's (a test's mock) against the operation's
+/// output shape: members it does not have and values of the wrong kind; nothing is required.
+/// Returns it brought to the model's types.
+pub fn check_response(
+    model: &Model,
+    operation: &Operation,
+    response: &Map<String, Value>,
+) -> (Map<String, Value>, Vec<Problem>) {
+    let Some(output) = &operation.output else {
+        let problems = response
+            .keys()
+            .take(1)
+            .map(|name| Problem { path: name.clone(), message: format!("`{}` returns nothing", operation.name) })
+            .collect();
+        return (Map::new(), problems);
+    };
+    let mut checker = Checker { model, problems: Vec::new(), response: true };
+    let Value::Object(checked) = checker.structure(output, response, "", &[]) else {
+        unreachable!("a structure checks to an object")
+    };
+    (checked, checker.problems)
 }
 
 /// Fills the operation's idempotency-token members the caller left out with a token derived
@@ -69,6 +92,8 @@ pub fn token(seed: &str) -> String {
 struct Checker<'m> {
     model: &'m Model,
     problems: Vec<Problem>,
+    /// Checking a response: no member is required.
+    response: bool,
 }
 
 fn join(path: &str, name: &str) -> String {
@@ -93,11 +118,13 @@ impl Checker<'_> {
                     let suggestion = nearest(name, shape.members.keys().map(String::as_str))
                         .map(|near| format!("; did you mean `{near}`?"))
                         .unwrap_or_default();
-                    self.problem(&join(path, name), format!("unknown parameter `{name}`{suggestion}"));
+                    let what = if self.response { "member" } else { "parameter" };
+                    self.problem(&join(path, name), format!("unknown {what} `{name}`{suggestion}"));
                 }
             }
         }
-        for required in &shape.required {
+        let required_members = if self.response { &[][..] } else { &shape.required[..] };
+        for required in required_members {
             if !object.contains_key(required) && !left_out.contains(&required.as_str()) {
                 let member = &shape.members[required];
                 if !member.idempotency_token {

@@ -22,18 +22,40 @@ pub enum Error {
 /// A deep scan or a filter yields a list of every match (Jayway does the same); any other
 /// selector names one place in the object and yields the value found there.
 pub fn select(selector: &str, root: &Value) -> Result<Option<Value>, Error> {
-    let unsupported = |reason: String| Error::Unsupported { selector: selector.to_owned(), reason };
-    let parsed = selector::parse(selector).map_err(unsupported)?;
-    let path =
-        serde_json_path::JsonPath::parse(&parsed.query).map_err(|error| unsupported(error.message().to_owned()))?;
+    let (path, singular) = compiled(selector)?;
     let nodes = path.query(root).all();
     if nodes.is_empty() {
         return Ok(None);
     }
-    if parsed.singular {
+    if singular {
         return Ok(nodes.into_iter().next().cloned());
     }
     Ok(Some(Value::Array(nodes.into_iter().cloned().collect())))
+}
+
+/// A selector parsed once per thread: the same few selectors are applied on every visit of
+/// their steps, and `runbook test` visits them thousands of times.
+fn compiled(selector: &str) -> Result<(std::rc::Rc<serde_json_path::JsonPath>, bool), Error> {
+    type Compiled = (std::rc::Rc<serde_json_path::JsonPath>, bool);
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, Compiled>> = Default::default();
+    }
+    if let Some(found) = CACHE.with_borrow(|cache| cache.get(selector).cloned()) {
+        return Ok(found);
+    }
+    let unsupported = |reason: String| Error::Unsupported { selector: selector.to_owned(), reason };
+    let parsed = selector::parse(selector).map_err(unsupported)?;
+    let path =
+        serde_json_path::JsonPath::parse(&parsed.query).map_err(|error| unsupported(error.message().to_owned()))?;
+    let compiled = (std::rc::Rc::new(path), parsed.singular);
+    CACHE.with_borrow_mut(|cache| {
+        // Bounded: a process that sees ever new selectors starts over rather than grow.
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(selector.to_owned(), compiled.clone());
+    });
+    Ok(compiled)
 }
 
 /// Coerces a selected value to the declared type (7.4); a missing type follows the String rules,

@@ -28,6 +28,7 @@ pub fn recorded_answer(kind: WaitKind, answer: Answer) -> journal::Answer {
 /// The runner's decider.
 pub struct Decisions<'a> {
     answer: Option<Answer>,
+    step_answers: &'a std::collections::HashMap<String, Answer>,
     wait: WaitMode,
     prompt: Option<&'a dyn Prompt>,
     user: &'a str,
@@ -35,7 +36,13 @@ pub struct Decisions<'a> {
 
 impl<'a> Decisions<'a> {
     pub fn new(config: &'a Config, prompt: Option<&'a dyn Prompt>) -> Decisions<'a> {
-        Decisions { answer: config.answer, wait: config.wait, prompt, user: &config.user }
+        Decisions {
+            answer: config.answer,
+            step_answers: &config.step_answers,
+            wait: config.wait,
+            prompt,
+            user: &config.user,
+        }
     }
 }
 
@@ -56,7 +63,7 @@ impl Decisions<'_> {
         if let Some(decision) = timeline.decided(step, iteration).map_err(journal_failure)? {
             return Ok(decision);
         }
-        if let Some(answer) = self.answer {
+        if let Some(&answer) = self.step_answers.get(step).or(self.answer.as_ref()) {
             let by = format!("{} (pre-set answer)", self.user);
             return record(context, recorded_answer(ask.kind, answer), by);
         }

@@ -703,6 +703,7 @@ impl<'a> Runner<'a> {
             aws: &self.config.aws,
             poll_interval: self.config.poll_interval,
             integrations: &self.config.integrations,
+            clock: self.scope.system.clock,
         };
         let children = ChildRuns { engine: self.engine, config: self.config };
         let decider = Decisions::new(self.config, self.engine.prompt);

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::aws::Aws;
 use crate::plan::Plan;
 use crate::template::{Lookup, Reference, Scope, visit_templates};
+pub use crate::timeline::Clock;
 
 /// Everything a reference can read during a run.
 #[derive(Debug, Default)]
@@ -30,6 +31,8 @@ pub struct System {
     pub partition_name: Option<String>,
     /// `{{ssm:/name}}` values read from Parameter Store for parameter defaults.
     pub ssm: HashMap<String, Value>,
+    /// What time it is: the system clock, or a fixed start moved on by tokio's clock (tests).
+    pub clock: Clock,
 }
 
 impl System {
@@ -42,6 +45,7 @@ impl System {
             account_id: variable("RUNBOOK_ACCOUNT_ID"),
             partition_name: None,
             ssm: HashMap::new(),
+            clock: Clock::default(),
         }
     }
 
@@ -74,8 +78,8 @@ impl System {
                 self.ssm.get(name).map_or(Lookup::Missing, |value| Lookup::Known(Cow::Owned(value.clone())))
             }
             // Evaluated when the step that uses them renders, in UTC (section 5.2).
-            Reference::Global("DATE") => known(jiff::Timestamp::now().strftime("%Y-%m-%d").to_string()),
-            Reference::Global("DATE_TIME") => known(jiff::Timestamp::now().strftime("%Y-%m-%d_%H.%M.%S").to_string()),
+            Reference::Global("DATE") => known(self.clock.now().strftime("%Y-%m-%d").to_string()),
+            Reference::Global("DATE_TIME") => known(self.clock.now().strftime("%Y-%m-%d_%H.%M.%S").to_string()),
             Reference::Automation("EXECUTION_ID") => known(execution_id.to_owned()),
             _ => Lookup::Missing,
         }

@@ -362,7 +362,34 @@ pub struct WaitingOn {
 
 /// The time now, as the journal writes it.
 pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // Every attempt takes several: the text of the current millisecond is kept.
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let timestamp = jiff::Timestamp::now();
+    let millis = timestamp.as_millisecond();
+    LAST.with_borrow_mut(|(last, text)| {
+        if *last != millis {
+            *last = millis;
+            *text = format_millis(timestamp);
+        }
+        text.clone()
+    })
+}
+
+/// `2026-12-01T01:05:06.123Z`: fixed width, so that the text sorts as the time does.
+fn format_millis(timestamp: jiff::Timestamp) -> String {
+    let at = jiff::tz::Offset::UTC.to_datetime(timestamp);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.subsec_nanosecond() / 1_000_000
+    )
 }
 
 #[cfg(test)]

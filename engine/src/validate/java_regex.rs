@@ -24,6 +24,50 @@ pub fn matches(regex: &Regex, value: &str) -> bool {
     regex.is_match(value).unwrap_or(false)
 }
 
+/// A short value the pattern matches, for a placeholder (`runbook test --scaffold`): the
+/// fewest repetitions (at least one), the first alternative, letters and digits first.
+/// `None` for what the generator cannot follow (look-around, back-references).
+pub fn example(pattern: &str) -> Option<String> {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    fn generate(hir: &Hir, out: &mut String) {
+        match hir.kind() {
+            HirKind::Empty | HirKind::Look(_) => {}
+            HirKind::Literal(literal) => out.push_str(&String::from_utf8_lossy(&literal.0)),
+            HirKind::Class(Class::Unicode(class)) => {
+                let chars = class.ranges().iter().flat_map(|range| (range.start()..=range.end()).take(128));
+                let mut chars = chars.peekable();
+                let first = chars.peek().copied();
+                if let Some(c) = chars.find(char::is_ascii_alphanumeric).or(first) {
+                    out.push(c);
+                }
+            }
+            HirKind::Class(Class::Bytes(class)) => {
+                if let Some(range) = class.ranges().first() {
+                    out.push(char::from(range.start()));
+                }
+            }
+            HirKind::Repetition(repetition) => {
+                let times = repetition.min.max(1).min(repetition.max.unwrap_or(u32::MAX));
+                for _ in 0..times {
+                    generate(&repetition.sub, out);
+                }
+            }
+            HirKind::Capture(capture) => generate(&capture.sub, out),
+            HirKind::Concat(items) => items.iter().for_each(|item| generate(item, out)),
+            HirKind::Alternation(items) => {
+                if let Some(first) = items.first() {
+                    generate(first, out);
+                }
+            }
+        }
+    }
+    let hir = regex_syntax::parse(&translate(pattern)).ok()?;
+    let mut value = String::new();
+    generate(&hir, &mut value);
+    let regex = compile(pattern).ok()?;
+    matches(&regex, &value).then_some(value)
+}
+
 /// Rewrites the Java-only constructs that fancy-regex reads differently or rejects:
 /// `\Q...\E` quoting, `\Z`, a `-` next to a class escape inside `[...]` (literal in Java),
 /// and `[` inside a class (literal in Java without nesting).

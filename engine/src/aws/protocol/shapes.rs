@@ -291,20 +291,38 @@ pub(super) fn scalar_from_text(kind: Kind, text: &str) -> Result<Value, String> 
 /// `safe` characters; every other UTF-8 byte becomes `%XX`.
 pub(super) fn percent_encode(text: &str, safe: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    push_encoded(&mut out, text, safe.as_bytes(), false);
+    out
+}
+
+/// Appends `text` percent-encoded; with `plus`, a space becomes `+`.
+fn push_encoded(out: &mut String, text: &str, safe: &[u8], plus: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"_.-~".contains(&byte) || safe.as_bytes().contains(&byte) {
+        if byte.is_ascii_alphanumeric() || b"_.-~".contains(&byte) || safe.contains(&byte) {
             out.push(char::from(byte));
+        } else if plus && byte == b' ' {
+            out.push('+');
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
         }
     }
-    out
 }
 
 /// Python's `urlencode` of form pairs (`quote_plus`: spaces become `+`, `/` is encoded).
 pub(super) fn form_encode(pairs: &[(String, String)]) -> String {
-    let field = |text: &str| percent_encode(text, " ").replace(' ', "+");
-    pairs.iter().map(|(key, value)| format!("{}={}", field(key), field(value))).collect::<Vec<_>>().join("&")
+    let mut out = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        push_encoded(&mut out, key, b"", true);
+        out.push('=');
+        push_encoded(&mut out, value, b"", true);
+    }
+    out
 }
 
 // ---- host prefix ------------------------------------------------------------------------------
