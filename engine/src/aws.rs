@@ -35,6 +35,25 @@ pub struct Outgoing<'a> {
     pub params: &'a Map<String, Value>,
 }
 
+/// Variables through which a script's SDK could find credentials, a profile or an endpoint
+/// other than the ones the engine gives it.
+pub const SDK_VARIABLES: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_ENDPOINT_URL",
+];
+
 /// What a responder does with a call.
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -53,6 +72,9 @@ pub enum Reply {
 /// serialized: `runbook test` mocks AWS here, and records what was called.
 pub trait Responder: Send + Sync {
     fn reply(&self, call: &Outgoing<'_>) -> Reply;
+
+    /// The response to a call it sent on ([`Reply::Send`]), as parsed.
+    fn received(&self, _call: &Outgoing<'_>, _response: &Value) {}
 }
 
 /// How to reach AWS, from the command line; the rest comes from the standard configuration
@@ -236,6 +258,12 @@ impl Aws {
         &self.settings
     }
 
+    /// Whether a responder answers this client's calls (a test's): scripts then get only the
+    /// credentials and endpoint the engine gives them.
+    pub fn is_mocked(&self) -> bool {
+        self.responder.is_some()
+    }
+
     async fn loaded(&self) -> &SdkConfig {
         self.loaded
             .get_or_init(|| async {
@@ -264,8 +292,14 @@ impl Aws {
 
     /// Credentials for the engine's own identity, or for `role` assumed through STS.
     pub async fn credentials(&self, role: Option<&str>) -> Result<Credentials, Error> {
-        let key = role.map(str::to_string);
         let mut cache = self.credentials.lock().await;
+        // A test's client never looks for credentials nor assumes a role: its own stand for all.
+        if self.responder.is_some()
+            && let Some(own) = cache.get(&None)
+        {
+            return Ok(own.clone());
+        }
+        let key = role.map(str::to_string);
         if let Some(credentials) = cache.get(&key) {
             let fresh = credentials.expiry().is_none_or(|expiry| expiry > SystemTime::now() + Duration::from_secs(300));
             if fresh {
@@ -312,8 +346,15 @@ impl Aws {
         if let Some(url) = &self.settings.endpoint_url {
             variables.push(("AWS_ENDPOINT_URL".into(), url.clone()));
         } else if self.responder.is_some() {
-            // A test's script reaches no AWS: its calls fail at once, on this machine.
+            // A test's script reaches no AWS: its calls fail at once, on this machine, and
+            // are not retried.
             variables.push(("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:9".into()));
+            variables.push(("AWS_MAX_ATTEMPTS".into(), "1".into()));
+        }
+        if self.responder.is_some() {
+            variables.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
+            variables.push(("AWS_CONFIG_FILE".into(), "/nonexistent/runbook-test".into()));
+            variables.push(("AWS_SHARED_CREDENTIALS_FILE".into(), "/nonexistent/runbook-test".into()));
         }
         Ok(variables)
     }
@@ -357,7 +398,14 @@ impl Aws {
                 Some(Reply::Respond(response)) => respond(operation, response),
                 Some(Reply::Fail(error)) => Err(Error::Service { operation: operation.name.clone(), error }),
                 Some(Reply::Refuse(message)) => return Err(Error::Refused(message)),
-                None | Some(Reply::Send) => self.send_signed(call, &model, operation, &request).await,
+                None => self.send_signed(call, &model, operation, &request).await,
+                Some(Reply::Send) => {
+                    let response = self.send_signed(call, &model, operation, &request).await;
+                    if let (Ok(response), Some(responder)) = (&response, &self.responder) {
+                        responder.received(&outgoing, response);
+                    }
+                    response
+                }
             };
             match result {
                 Ok(mut response) => {
@@ -394,7 +442,8 @@ impl Aws {
 
     /// POSTs `body` to `url` unsigned, through the same transport as AWS calls (webhooks).
     pub async fn post(&self, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Result<Response, Error> {
-        if self.responder.is_some() && self.settings.endpoint_url.is_none() {
+        let to_endpoint = self.settings.endpoint_url.as_deref().is_some_and(|endpoint| url.starts_with(endpoint));
+        if self.responder.is_some() && !to_endpoint {
             return Err(Error::Refused(format!("no request leaves a test: mock the step that posts to {url}")));
         }
         let uri: http::Uri =

@@ -143,16 +143,25 @@ pub fn json(file: &str, diagnostic: &Diagnostic) -> Value {
 
 /// One diagnostic as a GitHub Actions workflow command (`::error file=...::message`).
 pub fn github(file: &str, diagnostic: &Diagnostic) -> String {
-    let mut properties = format!("file={}", escape_property(file));
-    if let Some(location) = diagnostic.location {
-        let _ = write!(properties, ",line={},col={}", location.line, location.column);
-    }
-    let _ = write!(properties, ",title={}", escape_property(diagnostic.code.as_str()));
     let mut message = diagnostic.message.clone();
     if let Some(help) = &diagnostic.help {
         let _ = write!(message, "\n{help}");
     }
-    format!("::{} {properties}::{}", diagnostic.severity, escape_data(&message))
+    let at = diagnostic.location.map(|location| (location.line, Some(location.column)));
+    annotation(diagnostic.severity.as_str(), file, at, diagnostic.code.as_str(), &message)
+}
+
+/// A GitHub Actions annotation (`::error file=...,line=...,title=...::message`), escaped.
+pub fn annotation(level: &str, file: &str, at: Option<(usize, Option<usize>)>, title: &str, message: &str) -> String {
+    let mut properties = format!("file={}", escape_property(file));
+    if let Some((line, column)) = at {
+        let _ = write!(properties, ",line={line}");
+        if let Some(column) = column {
+            let _ = write!(properties, ",col={column}");
+        }
+    }
+    let _ = write!(properties, ",title={}", escape_property(title));
+    format!("::{level} {properties}::{}", escape_data(message))
 }
 
 fn escape_data(text: &str) -> String {

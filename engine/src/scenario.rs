@@ -117,6 +117,26 @@ impl Ran {
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
+
+    /// A scenario that could not run at all.
+    pub fn broken(scenario: &Scenario, failure: String, started: Instant) -> Ran {
+        Ran {
+            name: scenario.name.clone(),
+            line: scenario.line,
+            failures: vec![failure],
+            actual: expect::Actual {
+                status: None,
+                error: None,
+                path: Vec::new(),
+                steps: Vec::new(),
+                outputs: Value::Null,
+                calls: Vec::new(),
+            },
+            edges: HashSet::new(),
+            wall: started.elapsed(),
+            virtual_time: Duration::ZERO,
+        }
+    }
 }
 
 /// Collects the run's events: the path and each step visit as it ended.
@@ -168,7 +188,8 @@ pub fn base_config() -> Config {
     Config { wait: WaitMode::Exit, user: "runbook test".to_owned(), ..Config::default() }
 }
 
-/// Runs one scenario on `runtime` (a current-thread runtime with its clock paused).
+/// Runs one scenario on `runtime`, a current-thread runtime whose clock is paused
+/// ([`runtime`]); a scenario with an endpoint runs on a runtime of its own in real time.
 pub fn run(
     runtime: &tokio::runtime::Runtime,
     target: &Target,
@@ -184,7 +205,7 @@ pub fn run(
         runbook: &target.runbook,
         mocks: &scenario.steps,
         cancel: &cancel,
-        endpoint: scenario.endpoint.is_some(),
+        paused: scenario.endpoint.is_none(),
         real_time: std::cell::Cell::new(false),
     };
     let aws_mocks = Arc::new(mocks::AwsMocks::new(scenario.aws.clone(), scenario.endpoint.is_some()));
@@ -197,6 +218,19 @@ pub fn run(
         Engine { journal: &journal, locks: &journal, observer: &recorder, executors: &step_mocks, prompt: None };
     let parameters = crate::validate::params::bind(&target.runbook, &scenario.parameters).values;
     let request = Request { plan, path: target.path.clone(), hash: target.hash.clone(), parameters };
+    // A scenario that talks to a server runs in real time: a paused clock would run out while
+    // it waits for an answer.
+    let real_runtime;
+    let runtime = match &scenario.endpoint {
+        None => runtime,
+        Some(_) => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(built) => {
+                real_runtime = built;
+                &real_runtime
+            }
+            Err(error) => return Ran::broken(scenario, format!("could not start a runtime: {error}"), started),
+        },
+    };
     let (finished, virtual_time) = runtime.block_on(async {
         let config = Config {
             aws: crate::aws::Aws::with_responder(settings, aws_mocks.clone()),
@@ -238,8 +272,16 @@ pub fn run(
             ))
         }
     }
-    let edges = journal.with_history(&execution_id, |history| coverage::taken(plan, &history));
-    let failures = expect::compare(&scenario.expect, &actual);
+    let edges = journal.with_history(&execution_id, |history| coverage::taken(plan, &history, &actual.path));
+    // Reports show no secret: neither an x-secret parameter's value nor a decrypted answer.
+    let mut redactor = crate::redact::Redactor::default();
+    redactor
+        .extend(target.runbook.secret_values(request.parameters.iter().map(|(name, value)| (name.as_str(), value))));
+    redactor.extend(aws_mocks.secrets());
+    for call in &mut actual.calls {
+        redactor.value_in_place(&mut call.params);
+    }
+    let failures = expect::compare(&scenario.expect, &actual).iter().map(|failure| redactor.text(failure)).collect();
     Ran {
         name: scenario.name.clone(),
         line: scenario.line,

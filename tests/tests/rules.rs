@@ -499,6 +499,19 @@ fn bad_scenario_files_get_a_located_diagnostic_for_every_scenario_code() {
             3,
         ),
         ("scenarios:\n  - name: x\n    expect: {staus: Success}\n", "scenario-schema", "unknown key `staus`", 3),
+        ("scenarios:\n  - name: x\n    answers: {hold: cancel}\n    expect: {}\n", "scenario-schema", "", 3),
+        (
+            "scenarios:\n  - name: x\n    steps:\n      greet#2: {error: e}\n    expect: {}\n",
+            "scenario-value",
+            "pick iterations with `iterations:`",
+            4,
+        ),
+        (
+            "scenarios:\n  - name: x\n    aws:\n      - call: ec2.DescribeInstances\n        request: {InstanceId: [i-1]}\n        response: {}\n    expect: {}\n",
+            "scenario-mock",
+            "unknown parameter `InstanceId`; did you mean `InstanceIds`?",
+            5,
+        ),
         (
             "scenarios:\n  - name: x\n    expect: {}\n  - name: x\n    expect: {}\n",
             "scenario-duplicate-name",

@@ -442,3 +442,53 @@ scenarios:
     let logging = moto.boto3("emit(boto3.client('s3').get_bucket_logging(Bucket='scenario-data')['LoggingEnabled'])");
     assert_eq!(logging["TargetBucket"], "scenario-logs");
 }
+
+#[test]
+fn reports_show_no_secret() {
+    let scratch = Scratch::new("scenario-secrets");
+    scratch.runbook(
+        "secret.yaml",
+        r#"
+schemaVersion: '0.3'
+parameters:
+  Token: {type: String, x-secret: true}
+mainSteps:
+  - name: read
+    action: aws:executeAwsApi
+    inputs: {Service: ssm, Api: GetParameter, Name: /app/key, WithDecryption: true}
+    outputs: [{Name: Key, Selector: $.Parameter.Value, Type: String}]
+  - name: store
+    action: aws:executeAwsApi
+    inputs: {Service: ssm, Api: PutParameter, Name: /app/both, Value: '{{ Token }}/{{ read.Key }}', Type: SecureString}
+"#,
+    );
+    let file = scratch.runbook(
+        "secret.test.yaml",
+        r#"
+defaults:
+  parameters: {Token: parameter-canary-7f3a}
+  aws:
+    - call: ssm.GetParameter
+      response: {Parameter: {Name: /app/key, Type: SecureString, Value: decrypted-canary-91bc}}
+scenarios:
+  - name: the put is not mocked
+    expect: {status: Success}
+  - name: the put is expected with other values
+    aws:
+      - {call: ssm.PutParameter, response: {Version: 1}}
+    expect:
+      calls: [ssm.GetParameter, {call: ssm.PutParameter, request: {Value: other}}]
+"#,
+    );
+    let junit = scratch.dir.join("junit.xml");
+    let junit_arg = junit.display().to_string();
+    for format in ["text", "json", "github"] {
+        let output = runbook(&["test", &file, "--format", format, "--junit", &junit_arg]);
+        assert_eq!(output.code, 1, "{}", output.stdout);
+        let junit = std::fs::read_to_string(&junit).unwrap();
+        assert!(output.stdout.contains("ssm.PutParameter") && junit.contains("ssm.PutParameter"), "{}", output.stdout);
+        for text in [&output.stdout, &output.stderr, &junit] {
+            assert!(!text.contains("parameter-canary-7f3a") && !text.contains("decrypted-canary-91bc"), "{text}");
+        }
+    }
+}

@@ -196,8 +196,14 @@ async fn run_driver(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .envs(aws_environment(context, source).await)
         .kill_on_drop(true);
+    if context.settings.aws.is_mocked() {
+        // A test's script finds no credentials or endpoint but the ones it is given.
+        for variable in crate::aws::SDK_VARIABLES {
+            command.env_remove(variable);
+        }
+    }
+    command.envs(aws_environment(context, source).await);
     let mut child = command.spawn().map_err(|e| Failure::error(format!("failed to start `{python}`: {e}")))?;
     let _group = child.id().map(ProcessGroup);
     let mut stdin = child.stdin.take().ok_or_else(|| Failure::error("no stdin for the script"))?;
@@ -335,7 +341,7 @@ async fn aws_environment(context: &Context<'_>, source: &Source) -> Vec<(String,
         Source::File { zip: true, .. } => true,
         Source::File { path, zip: false } => std::fs::read_to_string(path).is_ok_and(|text| text.contains("boto")),
     };
-    if !uses_aws {
+    if !uses_aws && !context.settings.aws.is_mocked() {
         return Vec::new();
     }
     // Without credentials the script runs as before and its own boto3 says what is missing;

@@ -189,7 +189,22 @@ fn run_all(
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&(suite, scenario)) = jobs.get(index) else { break };
                     let (Some(target), Some(plan)) = (suites[suite].0, &plans[suite]) else { continue };
-                    let ran = scenario::run(&runtime, target, plan, &suites[suite].1[scenario], &base);
+                    let scenario = &suites[suite].1[scenario];
+                    let started = std::time::Instant::now();
+                    let run = std::panic::AssertUnwindSafe(|| scenario::run(&runtime, target, plan, scenario, &base));
+                    let ran = match std::panic::catch_unwind(run) {
+                        Ok(ran) => ran,
+                        Err(panic) => {
+                            let what = panic
+                                .downcast_ref::<&str>()
+                                .map(|text| (*text).to_owned())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_default();
+                            let failure =
+                                format!("runbook panicked running this scenario (a bug, please report it): {what}");
+                            Ran::broken(scenario, failure, started)
+                        }
+                    };
                     if sender.send(Ok((index, ran))).is_err() {
                         break;
                     }
@@ -280,13 +295,13 @@ impl Printer<'_> {
                     writeln!(self.stdout, "{:>14}at {}:{}", "", file.display(), ran.line)?;
                 }
                 if !ran.passed() && matches!(self.format, OutputFormat::Github) {
-                    let message = ran.failures.join("\n").replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
-                    let title = format!("scenario {}", ran.name).replace(',', "%2C").replace(':', "%3A");
+                    let title = format!("scenario {}", ran.name);
+                    let file = file.display().to_string();
+                    let at = Some((ran.line, None));
                     writeln!(
                         self.stdout,
-                        "::error file={},line={},title={title}::{message}",
-                        file.display(),
-                        ran.line
+                        "{}",
+                        report::annotation("error", &file, at, &title, &ran.failures.join("\n"))
                     )?;
                 }
             }
@@ -351,7 +366,11 @@ impl Printer<'_> {
                 min.unwrap_or_default()
             );
             match self.format {
-                OutputFormat::Github => writeln!(self.stdout, "::error file={}::{message}", coverage.runbook)?,
+                OutputFormat::Github => writeln!(
+                    self.stdout,
+                    "{}",
+                    report::annotation("error", &coverage.runbook, None, "coverage", &message)
+                )?,
                 _ => writeln!(self.stdout, "{:>12} {message}", paint(self.colour, "1;31", "Coverage"))?,
             }
         }

@@ -13,8 +13,12 @@ use crate::plan::{Label, Next, Plan, StepId};
 /// An edge of a plan: from step, to step (indexes in the plan), label.
 pub type Edge = (usize, usize, Label);
 
-/// The edges taken by the run whose step records these are (in the order steps finished).
-pub fn taken(plan: &Plan<'_>, history: &[&StepRecord]) -> HashSet<Edge> {
+/// The edges taken by the run whose step records these are (in the order steps finished),
+/// `path` the step visits that started (`NAME` or `NAME#ITERATION`): an edge counts when its
+/// target started, so a run stopped after a step does not take the edge it would have.
+pub fn taken(plan: &Plan<'_>, history: &[&StepRecord], path: &[String]) -> HashSet<Edge> {
+    let started: HashSet<&str> =
+        path.iter().map(|entry| entry.split_once('#').map_or(entry.as_str(), |(name, _)| name)).collect();
     let mut edges = HashSet::new();
     for record in history {
         let Some(id) = plan.find(&record.step) else { continue };
@@ -26,6 +30,7 @@ pub fn taken(plan: &Plan<'_>, history: &[&StepRecord]) -> HashSet<Edge> {
         }
         if let Some(outcome) = record.outcome.as_outcome()
             && let Next::Step { step, label } = plan.successor(id, outcome)
+            && started.contains(plan.step(step).name.as_str())
         {
             edges.insert((id.index(), step.index(), label));
         }

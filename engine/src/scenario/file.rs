@@ -161,10 +161,7 @@ pub fn check(mut loaded: Loaded, runbook_path: Option<PathBuf>, runbook: Option<
     let mut scenarios = Vec::new();
     if let Some(value) = &loaded.value {
         let before = diagnostics.len();
-        for error in schema().iter_errors(value) {
-            let pointer = error.instance_path().to_string();
-            diagnostics.push(Diagnostic::new(Code::ScenarioSchema, schema_message(&error)).at(pointer));
-        }
+        diagnostics.extend(schema_findings(value));
         // Shape first: the runbook checks assume it.
         if diagnostics.len() == before
             && let Some((runbook, plan)) = runbook
@@ -173,10 +170,13 @@ pub fn check(mut loaded: Loaded, runbook_path: Option<PathBuf>, runbook: Option<
             scenarios = checker.scenarios(value);
         }
     }
-    // Keep only the first report of a problem at one place.
-    diagnostics.dedup_by(|a, b| a.pointer == b.pointer && a.code == b.code && a.code == Code::ScenarioSchema);
     loaded.locate_all(&mut diagnostics);
     diagnostics.sort_by_key(|d| (d.location.map(|l| (l.line, l.column)), d.code));
+    // A problem in `defaults` is found once per scenario, and several schema branches may
+    // report one place: each is reported once.
+    diagnostics.dedup_by(|a, b| {
+        a.pointer == b.pointer && a.code == b.code && (a.message == b.message || a.code == Code::ScenarioSchema)
+    });
     for scenario in &mut scenarios {
         scenario.line = loaded
             .locate(&scenario_pointer(scenario.line), crate::diagnostic::Target::Value)
@@ -191,6 +191,35 @@ pub fn check(mut loaded: Loaded, runbook_path: Option<PathBuf>, runbook: Option<
 /// `line` holds the scenario's index until the file is located.
 fn scenario_pointer(index: usize) -> String {
     format!("/scenarios/{index}")
+}
+
+/// The schema's findings. A key whose value is wrong is also "not evaluated" by the schema
+/// (`unevaluatedProperties`); only the problem inside it is reported.
+fn schema_findings(value: &Value) -> Vec<Diagnostic> {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let errors: Vec<_> = schema().iter_errors(value).collect();
+    let pointers: Vec<String> = errors.iter().map(|error| error.instance_path().to_string()).collect();
+    let mut findings = Vec::new();
+    for (error, pointer) in errors.iter().zip(&pointers) {
+        if let Kind::UnevaluatedProperties { unexpected } = error.kind() {
+            let unknown: Vec<String> = unexpected
+                .iter()
+                .filter(|key| {
+                    let inside = pointer_push(pointer, key);
+                    !pointers.iter().any(|other| *other == inside || other.starts_with(&format!("{inside}/")))
+                })
+                .cloned()
+                .collect();
+            if !unknown.is_empty() {
+                let plural = if unknown.len() == 1 { "" } else { "s" };
+                let message = format!("unknown key{plural} {}", quoted(&unknown));
+                findings.push(Diagnostic::new(Code::ScenarioSchema, message).at(pointer.clone()));
+            }
+            continue;
+        }
+        findings.push(Diagnostic::new(Code::ScenarioSchema, schema_message(error)).at(pointer.clone()));
+    }
+    findings
 }
 
 fn schema_message(error: &jsonschema::ValidationError<'_>) -> String {
@@ -290,12 +319,12 @@ impl<'r> Checker<'_, 'r> {
         for (source, base) in [(defaults, "/defaults"), (own, pointer)] {
             for (step, answer) in source.get("answers").and_then(Value::as_object).into_iter().flatten() {
                 let at = pointer_push(&pointer_push(base, "answers"), step);
-                if self.known_step(step, &at).is_some() {
+                if self.mocked_step(step, &at).is_some() {
                     self.check_waits(step, &at);
                 }
                 let answer = match answer.as_str() {
-                    Some("approve" | "resume") => Answer::Approve,
-                    _ => Answer::Reject,
+                    Some("reject") => Answer::Reject,
+                    _ => Answer::Approve,
                 };
                 answers.insert(step.clone(), answer);
             }
@@ -360,6 +389,21 @@ impl<'r> Checker<'_, 'r> {
         }
     }
 
+    /// The step a mock or an answer is for: a plain name (`iterations:` picks loop iterations).
+    fn mocked_step(&mut self, name: &str, at: &str) -> Option<&'r crate::document::model::Step> {
+        if let Some((bare, _)) = name.split_once('#') {
+            self.error(
+                Code::ScenarioValue,
+                at,
+                format!(
+                    "`{name}`: mocks and answers name the step alone (`{bare}`); pick iterations with `iterations:`"
+                ),
+            );
+            return None;
+        }
+        self.known_step(name, at)
+    }
+
     /// The step with this name, or a diagnostic naming the nearest one.
     fn known_step(&mut self, name: &str, at: &str) -> Option<&'r crate::document::model::Step> {
         let bare = name.split_once('#').map_or(name, |(bare, _)| bare);
@@ -392,7 +436,7 @@ impl<'r> Checker<'_, 'r> {
             Value::Array(items) => items.iter().enumerate().map(|(i, item)| (item, pointer_push(at, i))).collect(),
             single => vec![(single, at.to_owned())],
         };
-        let Some(found) = self.known_step(step, at) else { return Vec::new() };
+        let Some(found) = self.mocked_step(step, at) else { return Vec::new() };
         let action = found.action.clone();
         let outputs = declared(found);
         let builtins = builtins_of(found);
@@ -544,7 +588,27 @@ impl<'r> Checker<'_, 'r> {
             (None, Some(error)) => Err(service_error(error)),
             (None, None) => return None,
         };
-        Some(AwsMock { call, request: mock.get("request").cloned(), calls, answer })
+        let request = mock.get("request").map(|request| self.request(&call, request, &pointer_push(at, "request")));
+        Some(AwsMock { call, request, calls, answer })
+    }
+
+    /// A request subset, checked against the operation's input and brought to its types (as
+    /// the request it is compared with is); no member is required.
+    fn request(&mut self, call: &str, request: &Value, at: &str) -> Value {
+        let Some((service, api)) = call.split_once('.') else { return request.clone() };
+        let Ok((model, operation)) = crate::aws::resolve(service, api) else { return request.clone() };
+        let operation = &model.operations[&operation];
+        let Some(object) = request.as_object() else { return request.clone() };
+        let required: Vec<&str> = operation
+            .input
+            .as_ref()
+            .map(|input| model.shape(input).required.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let (checked, problems) = crate::aws::check::check(&model, operation, object, &required);
+        for problem in problems {
+            self.error(Code::ScenarioMock, &problem_pointer(at, &problem.path), format!("{call} request: {problem}"));
+        }
+        Value::Object(checked)
     }
 
     fn call_expectations(&mut self, list: Option<&Value>, at: &str) -> Option<Vec<CallExpectation>> {
@@ -554,13 +618,10 @@ impl<'r> Checker<'_, 'r> {
             let at = pointer_push(at, i);
             let (text, request, text_at) = match item {
                 Value::String(text) => (text.as_str(), None, at.clone()),
-                other => (
-                    other["call"].as_str().unwrap_or_default(),
-                    other.get("request").cloned(),
-                    pointer_push(&at, "call"),
-                ),
+                other => (other["call"].as_str().unwrap_or_default(), other.get("request"), pointer_push(&at, "call")),
             };
             if let Some(call) = self.call_name(text, &text_at) {
+                let request = request.map(|request| self.request(&call, request, &pointer_push(&at, "request")));
                 calls.push(CallExpectation { call, request });
             }
         }

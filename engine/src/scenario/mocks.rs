@@ -22,8 +22,9 @@ pub struct StepMocks<'s> {
     pub mocks: &'s HashMap<String, Vec<StepMock>>,
     /// The run's Ctrl-C, for "cancel here".
     pub cancel: &'s watch::Sender<Interrupt>,
-    /// Calls leave the machine for an endpoint: real steps run in real time.
-    pub endpoint: bool,
+    /// Whether the runtime's clock is paused (not for a scenario with an endpoint, which runs
+    /// in real time).
+    pub paused: bool,
     /// Whether the virtual clock is running in real time now (for a real script).
     pub real_time: Cell<bool>,
 }
@@ -44,8 +45,7 @@ impl StepMocks<'_> {
     /// Whether a real attempt of this step waits on something outside the process, so that
     /// time must pass for real while it runs.
     fn needs_real_time(&self, context: &Context<'_>) -> bool {
-        actions::has(&context.step.action, |action| action.runs_script)
-            || (self.endpoint && !actions::has(&context.step.action, |action| action.self_contained))
+        self.paused && actions::has(&context.step.action, |action| action.runs_script)
     }
 }
 
@@ -111,15 +111,28 @@ pub struct AwsMocks {
     mocks: Vec<AwsMock>,
     endpoint: bool,
     made: Mutex<Vec<Made>>,
+    /// The sensitive members of every answer (a decrypted SecureString): redacted from reports.
+    secrets: Mutex<Vec<Value>>,
 }
 
 impl AwsMocks {
     pub fn new(mocks: Vec<AwsMock>, endpoint: bool) -> AwsMocks {
-        AwsMocks { mocks, endpoint, made: Mutex::new(Vec::new()) }
+        AwsMocks { mocks, endpoint, made: Mutex::new(Vec::new()), secrets: Mutex::new(Vec::new()) }
     }
 
     pub fn made(&self) -> Vec<Made> {
         self.made.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn secrets(&self) -> Vec<Value> {
+        self.secrets.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn learn(&self, call: &Outgoing<'_>, response: &Value) {
+        let found = crate::aws::sensitive_values(call.service, call.operation, response);
+        if !found.is_empty() {
+            self.secrets.lock().unwrap_or_else(|e| e.into_inner()).extend(found);
+        }
     }
 }
 
@@ -136,7 +149,10 @@ impl Responder for AwsMocks {
         });
         let reply = match found {
             Some(mock) => match &mock.answer {
-                Ok(response) => Reply::Respond(response.clone()),
+                Ok(response) => {
+                    self.learn(outgoing, response);
+                    Reply::Respond(response.clone())
+                }
                 Err(error) => Reply::Fail(error.clone()),
             },
             None if self.endpoint => Reply::Send,
@@ -147,5 +163,9 @@ impl Responder for AwsMocks {
         };
         made.push(Made { call, params, answered: !matches!(reply, Reply::Refuse(_)) });
         reply
+    }
+
+    fn received(&self, call: &Outgoing<'_>, response: &Value) {
+        self.learn(call, response);
     }
 }
