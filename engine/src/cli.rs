@@ -258,7 +258,7 @@ pub fn run(
         Command::Validate(args) => validate_command(args, stdout, terminal_colour),
         Command::Plan(args) => plan_command(args, stdout, stderr, terminal_colour),
         Command::Run(args) => run::run_command(*args, stdout, stderr, terminal_colour),
-        Command::Executions(command) => run::executions_command(command, stdout),
+        Command::Executions(command) => run::executions_command(command, stdout, stderr),
         Command::Approve(args) => run::decide_command(exec::Answer::Approve, false, args, stdout, stderr),
         Command::Reject(args) => run::decide_command(exec::Answer::Reject, false, args, stdout, stderr),
         Command::Resume(args) => run::decide_command(exec::Answer::Approve, true, args, stdout, stderr),

@@ -154,12 +154,22 @@ pub fn short(value: &Value) -> String {
     format!("{cut}...")
 }
 
+/// Names longer than this get no "did you mean" (the longest AWS operation name is 70).
+pub const MAX_SUGGESTED_LENGTH: usize = 256;
+
 /// The closest name by edit distance, when it is close enough to be a likely typo.
 pub fn nearest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
     // Two edits cover a transposition (`strat` for `start`), the commonest typo.
-    let limit = (name.chars().count() / 3).max(2);
+    let length = name.chars().count();
+    // No name is this long: a suggestion would cost the length squared per candidate.
+    if length > MAX_SUGGESTED_LENGTH {
+        return None;
+    }
+    let limit = (length / 3).max(2);
     let name = name.to_ascii_lowercase();
     candidates
+        // The distance is at least the difference in length: those are skipped unmeasured.
+        .filter(|candidate| candidate.chars().count().abs_diff(length) <= limit)
         .map(|candidate| (edit_distance(&name, &candidate.to_ascii_lowercase()), candidate))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, candidate)| (*distance, *candidate))
@@ -253,6 +263,7 @@ codes! {
     TemplatedKey = "templated-key", Error, "V14", "a key is built from a {{ }} reference";
     RunCommandInputType = "run-command-input-type", Error, "V15", "aws:runCommand input and parameter types disagree";
     MissingAttachment = "missing-attachment", Error, "V16", "an Attachment names no entry of files";
+    ScriptSubstitution = "script-substitution", Warning, "6", "a parameter or step output pasted into a script's source, where a value runs as code";
     LoopStructure = "loop-structure", Error, "V18", "aws:loop needs Steps and exactly one of Iterators/LoopCondition";
     NestedLoop = "nested-loop", Error, "V18", "an aws:loop inside an aws:loop";
     UnknownStepReference = "unknown-step-reference", Error, "8.2", "a {{ step.Output }} reference to a step that does not exist";
@@ -303,5 +314,23 @@ codes! {
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suggestion_needs_a_name_of_plausible_length() {
+        let names = ["DescribeInstances", "DescribeImages"];
+        assert_eq!(nearest("DescribeInstancesX", names.into_iter()), Some("DescribeInstances"));
+        // 100,000 characters once took 15 s of edit distances; now no candidate is measured.
+        assert_eq!(nearest(&"D".repeat(100_000), names.into_iter()), None);
+        // Past the cap no candidate is measured, however close.
+        let long = "A".repeat(300);
+        let typo = format!("{}B", "A".repeat(299));
+        assert_eq!(nearest(&typo, [long.as_str()].into_iter()), None);
+        assert_eq!(nearest(&typo[..200], [&long[..201]].into_iter()), Some(&long[..201]));
     }
 }

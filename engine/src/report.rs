@@ -23,8 +23,9 @@ pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
     if let Some(help) = &diagnostic.help {
         report = report.with_help(help.clone());
     }
-    if let Some(location) = diagnostic.location {
-        report = report.with_label(LabeledSpan::at(location.offset..location.offset + location.length, "here"));
+    let (window, label) = Window::around(source, diagnostic.location);
+    if let Some(label) = label {
+        report = report.with_label(LabeledSpan::at(label, "here"));
     }
     let theme = match colour {
         true => GraphicalTheme::unicode(),
@@ -36,7 +37,6 @@ pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
         None => source.name.clone(),
     };
     let mut out = format!("{heading}: {} [{}]\n", diagnostic.severity, diagnostic.code);
-    let window = Window::around(source, diagnostic.location);
     let report = miette::Report::new(report).with_source_code(window);
     if handler.render_report(&mut out, report.as_ref()).is_err() {
         let _ = writeln!(out, "  {}", diagnostic.message);
@@ -55,13 +55,21 @@ struct Window {
     base_line: usize,
 }
 
+/// The longest line a snippet shows; a longer one is clipped around the finding, so that the
+/// snippet fits a screen (and its columns stay within what miette can count).
+const SNIPPET_LINE_BYTES: usize = 160;
+
 impl Window {
-    /// Enough lines around a location for the snippet's context.
-    fn around(source: &Source, location: Option<crate::diagnostic::Location>) -> Window {
+    /// Enough lines around a location for the snippet's context, long lines clipped, with the
+    /// label's range in the window's coordinates.
+    fn around(
+        source: &Source,
+        location: Option<crate::diagnostic::Location>,
+    ) -> (Window, Option<std::ops::Range<usize>>) {
         const CONTEXT_LINES: usize = 3;
         let bytes = source.text.as_bytes();
         let Some(location) = location.filter(|l| l.offset + l.length <= bytes.len()) else {
-            return Window { name: source.name.clone(), text: String::new(), base: 0, base_line: 0 };
+            return (Window { name: source.name.clone(), text: String::new(), base: 0, base_line: 0 }, None);
         };
         let line_start = |at: usize| memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
         let mut start = line_start(location.offset);
@@ -83,8 +91,56 @@ impl Window {
             }
         }
         let text = String::from_utf8_lossy(&bytes[start..stop]).into_owned();
-        Window { name: source.name.clone(), text, base: start, base_line }
+        let label = location.offset..location.offset + location.length;
+        if text.lines().all(|line| line.len() <= SNIPPET_LINE_BYTES) {
+            return (Window { name: source.name.clone(), text, base: start, base_line }, Some(label));
+        }
+        let (text, label) = clip_lines(&text, label.start - start, label.len());
+        (
+            Window { name: source.name.clone(), text, base: start, base_line },
+            Some(start + label.start..start + label.end),
+        )
     }
+}
+
+/// The window's lines clipped to [`SNIPPET_LINE_BYTES`]: the label's line around the label
+/// (which keeps to that line), the others at their start; `…` marks what was cut. Returns the
+/// text and the label's range in it.
+fn clip_lines(text: &str, label_start: usize, label_len: usize) -> (String, std::ops::Range<usize>) {
+    let floor = |line: &str, at: usize| (0..=at.min(line.len())).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
+    let mut out = String::with_capacity(text.len().min(16 * SNIPPET_LINE_BYTES));
+    let mut label = 0..0;
+    let mut line_start = 0;
+    // A tab becomes one space: the same bytes, so offsets hold, and no wide expansion.
+    let text = text.replace('\t', " ");
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |body| (body, "\n"));
+        let holds_label = (line_start..line_start + line.len().max(1)).contains(&label_start);
+        if holds_label {
+            let at = label_start - line_start;
+            let from = floor(body, at.saturating_sub(SNIPPET_LINE_BYTES / 3));
+            let to = floor(body, from + SNIPPET_LINE_BYTES);
+            if from > 0 {
+                out.push('…');
+            }
+            let begin = out.len() + at.min(body.len()) - from;
+            out.push_str(&body[from..to]);
+            let end = (begin + label_len).min(out.len()).max(begin);
+            label = begin..end;
+            if to < body.len() {
+                out.push('…');
+            }
+        } else {
+            let to = floor(body, SNIPPET_LINE_BYTES);
+            out.push_str(&body[..to]);
+            if to < body.len() {
+                out.push('…');
+            }
+        }
+        out.push_str(newline);
+        line_start += line.len();
+    }
+    (out, label)
 }
 
 impl SourceCode for Window {
@@ -188,6 +244,20 @@ pub fn summary(runbooks: usize, invalid: usize, warnings: usize) -> String {
 mod tests {
     use super::*;
     use crate::diagnostic::{Code, Location};
+
+    #[test]
+    fn long_lines_are_clipped_around_the_label_on_char_boundaries() {
+        let line = format!("{}key{}", "é".repeat(5_000), "ü".repeat(5_000));
+        let text = format!("short\n{line}\n{}\n", "x".repeat(1_000));
+        let start = 6 + "é".len() * 5_000;
+        let (clipped, label) = clip_lines(&text, start, 3);
+        assert_eq!(&clipped[label.clone()], "key");
+        assert!(clipped.lines().all(|line| line.len() <= SNIPPET_LINE_BYTES + 2 * "…".len()), "{clipped}");
+        assert!(clipped.starts_with("short\n…é") && clipped.lines().nth(1).unwrap().ends_with('…'));
+        // A label running past its line keeps to it.
+        let (clipped, label) = clip_lines(&text, start, 100_000);
+        assert!(label.end <= clipped.find("ü…").unwrap() + "ü".len(), "{label:?}");
+    }
 
     #[test]
     fn github_annotations_escape() {

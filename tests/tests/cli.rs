@@ -114,3 +114,20 @@ fn codes_are_listed() {
     assert!(output.stdout.contains("unknown-step"));
     assert!(output.stdout.contains("V7"));
 }
+
+#[test]
+fn a_finding_past_column_65535_is_shown_clipped_instead_of_panicking() {
+    // miette counts columns in 16 bits: 16,500 tabs (a 16.6 KB file) or 70,000 blanks before
+    // a finding made every text command panic.
+    for (name, blank, count) in [("tabs.json", "\t", 16_500), ("blanks.json", " ", 70_000)] {
+        let text = format!("{{\"schemaVersion\": \"0.3\",{}\"bogus\": 1, \"mainSteps\": []}}", blank.repeat(count));
+        let path = temp_file(name, text);
+        let output = runbook(&["validate", path.to_str().unwrap()]);
+        assert_eq!(output.code, 1, "{}", output.stdout);
+        assert!(output.stdout.contains(&format!(":1:{}: error [unknown-key]", 25 + count)), "{}", output.stdout);
+        assert!(output.stdout.contains("unknown top-level key `bogus`"), "{}", output.stdout);
+        assert!(output.stdout.contains("…"), "the long line is clipped: {}", output.stdout);
+        let widest = output.stdout.lines().map(|line| line.chars().count()).max().unwrap();
+        assert!(widest < 400, "a snippet line of {widest} characters");
+    }
+}

@@ -282,3 +282,66 @@ fn r_an_interrupted_attempt_is_closed_on_resume_and_the_lock_file_goes() {
         "the ended execution's lock file stays"
     );
 }
+
+#[test]
+fn r_one_malformed_execution_row_does_not_hide_the_others_from_the_list() {
+    let scratch = Scratch::new("malformed-row");
+    let path = scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[])]));
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let output = run(&scratch, &path, &[]);
+            assert_eq!(output.code, 0, "{}", output.stderr);
+            json_lines(&output.stdout)[0]["execution_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    sqlite(&scratch, &format!("UPDATE executions SET status = 'Sucess' WHERE id = '{}'", ids[0]));
+    let state = scratch.state();
+    let listed = runbook(&["executions", "list", "--state-dir", &state]);
+    assert_eq!(listed.code, 0, "{}{}", listed.stdout, listed.stderr);
+    assert!(listed.stdout.contains(&ids[1]) && !listed.stdout.contains(&ids[0]), "{}", listed.stdout);
+    assert!(
+        listed.stderr.contains(&format!("execution {} could not be read", ids[0]))
+            && listed.stderr.contains("executions.status"),
+        "{}",
+        listed.stderr
+    );
+    // Asked for by name, the damaged one is still an error, not a guess.
+    let shown = runbook(&["executions", "show", &ids[0], "--state-dir", &state]);
+    assert_eq!(shown.code, 3, "{}{}", shown.stdout, shown.stderr);
+}
+
+#[test]
+fn r_at_rest_the_database_file_alone_holds_every_finished_execution() {
+    let scratch = Scratch::new("wal-at-rest");
+    let path = scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[]), step("b", false, &[])]));
+    assert_eq!(run(&scratch, &path, &[]).code, 0);
+    // Another process holds the journal open (a `runbook executions` reader, a second run), so
+    // closing the engine's connection does not checkpoint: only the engine's own checkpoint
+    // at the end of an execution moves its records into the database file.
+    let database = format!("{}/journal.sqlite", scratch.state());
+    let ready = scratch.dir.join("holder-ready");
+    let program = format!(
+        "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1])\nc.execute('SELECT count(*) FROM executions').fetchall()\n\
+         open({:?}, 'w').close()\ntime.sleep(60)",
+        ready.display().to_string()
+    );
+    let mut holder = Command::new("python3").args(["-c", &program, &database]).spawn().unwrap();
+    wait_until("the holder opened the journal", || ready.exists());
+    let output = run(&scratch, &path, &[]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let id = json_lines(&output.stdout)[0]["execution_id"].as_str().unwrap().to_owned();
+    let wal = std::path::Path::new(&scratch.state()).join("journal.sqlite-wal");
+    let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(left, 0, "the write-ahead log still holds records at rest");
+    // Losing the write-ahead log then loses nothing.
+    let _ = std::fs::remove_file(&wal);
+    let _ = std::fs::remove_file(wal.with_file_name("journal.sqlite-shm"));
+    let state = scratch.state();
+    let shown = runbook(&["executions", "show", &id, "--state-dir", &state, "--format", "json"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["execution"]["status"], "Success");
+    assert_eq!(shown["steps"].as_array().unwrap().len(), 2);
+}

@@ -252,6 +252,14 @@ fn action_rules() {
         &one("aws:executeScript", "{Runtime: python3.11, Handler: h, Attachment: a.zip}"),
         &[("missing-attachment", 5, 59)],
     );
+    // A parameter pasted into a script's source runs as code when it holds Python; once per
+    // name, with the InputPayload form as help.
+    check(
+        &doc(
+            "parameters:\n  Name: {type: String}\nmainSteps:\n  - name: a\n    action: aws:executeScript\n    inputs: {Runtime: python3.11, Handler: h, Script: \"print('{{ Name }}{{ Name }}{{ global:REGION }}')\"}\n",
+        ),
+        &[("script-substitution", 7, 55)],
+    );
     check(&one("aws:approve", "{Approvers: [a], MinRequiredApprovals: 2}"), &[("approvers-count", 5, 52)]);
     check(&one("aws:sleep", "{Duration: PT8D}"), &[("sleep-duration", 5, 24)]);
     check(&one("aws:sleep", "{Duration: soon}"), &[("sleep-duration", 5, 24)]);

@@ -367,12 +367,40 @@ fn describe(_: &Step, inputs: &Value) -> std::result::Result<String, String> {
 /// V16: attachments exist.
 fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
     let step = checked.step;
+    check_substitution(step, out);
     let Some(Value::String(attachment)) = step.inputs.get("Attachment") else { return };
     if template::is_whole_template(attachment) || checked.runbook.files.iter().any(|f| f.name == *attachment) {
         return;
     }
     let message = format!("Attachment `{attachment}` is not declared under `files`");
     out.push(Diagnostic::new(Code::MissingAttachment, message).at(step.input_pointer("Attachment")));
+}
+
+/// `{{ Name }}` in `Script` is substituted into the Python source before it runs (as AWS does):
+/// a value holding Python runs as code. Parameters, step outputs and variables are data from
+/// outside the runbook; `InputPayload` passes them as data.
+fn check_substitution(step: &Step, out: &mut Vec<Diagnostic>) {
+    let Some(Value::String(script)) = step.inputs.get("Script") else { return };
+    let mut seen: Vec<String> = Vec::new();
+    for (_, reference) in template::references(script) {
+        let key = match reference {
+            template::Reference::Parameter(name) => name.to_owned(),
+            template::Reference::StepOutput { step, output } => format!("{step}.{output}"),
+            template::Reference::Variable(name) => format!("variable:{name}"),
+            _ => continue,
+        };
+        if seen.contains(&key) {
+            continue;
+        }
+        let field = key.rsplit(['.', ':']).next().unwrap_or(&key).to_owned();
+        let message =
+            format!("`{{{{ {key} }}}}` is pasted into the script's source: a value that holds Python runs as code");
+        let help = format!(
+            "pass it as data: `InputPayload: {{{field}: '{{{{ {key} }}}}'}}` and read `events['{field}']` in the handler"
+        );
+        out.push(Diagnostic::new(Code::ScriptSubstitution, message).at(step.input_pointer("Script")).with_help(help));
+        seen.push(key);
+    }
 }
 
 #[cfg(test)]

@@ -457,11 +457,19 @@ fn dry_run_command(
     Ok(exit::SUCCESS)
 }
 
-pub fn executions_command(command: ExecutionsCommand, stdout: &mut dyn Write) -> anyhow::Result<u8> {
+pub fn executions_command(
+    command: ExecutionsCommand,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<u8> {
     match command {
         ExecutionsCommand::List { limit, format, state } => {
             let journal = state.open()?;
-            let executions = journal.executions(limit)?;
+            let (executions, malformed) = journal.list(limit)?;
+            // One damaged row does not hide the others: it is named, and the list goes on.
+            for (id, error) in &malformed {
+                writeln!(stderr, "warning: execution {id} could not be read: {error}")?;
+            }
             if format == RunFormat::Json {
                 writeln!(stdout, "{}", serde_json::to_string_pretty(&executions)?)?;
                 return Ok(exit::SUCCESS);

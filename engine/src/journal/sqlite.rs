@@ -57,12 +57,38 @@ impl Journal {
         self.dir.join("locks")
     }
 
+    /// The most recent executions first, as [`JournalRead::executions`], except that a row
+    /// that cannot be read is set aside with its id and what is wrong, rather than failing
+    /// the whole list (`runbook executions list`).
+    pub fn list(&self, limit: u32) -> Result<Listing> {
+        let mut statement = self
+            .connection
+            .prepare_cached(&format!("{EXECUTION_COLUMNS} ORDER BY started_at DESC, rowid DESC LIMIT ?1"))?;
+        let rows = statement.query_map([limit], |row| {
+            let id = row.get::<_, String>(0).unwrap_or_else(|_| "(unreadable id)".to_owned());
+            Ok((id, execution_from_row(row)))
+        })?;
+        let (mut listed, mut malformed) = (Vec::new(), Vec::new());
+        for row in rows {
+            let (id, execution) = row?;
+            match execution {
+                Ok(Ok(execution)) => listed.push(execution),
+                Ok(Err(error)) => malformed.push((id, error)),
+                Err(error) => malformed.push((id, Error::Sqlite(error))),
+            }
+        }
+        Ok((listed, malformed))
+    }
+
     fn query_executions(&self, filter: &str, parameter: &dyn rusqlite::ToSql) -> Result<Vec<Execution>> {
         let mut statement = self.connection.prepare_cached(&format!("{EXECUTION_COLUMNS} {filter}"))?;
         let rows = statement.query_map([parameter], execution_from_row)?;
         rows.map(|row| row?).collect()
     }
 }
+
+/// Executions as listed: those read, and the id of each row that could not be, with why.
+pub type Listing = (Vec<Execution>, Vec<(String, Error)>);
 
 impl JournalRead for Journal {
     fn execution(&self, execution_id: &str) -> Result<Execution> {
@@ -271,6 +297,11 @@ impl JournalWrite for Journal {
         let detail = serde_json::json!({ "status": status });
         insert_event(&transaction, execution_id, EventKind::Status, None, &detail)?;
         transaction.commit()?;
+        if ended {
+            // At rest the database file alone holds everything: losing `journal.sqlite-wal`
+            // then loses nothing. Another process reading now only delays it (best effort).
+            let _ = self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
         Ok(())
     }
 
