@@ -2,7 +2,7 @@
 //! references in a string. Brace sequences that do not match the grammar are not references
 //! and pass through untouched (scripts are full of them). Substitution is in [`render`].
 
-mod expression;
+pub mod expression;
 pub mod render;
 
 use std::fmt;

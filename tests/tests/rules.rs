@@ -599,3 +599,88 @@ fn bad_input_never_panics() {
         }
     }
 }
+
+/// A runbook with `count` parameters whose defaults each name the next (`twice`: twice), the
+/// last one literal (or, `circle`, naming the first).
+fn default_chain(count: usize, twice: bool, circle: bool) -> String {
+    let mut text = String::from("schemaVersion: '0.3'\nparameters:\n");
+    for i in 0..count {
+        let next = if i + 1 < count { i + 1 } else { 0 };
+        let default = match (i + 1 < count || circle, twice) {
+            (true, true) => format!("{{{{ P{next} }}}}{{{{ P{next} }}}}"),
+            (true, false) => format!("{{{{ P{next} }}}}"),
+            (false, _) => "ab".to_owned(),
+        };
+        text.push_str(&format!("  P{i}: {{type: String, default: '{default}'}}\n"));
+    }
+    text.push_str("mainSteps:\n  - {name: a, action: aws:sleep, inputs: {Duration: PT0S}}\n");
+    text
+}
+
+#[test]
+fn hostile_inputs_end_in_a_budget_or_a_diagnostic_never_an_abort() {
+    let scratch = runbook_tests::Scratch::new("hostile");
+    let commands = |path: &str| -> Vec<runbook_tests::Output> {
+        vec![
+            runbook_tests::runbook(&["validate", path, "--format", "json"]),
+            runbook_tests::runbook(&["plan", path, "--format", "json"]),
+            runbook_tests::runbook(&["run", path, "--dry-run", "--format", "json"]),
+        ]
+    };
+    // A chain of 5,000 defaults, each naming the next, once overflowed the stack (validate
+    // at 1,500): defaults are now ordered by an explicit walk.
+    let chain = scratch.runbook("chain.yaml", &default_chain(5_000, false, false));
+    for output in commands(&chain) {
+        assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    }
+    // A circle of 1,500 is one diagnostic.
+    let circle = scratch.runbook("circle.yaml", &default_chain(1_500, false, true));
+    let validated = &commands(&circle)[0];
+    assert_eq!(validated.code, 1);
+    assert_eq!(validated.stdout.matches("\"parameter-default-cycle\"").count(), 1, "{}", validated.stdout);
+    // Defaults that name the next one twice doubled at every step (1.4 KB -> 1.6 GB).
+    let doubling = scratch.runbook("doubling.yaml", &default_chain(40, true, false));
+    for output in commands(&doubling) {
+        assert_eq!(output.code, 1, "{}{}", output.stdout, output.stderr);
+        let text = format!("{}{}", output.stdout, output.stderr);
+        assert!(text.contains("expansion-budget") && text.contains("grows past 256 KB"), "{text}");
+    }
+    // 7,000 unary minus signs in an expression overflowed minijinja's parser.
+    let minus = scratch.runbook(
+        "minus.yaml",
+        &format!(
+            "schemaVersion: '0.3'\nx-expressions: true\nparameters:\n  A: {{type: Integer, default: 1}}\n\
+             mainSteps:\n  - {{name: a, action: aws:sleep, inputs: {{Duration: 'PT{{{{ {}A }}}}S'}}}}\n",
+            "-".repeat(7_000)
+        ),
+    );
+    for output in commands(&minus) {
+        assert_eq!(output.code, 1, "{}{}", output.stdout, output.stderr);
+        assert!(format!("{}{}", output.stdout, output.stderr).contains("expression-budget"));
+    }
+    // An expression within the budget still works.
+    let fine = scratch.runbook(
+        "fine.yaml",
+        "schemaVersion: '0.3'\nx-expressions: true\nparameters:\n  A: {type: Integer, default: 1}\n\
+         mainSteps:\n  - {name: a, action: aws:sleep, inputs: {Duration: 'PT{{ -(-(A)) }}S'}}\n",
+    );
+    assert_eq!(runbook_tests::runbook(&["validate", &fine]).code, 0);
+    // 18 failing-or-not variable updates: 2^18 distinct states once took 2 GB and 207 MB of
+    // output; the dry-run now stops at its budget and says so.
+    let mut updates = String::from("schemaVersion: '0.3'\nvariables:\n  V: {type: String, default: ''}\nmainSteps:\n");
+    for i in 0..18 {
+        updates.push_str(&format!(
+            "  - {{name: s{i}, action: aws:updateVariable, onFailure: Continue, inputs: {{Name: 'variable:V', Value: '{{{{ variable:V }}}}{i}'}}}}\n"
+        ));
+    }
+    let updates = scratch.runbook("updates.yaml", &updates);
+    let dry = runbook_tests::runbook(&["run", &updates, "--dry-run", "--format", "json"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let tree: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+    assert_eq!(tree["tree"]["budget_spent"], true);
+    // Walks under way when the budget ran out still finish their own node: one per step.
+    assert!(tree["tree"]["nodes"].as_array().unwrap().len() <= runbook::exec::dry_run::MAX_NODES + 18);
+    assert!(dry.stdout.len() < 20_000_000, "{} bytes of output", dry.stdout.len());
+    let text = runbook_tests::runbook(&["run", &updates, "--dry-run"]);
+    assert!(text.stdout.contains("Exploring stopped after 10000 steps"), "{}", &text.stdout[..500]);
+}

@@ -38,7 +38,14 @@ pub struct Tree {
     pub unknown_parameters: Vec<String>,
     /// Steps whose action a dry-run cannot describe, and why.
     pub unpreviewable: Vec<Unpreviewable>,
+    /// Whether exploring stopped at [`MAX_NODES`]: ways past it are `unexplored`, and `paths`
+    /// counts each as one (a lower bound).
+    pub budget_spent: bool,
 }
+
+/// The most nodes a dry-run explores. Each step that can fail and writes a variable can double
+/// the distinct states: 18 such steps once made a 3 KB runbook take 2 GB.
+pub const MAX_NODES: usize = 10_000;
 
 #[derive(Debug, Serialize)]
 pub struct Unpreviewable {
@@ -90,6 +97,8 @@ pub enum Target {
         status: String,
         reason: String,
     },
+    /// Not explored: the dry-run's budget of nodes ([`MAX_NODES`]) was spent.
+    Unexplored,
 }
 
 /// Known values along one path.
@@ -145,6 +154,7 @@ fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader
         memo: HashMap::new(),
         unpreviewable: BTreeMap::new(),
         redactor: Redactor::new(secrets),
+        budget_spent: false,
     };
     let root = plan.entry().map(|entry| explorer.walk(entry, &state, None));
     let paths = root.map_or(0, |root| explorer.nodes[root].paths);
@@ -167,9 +177,11 @@ fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader
             redactor.text_in_place(reason);
         }
     }
+    let budget_spent = explorer.budget_spent;
     Tree {
         root,
         paths,
+        budget_spent,
         unknown_parameters: bound.parameters.iter().filter(|b| !b.is_known()).map(|b| b.name.clone()).collect(),
         unpreviewable: explorer
             .unpreviewable
@@ -190,6 +202,7 @@ struct Explorer<'p, 'r> {
     unpreviewable: BTreeMap<String, (String, String)>,
     /// Secret parameters, and secrets read-only calls returned: redacted from the tree.
     redactor: Redactor,
+    budget_spent: bool,
 }
 
 struct DryScope<'a> {
@@ -224,6 +237,14 @@ impl Scope for DryScope<'_> {
 impl<'p, 'r> Explorer<'p, 'r> {
     fn scope<'a>(&'a self, state: &'a State) -> DryScope<'a> {
         DryScope { plan: self.plan, bound: self.bound, state }
+    }
+
+    /// Whether the budget of nodes is spent (and noted so).
+    fn spend(&mut self) -> bool {
+        if self.nodes.len() >= MAX_NODES {
+            self.budget_spent = true;
+        }
+        self.budget_spent
     }
 
     fn walk(&mut self, id: StepId, state: &State, within: Option<StepId>) -> usize {
@@ -278,7 +299,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
             .iter()
             .map(|link| match link.to {
                 Target::Node(node) => self.nodes[node].paths,
-                Target::End { .. } => 1,
+                Target::End { .. } | Target::Unexplored => 1,
             })
             .fold(0u64, u64::saturating_add);
         let node = Node {
@@ -394,8 +415,11 @@ impl<'p, 'r> Explorer<'p, 'r> {
         }
         match self.plan.node(id).body_entry {
             Some(body) => {
-                let node = self.walk(body, &body_state, Some(id));
-                links.push(Link { label: "loop_body".into(), when: "each iteration".into(), to: Target::Node(node) });
+                let to = match self.spend() {
+                    true => Target::Unexplored,
+                    false => Target::Node(self.walk(body, &body_state, Some(id))),
+                };
+                links.push(Link { label: "loop_body".into(), when: "each iteration".into(), to });
             }
             None => {
                 let next = self.plan.successor(id, Outcome::Succeeded);
@@ -407,6 +431,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
 
     fn follow(&mut self, next: Next<'r>, state: &State, within: Option<StepId>, outcome: Outcome) -> Target {
         match next {
+            Next::Step { .. } if self.spend() => Target::Unexplored,
             Next::Step { step, .. } => {
                 let leaves = within.is_some() && self.plan.node(step).parent != within;
                 Target::Node(self.walk(step, state, if leaves { None } else { within }))
@@ -444,8 +469,18 @@ fn label_of(next: Next<'_>, outcome: Outcome) -> String {
 
 /// The tree as text: one block per node, links indented under it, shared nodes shown once.
 pub fn text(tree: &Tree, name: &str) -> String {
-    let mut out =
-        format!("Dry-run of {name}: {} possible path{}\n", tree.paths, if tree.paths == 1 { "" } else { "s" });
+    let at_least = if tree.budget_spent { "at least " } else { "" };
+    let mut out = format!(
+        "Dry-run of {name}: {at_least}{} possible path{}\n",
+        tree.paths,
+        if tree.paths == 1 { "" } else { "s" }
+    );
+    if tree.budget_spent {
+        out.push_str(&format!(
+            "Exploring stopped after {MAX_NODES} steps (the dry-run's budget): ways marked `not explored` go on \
+             past it.\n"
+        ));
+    }
     if !tree.unknown_parameters.is_empty() {
         out.push_str(&format!("Unknown parameters (no value, no default): {}\n", tree.unknown_parameters.join(", ")));
     }
@@ -507,8 +542,14 @@ fn write_node(tree: &Tree, root: usize, root_depth: usize, shown: &mut BTreeSet<
         }
         // Ends first; then the one certain way on stays at this depth, and forks indent.
         for link in &node.next {
-            if let Target::End { status, reason } = &link.to {
-                out.push_str(&format!("{pad}  {} [{}] → end: {status} ({reason})\n", link.when, link.label));
+            match &link.to {
+                Target::End { status, reason } => {
+                    out.push_str(&format!("{pad}  {} [{}] → end: {status} ({reason})\n", link.when, link.label));
+                }
+                Target::Unexplored => {
+                    out.push_str(&format!("{pad}  {} [{}] → not explored (budget spent)\n", link.when, link.label));
+                }
+                Target::Node(_) => {}
             }
         }
         let ways: Vec<(&Link, usize)> = node
@@ -516,7 +557,7 @@ fn write_node(tree: &Tree, root: usize, root_depth: usize, shown: &mut BTreeSet<
             .iter()
             .filter_map(|link| match link.to {
                 Target::Node(next) => Some((link, next)),
-                Target::End { .. } => None,
+                Target::End { .. } | Target::Unexplored => None,
             })
             .collect();
         let forks = ways.len() > 1;

@@ -71,121 +71,190 @@ impl Bound {
     }
 }
 
+/// The most a parameter's default may grow to when rendered (its JSON text). Defaults that
+/// refer to other parameters twice each would otherwise double at every step of a chain: a
+/// 1.4 KB runbook once asked for 1.6 GB. A default past this stays unknown, and is reported.
+pub const MAX_DEFAULT_BYTES: usize = 256 * 1024;
+
 /// Binds parameters: supplied values as given (they are data, never rendered), defaults
 /// rendered in dependency order with `system` for `global:`, `automation:` and `ssm:`.
-/// Defaults that refer to each other in a circle are reported and stay unknown.
+/// Defaults that refer to each other in a circle are reported and stay unknown. The order is
+/// found by an explicit walk, never recursion, however long a chain of defaults is.
 pub fn bind(runbook: &Runbook, supplied: &Map<String, Value>, system: &dyn Scope) -> Bound {
-    let binder = Binder {
-        runbook,
-        supplied,
-        system,
-        config: template::config_for(runbook),
-        state: RefCell::new(vec![State::Pending; runbook.parameters.len()]),
-        stack: RefCell::new(Vec::new()),
-        diagnostics: RefCell::new(Vec::new()),
-    };
-    for index in 0..runbook.parameters.len() {
-        binder.resolve(index);
+    let config = template::config_for(runbook);
+    let binder = Binder { runbook, system, bindings: RefCell::new(vec![None; runbook.parameters.len()]) };
+    let mut diagnostics = Vec::new();
+    let dependencies = dependencies(runbook, supplied, config);
+    let (order, circles) = dependency_order(&dependencies);
+    for members in circles {
+        binder.circle(&members, &mut diagnostics);
     }
-    let parameters = binder
-        .state
-        .into_inner()
-        .into_iter()
-        .map(|state| match state {
-            State::Done(binding) => binding,
-            State::Pending | State::InProgress => unreachable!("every parameter was resolved"),
-        })
-        .collect();
-    Bound { parameters, diagnostics: binder.diagnostics.into_inner() }
+    for index in order {
+        if binder.bindings.borrow()[index].is_some() {
+            continue;
+        }
+        let binding = binder.bind_one(index, supplied, config, &mut diagnostics);
+        binder.bindings.borrow_mut()[index] = Some(binding);
+    }
+    let parameters =
+        binder.bindings.into_inner().into_iter().map(|binding| binding.expect("every parameter was bound")).collect();
+    Bound { parameters, diagnostics }
 }
 
-#[derive(Clone, Debug)]
-enum State {
-    Pending,
-    InProgress,
-    Done(Binding),
+/// The parameters each one's default refers to (indexes), when its default is used. An
+/// expression (opt-in) may name any parameter: every parameter name it holds as a word counts.
+fn dependencies(runbook: &Runbook, supplied: &Map<String, Value>, config: template::Config) -> Vec<Vec<usize>> {
+    let index_of: std::collections::HashMap<&str, usize> =
+        runbook.parameters.iter().enumerate().map(|(i, parameter)| (parameter.name.as_str(), i)).collect();
+    runbook
+        .parameters
+        .iter()
+        .map(|parameter| {
+            let mut found = Vec::new();
+            let Some(default) = parameter.default.as_ref().filter(|_| !supplied.contains_key(&parameter.name)) else {
+                return found;
+            };
+            template::visit_templates(default, &mut Vec::new(), &mut |text, _| {
+                for (_, part) in template::render::parts(text, config) {
+                    match part {
+                        template::render::Part::Reference(Reference::Parameter(name)) => {
+                            found.extend(index_of.get(name).copied());
+                        }
+                        template::render::Part::Expression(source) => {
+                            let words = source.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+                            found.extend(words.filter_map(|word| index_of.get(word).copied()));
+                        }
+                        template::render::Part::Reference(_) => {}
+                    }
+                }
+            });
+            found.sort_unstable();
+            found.dedup();
+            found
+        })
+        .collect()
+}
+
+/// Every parameter in an order where each comes after those its default refers to, and the
+/// circles found (each as the parameters on it, from where it closes).
+fn dependency_order(dependencies: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut marks = vec![Mark::New; dependencies.len()];
+    let mut order = Vec::with_capacity(dependencies.len());
+    let mut circles = Vec::new();
+    for root in 0..dependencies.len() {
+        if marks[root] != Mark::New {
+            continue;
+        }
+        marks[root] = Mark::Open;
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(top) = stack.last_mut() {
+            let (node, next) = *top;
+            if let Some(&dependency) = dependencies[node].get(next) {
+                top.1 += 1;
+                match marks[dependency] {
+                    Mark::New => {
+                        marks[dependency] = Mark::Open;
+                        stack.push((dependency, 0));
+                    }
+                    Mark::Open => {
+                        let start = stack.iter().position(|&(open, _)| open == dependency).unwrap_or(0);
+                        circles.push(stack[start..].iter().map(|&(member, _)| member).collect());
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                marks[node] = Mark::Done;
+                order.push(node);
+                stack.pop();
+            }
+        }
+    }
+    (order, circles)
 }
 
 struct Binder<'a> {
     runbook: &'a Runbook,
-    supplied: &'a Map<String, Value>,
     system: &'a dyn Scope,
-    config: template::Config,
-    state: RefCell<Vec<State>>,
-    stack: RefCell<Vec<usize>>,
-    diagnostics: RefCell<Vec<Diagnostic>>,
+    /// Each parameter's binding once made; its dependents render after it.
+    bindings: RefCell<Vec<Option<Binding>>>,
 }
 
 impl Binder<'_> {
-    fn resolve(&self, index: usize) -> Binding {
-        let state = self.state.borrow()[index].clone();
-        match state {
-            State::Done(binding) => return binding,
-            State::InProgress => return self.cycle(index),
-            State::Pending => {}
-        }
+    fn bind_one(
+        &self,
+        index: usize,
+        supplied: &Map<String, Value>,
+        config: template::Config,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Binding {
         let parameter = &self.runbook.parameters[index];
-        let binding = match (self.supplied.get(&parameter.name), &parameter.default) {
-            (Some(value), _) => known(&parameter.name, Origin::Supplied, value.clone()),
-            (None, None) => Binding {
-                name: parameter.name.clone(),
-                origin: Origin::NotSupplied,
-                value: Value::Null,
-                unknown: Vec::new(),
-            },
-            (None, Some(default)) => {
-                self.state.borrow_mut()[index] = State::InProgress;
-                self.stack.borrow_mut().push(index);
-                let rendered = template::render(default, self, self.config);
-                self.stack.borrow_mut().pop();
-                match rendered {
-                    Ok(rendered) => Binding {
-                        name: parameter.name.clone(),
-                        origin: Origin::Default,
-                        value: rendered.value,
-                        unknown: rendered.unknown,
-                    },
-                    // Only an expression (opt-in) can fail here; keep the default as written.
-                    Err(error) => Binding {
-                        name: parameter.name.clone(),
-                        origin: Origin::Default,
-                        value: default.clone(),
-                        unknown: vec![error.to_string()],
-                    },
-                }
+        let name = parameter.name.clone();
+        let default = match (supplied.get(&parameter.name), &parameter.default) {
+            (Some(value), _) => return known(&parameter.name, Origin::Supplied, value.clone()),
+            (None, None) => {
+                return Binding { name, origin: Origin::NotSupplied, value: Value::Null, unknown: Vec::new() };
             }
+            (None, Some(default)) => default,
         };
-        // A circle found below may already have settled this parameter.
-        if let State::Done(settled) = self.state.borrow()[index].clone() {
-            return settled;
+        match template::render(default, self, config) {
+            Ok(rendered) if rendered_size(&rendered.value) > MAX_DEFAULT_BYTES => {
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::ExpansionBudget,
+                        format!(
+                            "the default of `{name}` grows past {} KB once the defaults it refers to are filled in",
+                            MAX_DEFAULT_BYTES / 1024
+                        ),
+                    )
+                    .at(pointer_push(&parameter.pointer, "default"))
+                    .with_help("refer to each parameter once, or give this one a value"),
+                );
+                Binding { name: name.clone(), origin: Origin::Default, value: default.clone(), unknown: vec![name] }
+            }
+            Ok(rendered) => Binding { name, origin: Origin::Default, value: rendered.value, unknown: rendered.unknown },
+            // Only an expression (opt-in) can fail here; keep the default as written.
+            Err(error) => {
+                Binding { name, origin: Origin::Default, value: default.clone(), unknown: vec![error.to_string()] }
+            }
         }
-        self.state.borrow_mut()[index] = State::Done(binding.clone());
-        binding
     }
 
-    /// `index` is being resolved further up: its default refers to itself through others.
-    fn cycle(&self, index: usize) -> Binding {
-        let stack = self.stack.borrow();
-        let start = stack.iter().position(|&i| i == index).unwrap_or(0);
-        let names: Vec<&str> = stack[start..].iter().map(|&i| self.runbook.parameters[i].name.as_str()).collect();
-        let parameter = &self.runbook.parameters[index];
+    /// Parameters whose defaults refer to each other in a circle: reported, and unknown.
+    fn circle(&self, members: &[usize], diagnostics: &mut Vec<Diagnostic>) {
+        let names: Vec<&str> = members.iter().map(|&i| self.runbook.parameters[i].name.as_str()).collect();
+        let first = &self.runbook.parameters[members[0]];
         let message = format!("the defaults of {} refer to each other in a circle", describe_circle(&names));
-        self.diagnostics.borrow_mut().push(
+        diagnostics.push(
             Diagnostic::new(Code::ParameterDefaultCycle, message)
-                .at(pointer_push(&parameter.pointer, "default"))
+                .at(pointer_push(&first.pointer, "default"))
                 .with_help("give one of these parameters a literal default"),
         );
-        let unknown = Binding {
-            name: parameter.name.clone(),
-            origin: Origin::Default,
-            value: parameter.default.clone().unwrap_or(Value::Null),
-            unknown: vec![parameter.name.clone()],
-        };
-        for &i in &stack[start..] {
-            self.state.borrow_mut()[i] =
-                State::Done(Binding { name: self.runbook.parameters[i].name.clone(), ..unknown.clone() });
+        let mut bindings = self.bindings.borrow_mut();
+        for &i in members {
+            let parameter = &self.runbook.parameters[i];
+            bindings[i] = Some(Binding {
+                name: parameter.name.clone(),
+                origin: Origin::Default,
+                value: parameter.default.clone().unwrap_or(Value::Null),
+                unknown: vec![parameter.name.clone()],
+            });
         }
-        unknown
+    }
+}
+
+/// The size of a rendered value as JSON text, counted without writing it out.
+fn rendered_size(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len() + 2,
+        Value::Array(items) => 2 + items.iter().map(|item| rendered_size(item) + 1).sum::<usize>(),
+        Value::Object(map) => 2 + map.iter().map(|(key, item)| key.len() + 4 + rendered_size(item)).sum::<usize>(),
+        other => other.to_string().len(),
     }
 }
 
@@ -203,10 +272,11 @@ impl Scope for Binder<'_> {
     fn lookup(&self, reference: Reference<'_>) -> Lookup<'_> {
         match reference {
             Reference::Parameter(name) => match self.runbook.parameters.iter().position(|p| p.name == name) {
-                Some(index) => {
-                    let binding = self.resolve(index);
-                    if binding.is_known() { Lookup::Known(Cow::Owned(binding.value)) } else { Lookup::Unknown }
-                }
+                // Bound already: the order puts every dependency first.
+                Some(index) => match &self.bindings.borrow()[index] {
+                    Some(binding) if binding.is_known() => Lookup::Known(Cow::Owned(binding.value.clone())),
+                    _ => Lookup::Unknown,
+                },
                 None => Lookup::Missing,
             },
             Reference::Global(_) | Reference::Automation(_) | Reference::Ssm(_) => self.system.lookup(reference),

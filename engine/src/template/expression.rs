@@ -23,9 +23,40 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// Whether `source` is a minijinja expression.
+/// How deeply an expression may nest (brackets, and unary operators in a row): minijinja's
+/// parser recurses once per level, and 7,000 minus signs overflowed the stack.
+pub const MAX_NESTING: usize = 64;
+
+/// Whether `source` nests deeper than [`MAX_NESTING`]; such a text is never handed to
+/// minijinja (validation reports it).
+pub fn too_deep(source: &str) -> bool {
+    let (mut depth, mut deepest, mut unary_run) = (0usize, 0usize, 0usize);
+    for word in source.split_inclusive(|c: char| !(c.is_alphanumeric() || c == '_')) {
+        let (name, separator) = match word.char_indices().last() {
+            Some((at, c)) if !(c.is_alphanumeric() || c == '_') => (&word[..at], Some(c)),
+            _ => (word, None),
+        };
+        if name == "not" {
+            unary_run += 1;
+        } else if !name.is_empty() {
+            unary_run = 0;
+        }
+        match separator {
+            Some('(' | '[' | '{') => depth += 1,
+            Some(')' | ']' | '}') => depth = depth.saturating_sub(1),
+            Some('-' | '+' | '~' | '!') if name.is_empty() => unary_run += 1,
+            Some(c) if c.is_whitespace() => {}
+            Some(_) => unary_run = 0,
+            None => {}
+        }
+        deepest = deepest.max(depth + unary_run);
+    }
+    deepest > MAX_NESTING
+}
+
+/// Whether `source` is a minijinja expression (within the nesting budget).
 pub fn compiles(source: &str) -> bool {
-    environment().compile_expression(source).is_ok()
+    !too_deep(source) && environment().compile_expression(source).is_ok()
 }
 
 /// The reference a name used by an expression stands for.
@@ -42,6 +73,9 @@ fn reference_of(name: &str) -> Reference<'_> {
 /// Evaluates `source` with the values its names have in `scope`. Unknown when any input is
 /// unknown, missing when any input is missing.
 pub fn evaluate<'s>(source: &str, scope: &'s dyn Scope) -> Result<Lookup<'s>, String> {
+    if too_deep(source) {
+        return Err(format!("the expression nests deeper than {MAX_NESTING} levels"));
+    }
     let expression = environment().compile_expression(source).map_err(|e| e.to_string())?;
     let mut context = Map::new();
     let mut names: Vec<String> = expression.undeclared_variables(true).into_iter().collect();

@@ -53,12 +53,42 @@ pub fn check(runbook: &Runbook, starting: bool) -> Vec<Diagnostic> {
         rules.step(placed);
     }
     rules.document_outputs();
+    rules.expressions();
     rules.out
 }
 
 impl<'a> Rules<'a> {
     fn push(&mut self, diagnostic: Diagnostic) {
         self.out.push(diagnostic);
+    }
+
+    /// With `x-expressions`, an expression that nests past the budget is never evaluated;
+    /// it is reported where it stands.
+    fn expressions(&mut self) {
+        if !template::config_for(self.runbook).expressions {
+            return;
+        }
+        let mut found = Vec::new();
+        for parameter in &self.runbook.parameters {
+            if let Some(default) = &parameter.default {
+                collect_templates(default, &pointer_push(&parameter.pointer, "default"), &mut found);
+            }
+        }
+        for step in self.runbook.all_steps() {
+            let base = pointer_push(&step.pointer, "inputs");
+            step.visit_input_templates(|text, path| {
+                found.push((text, format!("{base}{}", pointer_of(path))));
+            });
+        }
+        for (text, pointer) in found {
+            if template::braces(text).any(|(_, inner)| template::expression::too_deep(inner)) {
+                let message = format!(
+                    "an expression nests deeper than {} levels (brackets and unary operators in a row)",
+                    template::expression::MAX_NESTING
+                );
+                self.push(Diagnostic::new(Code::ExpressionBudget, message).at(pointer));
+            }
+        }
     }
 
     fn index_steps(&mut self, steps: &'a [Step], enclosing_loop: Option<&'a Step>) {
