@@ -416,8 +416,9 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
             warnings: validated.warnings(),
             ..Rendered::default()
         };
-        for diagnostic in &validated.diagnostics {
+        for (i, diagnostic) in validated.diagnostics.iter().enumerate() {
             match format {
+                OutputFormat::Text if i >= report::MAX_TEXT_FINDINGS => {}
                 OutputFormat::Text => {
                     rendered.text.push_str(&report::text(validated.source(), diagnostic, colour));
                     rendered.text.push('\n');
@@ -428,6 +429,11 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
                 }
                 OutputFormat::Json => rendered.json.push(report::json(&validated.source().name, diagnostic)),
             }
+        }
+        if let (OutputFormat::Text, Some(more)) =
+            (format, report::more_findings(&validated.source().name, validated.diagnostics.len()))
+        {
+            rendered.text.push_str(&more);
         }
         rendered
     });

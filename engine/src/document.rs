@@ -204,6 +204,12 @@ impl Loaded {
         }
         let lines = LineIndex::new(&self.source.text);
         let mut json = json_spans::Locator::new(&self.source.text);
+        // Skipping to each pointer costs the text's length: past a few findings, one span tree
+        // of the whole document keeps locating them linear.
+        let unlocated = diagnostics.iter().filter(|d| d.location.is_none() && d.pointer.is_some()).count();
+        if unlocated > 32 {
+            self.spans.get_or_init(|| yaml::spans(&self.source.text));
+        }
         for diagnostic in diagnostics.iter_mut().filter(|d| d.location.is_none()) {
             if let Some(pointer) = &diagnostic.pointer {
                 diagnostic.location = self.location(&lines, &mut json, pointer, diagnostic.target);

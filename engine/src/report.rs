@@ -14,6 +14,20 @@ use serde_json::{Value, json};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::document::Source;
 
+/// The most findings of one file the text format renders with snippets; the rest are counted
+/// (`--format json` lists them all).
+pub const MAX_TEXT_FINDINGS: usize = 200;
+
+/// The line that counts the findings of a file past [`MAX_TEXT_FINDINGS`].
+pub fn more_findings(file: &str, total: usize) -> Option<String> {
+    (total > MAX_TEXT_FINDINGS).then(|| {
+        format!(
+            "{file}: {} more findings not shown (the first {MAX_TEXT_FINDINGS} are above; --format json lists all)\n",
+            total - MAX_TEXT_FINDINGS
+        )
+    })
+}
+
 /// Renders one diagnostic with its snippet, the way a person reads it in a terminal.
 pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
     let mut report = MietteDiagnostic::new(diagnostic.message.clone()).with_severity(match diagnostic.severity {

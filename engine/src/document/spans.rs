@@ -61,13 +61,19 @@ impl SpanNode {
 pub struct LineIndex<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
+    /// Whether the whole text is ASCII: a column is then a byte count.
+    ascii: bool,
+    /// The last column converted (line, column, byte offset): spans come in order, so the
+    /// next one on the same line walks on from here rather than from the line's start (a
+    /// one-line document of 10,000 keys made every conversion walk the line).
+    cursor: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> LineIndex<'a> {
         let mut line_starts = vec![0];
         line_starts.extend(memchr_newlines(text));
-        LineIndex { text, line_starts }
+        LineIndex { text, line_starts, ascii: text.is_ascii(), cursor: std::cell::Cell::new((0, 0, 0)) }
     }
 
     /// The byte offset of a 1-based line and 0-based character column.
@@ -75,8 +81,16 @@ impl<'a> LineIndex<'a> {
         let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
             return self.text.len();
         };
-        let rest = &self.text[start..];
-        start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i)
+        if self.ascii {
+            return (start + col).min(self.text.len());
+        }
+        let (cursor_line, cursor_col, cursor_byte) = self.cursor.get();
+        let (from_col, from_byte) =
+            if cursor_line == line && cursor_col <= col { (cursor_col, cursor_byte) } else { (0, start) };
+        let rest = &self.text[from_byte..];
+        let offset = from_byte + rest.char_indices().nth(col - from_col).map_or(rest.len(), |(i, _)| i);
+        self.cursor.set((line, col, offset));
+        offset
     }
 
     /// The location of a byte offset.
