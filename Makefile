@@ -5,7 +5,7 @@
 
 VENV := .venv
 
-.PHONY: test bench venv
+.PHONY: test bench venv fuzz
 
 test: venv
 	cargo fmt --all --check
@@ -27,3 +27,8 @@ bench:
 	cargo bench -p runbook --bench run --locked
 	cargo build --release --locked
 	cargo bench -p runbook --bench scenarios --locked
+
+# 10,000 hostile and mutated runbooks through validate, plan and dry-run (the test suite runs 240).
+fuzz:
+	cargo build --release --locked
+	python3 tests/fuzz/fuzz.py --binary target/release/runbook --count 10000

@@ -357,10 +357,7 @@ fn plan_command(
         (planned, bound)
     });
     let Some((planned, bound)) = planned.filter(|_| validated.errors() == 0) else {
-        for diagnostic in &validated.diagnostics {
-            stderr.write_all(report::text(validated.source(), diagnostic, colour).as_bytes())?;
-            writeln!(stderr)?;
-        }
+        stderr.write_all(report::texts(validated.source(), &validated.diagnostics, colour).as_bytes())?;
         writeln!(stderr, "{}", report::summary(1, 1, validated.warnings()))?;
         return Ok(exit::INVALID);
     };
@@ -370,10 +367,7 @@ fn plan_command(
             stdout.write_all(report::plan::text(&shown).as_bytes())?;
             if !validated.diagnostics.is_empty() {
                 writeln!(stdout, "\nFindings")?;
-                for diagnostic in &validated.diagnostics {
-                    stdout.write_all(report::text(validated.source(), diagnostic, colour).as_bytes())?;
-                    writeln!(stdout)?;
-                }
+                stdout.write_all(report::texts(validated.source(), &validated.diagnostics, colour).as_bytes())?;
             }
         }
         PlanFormat::Json => {
@@ -416,24 +410,18 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
             warnings: validated.warnings(),
             ..Rendered::default()
         };
-        for (i, diagnostic) in validated.diagnostics.iter().enumerate() {
+        if let OutputFormat::Text = format {
+            rendered.text = report::texts(validated.source(), &validated.diagnostics, colour);
+        }
+        for diagnostic in &validated.diagnostics {
             match format {
-                OutputFormat::Text if i >= report::MAX_TEXT_FINDINGS => {}
-                OutputFormat::Text => {
-                    rendered.text.push_str(&report::text(validated.source(), diagnostic, colour));
-                    rendered.text.push('\n');
-                }
+                OutputFormat::Text => {}
                 OutputFormat::Github => {
                     rendered.text.push_str(&report::github(&validated.source().name, diagnostic));
                     rendered.text.push('\n');
                 }
                 OutputFormat::Json => rendered.json.push(report::json(&validated.source().name, diagnostic)),
             }
-        }
-        if let (OutputFormat::Text, Some(more)) =
-            (format, report::more_findings(&validated.source().name, validated.diagnostics.len()))
-        {
-            rendered.text.push_str(&more);
         }
         rendered
     });

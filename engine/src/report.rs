@@ -19,13 +19,25 @@ use crate::document::Source;
 pub const MAX_TEXT_FINDINGS: usize = 200;
 
 /// The line that counts the findings of a file past [`MAX_TEXT_FINDINGS`].
-pub fn more_findings(file: &str, total: usize) -> Option<String> {
+fn more_findings(file: &str, total: usize) -> Option<String> {
     (total > MAX_TEXT_FINDINGS).then(|| {
         format!(
             "{file}: {} more findings not shown (the first {MAX_TEXT_FINDINGS} are above; --format json lists all)\n",
             total - MAX_TEXT_FINDINGS
         )
     })
+}
+
+/// The findings of one file as text, each followed by a blank line: the first
+/// [`MAX_TEXT_FINDINGS`] with snippets, then a line counting the rest.
+pub fn texts(source: &Source, diagnostics: &[Diagnostic], colour: bool) -> String {
+    let mut out = String::new();
+    for diagnostic in diagnostics.iter().take(MAX_TEXT_FINDINGS) {
+        out.push_str(&text(source, diagnostic, colour));
+        out.push('\n');
+    }
+    out.push_str(&more_findings(&source.name, diagnostics.len()).unwrap_or_default());
+    out
 }
 
 /// Renders one diagnostic with its snippet, the way a person reads it in a terminal.

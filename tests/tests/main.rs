@@ -9,6 +9,8 @@ mod architecture;
 mod cli;
 // Every AWS-published runbook validates with zero errors.
 mod corpus;
+// Hostile and mutated runbooks under time and memory budgets (tests/fuzz/fuzz.py).
+mod fuzz;
 // `runbook run --dry-run`: every path, mocks, read-only calls.
 mod dry_run;
 // The journal damaged or contended: exit classes, typed records, races, interrupted attempts.

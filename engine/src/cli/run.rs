@@ -254,10 +254,7 @@ pub fn run_command(
         Ok(prepared) => prepared,
         Err(PrepareError::Io(error)) => return Err(error).context("failed to read the runbook"),
         Err(PrepareError::Invalid(validated)) => {
-            for diagnostic in &validated.diagnostics {
-                stderr.write_all(report::text(validated.source(), diagnostic, colour).as_bytes())?;
-                writeln!(stderr)?;
-            }
+            stderr.write_all(report::texts(validated.source(), &validated.diagnostics, colour).as_bytes())?;
             writeln!(stderr, "{}", report::summary(1, 1, validated.warnings()))?;
             return Ok(exit::INVALID);
         }

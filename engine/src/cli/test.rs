@@ -252,13 +252,13 @@ fn paint(colour: bool, code: &str, text: &str) -> String {
 impl Printer<'_> {
     fn diagnostics(&mut self, suites: &[Suite]) -> std::io::Result<()> {
         for suite in suites {
+            if let OutputFormat::Text = self.format {
+                let text = report::texts(&suite.file.loaded.source, &suite.file.diagnostics, self.colour);
+                self.stdout.write_all(text.as_bytes())?;
+            }
             for diagnostic in &suite.file.diagnostics {
                 match self.format {
-                    OutputFormat::Text => {
-                        self.stdout
-                            .write_all(report::text(&suite.file.loaded.source, diagnostic, self.colour).as_bytes())?;
-                        writeln!(self.stdout)?;
-                    }
+                    OutputFormat::Text => {}
                     OutputFormat::Github => {
                         writeln!(self.stdout, "{}", report::github(&suite.file.loaded.source.name, diagnostic))?;
                     }
