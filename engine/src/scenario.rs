@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::document::model::Runbook;
@@ -124,14 +124,7 @@ impl Ran {
             name: scenario.name.clone(),
             line: scenario.line,
             failures: vec![failure],
-            actual: expect::Actual {
-                status: None,
-                error: None,
-                path: Vec::new(),
-                steps: Vec::new(),
-                outputs: Value::Null,
-                calls: Vec::new(),
-            },
+            actual: expect::Actual::default(),
             edges: HashSet::new(),
             wall: started.elapsed(),
             virtual_time: Duration::ZERO,
@@ -251,12 +244,10 @@ pub fn run(
     });
     let execution_id = recorder.execution_id.borrow().clone().unwrap_or_default();
     let mut actual = expect::Actual {
-        status: None,
-        error: None,
         path: recorder.path.take(),
         steps: recorder.steps.take(),
-        outputs: Value::Object(Map::new()),
         calls: aws_mocks.made(),
+        ..expect::Actual::default()
     };
     match finished {
         Ok(Ok(finished)) => {
@@ -294,7 +285,7 @@ pub fn run(
 }
 
 /// A duration in the largest unit that fits: `30d`, `2h`, `1.5s`.
-pub fn humanize(duration: Duration) -> String {
+fn humanize(duration: Duration) -> String {
     let seconds = duration.as_secs_f64();
     match seconds {
         s if s >= 86_400.0 => format!("{}d", trim(s / 86_400.0)),

@@ -20,7 +20,7 @@ pub struct Visit {
 }
 
 /// What the run did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Actual {
     /// How the execution ended; `None` when the engine stopped or time ran out.
     pub status: Option<Status>,
