@@ -66,12 +66,19 @@ def header(extra=""):
     return "schemaVersion: '0.3'\n" + extra
 
 
+def update(expression):
+    """A runbook with one variable update whose value is `expression` (x-expressions on)."""
+    return ("x-expressions: true\nparameters:\n  A: {type: Integer, default: 1}\n"
+            "variables:\n  V: {type: String, default: ''}\nmainSteps:\n"
+            "  - {name: a, action: aws:updateVariable, inputs: {Name: 'variable:V', Value: \"{{ %s }}\"}}\n" % expression)
+
+
 def generated(rng, index):
     """One hostile runbook of a class of issue 13."""
     classes = [
         "long-line", "default-chain", "default-circle", "doubling-defaults", "unary-minus",
         "dry-run-blowup", "duplicate-keys", "long-name", "deep-nesting", "alias-bomb", "many-steps",
-        "expression-product",
+        "expression-product", "operator-chain", "constant-fold", "value-amplify", "substitution",
     ]
     kind = classes[index % len(classes)]
     n = rng.randint(10, 6000)
@@ -116,6 +123,26 @@ def generated(rng, index):
                  "Variable: '{{ P }}', StringEquals: x}], Default: s%d}}" % (i, (i + 1) % n, (i + 2) % n, (i + 1) % n)
                  for i in range(min(n, 3000))]
         text = header("parameters:\n  P: {type: String}\nmainSteps:\n" + "\n".join(steps) + "\n")
+    elif kind == "operator-chain":
+        op = rng.choice([" + ", " ~ ", " and ", " or ", "|string", ".x", "[0]", " * "])
+        text = header(update("A" + (op + "A" if op.startswith(" ") else op) * rng.randint(200, 60000)))
+    elif kind == "constant-fold":
+        n = rng.choice([10 ** 6, 10 ** 7, 10 ** 8, 10 ** 9])
+        text = header(update(rng.choice(["[1] * %d", "(1,) * %d", "'ab' * %d", "[1] * %d == [2]",
+                                         "['x' * 1000] * %d", "('a' ~ 'b') * %d"]) % n))
+    elif kind == "value-amplify":
+        n = rng.choice([10 ** 3, 10 ** 5, 10 ** 7])
+        text = header(update(rng.choice([
+            "range(100000) | join('x' * %d)", "('x' * A * %d) | replace('', 'yyyy')",
+            "('x' * A * %d) | list | length", "[A ~ 'x' * %d, A ~ 'x' * 1000000] * 50",
+            "(range(1000) | map('string') | list) * %d", "('x' * A * %d) | split('') | unique | list",
+        ]) % n))
+    elif kind == "substitution":
+        size = rng.randint(10000, 250000)
+        refs = rng.randint(10, 4000)
+        text = header("parameters:\n  P: {type: String, default: '%s'}\nvariables:\n  V: {type: String, default: ''}\n"
+                      "mainSteps:\n  - {name: a, action: aws:updateVariable, inputs: {Name: 'variable:V', Value: '%s'}}\n"
+                      % ("x" * size, "{{ P }}" * refs))
     else:
         text = header("x-expressions: true\nparameters:\n  A: {type: String, default: '{{ %s }}'}\n"
                       "mainSteps:\n  - {name: a, action: aws:sleep, inputs: {Duration: PT0S}}\n"

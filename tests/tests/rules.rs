@@ -684,3 +684,58 @@ fn hostile_inputs_end_in_a_budget_or_a_diagnostic_never_an_abort() {
     let text = runbook_tests::runbook(&["run", &updates, "--dry-run"]);
     assert!(text.stdout.contains("Exploring stopped after 10000 steps"), "{}", &text.stdout[..500]);
 }
+
+/// A step that updates a variable with `value`, in a runbook with expressions on.
+fn one_update(value: &str, parameters: &str) -> String {
+    format!(
+        "schemaVersion: '0.3'\nx-expressions: true\nparameters:\n  A: {{type: Integer, default: 1}}\n{parameters}\
+         variables:\n  V: {{type: String, default: ''}}\nmainSteps:\n  \
+         - {{name: a, action: aws:updateVariable, inputs: {{Name: 'variable:V', Value: \"{value}\"}}}}\n"
+    )
+}
+
+#[test]
+fn expressions_and_substitutions_that_would_build_gigabytes_end_with_their_budget() {
+    let scratch = runbook_tests::Scratch::new("amplified");
+    // Refused by validation: minijinja folds constants while compiling (`[1] * 100000000`
+    // took 3.5 GB), and deep operator chains overflowed its recursive compiler.
+    let chain = ["A"; 50_000].join(" + ");
+    for (name, value) in [
+        ("repeat", "{{ [1] * 100000000 }}"),
+        ("tuple", "{{ (1,) * 100000000 }}"),
+        ("compare", "{{ [1] * 10000000 == [2] }}"),
+        ("chain", chain.as_str()),
+    ] {
+        let value = if name == "chain" { format!("{{{{ {value} }}}}") } else { value.to_owned() };
+        let path = scratch.runbook(&format!("{name}.yaml"), &one_update(&value, ""));
+        for command in [&["validate", &path][..], &["run", &path, "--dry-run"], &["run", &path]] {
+            let output = runbook_tests::runbook(command);
+            assert_eq!(output.code, 1, "{name} {command:?}: {}{}", output.stdout, output.stderr);
+            let text = format!("{}{}", output.stdout, output.stderr);
+            assert!(text.contains("expression-budget"), "{name} {command:?}: {text}");
+        }
+    }
+    // Refused when evaluated: values built at run time are weighed before they are built.
+    for (name, value) in [
+        ("join", "{{ range(100000) | join('x' * 100) }}"),
+        ("replace", "{{ ('x' * A * 1000000) | replace('', 'yyyyyy') }}"),
+        ("explode", "{{ ('x' * A * 3000000) | list | length }}"),
+        ("many", "{{ [A ~ 'x' * 3000000, A ~ 'x' * 3000000, A ~ 'x' * 3000000] * 4 }}"),
+    ] {
+        let path = scratch.runbook(&format!("{name}.yaml"), &one_update(value, ""));
+        let output = runbook_tests::runbook(&["run", &path]);
+        assert_eq!(output.code, 4, "{name}: {}{}", output.stdout, output.stderr);
+        assert!(output.stdout.contains("expression budget"), "{name}: {}", output.stdout);
+    }
+    // A 200 KB default referenced 100 times in one input: 20 MB of substitution.
+    let big = format!("  P: {{type: String, default: '{}'}}\n", "x".repeat(200_000));
+    let path = scratch.runbook("substitution.yaml", &one_update(&"{{ P }}".repeat(100), &big));
+    let output = runbook_tests::runbook(&["run", &path]);
+    assert_eq!(output.code, 4, "{}{}", output.stdout, output.stderr);
+    assert!(output.stdout.contains("substitution budget"), "{}", output.stdout);
+    // Within the budgets, the same shapes work.
+    let path = scratch.runbook("fine.yaml", &one_update("{{ (range(3) | join('x' * 2)) ~ ('ab' * A) }}", ""));
+    let output = runbook_tests::runbook(&["run", &path, "--format", "json"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(output.stdout.contains("0xx1xx2ab"), "{}", output.stdout);
+}

@@ -202,21 +202,31 @@ impl Binder<'_> {
             }
             (None, Some(default)) => default,
         };
-        match template::render(default, self, config) {
-            Ok(rendered) if rendered_size(&rendered.value) > MAX_DEFAULT_BYTES => {
-                diagnostics.push(
-                    Diagnostic::new(
-                        Code::ExpansionBudget,
-                        format!(
-                            "the default of `{name}` grows past {} KB once the defaults it refers to are filled in",
-                            MAX_DEFAULT_BYTES / 1024
-                        ),
-                    )
-                    .at(pointer_push(&parameter.pointer, "default"))
-                    .with_help("refer to each parameter once, or give this one a value"),
-                );
-                Binding { name: name.clone(), origin: Origin::Default, value: default.clone(), unknown: vec![name] }
-            }
+        let rendered = template::render(default, self, config);
+        let too_big = match &rendered {
+            Ok(rendered) => template::render::text_size(&rendered.value, MAX_DEFAULT_BYTES) > MAX_DEFAULT_BYTES,
+            Err(error) => *error == template::Error::Budget,
+        };
+        if too_big {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::ExpansionBudget,
+                    format!(
+                        "the default of `{name}` grows past {} KB once the defaults it refers to are filled in",
+                        MAX_DEFAULT_BYTES / 1024
+                    ),
+                )
+                .at(pointer_push(&parameter.pointer, "default"))
+                .with_help("refer to each parameter once, or give this one a value"),
+            );
+            return Binding {
+                name: name.clone(),
+                origin: Origin::Default,
+                value: default.clone(),
+                unknown: vec![name],
+            };
+        }
+        match rendered {
             Ok(rendered) => Binding { name, origin: Origin::Default, value: rendered.value, unknown: rendered.unknown },
             // Only an expression (opt-in) can fail here; keep the default as written.
             Err(error) => {
@@ -249,15 +259,6 @@ impl Binder<'_> {
 }
 
 /// The size of a rendered value as JSON text, counted without writing it out.
-fn rendered_size(value: &Value) -> usize {
-    match value {
-        Value::String(text) => text.len() + 2,
-        Value::Array(items) => 2 + items.iter().map(|item| rendered_size(item) + 1).sum::<usize>(),
-        Value::Object(map) => 2 + map.iter().map(|(key, item)| key.len() + 4 + rendered_size(item)).sum::<usize>(),
-        other => other.to_string().len(),
-    }
-}
-
 fn describe_circle(names: &[&str]) -> String {
     let mut text: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
     text.push(format!("`{}`", names[0]));

@@ -49,24 +49,73 @@ pub enum Error {
     Missing { reference: String },
     #[error("failed to evaluate {{{{ {expression} }}}}: {message}")]
     Expression { expression: String, message: String },
+    #[error("the value grows past {} MiB once its references are filled in (substitution budget)", MAX_RENDERED_BYTES >> 20)]
+    Budget,
+}
+
+/// What one rendered value (a step's inputs, a default) may weigh, as JSON text: each
+/// reference can bring in a large value, and a value can repeat a reference many times.
+pub const MAX_RENDERED_BYTES: usize = 16 << 20;
+
+/// The size of `value` as compact JSON text (close enough: quotes and escapes aside),
+/// counted no further than `limit`.
+pub fn text_size(value: &Value, limit: usize) -> usize {
+    let mut total = 0usize;
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        total += match value {
+            Value::String(text) => text.len() + 2,
+            Value::Array(items) => {
+                pending.extend(items);
+                2 + items.len()
+            }
+            Value::Object(map) => {
+                pending.extend(map.values());
+                2 + map.keys().map(|key| key.len() + 4).sum::<usize>()
+            }
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => 20,
+        };
+        if total > limit {
+            break;
+        }
+    }
+    total
+}
+
+/// What a render has found and produced so far.
+#[derive(Default)]
+struct Progress {
+    unknown: Vec<String>,
+    /// Bytes brought in by references, against [`MAX_RENDERED_BYTES`].
+    brought: usize,
+}
+
+impl Progress {
+    /// Counts a value a reference brings in, before it is copied.
+    fn bring(&mut self, value: &Value) -> Result<(), Error> {
+        self.brought += text_size(value, MAX_RENDERED_BYTES);
+        if self.brought > MAX_RENDERED_BYTES { Err(Error::Budget) } else { Ok(()) }
+    }
 }
 
 /// Renders a value of a runbook (an input, a default, a condition operand).
 pub fn render(value: &Value, scope: &dyn Scope, config: Config) -> Result<Rendered, Error> {
-    let mut unknown = Vec::new();
-    let value = render_value(value, scope, config, &mut unknown)?;
+    let mut progress = Progress::default();
+    let value = render_value(value, scope, config, &mut progress)?;
+    let mut unknown = progress.unknown;
     unknown.sort();
     unknown.dedup();
     Ok(Rendered { value, unknown })
 }
 
-fn render_value(value: &Value, scope: &dyn Scope, config: Config, unknown: &mut Vec<String>) -> Result<Value, Error> {
+fn render_value(value: &Value, scope: &dyn Scope, config: Config, progress: &mut Progress) -> Result<Value, Error> {
     Ok(match value {
-        Value::String(text) => render_text(text, scope, config, unknown)?,
+        Value::String(text) => render_text(text, scope, config, progress)?,
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                match render_value(item, scope, config, unknown)? {
+                match render_value(item, scope, config, progress)? {
                     // Rule 2: a whole reference to a list inside a list is spliced in.
                     Value::Array(spliced) if is_whole_reference(item, config) => out.extend(spliced),
                     rendered => out.push(rendered),
@@ -78,7 +127,7 @@ fn render_value(value: &Value, scope: &dyn Scope, config: Config, unknown: &mut 
         Value::Object(object) => {
             let mut out = Map::new();
             for (key, item) in object {
-                out.insert(key.clone(), render_value(item, scope, config, unknown)?);
+                out.insert(key.clone(), render_value(item, scope, config, progress)?);
             }
             Value::Object(out)
         }
@@ -139,16 +188,19 @@ fn part_text(part: Part<'_>) -> String {
     }
 }
 
-fn render_text(text: &str, scope: &dyn Scope, config: Config, unknown: &mut Vec<String>) -> Result<Value, Error> {
+fn render_text(text: &str, scope: &dyn Scope, config: Config, progress: &mut Progress) -> Result<Value, Error> {
     if !super::has_braces(text) {
         return Ok(Value::String(text.to_owned()));
     }
     // Rule 1: a whole-value reference keeps the type of its value.
     if let Some(part) = whole(text, config) {
         return match resolve(part, scope)? {
-            Lookup::Known(value) => Ok(value.into_owned()),
+            Lookup::Known(value) => {
+                progress.bring(&value)?;
+                Ok(value.into_owned())
+            }
             Lookup::Unknown => {
-                unknown.push(part_text(part));
+                progress.unknown.push(part_text(part));
                 Ok(Value::String(text.to_owned()))
             }
             Lookup::Missing if config.strict => Err(Error::Missing { reference: part_text(part) }),
@@ -161,11 +213,12 @@ fn render_text(text: &str, scope: &dyn Scope, config: Config, unknown: &mut Vec<
     for (range, part) in parts(text, config) {
         match resolve(part, scope)? {
             Lookup::Known(value) => {
+                progress.bring(&value)?;
                 out.push_str(&text[copied..range.start]);
                 push_text(&mut out, &value);
                 copied = range.end;
             }
-            Lookup::Unknown => unknown.push(part_text(part)),
+            Lookup::Unknown => progress.unknown.push(part_text(part)),
             Lookup::Missing if config.strict => return Err(Error::Missing { reference: part_text(part) }),
             Lookup::Missing => {}
         }

@@ -62,8 +62,8 @@ impl<'a> Rules<'a> {
         self.out.push(diagnostic);
     }
 
-    /// With `x-expressions`, an expression that nests past the budget is never evaluated;
-    /// it is reported where it stands.
+    /// With `x-expressions`, an expression past the budget (nesting, operators, constants
+    /// that fold too big) is never evaluated; it is reported where it stands.
     fn expressions(&mut self) {
         if !template::config_for(self.runbook).expressions {
             return;
@@ -81,12 +81,10 @@ impl<'a> Rules<'a> {
             });
         }
         for (text, pointer) in found {
-            if template::braces(text).any(|(_, inner)| template::expression::too_deep(inner)) {
-                let message = format!(
-                    "an expression nests deeper than {} levels (brackets and unary operators in a row)",
-                    template::expression::MAX_NESTING
-                );
-                self.push(Diagnostic::new(Code::ExpressionBudget, message).at(pointer));
+            if let Some(problem) =
+                template::braces(text).find_map(|(_, inner)| template::expression::budget_problem(inner))
+            {
+                self.push(Diagnostic::new(Code::ExpressionBudget, problem).at(pointer));
             }
         }
     }
