@@ -66,6 +66,8 @@ pub struct Config {
     pub idempotency_key: Option<String>,
     /// Resume even though the runbook changed since the execution started.
     pub force: bool,
+    /// Resume even though the journal lost records of the execution (their steps run again).
+    pub accept_lost_records: bool,
     /// Steps to run again on resume although their last attempt's outcome is unknown, or
     /// although they finished with a secret the journal does not keep.
     pub rerun: Vec<String>,
@@ -98,6 +100,7 @@ impl Default for Config {
             resume: None,
             idempotency_key: None,
             force: false,
+            accept_lost_records: false,
             rerun: Vec::new(),
             answer: None,
             step_answers: std::collections::HashMap::new(),
@@ -205,6 +208,9 @@ pub enum Error {
     RunbookChanged { execution_id: String, recorded: String, now: String },
     #[error("execution {execution_id} was a dry-run and cannot be resumed")]
     DryRunRecord { execution_id: String },
+    /// The journal lost records of the execution: resuming would run finished steps again.
+    #[error("the journal is missing records of execution {execution_id}: {what}")]
+    LostRecords { execution_id: String, what: String },
     /// A system value the runbook needs could not be read from AWS.
     #[error("{0}")]
     Aws(String),
@@ -280,6 +286,11 @@ impl Error {
             Error::RunbookChanged { execution_id, .. } => Some(format!(
                 "resume with the runbook as it was, or pass `--force` to resume {execution_id} with the changed one"
             )),
+            Error::LostRecords { execution_id, .. } => Some(format!(
+                "see what the journal still holds with `runbook executions show {execution_id}` and check which \
+                 steps already took effect; then resume with `--accept-lost-records` (steps whose records are lost \
+                 run again) or start a new execution"
+            )),
             Error::Sealed { execution_id, step, .. } => Some(format!(
                 "run the step again to get the value back: `runbook run --resume {execution_id} --rerun {step}` \
                  (check first that running it twice is safe)"
@@ -297,7 +308,10 @@ impl Error {
             Error::Journal(error) => Fault::from(error),
             Error::Aws(_) => Fault::Environment,
             Error::DryRunRecord { .. } | Error::NotWaiting(_) | Error::SecretNotKept { .. } => Fault::Caller,
-            Error::UnknownOutcome { .. } | Error::RunbookChanged { .. } | Error::Sealed { .. } => Fault::Refused,
+            Error::UnknownOutcome { .. }
+            | Error::RunbookChanged { .. }
+            | Error::Sealed { .. }
+            | Error::LostRecords { .. } => Fault::Refused,
         }
     }
 }

@@ -96,6 +96,11 @@ pub trait JournalRead {
     fn decision(&self, execution_id: &str, step: &str, iteration: u32) -> Result<Option<Decision>>;
     /// The step visit an execution waits on (`aws:approve`, `aws:pause`, a waiting child).
     fn waiting_on(&self, execution_id: &str) -> Result<Option<WaitingOn>>;
+    /// What the journal is missing of an execution's committed records (rows deleted, or a
+    /// write-ahead log lost after a crash), said for a person; `None` when nothing is missing.
+    fn missing_records(&self, _execution_id: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// Writing the record. Every write is one transaction, committed (and synced) before the

@@ -345,3 +345,90 @@ fn r_at_rest_the_database_file_alone_holds_every_finished_execution() {
     assert_eq!(shown["execution"]["status"], "Success");
     assert_eq!(shown["steps"].as_array().unwrap().len(), 2);
 }
+
+/// Runs a, then b (safe to repeat, waiting for `<trail>.go`), then c (safe to repeat,
+/// waiting for `<trail>.c`); the engine is killed while c waits. With `checkpoint`, the database file is brought up to date
+/// while b waits, so what follows lives only in the write-ahead log. Returns the execution id.
+fn killed_during_c(scratch: &Scratch, checkpoint: bool) -> String {
+    let script = "import os, time\\ndef h(e, c):\\n  open(e['Trail'], 'a').write(e['Name'] + '\\\\n')\\n  \
+                  while not os.path.exists(e['Trail'] + '.c'): time.sleep(0.05)";
+    let c = script_step("c", &["x-idempotent: true"], &trail_payload("c"), script);
+    let path =
+        scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[]), step("b", true, &["x-idempotent: true"]), c]));
+    let mut engine = run_process(scratch, &path, &[]).stderr(Stdio::null()).spawn().unwrap();
+    wait_until("b runs", || scratch.trail().contains(&"b".to_owned()));
+    if checkpoint {
+        sqlite(scratch, "PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
+    // Read while the engine lives: the last connection to close merges the log into the file.
+    let id = runbook_tests::only_execution_id(scratch);
+    wait_until("c runs", || scratch.trail().contains(&"c".to_owned()));
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    id
+}
+
+#[test]
+fn r_records_lost_with_the_write_ahead_log_or_deleted_by_hand_refuse_the_resume() {
+    // The write-ahead log of a killed engine is lost: the database file still says b is
+    // running. Without the tally kept beside the journal, the resume ran b (safe to repeat)
+    // again without a word.
+    let scratch = Scratch::new("lost-wal");
+    let id = killed_during_c(&scratch, true);
+    let state = scratch.state();
+    let wal = std::path::Path::new(&state).join("journal.sqlite-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the log holds b's end and c's start");
+    std::fs::remove_file(&wal).unwrap();
+    let _ = std::fs::remove_file(wal.with_file_name("journal.sqlite-shm"));
+    let resumed = runbook(&["run", "--resume", &id, "--state-dir", &state]);
+    assert_eq!(resumed.code, 8, "{}{}", resumed.stdout, resumed.stderr);
+    assert!(
+        resumed.stderr.contains(&format!("the journal is missing records of execution {id}"))
+            && resumed.stderr.contains("2 of its 5 records")
+            && resumed.stderr.contains("journal.sqlite-wal")
+            && resumed.stderr.contains("--accept-lost-records"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(scratch.trail(), ["a", "b", "c"], "nothing ran again");
+
+    // Rows deleted by hand: a's result and attempt are gone.
+    let scratch = Scratch::new("deleted-rows");
+    let id = killed_during_c(&scratch, false);
+    sqlite(&scratch, &format!("DELETE FROM steps WHERE execution_id = '{id}' AND step = 'a'"));
+    sqlite(&scratch, &format!("DELETE FROM attempts WHERE execution_id = '{id}' AND step = 'a'"));
+    let state = scratch.state();
+    let resumed = runbook(&["run", "--resume", &id, "--state-dir", &state]);
+    assert_eq!(resumed.code, 8, "{}{}", resumed.stdout, resumed.stderr);
+    assert!(resumed.stderr.contains("2 of its 5 records (attempts, step results, decisions) were deleted"), "{}", resumed.stderr);
+    assert_eq!(scratch.trail(), ["a", "b", "c"]);
+    // Accepting the loss runs what has no record again, and the rest as recorded.
+    std::fs::write(format!("{}.c", scratch.trail_path()), "").unwrap();
+    let accepted = runbook(&["run", "--resume", &id, "--state-dir", &state, "--accept-lost-records", "--format", "json"]);
+    assert_eq!(accepted.code, 0, "{}{}", accepted.stdout, accepted.stderr);
+    assert_eq!(scratch.trail(), ["a", "b", "c", "a", "c"]);
+}
+
+#[test]
+fn r_a_journal_on_a_read_only_mount_can_still_be_read() {
+    let scratch = Scratch::new("read-only");
+    let path = scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[])]));
+    let output = run(&scratch, &path, &[]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let id = json_lines(&output.stdout)[0]["execution_id"].as_str().unwrap().to_owned();
+    let state = scratch.state();
+    // A read-only bind mount of the state directory, in a user and mount namespace of its own
+    // (so it works unprivileged, and root cannot write through it either).
+    let binary = runbook_tests::binary();
+    let script = format!(
+        "mount --bind {state} {state} && mount -o remount,ro,bind {state} && touch {state}/probe 2>/dev/null && exit 90; \
+         {binary} executions list --state-dir {state} && {binary} executions show {id} --state-dir {state}",
+        binary = binary.display()
+    );
+    let read = Command::new("unshare").args(["--map-root-user", "--mount", "sh", "-c", &script]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&read.stdout), String::from_utf8_lossy(&read.stderr));
+    assert_ne!(read.status.code(), Some(90), "the mount was writable");
+    assert!(read.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains(&id) && stdout.contains("status    Success"), "{stdout}");
+}

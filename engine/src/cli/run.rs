@@ -37,6 +37,25 @@ impl StateArgs {
         let dir = self.state_dir.clone().unwrap_or_else(journal::default_dir);
         Journal::open(&dir).with_context(|| format!("failed to open the journal in {}", dir.display()))
     }
+
+    /// The journal for reading: opened as usual, or, where it cannot be written (a read-only
+    /// mount, another user's files), read-only, with a warning of what that cannot show.
+    fn open_for_reading(&self, stderr: &mut dyn Write) -> anyhow::Result<Journal> {
+        let writable = self.open();
+        let dir = self.state_dir.clone().unwrap_or_else(journal::default_dir);
+        match writable {
+            Ok(journal) => Ok(journal),
+            Err(error) => match Journal::open_read_only(&dir) {
+                Ok((journal, note)) => {
+                    if let Some(note) = note {
+                        writeln!(stderr, "warning: {note}")?;
+                    }
+                    Ok(journal)
+                }
+                Err(_) => Err(error),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +81,10 @@ pub struct RunArgs {
     /// Resume even though the runbook file changed since the execution started.
     #[arg(long)]
     force: bool,
+    /// Resume even though the journal lost records of the execution (a lost write-ahead log,
+    /// deleted rows): steps whose records are lost run again.
+    #[arg(long, requires = "resume")]
+    accept_lost_records: bool,
     /// On resume, run this step again although its last attempt's outcome is unknown (repeatable).
     #[arg(long, value_name = "STEP")]
     rerun: Vec<String>,
@@ -268,6 +291,7 @@ pub fn run_command(
         resume: args.resume.clone(),
         idempotency_key: args.idempotency_key.clone(),
         force: args.force,
+        accept_lost_records: args.accept_lost_records,
         rerun: args.rerun.clone(),
         answer: match (args.approve, args.reject) {
             (true, _) => Some(Answer::Approve),
@@ -461,7 +485,7 @@ pub fn executions_command(
 ) -> anyhow::Result<u8> {
     match command {
         ExecutionsCommand::List { limit, format, state } => {
-            let journal = state.open()?;
+            let journal = state.open_for_reading(stderr)?;
             let (executions, malformed) = journal.list(limit)?;
             // One damaged row does not hide the others: it is named, and the list goes on.
             for (id, error) in &malformed {
@@ -485,7 +509,7 @@ pub fn executions_command(
             Ok(exit::SUCCESS)
         }
         ExecutionsCommand::Show { execution_id, format, state } => {
-            let journal = state.open()?;
+            let journal = state.open_for_reading(stderr)?;
             let execution = journal.execution(&execution_id)?;
             let steps = journal.steps(&execution_id)?;
             let attempts = journal.attempts(&execution_id)?;

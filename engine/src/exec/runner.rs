@@ -175,6 +175,11 @@ fn claim(
     let lease = engine.locks.acquire(&execution.id)?;
     // Another process may have moved it on between reading and locking.
     let execution = engine.journal.execution(&execution.id)?;
+    if let Some(what) = engine.journal.missing_records(&execution.id)?
+        && !config.accept_lost_records
+    {
+        return Err(Error::LostRecords { execution_id: execution.id, what });
+    }
     Ok(Some((execution, lease)))
 }
 

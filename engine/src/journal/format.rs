@@ -11,8 +11,8 @@ use super::{Error, Result};
 use crate::redact::REDACTED;
 
 /// The format this engine writes. 1: the first journals (no version stored); 2: typed
-/// records and `steps.sealed`.
-pub const FORMAT: i64 = 2;
+/// records and `steps.sealed`; 3: `executions.records`, the count that finds lost records.
+pub const FORMAT: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS executions (
@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS executions (
     parent_step TEXT,
     dry_run INTEGER NOT NULL DEFAULT 0,
     outputs TEXT,
-    error TEXT
+    error TEXT,
+    records INTEGER
 );
 CREATE TABLE IF NOT EXISTS attempts (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -146,6 +147,14 @@ fn migrate(connection: &Connection) -> Result<()> {
     let format_1 = !columns.is_empty() && !columns.iter().any(|column| column == "sealed");
     if format_1 {
         connection.execute_batch("ALTER TABLE steps ADD COLUMN sealed TEXT NOT NULL DEFAULT '[]'")?;
+    }
+    let execution_columns: Vec<String> = connection
+        .prepare("SELECT name FROM pragma_table_info('executions')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    // Before format 3 nothing was counted: those executions keep `records` NULL, unchecked.
+    if !execution_columns.is_empty() && !execution_columns.iter().any(|column| column == "records") {
+        connection.execute_batch("ALTER TABLE executions ADD COLUMN records INTEGER")?;
     }
     connection.execute_batch(SCHEMA)?;
     if format_1 {

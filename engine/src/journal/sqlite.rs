@@ -49,12 +49,64 @@ impl Journal {
         Ok(Journal { connection, dir: dir.to_owned() })
     }
 
+    /// Opens an existing journal for reading only (`runbook executions` on a read-only mount
+    /// or a journal another user owns). A database whose shared-memory file cannot be created
+    /// is read as immutable: its write-ahead log, if one was left, is then not read, and a
+    /// warning says so.
+    pub fn open_read_only(dir: &Path) -> Result<(Journal, Option<String>)> {
+        use rusqlite::OpenFlags;
+        let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            return Err(Error::Io { path, source: std::io::ErrorKind::NotFound.into() });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let check = |connection: Connection| -> Result<Journal> {
+            let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+            if version > format::FORMAT {
+                return Err(Error::NewerFormat { path: path.clone(), found: version });
+            }
+            Ok(Journal { connection, dir: dir.to_owned() })
+        };
+        if let Ok(journal) = Connection::open_with_flags(&path, flags).map_err(Error::from).and_then(check) {
+            return Ok((journal, None));
+        }
+        let uri = format!("file:{}?immutable=1", path.display());
+        let journal = check(Connection::open_with_flags(uri, flags)?)?;
+        let wal = dir.join(format!("{FILE_NAME}-wal"));
+        let note = std::fs::metadata(&wal).is_ok_and(|wal| wal.len() > 0).then(|| {
+            format!(
+                "the journal is read-only and its write-ahead log {} cannot be read with it: records an \
+                 execution wrote after the last checkpoint are not shown",
+                wal.display()
+            )
+        });
+        Ok((journal, note))
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     fn locks_dir(&self) -> PathBuf {
         self.dir.join("locks")
+    }
+
+    /// The tally of an execution's records, kept outside the database so that losing the
+    /// write-ahead log (which rolls the count back with the records) is still noticed.
+    fn tally_path(&self, execution_id: &str) -> PathBuf {
+        self.locks_dir().join(format!("{execution_id}.records"))
+    }
+
+    /// Writes the tally after a commit: written whole and renamed into place, not synced (a
+    /// tally behind the database after a power cut only weakens the check, never fails it).
+    fn write_tally(&self, execution_id: &str, records: Option<u64>) {
+        let Some(records) = records else { return };
+        let path = self.tally_path(execution_id);
+        let partial = path.with_extension("records.partial");
+        let _ = std::fs::create_dir_all(self.locks_dir());
+        if std::fs::write(&partial, records.to_string()).is_ok() {
+            let _ = std::fs::rename(&partial, &path);
+        }
     }
 
     /// The most recent executions first, as [`JournalRead::executions`], except that a row
@@ -243,6 +295,37 @@ impl JournalRead for Journal {
         let kind = parse_text(kind, "events.detail.kind", WaitKind::parse)?;
         Ok(Some(WaitingOn { step, iteration, kind }))
     }
+
+    fn missing_records(&self, execution_id: &str) -> Result<Option<String>> {
+        let counted: Option<u64> = self
+            .connection
+            .query_row("SELECT records FROM executions WHERE id = ?1", [execution_id], |row| row.get(0))
+            .optional()?
+            .flatten();
+        let Some(counted) = counted else { return Ok(None) };
+        let held: u64 = self.connection.query_row(
+            "SELECT (SELECT count(*) FROM attempts WHERE execution_id = ?1) \
+             + (SELECT count(*) FROM steps WHERE execution_id = ?1) \
+             + (SELECT count(*) FROM decisions WHERE execution_id = ?1)",
+            [execution_id],
+            |row| row.get(0),
+        )?;
+        let tally = std::fs::read_to_string(self.tally_path(execution_id)).ok().and_then(|text| text.trim().parse::<u64>().ok());
+        Ok(if let Some(tally) = tally.filter(|tally| *tally > counted) {
+            Some(format!(
+                "{} of its {tally} records (attempts, step results, decisions) were written but the journal no \
+                 longer holds them: its write-ahead log ({FILE_NAME}-wal) was lost or rolled back",
+                tally - counted
+            ))
+        } else if held < counted {
+            Some(format!(
+                "{} of its {counted} records (attempts, step results, decisions) were deleted from the journal",
+                counted - held
+            ))
+        } else {
+            None
+        })
+    }
 }
 
 impl JournalWrite for Journal {
@@ -250,8 +333,8 @@ impl JournalWrite for Journal {
         let transaction = self.connection.unchecked_transaction()?;
         let inserted = transaction.execute(
             "INSERT INTO executions (id, runbook_path, runbook_hash, parameters, status, started_at, ended_at, \
-             idempotency_key, parent_id, parent_step, dry_run, outputs) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             idempotency_key, parent_id, parent_step, dry_run, outputs, records) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0)",
             params![
                 execution.id,
                 execution.runbook_path,
@@ -277,6 +360,7 @@ impl JournalWrite for Journal {
         inserted?;
         insert_event(&transaction, &execution.id, EventKind::ExecutionCreated, None, &Value::Null)?;
         transaction.commit()?;
+        self.write_tally(&execution.id, Some(0));
         Ok(())
     }
 
@@ -299,8 +383,12 @@ impl JournalWrite for Journal {
         transaction.commit()?;
         if ended {
             // At rest the database file alone holds everything: losing `journal.sqlite-wal`
-            // then loses nothing. Another process reading now only delays it (best effort).
-            let _ = self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            // then loses nothing. Another process reading now only delays it (best effort),
+            // and the tally stays until a checkpoint completes.
+            let busy = self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0));
+            if busy.is_ok_and(|busy| busy == 0) {
+                let _ = std::fs::remove_file(self.tally_path(execution_id));
+            }
         }
         Ok(())
     }
@@ -322,7 +410,9 @@ impl JournalWrite for Journal {
                 json_text(&attempt.inputs),
                 attempt.started_at,
             ])?;
+        let records = count_records(&transaction, execution_id, 1)?;
         transaction.commit()?;
+        self.write_tally(execution_id, records);
         Ok(())
     }
 
@@ -344,17 +434,22 @@ impl JournalWrite for Journal {
                 attempt.log,
                 attempt.ended_at,
             ])?;
-        if let Some(step) = step {
-            insert_step(&transaction, execution_id, step)?;
-        }
+        let added = match step {
+            Some(step) => insert_step(&transaction, execution_id, step)?,
+            None => 0,
+        };
+        let records = count_records(&transaction, execution_id, added)?;
         transaction.commit()?;
+        self.write_tally(execution_id, records);
         Ok(())
     }
 
     fn step_finished(&self, execution_id: &str, step: &StepRecord) -> Result<()> {
         let transaction = self.connection.unchecked_transaction()?;
-        insert_step(&transaction, execution_id, step)?;
+        let added = insert_step(&transaction, execution_id, step)?;
+        let records = count_records(&transaction, execution_id, added)?;
         transaction.commit()?;
+        self.write_tally(execution_id, records);
         Ok(())
     }
 
@@ -384,7 +479,9 @@ impl JournalWrite for Journal {
             });
             insert_event(&transaction, execution_id, EventKind::Decision, Some(&decision.step), &detail)?;
         }
+        let records = count_records(&transaction, execution_id, u32::from(inserted))?;
         transaction.commit()?;
+        self.write_tally(execution_id, records);
         Ok(inserted)
     }
 }
@@ -439,7 +536,20 @@ fn insert_event(
     Ok(())
 }
 
-fn insert_step(connection: &Connection, execution_id: &str, step: &StepRecord) -> Result<()> {
+/// Adds `added` records (attempt, step and decision rows) to the execution's count, and
+/// returns the count (`None` for an execution from before counting, or none at all).
+fn count_records(connection: &Connection, execution_id: &str, added: u32) -> Result<Option<u64>> {
+    Ok(connection
+        .prepare_cached("UPDATE executions SET records = records + ?2 WHERE id = ?1 AND records IS NOT NULL RETURNING records")?
+        .query_row(params![execution_id, added], |row| row.get(0))
+        .optional()?)
+}
+
+/// Records a step visit's result; returns 1 when the row is new, 0 when it replaced one.
+fn insert_step(connection: &Connection, execution_id: &str, step: &StepRecord) -> Result<u32> {
+    let existed: bool = connection
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM steps WHERE execution_id = ?1 AND step = ?2 AND iteration = ?3)")?
+        .query_row(params![execution_id, step.step, step.iteration], |row| row.get(0))?;
     connection
         .prepare_cached(
             "INSERT OR REPLACE INTO steps (execution_id, step, iteration, action, status, outcome, outputs, effects, \
@@ -462,7 +572,7 @@ fn insert_step(connection: &Connection, execution_id: &str, step: &StepRecord) -
             step.ended_at,
             json_text(&Value::from(step.sealed.clone())),
         ])?;
-    Ok(())
+    Ok(u32::from(!existed))
 }
 
 #[cfg(test)]
