@@ -153,3 +153,36 @@ fn r_a_second_ctrl_c_stops_at_once_and_the_journal_says_cancelled() {
         assert!(!process_alive(pid), "process {pid} outlived the engine");
     }
 }
+
+#[test]
+fn r_an_attached_script_runs_and_leaves_no_work_files_beside_the_runbook_or_in_tmp() {
+    let scratch = Scratch::new("attachment");
+    let dir = scratch.dir.join("book");
+    std::fs::create_dir_all(&dir).unwrap();
+    let helper = "def h(events, context):\n    return events['N'] * 2\n";
+    std::fs::write(dir.join("helper.py"), helper).unwrap();
+    let path = dir.join("runbook.yaml");
+    let checksum = runbook::exec::content_hash(helper.as_bytes());
+    std::fs::write(
+        &path,
+        format!("schemaVersion: '0.3'\nfiles:\n  helper.py:\n    checksums: {{sha256: {checksum}}}\nmainSteps:\n  - name: a\n    action: aws:executeScript\n    inputs:\n      \
+         Runtime: python3.11\n      Handler: helper.h\n      Attachment: helper.py\n      InputPayload: {{N: 21}}\n    \
+         outputs:\n      - {{Name: Doubled, Selector: $.Payload, Type: Integer}}\n"
+        ),
+    )
+    .unwrap();
+    let state = scratch.state();
+    let output = Command::new(runbook_tests::binary())
+        .args(["run", path.to_str().unwrap(), "--state-dir", &state, "--format", "json"])
+        .env("TMPDIR", tmpdir(&scratch))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(json_lines(&stdout).iter().any(|e| e["outputs"]["Doubled"] == 42), "{stdout}");
+    let mut beside: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    beside.sort();
+    assert_eq!(beside, ["helper.py", "runbook.yaml"]);
+    assert_eq!(std::fs::read_dir(tmpdir(&scratch)).unwrap().count(), 0, "work files left in $TMPDIR");
+}

@@ -192,6 +192,8 @@ async fn run_driver(
         .env("RUNBOOK_EXECUTION_ID", context.execution_id)
         .env("RUNBOOK_STEP", &context.step.name)
         .env("PYTHONUNBUFFERED", "1")
+        // An attachment imported from beside the runbook leaves no `__pycache__` there.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
