@@ -267,6 +267,8 @@ pub fn run(
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`runbook ... | head`): stop quietly, as ripgrep does.
+        Err(error) if is_broken_pipe(&error) => exit::SUCCESS,
         Err(error) => {
             let _ = writeln!(stderr, "error: {error:#}");
             if let Some(help) = error.downcast_ref::<exec::Error>().and_then(exec::Error::help) {
@@ -275,6 +277,12 @@ pub fn run(
             exit_for(&error)
         }
     }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The exit code of an error, decided by its type: the caller's mistake, the environment's,

@@ -43,6 +43,9 @@ pub enum Error {
     Locked { execution_id: String, lock: PathBuf },
     #[error("no execution {0} in the journal")]
     NotFound(String),
+    /// A prefix given for an execution id names more than one.
+    #[error("`{prefix}` names {} executions: {}", matches.len(), matches.join(", "))]
+    Ambiguous { prefix: String, matches: Vec<String> },
     #[error("the journal holds a malformed value in {0}")]
     Corrupt(String),
     #[error(
@@ -63,7 +66,7 @@ impl Error {
 
     /// The caller named something the journal does not hold.
     pub fn is_caller_fault(&self) -> bool {
-        matches!(self, Error::NotFound(_))
+        matches!(self, Error::NotFound(_) | Error::Ambiguous { .. })
     }
 }
 

@@ -156,3 +156,25 @@ fn ten_thousand_findings_on_one_line_are_located_and_the_text_shows_the_first_20
     assert!(shown.stdout.contains(&format!("{path}: 9799 more findings not shown")), "{}", &shown.stdout[..400]);
     assert_eq!(shown.stdout.matches("error [duplicate-key]").count(), 200);
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly_as_other_unix_tools_do() {
+    use std::io::Read;
+    let mut steps = String::from("schemaVersion: '0.3'\nmainSteps:\n");
+    for i in 0..3_000 {
+        steps.push_str(&format!("  - {{name: s{i}, action: aws:sleep, inputs: {{Duration: PT0S}}}}\n"));
+    }
+    let path = temp_file("many.yaml", steps);
+    // `runbook plan ... | head -c 16`: far more than a pipe holds, and a reader that stops.
+    let mut child = std::process::Command::new(runbook_tests::binary())
+        .args(["plan", path.to_str().unwrap(), "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}

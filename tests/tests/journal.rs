@@ -401,11 +401,16 @@ fn r_records_lost_with_the_write_ahead_log_or_deleted_by_hand_refuse_the_resume(
     let state = scratch.state();
     let resumed = runbook(&["run", "--resume", &id, "--state-dir", &state]);
     assert_eq!(resumed.code, 8, "{}{}", resumed.stdout, resumed.stderr);
-    assert!(resumed.stderr.contains("2 of its 5 records (attempts, step results, decisions) were deleted"), "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("2 of its 5 records (attempts, step results, decisions) were deleted"),
+        "{}",
+        resumed.stderr
+    );
     assert_eq!(scratch.trail(), ["a", "b", "c"]);
     // Accepting the loss runs what has no record again, and the rest as recorded.
     std::fs::write(format!("{}.c", scratch.trail_path()), "").unwrap();
-    let accepted = runbook(&["run", "--resume", &id, "--state-dir", &state, "--accept-lost-records", "--format", "json"]);
+    let accepted =
+        runbook(&["run", "--resume", &id, "--state-dir", &state, "--accept-lost-records", "--format", "json"]);
     assert_eq!(accepted.code, 0, "{}{}", accepted.stdout, accepted.stderr);
     assert_eq!(scratch.trail(), ["a", "b", "c", "a", "c"]);
 }
@@ -431,4 +436,45 @@ fn r_a_journal_on_a_read_only_mount_can_still_be_read() {
     assert_ne!(read.status.code(), Some(90), "the mount was writable");
     assert!(read.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains(&id) && stdout.contains("status    Success"), "{stdout}");
+}
+
+#[test]
+fn r_executions_are_named_by_a_unique_prefix_or_last_and_reading_creates_no_journal() {
+    let scratch = Scratch::new("prefix");
+    let state = scratch.state();
+    // Listing an empty state directory says so and creates nothing.
+    let listed = runbook(&["executions", "list", "--state-dir", &state]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stdout.contains("No executions in"), "{}", listed.stdout);
+    let shown = runbook(&["executions", "show", "last", "--state-dir", &state]);
+    assert_eq!(shown.code, 2, "{}", shown.stderr);
+    assert!(!std::path::Path::new(&state).exists(), "reading created the state directory");
+    // Seventeen executions: two of them share a first hex digit.
+    let path = scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[])]));
+    let ids: Vec<String> = (0..17)
+        .map(|_| {
+            let output = run(&scratch, &path, &[]);
+            assert_eq!(output.code, 0, "{}", output.stderr);
+            json_lines(&output.stdout)[0]["execution_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let show = |given: &str| runbook(&["executions", "show", given, "--state-dir", &state]);
+    let last = show("last");
+    assert!(last.stdout.contains(&format!("Execution {}", ids[16])), "{}", last.stdout);
+    let first = show(&ids[0][..8]);
+    assert!(first.stdout.contains(&format!("Execution {}", ids[0])), "{}", first.stdout);
+    let shared = ids.iter().find_map(|a| ids.iter().find(|b| *b != a && b[..1] == a[..1]).map(|b| (a, b))).unwrap();
+    let ambiguous = show(&shared.0[..1]);
+    assert_eq!(ambiguous.code, 2, "{}{}", ambiguous.stdout, ambiguous.stderr);
+    assert!(
+        ambiguous.stderr.contains(&format!("`{}` names", &shared.0[..1]))
+            && ambiguous.stderr.contains(shared.0.as_str())
+            && ambiguous.stderr.contains(shared.1.as_str()),
+        "{}",
+        ambiguous.stderr
+    );
+    // The same names work wherever an execution is named.
+    let resumed = runbook(&["run", "--resume", &ids[3][..12], "--state-dir", &state, "--format", "json"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(json_lines(&resumed.stdout)[0]["execution_id"], ids[3].as_str());
 }

@@ -180,8 +180,10 @@ fn r_an_attached_script_runs_and_leaves_no_work_files_beside_the_runbook_or_in_t
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(json_lines(&stdout).iter().any(|e| e["outputs"]["Doubled"] == 42), "{stdout}");
-    let mut beside: Vec<String> =
-        std::fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut beside: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     beside.sort();
     assert_eq!(beside, ["helper.py", "runbook.yaml"]);
     assert_eq!(std::fs::read_dir(tmpdir(&scratch)).unwrap().count(), 0, "work files left in $TMPDIR");

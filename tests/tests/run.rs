@@ -407,7 +407,7 @@ fn update_variable_refuses_a_value_of_another_type() {
             .to_owned()];
     let run = execute(&scratch, &doc_with(top, &steps), &[]);
     assert_eq!((run.code, run.status()), (4, "Failed"));
-    assert!(run.step("set")["error"].as_str().unwrap().contains("is a Integer"), "{:?}", run.step("set"));
+    assert!(run.step("set")["error"].as_str().unwrap().contains("is an Integer"), "{:?}", run.step("set"));
 }
 
 #[test]

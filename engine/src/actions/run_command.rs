@@ -235,7 +235,7 @@ fn check_reference(
     if !fits {
         let expected: Vec<_> = shapes.iter().map(|s| s.name()).collect();
         let message =
-            format!("`{input}` takes {}, but parameter `{name}` is a {}", expected.join(" or "), shape.name());
+            format!("`{input}` takes {}, but parameter `{name}` is {}", expected.join(" or "), shape.a_name());
         out.push(Diagnostic::new(Code::RunCommandInputType, message).at(pointer));
     }
 }

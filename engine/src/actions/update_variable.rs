@@ -32,7 +32,7 @@ fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     if let Some(kind) = variable.kind
         && !kind.admits(&value)
     {
-        return Err(Failure::error(format!("variable `{name}` is a {}, and {value} is not", kind.name())));
+        return Err(Failure::error(format!("variable `{name}` is {}, and {value} is not", kind.a_name())));
     }
     Ok(Output { effects: json!({ "variables": { name: value } }), ..Output::empty() })
 }
@@ -63,9 +63,9 @@ fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
     let templated = value.as_str().is_some_and(template::is_whole_template);
     if !templated && !kind.admits(value) {
         let message = format!(
-            "Value is {}, but variable `{variable_name}` is a {} ({}); aws:updateVariable does not convert types",
+            "Value is {}, but variable `{variable_name}` is {} ({}); aws:updateVariable does not convert types",
             describe_json(value),
-            kind.name(),
+            kind.a_name(),
             kind.description()
         );
         out.push(Diagnostic::new(Code::UpdateVariable, message).at(step.input_pointer("Value")));

@@ -38,23 +38,30 @@ impl StateArgs {
         Journal::open(&dir).with_context(|| format!("failed to open the journal in {}", dir.display()))
     }
 
-    /// The journal for reading: opened as usual, or, where it cannot be written (a read-only
-    /// mount, another user's files), read-only, with a warning of what that cannot show.
-    fn open_for_reading(&self, stderr: &mut dyn Write) -> anyhow::Result<Journal> {
-        let writable = self.open();
+    /// The journal for reading, `None` where there is none yet (reading creates nothing):
+    /// opened as usual, or, where it cannot be written (a read-only mount, another user's
+    /// files), read-only, with a warning of what that cannot show.
+    fn open_for_reading(&self, stderr: &mut dyn Write) -> anyhow::Result<Option<Journal>> {
         let dir = self.state_dir.clone().unwrap_or_else(journal::default_dir);
-        match writable {
-            Ok(journal) => Ok(journal),
+        if !dir.join(journal::FILE_NAME).exists() {
+            return Ok(None);
+        }
+        match self.open() {
+            Ok(journal) => Ok(Some(journal)),
             Err(error) => match Journal::open_read_only(&dir) {
                 Ok((journal, note)) => {
                     if let Some(note) = note {
                         writeln!(stderr, "warning: {note}")?;
                     }
-                    Ok(journal)
+                    Ok(Some(journal))
                 }
                 Err(_) => Err(error),
             },
         }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(journal::default_dir)
     }
 }
 
@@ -71,7 +78,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = RunFormat::Text)]
     format: RunFormat,
     /// Go on with an execution that stopped (crash, Ctrl-C, failure, waiting): steps that
-    /// succeeded are restored from the journal, never run again.
+    /// succeeded are restored from the journal, never run again. The id, a unique prefix of it,
+    /// or `last`.
     #[arg(long, value_name = "EXECUTION_ID", conflicts_with = "dry_run")]
     resume: Option<String>,
     /// Run at most once per key: a second run with the same key resumes the first execution
@@ -211,6 +219,7 @@ pub enum ExecutionsCommand {
     },
     /// The timeline of one execution: each step with status, attempts, duration, outputs, error.
     Show {
+        /// The execution's id, a unique prefix of it (`3f2a`), or `last`.
         #[arg(value_name = "EXECUTION_ID")]
         execution_id: String,
         #[arg(long, value_enum, default_value_t = RunFormat::Text)]
@@ -222,6 +231,7 @@ pub enum ExecutionsCommand {
 
 #[derive(Debug, Args)]
 pub struct DecideArgs {
+    /// The execution's id, a unique prefix of it, or `last`.
     #[arg(value_name = "EXECUTION_ID")]
     execution_id: String,
     /// Values the journal does not keep (secrets), for going on with the execution.
@@ -267,7 +277,11 @@ pub fn run_command(
     let mut supplied = args.parameters.supplied()?.unwrap_or_default();
     let journal = if args.dry_run.is_some() && !args.record { None } else { Some(args.state.open()?) };
     let mut path = args.path.clone();
-    if let (Some(id), Some(journal)) = (&args.resume, &journal) {
+    let resume = match (&args.resume, &journal) {
+        (Some(given), Some(journal)) => Some(journal.resolve_id(given)?),
+        _ => None,
+    };
+    if let (Some(id), Some(journal)) = (&resume, &journal) {
         let execution = journal.execution(id)?;
         path.get_or_insert_with(|| PathBuf::from(&execution.runbook_path));
         supplied = exec::resume_parameters(&execution.parameters, supplied)?;
@@ -288,7 +302,7 @@ pub fn run_command(
     }
     let Some(journal) = journal else { unreachable!("a real run opens the journal") };
     let config = exec::Config {
-        resume: args.resume.clone(),
+        resume,
         idempotency_key: args.idempotency_key.clone(),
         force: args.force,
         accept_lost_records: args.accept_lost_records,
@@ -486,7 +500,10 @@ pub fn executions_command(
     match command {
         ExecutionsCommand::List { limit, format, state } => {
             let journal = state.open_for_reading(stderr)?;
-            let (executions, malformed) = journal.list(limit)?;
+            let (executions, malformed) = match &journal {
+                Some(journal) => journal.list(limit)?,
+                None => Default::default(),
+            };
             // One damaged row does not hide the others: it is named, and the list goes on.
             for (id, error) in &malformed {
                 writeln!(stderr, "warning: execution {id} could not be read: {error}")?;
@@ -496,7 +513,7 @@ pub fn executions_command(
                 return Ok(exit::SUCCESS);
             }
             if executions.is_empty() {
-                writeln!(stdout, "No executions in {}", journal.dir().display())?;
+                writeln!(stdout, "No executions in {}", state.dir().display())?;
             }
             for execution in executions {
                 let kind = if execution.dry_run { " (dry-run)" } else { "" };
@@ -509,7 +526,10 @@ pub fn executions_command(
             Ok(exit::SUCCESS)
         }
         ExecutionsCommand::Show { execution_id, format, state } => {
-            let journal = state.open_for_reading(stderr)?;
+            let Some(journal) = state.open_for_reading(stderr)? else {
+                return Err(journal::Error::NotFound(execution_id).into());
+            };
+            let execution_id = journal.resolve_id(&execution_id)?;
             let execution = journal.execution(&execution_id)?;
             let steps = journal.steps(&execution_id)?;
             let attempts = journal.attempts(&execution_id)?;
@@ -623,10 +643,11 @@ pub fn decide_command(
 ) -> anyhow::Result<u8> {
     let journal = args.state.open()?;
     let by = exec::current_user();
-    let decided = exec::decide(&journal, &journal, &args.execution_id, answer, resume, &by, args.comment.clone())?;
+    let execution_id = journal.resolve_id(&args.execution_id)?;
+    let decided = exec::decide(&journal, &journal, &execution_id, answer, resume, &by, args.comment.clone())?;
     match &decided.decision {
         Some((decision, true)) => {
-            writeln!(stderr, "recorded {} for step `{}` of {}", decision.decision, decision.step, args.execution_id)?
+            writeln!(stderr, "recorded {} for step `{}` of {execution_id}", decision.decision, decision.step)?
         }
         Some((decision, false)) => writeln!(stderr, "step `{}` already has a decision; it stands", decision.step)?,
         None => {}
@@ -806,7 +827,12 @@ impl Observer for Printer<'_> {
             }
             Event::AttemptFailed { execution_id, step, attempt, error, retry_in_ms, .. } => {
                 self.set_live(None);
-                let retry = retry_in_ms.map_or(String::new(), |ms| format!("; retrying in {:.1}s", ms as f64 / 1000.0));
+                let retry = match retry_in_ms {
+                    None => String::new(),
+                    Some(0) => "; retrying at once".to_owned(),
+                    Some(ms) if *ms < 1000 => format!("; retrying in {ms} ms"),
+                    Some(ms) => format!("; retrying in {:.1}s", *ms as f64 / 1000.0),
+                };
                 self.line(execution_id, &format!("  {step} attempt {attempt} failed: {error}{retry}"));
             }
             Event::StepFinished { execution_id, step, status, duration_ms, outputs, error, log, .. } => {

@@ -137,6 +137,12 @@ impl Shape {
         }
     }
 
+    /// The name with its article, for messages: "an Integer", "a String".
+    pub fn a_name(self) -> String {
+        let article = if self == Shape::Integer { "an" } else { "a" };
+        format!("{article} {}", self.name())
+    }
+
     /// What a value of this shape is, for messages.
     pub fn description(self) -> &'static str {
         match self {

@@ -87,6 +87,34 @@ impl Journal {
         &self.dir
     }
 
+    /// The full id an execution was given as: the id, a unique prefix of it (as git takes
+    /// commits), or `last` for the newest execution that was not started by another.
+    pub fn resolve_id(&self, given: &str) -> Result<String> {
+        let found: Vec<String> = if given == "last" {
+            self.connection
+                .prepare_cached(
+                    "SELECT id FROM executions WHERE parent_id IS NULL ORDER BY started_at DESC, rowid DESC LIMIT 1",
+                )?
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        } else {
+            // Compared as text, not LIKE, so `%` and `_` in what was typed mean themselves.
+            self.connection
+                .prepare_cached(
+                    "SELECT id FROM executions WHERE id = ?1 \
+                     UNION SELECT id FROM executions WHERE ?1 <> '' AND substr(id, 1, length(?1)) = ?1 LIMIT 6",
+                )?
+                .query_map([given], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        match found.as_slice() {
+            [] => Err(Error::NotFound(given.to_owned())),
+            [one] => Ok(one.clone()),
+            _ if found.iter().any(|id| id == given) => Ok(given.to_owned()),
+            _ => Err(Error::Ambiguous { prefix: given.to_owned(), matches: found }),
+        }
+    }
+
     fn locks_dir(&self) -> PathBuf {
         self.dir.join("locks")
     }
@@ -310,7 +338,9 @@ impl JournalRead for Journal {
             [execution_id],
             |row| row.get(0),
         )?;
-        let tally = std::fs::read_to_string(self.tally_path(execution_id)).ok().and_then(|text| text.trim().parse::<u64>().ok());
+        let tally = std::fs::read_to_string(self.tally_path(execution_id))
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok());
         Ok(if let Some(tally) = tally.filter(|tally| *tally > counted) {
             Some(format!(
                 "{} of its {tally} records (attempts, step results, decisions) were written but the journal no \
@@ -540,7 +570,9 @@ fn insert_event(
 /// returns the count (`None` for an execution from before counting, or none at all).
 fn count_records(connection: &Connection, execution_id: &str, added: u32) -> Result<Option<u64>> {
     Ok(connection
-        .prepare_cached("UPDATE executions SET records = records + ?2 WHERE id = ?1 AND records IS NOT NULL RETURNING records")?
+        .prepare_cached(
+            "UPDATE executions SET records = records + ?2 WHERE id = ?1 AND records IS NOT NULL RETURNING records",
+        )?
         .query_row(params![execution_id, added], |row| row.get(0))
         .optional()?)
 }

@@ -492,8 +492,8 @@ impl<'r> Checker<'_, 'r> {
                                 Code::ScenarioOutputType,
                                 &at,
                                 format!(
-                                    "output `{step}.{name}` is a {}, so its value must be {}",
-                                    shape.name(),
+                                    "output `{step}.{name}` is {}, so its value must be {}",
+                                    shape.a_name(),
                                     shape.description()
                                 ),
                             );

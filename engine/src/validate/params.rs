@@ -52,7 +52,7 @@ pub fn bind(runbook: &Runbook, supplied: &[(String, Supplied)]) -> Bound {
                 bound.values.insert(name.clone(), typed);
             }
             Err(problem) => {
-                let message = format!("`{name}` is a {}: {problem}", kind.shape().name());
+                let message = format!("`{name}` is {}: {problem}", kind.shape().a_name());
                 bound.diagnostics.push(Diagnostic::new(Code::ParameterType, message).at_key(&parameter.pointer));
             }
         }
