@@ -5,9 +5,9 @@
 
 VENV := .venv
 
-.PHONY: test bench venv fuzz
+.PHONY: test bench venv pictures fuzz
 
-test: venv
+test: venv pictures
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	RUNBOOK_REQUIRE_MOTO=1 cargo test --workspace --locked
@@ -19,6 +19,17 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: tests/moto/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/moto/requirements.txt
+	touch $@
+
+# The plan pictures' parsers (tests/tests/plan.rs): Mermaid's own, in Node (tests/mermaid,
+# pinned in its package-lock.json), and Graphviz's dot (Debian package graphviz; installed
+# when missing and this runs as root, as on CI).
+pictures: tests/mermaid/node_modules/.installed
+	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; } || \
+	  { echo "install Graphviz (Debian: apt-get install graphviz)" >&2; exit 1; }
+
+tests/mermaid/node_modules/.installed: tests/mermaid/package-lock.json
+	npm ci --prefix tests/mermaid --no-audit --no-fund --silent
 	touch $@
 
 bench:

@@ -196,12 +196,23 @@ pub type Result = std::result::Result<Output, Failure>;
 /// runner can answer steps from mocks or inject failures; [`Catalogue`] runs the real ones.
 pub trait Executors {
     fn execute<'c>(&'c self, context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result>;
+
+    /// Whether running a step of `action` calls AWS with the engine's credentials (a run
+    /// checks for a region and credentials first). Executors that answer steps themselves
+    /// call nothing.
+    fn calls_aws(&self, _action: &str) -> bool {
+        false
+    }
 }
 
 /// The real executors: each action's own, from the catalogue.
 pub struct Catalogue;
 
 impl Executors for Catalogue {
+    fn calls_aws(&self, action: &str) -> bool {
+        has(action, |action| action.calls_aws)
+    }
+
     fn execute<'c>(&'c self, context: &'c Context<'c>, inputs: &'c Map<String, Value>) -> BoxFuture<'c, Result> {
         let action = context.step.action.as_str();
         match lookup(action) {
@@ -319,6 +330,9 @@ pub struct Action {
     /// Whether it touches nothing outside the engine: no AWS call, no process, no network. A
     /// scenario test needs no mock for it.
     pub self_contained: bool,
+    /// Whether it calls AWS with the engine's credentials: a run checks, before its first
+    /// step, that a region and credentials are there.
+    pub calls_aws: bool,
     /// Runs one attempt; `None` where the runner does the work (`aws:loop`) or nothing can
     /// run locally (AWS-internal actions).
     pub execute: Option<Executor>,
@@ -345,6 +359,7 @@ impl Action {
             asks_person: false,
             runs_script: false,
             self_contained: false,
+            calls_aws: false,
             execute: None,
             describe: describe_generic,
             check: check_nothing,
@@ -406,6 +421,11 @@ pub fn lookup(name: &str) -> Option<&'static Action> {
 /// How the runner walks a step of this action (an unknown action is a plain task).
 pub fn kind_of(name: &str) -> Kind {
     lookup(name).map_or(Kind::Task, |action| action.kind)
+}
+
+/// Whether any step of `runbook` calls AWS with the engine's credentials.
+pub fn calls_aws(runbook: &crate::document::model::Runbook) -> bool {
+    runbook.all_steps().iter().any(|step| has(&step.action, |action| action.calls_aws))
 }
 
 /// A fact of an action by name (`false` for an unknown one).

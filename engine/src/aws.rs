@@ -103,6 +103,11 @@ pub struct Call<'a> {
     pub token_seed: &'a str,
 }
 
+/// What to do when no credentials are found.
+const NO_CREDENTIALS: &str = "none found: pass --profile or set AWS_PROFILE, set AWS_ACCESS_KEY_ID and \
+     AWS_SECRET_ACCESS_KEY, or sign in with `aws sso login` (against a local emulator with --endpoint-url, any \
+     key pair will do)";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("unknown AWS service `{name}`{}", suggest(*.suggestion))]
@@ -111,7 +116,7 @@ pub enum Error {
     UnknownOperation { service: String, api: String, suggestion: Option<String> },
     #[error("invalid parameters for {operation}: {}", join_problems(.problems))]
     InvalidParameters { operation: String, problems: Vec<Problem> },
-    #[error("no AWS region is configured: set AWS_REGION, a profile region, or pass --region")]
+    #[error("no AWS region is configured: pass --region, set AWS_REGION, or give the profile a region")]
     NoRegion,
     #[error("no AWS credentials: {0}")]
     Credentials(String),
@@ -323,11 +328,28 @@ impl Aws {
             let detail = aws_smithy_types::error::display::DisplayErrorContext(&error).to_string();
             match role {
                 Some(role) => Error::Credentials(format!("could not assume {role}: {detail}")),
+                // The SDK's account of every provider it tried runs to hundreds of characters;
+                // what is missing, and how to give it, is one sentence.
+                None if matches!(
+                    error,
+                    aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_)
+                ) =>
+                {
+                    Error::Credentials(NO_CREDENTIALS.to_owned())
+                }
                 None => Error::Credentials(detail),
             }
         })?;
         cache.insert(key, credentials.clone());
         Ok(credentials)
+    }
+
+    /// Whether a run can call AWS at all: a region, and credentials for the engine's own
+    /// identity. Checked once, before the first step, so that a missing one is one clear
+    /// error and not a failure per attempt.
+    pub async fn check_ready(&self) -> Result<(), Error> {
+        self.region().await?;
+        self.credentials(None).await.map(|_| ())
     }
 
     /// The variables a script needs so that its boto3 calls reach the same AWS as the engine.

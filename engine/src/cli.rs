@@ -2,13 +2,14 @@
 
 mod run;
 mod test;
+mod walk;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::diagnostic::Code;
@@ -70,10 +71,12 @@ enum Command {
     /// Check runbooks against the schema and the semantic rules, and parameter values if given.
     ///
     /// Every problem is reported, each with its code, file, line and column. A directory is
-    /// walked for *.json, *.yaml and *.yml files.
+    /// walked as ripgrep walks one (.gitignore honoured, hidden entries skipped) for *.json,
+    /// *.yaml and *.yml files that are runbooks (they name schemaVersion and mainSteps).
     #[command(after_help = "\
 Examples:
-  runbook validate examples/
+  runbook validate .
+  runbook validate examples/ --exclude 'drafts/**'
   runbook validate restart.yaml -p InstanceId=i-0123456789abcdef0 -p DryRun=true
   runbook validate runbooks/ --format github --deny-warnings
 
@@ -141,8 +144,17 @@ Exit status: 0 all passed, 1 a scenario failed (or a file is invalid, or coverag
     /// Resume an execution: answer the aws:pause it waits on, or go on after a crash.
     #[command(after_help = DECIDE_HELP)]
     Resume(run::DecideArgs),
-    /// List every diagnostic code with its severity and what it means.
-    Codes,
+    /// List every diagnostic code with its severity and what it means, or explain one: what
+    /// it catches, why it matters, how to fix it, with an example of the mistake and the fix.
+    #[command(after_help = "\
+Examples:
+  runbook codes
+  runbook codes loop-on-failure")]
+    Codes {
+        /// The code to explain.
+        #[arg(value_name = "CODE")]
+        code: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +170,10 @@ struct ValidateArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     deny_warnings: bool,
+    /// Leave out what a directory walk finds under this glob (`drafts/**`, `*.tmpl.yaml`);
+    /// repeatable. Hidden entries and what .gitignore lists are never walked.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
     /// Colour the text output: auto (when stdout is a terminal and NO_COLOR is unset), always, never.
     #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
     color: ColourChoice,
@@ -178,7 +194,7 @@ struct PlanArgs {
     color: ColourChoice,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum PlanFormat {
     /// Steps, inputs and successors, for people.
     Text,
@@ -202,7 +218,7 @@ pub struct ParameterArgs {
     params_file: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum OutputFormat {
     /// Diagnostics with source snippets, for people.
     Text,
@@ -254,6 +270,7 @@ pub fn run(
             return code;
         }
     };
+    let json = wants_json(&cli.command);
     let result = match cli.command {
         Command::Validate(args) => validate_command(args, stdout, terminal_colour),
         Command::Plan(args) => plan_command(args, stdout, stderr, terminal_colour),
@@ -263,20 +280,67 @@ pub fn run(
         Command::Reject(args) => run::decide_command(exec::Answer::Reject, false, args, stdout, stderr),
         Command::Resume(args) => run::decide_command(exec::Answer::Approve, true, args, stdout, stderr),
         Command::Test(args) => test::test_command(*args, stdout, terminal_colour),
-        Command::Codes => codes_command(stdout).map(|()| exit::SUCCESS),
+        Command::Codes { code } => codes_command(code.as_deref(), stdout).map(|()| exit::SUCCESS),
     };
     match result {
         Ok(code) => code,
         // The reader went away (`runbook ... | head`): stop quietly, as ripgrep does.
         Err(error) if is_broken_pipe(&error) => exit::SUCCESS,
         Err(error) => {
-            let _ = writeln!(stderr, "error: {error:#}");
-            if let Some(help) = error.downcast_ref::<exec::Error>().and_then(exec::Error::help) {
-                let _ = writeln!(stderr, "  help: {help}");
+            let help = error.downcast_ref::<exec::Error>().and_then(exec::Error::help);
+            let code = exit_for(&error);
+            if json {
+                // With --format json every outcome is JSON on stdout, errors included.
+                let document = serde_json::json!({
+                    "error": { "message": format!("{error:#}"), "help": help, "exit_code": code },
+                });
+                let _ = writeln!(stdout, "{document}");
+            } else {
+                let _ = writeln!(stderr, "error: {error:#}");
+                if let Some(help) = help {
+                    let _ = writeln!(stderr, "  help: {help}");
+                }
             }
-            exit_for(&error)
+            code
         }
     }
+}
+
+/// Whether the command asked for JSON output.
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::Validate(args) => args.format == OutputFormat::Json,
+        Command::Plan(args) => args.format == PlanFormat::Json,
+        Command::Run(args) => args.json(),
+        Command::Executions(command) => command.json(),
+        Command::Approve(args) | Command::Reject(args) | Command::Resume(args) => args.json(),
+        Command::Test(args) => args.json(),
+        Command::Codes { .. } => false,
+    }
+}
+
+/// A runbook that did not validate, where a command that needs a valid one was given it: the
+/// findings as `validate` reports them, JSON on stdout with `json`, text on stderr otherwise.
+fn report_invalid(
+    validated: &validate::Validated,
+    json: bool,
+    colour: bool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let summary = report::summary(1, 1, validated.warnings());
+    if json {
+        let name = &validated.source().name;
+        let document = serde_json::json!({
+            "diagnostics": validated.diagnostics.iter().map(|d| report::json(name, d)).collect::<Vec<_>>(),
+            "summary": { "runbooks": 1, "valid": 0, "invalid": 1, "warnings": validated.warnings(), "text": summary },
+        });
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&document)?)?;
+    } else {
+        stderr.write_all(report::texts(validated.source(), &validated.diagnostics, colour).as_bytes())?;
+        writeln!(stderr, "{summary}")?;
+    }
+    Ok(exit::INVALID)
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
@@ -365,9 +429,7 @@ fn plan_command(
         (planned, bound)
     });
     let Some((planned, bound)) = planned.filter(|_| validated.errors() == 0) else {
-        stderr.write_all(report::texts(validated.source(), &validated.diagnostics, colour).as_bytes())?;
-        writeln!(stderr, "{}", report::summary(1, 1, validated.warnings()))?;
-        return Ok(exit::INVALID);
+        return report_invalid(&validated, args.format == PlanFormat::Json, colour, stdout, stderr);
     };
     let shown = report::plan::Shown::new(&validated.source().name, &planned, &bound);
     match args.format {
@@ -389,10 +451,8 @@ fn plan_command(
                 _ => report::plan::mermaid(&shown),
             };
             stdout.write_all(picture.as_bytes())?;
-            // Pictures stay clean for piping; findings go to stderr.
-            for diagnostic in &validated.diagnostics {
-                writeln!(stderr, "{}", report::github(&validated.source().name, diagnostic))?;
-            }
+            // Pictures stay clean for piping; findings go to stderr, as text.
+            stderr.write_all(report::texts(validated.source(), &validated.diagnostics, colour).as_bytes())?;
         }
     }
     Ok(exit::SUCCESS)
@@ -401,12 +461,13 @@ fn plan_command(
 fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour: bool) -> anyhow::Result<u8> {
     let colour = args.color.resolve(terminal_colour);
     let config = Config { parameters: args.parameters.supplied()? };
-    let mut files = Vec::new();
-    for path in &args.paths {
-        collect_runbooks(path, &mut files)?;
-    }
+    let wanted = walk::Wanted { name: &is_runbook_name, content: Some(&walk::looks_like_runbook) };
+    let walked = walk::walk(&args.paths, &args.exclude, &wanted)?;
+    let skipped = walked.skipped("YAML or JSON files that are not runbooks (no schemaVersion and mainSteps)");
+    let files = walked.files;
     if files.is_empty() {
-        bail!(UsageError("no runbook files (*.json, *.yaml, *.yml) found".into()));
+        let why = skipped.as_deref().map_or(String::new(), |skipped| format!(" ({skipped})"));
+        bail!(UsageError(format!("no runbook files (*.json, *.yaml, *.yml) found{why}")));
     }
     let format = args.format;
     let deny_warnings = args.deny_warnings;
@@ -454,11 +515,17 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
                     "invalid": invalid,
                     "warnings": warnings,
                     "text": summary,
+                    "skipped": skipped,
                 },
             });
             writeln!(stdout, "{}", serde_json::to_string_pretty(&document)?)?;
         }
-        OutputFormat::Text | OutputFormat::Github => writeln!(stdout, "{summary}")?,
+        OutputFormat::Text | OutputFormat::Github => {
+            writeln!(stdout, "{summary}")?;
+            if let Some(skipped) = &skipped {
+                writeln!(stdout, "{}{}", skipped[..1].to_uppercase(), &skipped[1..])?;
+            }
+        }
     }
     Ok(if invalid > 0 { exit::INVALID } else { exit::SUCCESS })
 }
@@ -515,42 +582,63 @@ fn validate_files<R: Send>(
     results.into_iter().map(|r| r.expect("every file was validated")).collect()
 }
 
-/// Adds `path` if it is a file, or every runbook file below it if it is a directory (scenario
-/// files, `*.test.yaml`, are not runbooks).
-fn collect_runbooks(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    collect_files(path, files, &|entry| {
-        let extension = entry.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        matches!(extension.as_deref(), Some("json" | "yaml" | "yml")) && !crate::scenario::file::is_scenario_file(entry)
-    })
+/// A file name a runbook can have (scenario files, `*.test.yaml`, are not runbooks).
+fn is_runbook_name(path: &Path) -> bool {
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    matches!(extension.as_deref(), Some("json" | "yaml" | "yml")) && !crate::scenario::file::is_scenario_file(path)
 }
 
-/// Adds `path` if it is a file, or every file below it that `wanted` accepts.
-fn collect_files(path: &Path, files: &mut Vec<PathBuf>, wanted: &dyn Fn(&Path) -> bool) -> anyhow::Result<()> {
-    let metadata = std::fs::metadata(path).with_context(|| format!("failed to read {}", path.display()))?;
-    if !metadata.is_dir() {
-        files.push(path.to_owned());
+fn codes_command(code: Option<&str>, stdout: &mut dyn Write) -> anyhow::Result<()> {
+    let Some(name) = code else {
+        let width = Code::ALL.iter().map(|code| code.as_str().len()).max().unwrap_or(0);
+        writeln!(stdout, "{:<width$}  {:<8}  meaning", "code", "severity")?;
+        for code in Code::ALL {
+            writeln!(stdout, "{:<width$}  {:<8}  {}", code.as_str(), code.severity().to_string(), code.summary())?;
+        }
+        writeln!(stdout, "\nExplain one: runbook codes CODE")?;
         return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .with_context(|| format!("failed to read directory {}", path.display()))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("failed to read directory {}", path.display()))?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect_files(&entry, files, wanted)?;
-        } else if wanted(&entry) {
-            files.push(entry);
+    };
+    let Some(code) = Code::parse(name) else {
+        let hint = crate::diagnostic::nearest(name, Code::ALL.iter().map(|code| code.as_str()))
+            .map_or(String::new(), |near| format!("; did you mean `{near}`?"));
+        bail!(UsageError(format!("no code `{name}`{hint} (`runbook codes` lists them)")));
+    };
+    let explanation = code.explanation().unwrap_or_default();
+    writeln!(stdout, "{} ({}): {}\n", code.as_str(), code.severity(), code.summary())?;
+    writeln!(stdout, "{}", wrap(&explanation.paragraph, 100))?;
+    for example in &explanation.examples {
+        let title = match example.role.as_str() {
+            "wrong" => "The mistake",
+            "right" => "The fix",
+            _ => "The runbook the scenarios test (runbook.yaml)",
+        };
+        let with = if example.arguments.is_empty() {
+            String::new()
+        } else {
+            format!(", with {}", example.arguments.join(" "))
+        };
+        writeln!(stdout, "\n{title}{with}:\n")?;
+        for line in example.text.lines() {
+            writeln!(stdout, "    {line}")?;
         }
     }
     Ok(())
 }
 
-fn codes_command(stdout: &mut dyn Write) -> anyhow::Result<()> {
-    writeln!(stdout, "{:<32} {:<8} {:<6} meaning", "code", "severity", "rule")?;
-    for code in Code::ALL {
-        writeln!(stdout, "{:<32} {:<8} {:<6} {}", code.as_str(), code.severity(), code.rule(), code.summary())?;
+/// `text` in lines of at most `width` characters, broken between words.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line_length = 0;
+    for word in text.split_whitespace() {
+        if line_length > 0 && line_length + 1 + word.chars().count() > width {
+            out.push('\n');
+            line_length = 0;
+        } else if line_length > 0 {
+            out.push(' ');
+            line_length += 1;
+        }
+        out.push_str(word);
+        line_length += word.chars().count();
     }
-    Ok(())
+    out
 }

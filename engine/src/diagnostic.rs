@@ -264,6 +264,7 @@ codes! {
     RunCommandInputType = "run-command-input-type", Error, "V15", "aws:runCommand input and parameter types disagree";
     MissingAttachment = "missing-attachment", Error, "V16", "an Attachment names no entry of files";
     ScriptSubstitution = "script-substitution", Warning, "6", "a parameter or step output pasted into a script's source, where a value runs as code";
+    LoopOnFailure = "loop-on-failure", Warning, "4.5", "onFailure on an aws:loop, which AWS does not take when a body step fails";
     LoopStructure = "loop-structure", Error, "V18", "aws:loop needs Steps and exactly one of Iterators/LoopCondition";
     NestedLoop = "nested-loop", Error, "V18", "an aws:loop inside an aws:loop";
     UnknownStepReference = "unknown-step-reference", Error, "8.2", "a {{ step.Output }} reference to a step that does not exist";
@@ -316,6 +317,66 @@ codes! {
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// One example of an explanation: the mistake (`wrong`), its fix (`right`), or the runbook a
+/// scenario example tests (`runbook`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    pub role: String,
+    /// `runbook` (a runbook file), `scenario` (a scenario file beside `runbook.yaml`) or
+    /// `snippet` (a fragment).
+    pub kind: String,
+    /// Command-line arguments that go with it (`-p NAME=VALUE`).
+    pub arguments: Vec<String>,
+    pub text: String,
+}
+
+/// What `runbook codes CODE` prints: what the check catches, why it matters, how to fix it,
+/// and examples of the mistake and the fix, each standing on its own.
+#[derive(Debug, Clone, Default)]
+pub struct Explanation {
+    pub paragraph: String,
+    pub examples: Vec<Example>,
+}
+
+/// `=== CODE`, the paragraph, then `--- ROLE [KIND] [ARGUMENTS]` and each example's lines.
+const EXPLANATIONS: &str = include_str!("diagnostic/explanations.txt");
+
+impl Code {
+    /// The code's explanation (every code has one; a test holds it).
+    pub fn explanation(self) -> Option<Explanation> {
+        let mut found: Option<Explanation> = None;
+        for line in EXPLANATIONS.lines() {
+            if let Some(name) = line.strip_prefix("=== ") {
+                if found.is_some() {
+                    break;
+                }
+                if name == self.as_str() {
+                    found = Some(Explanation::default());
+                }
+                continue;
+            }
+            let Some(explanation) = found.as_mut() else { continue };
+            if let Some(header) = line.strip_prefix("--- ") {
+                let mut words = header.split_whitespace().map(str::to_owned);
+                let role = words.next().unwrap_or_default();
+                let kind = if role == "runbook" { role.clone() } else { words.next().unwrap_or_default() };
+                explanation.examples.push(Example { role, kind, arguments: words.collect(), text: String::new() });
+            } else if let Some(example) = explanation.examples.last_mut() {
+                if !line.is_empty() {
+                    example.text.push_str(line);
+                    example.text.push('\n');
+                }
+            } else if !line.trim().is_empty() {
+                if !explanation.paragraph.is_empty() {
+                    explanation.paragraph.push(' ');
+                }
+                explanation.paragraph.push_str(line.trim());
+            }
+        }
+        found
     }
 }
 

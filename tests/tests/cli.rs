@@ -112,7 +112,14 @@ fn codes_are_listed() {
     let output = runbook(&["codes"]);
     assert_eq!(output.code, 0);
     assert!(output.stdout.contains("unknown-step"));
-    assert!(output.stdout.contains("V7"));
+    // Columns line up, and no column refers to a reference users do not have.
+    let lines: Vec<&str> = output.stdout.lines().take_while(|line| !line.is_empty()).collect();
+    let column = lines[0].find("meaning").unwrap();
+    assert!(lines.iter().all(|line| line.len() > column && line[..column].ends_with("  ")), "{}", output.stdout);
+    assert!(!output.stdout.contains("V7"), "{}", output.stdout);
+    let explained = runbook(&["codes", "unknown-step"]);
+    assert!(explained.stdout.contains("The mistake:") && explained.stdout.contains("The fix:"), "{}", explained.stdout);
+    assert_eq!(runbook(&["codes", "unknown-stp"]).code, 2);
 }
 
 #[test]
@@ -177,4 +184,184 @@ fn a_reader_that_goes_away_ends_the_command_quietly_as_other_unix_tools_do() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+#[test]
+fn with_format_json_every_outcome_is_json_on_stdout_errors_included() {
+    let invalid = temp_file("invalid.yaml", "schemaVersion: '0.3'\nmainSteps:\n  - {name: a, action: aws:slep}\n");
+    let invalid = invalid.to_str().unwrap();
+    let state = std::env::temp_dir().join(format!("runbook-json-errors-{}", std::process::id()));
+    let state = state.to_str().unwrap();
+    for args in [
+        vec!["run", invalid, "--format", "json", "--state-dir", state],
+        vec!["run", invalid, "--dry-run", "--format", "json"],
+        vec!["plan", invalid, "--format", "json"],
+    ] {
+        let output = runbook(&args);
+        assert_eq!(output.code, 1, "{args:?}: {}{}", output.stdout, output.stderr);
+        assert_eq!(output.stderr, "", "{args:?}");
+        let document: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+        let codes: Vec<&str> =
+            document["diagnostics"].as_array().unwrap().iter().filter_map(|d| d["code"].as_str()).collect();
+        assert!(codes.contains(&"unknown-action"), "{args:?}: {document}");
+        assert_eq!(document["summary"]["invalid"], 1);
+    }
+    // Errors past validation too: an execution that does not exist.
+    for args in [
+        vec!["run", "--resume", "nope", "--format", "json", "--state-dir", state],
+        vec!["executions", "show", "nope", "--format", "json", "--state-dir", state],
+    ] {
+        let output = runbook(&args);
+        assert_eq!(output.code, 2, "{args:?}: {}{}", output.stdout, output.stderr);
+        assert_eq!(output.stderr, "", "{args:?}");
+        let document: serde_json::Value = serde_json::from_str(output.stdout.trim()).unwrap();
+        assert!(document["error"]["message"].as_str().unwrap().contains("no execution nope"), "{document}");
+        assert_eq!(document["error"]["exit_code"], 2);
+    }
+}
+
+#[test]
+fn without_aws_credentials_or_region_a_run_stops_before_its_first_step_with_one_sentence() {
+    let home = std::env::temp_dir().join(format!("runbook-no-aws-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let path = temp_file(
+        "calls-aws.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - {name: local, action: aws:sleep, inputs: {Duration: PT0S}}\n  \
+         - {name: describe, action: aws:executeAwsApi, inputs: {Service: ec2, Api: DescribeInstances}}\n",
+    );
+    let state = home.join("state");
+    // Nothing to find credentials or a region in, and no instance metadata to ask.
+    let run = |extra: &[&str], region: Option<&str>| {
+        let mut command = std::process::Command::new(runbook_tests::binary());
+        command.args(["run", path.to_str().unwrap(), "--state-dir", state.to_str().unwrap()]).args(extra);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("AWS_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("HOME", &home)
+            .env("AWS_CONFIG_FILE", home.join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(region) = region {
+            command.env("AWS_REGION", region);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&[], None);
+    assert_eq!(code, Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("no AWS region is configured: pass --region, set AWS_REGION"), "{stderr}");
+    assert!(!stdout.contains("local"), "a step ran: {stdout}");
+    let (code, stdout, stderr) = run(&[], Some("eu-west-1"));
+    assert_eq!(code, Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("no AWS credentials: none found: pass --profile or set AWS_PROFILE"), "{stderr}");
+    assert!(stderr.len() < 400, "{} characters: {stderr}", stderr.len());
+    let (code, stdout, stderr) = run(&["--dry-run=read-only"], Some("eu-west-1"));
+    assert_eq!(code, Some(3), "{stdout}{stderr}");
+    assert_eq!(stderr.matches("no AWS credentials").count(), 1, "{stderr}");
+    assert!(stderr.contains("--dry-run=read-only reads from AWS"), "{stderr}");
+}
+
+#[test]
+fn a_directory_is_walked_as_ripgrep_walks_it_and_what_was_skipped_is_counted() {
+    let root = std::env::temp_dir().join(format!("runbook-walk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let runbook_text = "schemaVersion: '0.3'\nmainSteps:\n  - {name: a, action: aws:sleep, inputs: {Duration: PT0S}}\n";
+    let broken = "schemaVersion: '0.3'\nmainSteps:\n  - {name: a, action: aws:slep}\n";
+    for (path, text) in [
+        ("book.yaml", runbook_text),
+        ("sub/other.yml", runbook_text),
+        ("book.test.yaml", "scenarios: []\n"),
+        ("schemas/thing.schema.json", "{\"type\": \"object\"}"),
+        (".venv/lib/site.yaml", broken),
+        (".hidden.yaml", broken),
+        ("target/debug/copy.yaml", broken),
+        ("drafts/wip.yaml", broken),
+        (".gitignore", "target/\n"),
+    ] {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let root_text = root.to_str().unwrap();
+    let output = runbook(&["validate", root_text, "--exclude", "drafts/**", "--format", "json"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let document: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(document["summary"]["runbooks"], 2, "{document}");
+    let skipped = document["summary"]["skipped"].as_str().unwrap();
+    assert!(
+        skipped.contains("1 YAML or JSON files that are not runbooks") && skipped.contains("1 excluded by --exclude"),
+        "{skipped}"
+    );
+    let text = runbook(&["validate", root_text, "--exclude", "drafts/**"]);
+    assert!(text.stdout.contains("2 runbooks") || text.stdout.contains("2 runbook"), "{}", text.stdout);
+    assert!(text.stdout.contains("Skipped 1 YAML or JSON files"), "{}", text.stdout);
+    // Without --exclude the draft is walked, and its error found.
+    assert_eq!(runbook(&["validate", root_text]).code, 1);
+    // A file named on the command line is always taken, hidden or ignored.
+    let named = runbook(&["validate", root.join("target/debug/copy.yaml").to_str().unwrap()]);
+    assert_eq!(named.code, 1, "{}", named.stdout);
+}
+
+#[test]
+fn a_list_parameter_given_with_bare_brackets_says_how_to_write_it() {
+    let path = temp_file(
+        "hosts.yaml",
+        "schemaVersion: '0.3'\nparameters:\n  Hosts: {type: StringList}\nmainSteps:\n  \
+         - {name: a, action: aws:sleep, inputs: {Duration: PT0S}}\n",
+    );
+    let output = runbook(&["validate", path.to_str().unwrap(), "-p", "Hosts=[web-1, web-2]"]);
+    assert_eq!(output.code, 1, "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains(r#"'["web-1", "web-2"]'"#) && output.stdout.contains("`web-1,web-2`"),
+        "{}",
+        output.stdout
+    );
+    assert_eq!(runbook(&["validate", path.to_str().unwrap(), "-p", "Hosts=web-1,web-2"]).code, 0);
+    assert_eq!(runbook(&["validate", path.to_str().unwrap(), "-p", r#"Hosts=["web-1","web-2"]"#]).code, 0);
+}
+
+#[test]
+fn first_hour_small_findings_read_right() {
+    // `schemaVersion: 0.3` is a number to YAML: the help says to quote it.
+    let unquoted = temp_file(
+        "unquoted.yaml",
+        "schemaVersion: 0.3\nmainSteps:\n  - {name: a, action: aws:sleep, inputs: {Duration: PT0S}}\n",
+    );
+    let output = runbook(&["validate", unquoted.to_str().unwrap()]);
+    assert!(output.stdout.contains("quote it: `schemaVersion: '0.3'`"), "{}", output.stdout);
+    // A retry that comes at once does not say "retrying in 0.0s".
+    let retried = temp_file(
+        "retried.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - name: a\n    action: aws:executeScript\n    maxAttempts: 2\n    inputs:\n      \
+         Runtime: python3.11\n      Handler: h\n      Script: \"def h(e, c):\\n  raise ValueError('no')\"\n",
+    );
+    let state = std::env::temp_dir().join(format!("runbook-retried-{}", std::process::id()));
+    let output = runbook(&["run", retried.to_str().unwrap(), "--state-dir", state.to_str().unwrap()]);
+    assert_eq!(output.code, 4, "{}{}", output.stdout, output.stderr);
+    assert!(output.stdout.contains("a attempt 1 failed") && output.stdout.contains("; retrying"), "{}", output.stdout);
+    assert!(!output.stdout.contains("retrying in 0.0s"), "{}", output.stdout);
+    // A loop over a list only the run will know is not "for each of 1 items".
+    let looped = temp_file(
+        "looped.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - name: describe\n    action: aws:executeAwsApi\n    \
+         inputs: {Service: ec2, Api: DescribeInstances}\n    outputs:\n      \
+         - {Name: Ids, Selector: '$.Reservations..InstanceId', Type: StringList}\n  - name: each\n    \
+         action: aws:loop\n    inputs:\n      Iterators: '{{ describe.Ids }}'\n      Steps:\n        \
+         - {name: nap, action: aws:sleep, inputs: {Duration: PT0S}}\n",
+    );
+    let output = runbook(&["run", looped.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains("for each item of {{ describe.Ids }} (known when the loop runs"),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains("1 items"), "{}", output.stdout);
 }

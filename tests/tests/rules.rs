@@ -260,6 +260,16 @@ fn action_rules() {
         ),
         &[("script-substitution", 7, 55)],
     );
+    // onFailure on a loop is not taken when a body step fails (AWS semantics): a warning that
+    // says where to put it; Abort (the default) says nothing.
+    check(
+        &doc(
+            "mainSteps:\n  - name: l\n    action: aws:loop\n    onFailure: Continue\n    inputs:\n      MaxIterations: 2\n      \
+             LoopCondition: {Variable: '{{ l.CurrentIteration }}', NumericLesser: 3}\n      Steps:\n        \
+             - {name: body, action: aws:sleep, inputs: {Duration: PT0S}}\n  - {name: cleanup, action: aws:sleep, inputs: {Duration: PT0S}}\n",
+        ),
+        &[("loop-on-failure", 5, 16)],
+    );
     check(&one("aws:approve", "{Approvers: [a], MinRequiredApprovals: 2}"), &[("approvers-count", 5, 52)]);
     check(&one("aws:sleep", "{Duration: PT8D}"), &[("sleep-duration", 5, 24)]);
     check(&one("aws:sleep", "{Duration: soon}"), &[("sleep-duration", 5, 24)]);
@@ -738,4 +748,68 @@ fn expressions_and_substitutions_that_would_build_gigabytes_end_with_their_budge
     let output = runbook_tests::runbook(&["run", &path, "--format", "json"]);
     assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
     assert!(output.stdout.contains("0xx1xx2ab"), "{}", output.stdout);
+}
+
+/// `runbook codes CODE` explains every code on its own (no section of a reference users do
+/// not have), and its examples are real: the mistake raises the code, the fix does not.
+#[test]
+fn every_code_is_explained_with_a_mistake_that_raises_it_and_a_fix_that_does_not() {
+    let scratch = runbook_tests::Scratch::new("explained");
+    let state = scratch.state();
+    for (index, code) in Code::ALL.iter().enumerate() {
+        let name = code.as_str();
+        let explanation = code.explanation().unwrap_or_else(|| panic!("`{name}` has no explanation"));
+        assert!(explanation.paragraph.len() > 80, "{name}: {}", explanation.paragraph);
+        let rule_like = explanation
+            .paragraph
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|word| word.len() > 1 && word.starts_with('V') && word[1..].chars().all(|c| c.is_ascii_digit()));
+        assert!(!rule_like && !explanation.paragraph.contains("ssm-automation"), "{name} cites the reference");
+        let find = |role: &str| explanation.examples.iter().find(|e| e.role == role);
+        let (Some(wrong), Some(right)) = (find("wrong"), find("right")) else {
+            panic!("`{name}` lacks an example of the mistake or of the fix")
+        };
+        assert_eq!(wrong.kind, right.kind, "{name}");
+        let dir = scratch.dir.join(format!("code-{index}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (example, raised) in [(wrong, true), (right, false)] {
+            let text = match example.kind.as_str() {
+                "runbook" => {
+                    let path = dir.join(format!("{}.yaml", example.role));
+                    std::fs::write(&path, &example.text).unwrap();
+                    let path = path.to_str().unwrap().to_owned();
+                    // A fan-out is refused when a run reaches it, not by validation.
+                    let mut args: Vec<&str> = if *code == Code::FanOut {
+                        vec!["run", &path, "--state-dir", &state]
+                    } else {
+                        vec!["validate", &path, "--format", "json"]
+                    };
+                    args.extend(example.arguments.iter().map(String::as_str));
+                    let output = runbook_tests::runbook(&args);
+                    format!("{}{}", output.stdout, output.stderr)
+                }
+                "scenario" => {
+                    let runbook = find("runbook").unwrap_or_else(|| panic!("`{name}` has no runbook"));
+                    let folder = dir.join(example.role.as_str());
+                    std::fs::create_dir_all(&folder).unwrap();
+                    std::fs::write(folder.join("runbook.yaml"), &runbook.text).unwrap();
+                    std::fs::write(folder.join("runbook.test.yaml"), &example.text).unwrap();
+                    let output = runbook_tests::runbook(&["test", folder.to_str().unwrap(), "--format", "json"]);
+                    format!("{}{}", output.stdout, output.stderr)
+                }
+                // A fragment (a document past 64 KB cannot be shown whole).
+                _ => {
+                    assert_eq!(*code, Code::DocumentTooLarge, "`{name}` has no example that can be checked");
+                    continue;
+                }
+            };
+            assert_eq!(
+                text.contains(&format!("\"{name}\"")) || text.contains(&format!("[{name}]")),
+                raised,
+                "`{name}`, the {}:\n{}\n{text}",
+                example.role,
+                example.text
+            );
+        }
+    }
 }

@@ -238,7 +238,8 @@ fn canary_running(trip: &mut Trip<'_>) {
     // The journal does not keep the secret: going on needs it again.
     let refused = trip.go("approve without the secret", &["approve", &id, "--format", "json"]);
     assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
-    assert!(refused.stderr.contains("pass it again with -p Token=VALUE"), "{}", refused.stderr);
+    // With --format json, the refusal is JSON on stdout.
+    assert!(refused.stdout.contains("pass it again with -p Token=VALUE"), "{}", refused.stdout);
     let token = trip.parameters[0].clone();
     let approved = trip.go("approve", &["approve", &id, "-p", &token, "--format", "json"]);
     assert_eq!(approved.code, 0, "{}\n{}", approved.stdout, approved.stderr);

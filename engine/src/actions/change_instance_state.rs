@@ -11,6 +11,7 @@ pub const ACTION: Action = Action {
     default_timeout_seconds: Some(3600),
     execute: executor!(execute),
     describe,
+    calls_aws: true,
     ..Action::new("aws:changeInstanceState")
 };
 

@@ -9,6 +9,7 @@ pub const ACTION: Action = Action {
     cancel_target: false,
     builtin_outputs: &["ImageId", "ImageState"],
     execute: executor!(execute),
+    calls_aws: true,
     ..Action::new("aws:createImage")
 };
 

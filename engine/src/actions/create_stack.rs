@@ -12,6 +12,7 @@ pub const ACTION: Action = Action {
     returns_data: true,
     execute: executor!(execute),
     check,
+    calls_aws: true,
     ..Action::new("aws:createStack")
 };
 

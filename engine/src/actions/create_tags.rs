@@ -6,8 +6,13 @@ use serde_json::{Map, Value, json};
 use super::{Action, Checked, Context, Failure, Output, Result, api};
 use crate::diagnostic::{Code, Diagnostic};
 
-pub const ACTION: Action =
-    Action { cancel_target: false, execute: executor!(execute), check, ..Action::new("aws:createTags") };
+pub const ACTION: Action = Action {
+    cancel_target: false,
+    execute: executor!(execute),
+    check,
+    calls_aws: true,
+    ..Action::new("aws:createTags")
+};
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let resources = api::texts(inputs, "ResourceIds")?;

@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Action, Context, Output, Result, api};
 
-pub const ACTION: Action = Action { execute: executor!(execute), ..Action::new("aws:deleteImage") };
+pub const ACTION: Action = Action { execute: executor!(execute), calls_aws: true, ..Action::new("aws:deleteImage") };
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let image = api::text(inputs, "ImageId")?;

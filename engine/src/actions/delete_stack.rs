@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 
 use super::{Action, Context, Failure, Output, Result, api};
 
-pub const ACTION: Action = Action { returns_data: true, execute: executor!(execute), ..Action::new("aws:deleteStack") };
+pub const ACTION: Action =
+    Action { returns_data: true, execute: executor!(execute), calls_aws: true, ..Action::new("aws:deleteStack") };
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
     let name = api::text(inputs, "StackName")?.to_string();

@@ -14,6 +14,7 @@ pub const ACTION: Action = Action {
     execute: executor!(execute),
     describe,
     check: api::check,
+    calls_aws: true,
     ..Action::new("aws:executeAwsApi")
 };
 

@@ -9,6 +9,7 @@ pub const ACTION: Action = Action {
     builtin_outputs: &["executionArn", "input", "name", "output", "startDate", "stateMachineArn", "status", "stopDate"],
     returns_data: true,
     execute: executor!(execute),
+    calls_aws: true,
     ..Action::new("aws:executeStateMachine")
 };
 

@@ -10,6 +10,7 @@ pub const ACTION: Action = Action {
     builtin_outputs: &["StatusCode", "FunctionError", "LogResult", "Payload", "OutputPayload"],
     returns_data: true,
     execute: executor!(execute),
+    calls_aws: true,
     ..Action::new("aws:invokeLambdaFunction")
 };
 

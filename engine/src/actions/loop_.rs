@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::branch::{Level, check_condition, describe_condition};
 use super::{Action, Checked, Kind};
 use crate::diagnostic::{Code, Diagnostic, pointer_push};
-use crate::document::model::{Step, lenient_bool, lenient_integer};
+use crate::document::model::{OnFailure, Step, lenient_bool, lenient_integer};
 use crate::template::render::to_text;
 
 /// The documented cap, also the default when `MaxIterations` is absent.
@@ -84,12 +84,20 @@ impl Spec {
 }
 
 fn describe(step: &Step, inputs: &Value) -> Result<String, String> {
+    // A list only the run will know (a step's output) is still its reference here.
+    let unknown = inputs.get("Iterators").and_then(Value::as_str).filter(|text| crate::template::has_braces(text));
     Ok(match Spec::parse(inputs.as_object().unwrap_or(&Map::new()), &step.inputs) {
-        Ok(spec) => match (&spec.items, &spec.condition) {
-            (Some(items), _) => {
-                format!("repeat the body for each of {} items (at most {})", items.len(), spec.max_iterations)
+        Ok(spec) => match (&spec.items, &spec.condition, unknown) {
+            (Some(_), _, Some(reference)) => format!(
+                "repeat the body for each item of {} (known when the loop runs; at most {})",
+                reference.trim(),
+                spec.max_iterations
+            ),
+            (Some(items), _, None) => {
+                let noun = if items.len() == 1 { "item" } else { "items" };
+                format!("repeat the body for each of {} {noun} (at most {})", items.len(), spec.max_iterations)
             }
-            (None, Some(condition)) => format!(
+            (None, Some(condition), _) => format!(
                 "repeat the body while {} (at most {} times)",
                 describe_condition(condition),
                 spec.max_iterations
@@ -117,6 +125,21 @@ fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
         None => {
             out.push(Diagnostic::new(Code::LoopStructure, "aws:loop needs `Steps`, the loop body").at(&inputs_pointer))
         }
+    }
+    // AWS applies a loop's own onFailure to failures of the loop machinery only: a body step
+    // that fails goes by its own onFailure (Abort by default), so this one is never taken.
+    if let Some(on_failure) = step.on_failure.as_ref().filter(|policy| **policy != OnFailure::Abort) {
+        let shown = match on_failure {
+            OnFailure::Step(target) => format!("step:{target}"),
+            _ => "Continue".to_owned(),
+        };
+        let message = format!(
+            "`onFailure: {shown}` on loop `{}` is not taken when a step of its body fails: AWS applies a loop's \
+             onFailure only to errors of the loop itself",
+            step.name
+        );
+        let help = format!("put `onFailure: {shown}` on the body steps that can fail, where it is taken");
+        out.push(Diagnostic::new(Code::LoopOnFailure, message).at(step.field_pointer("onFailure")).with_help(help));
     }
     let iterators = step.inputs.get("Iterators");
     let condition = step.inputs.get("LoopCondition");

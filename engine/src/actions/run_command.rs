@@ -15,6 +15,7 @@ pub const ACTION: Action = Action {
     returns_data: true,
     execute: executor!(execute),
     check,
+    calls_aws: true,
     ..Action::new("aws:runCommand")
 };
 

@@ -15,6 +15,7 @@ pub const ACTION: Action = Action {
     builtin_outputs: &["InstanceIds", "InstanceStates"],
     returns_data: true,
     execute: executor!(execute),
+    calls_aws: true,
     ..Action::new("aws:runInstances")
 };
 

@@ -17,7 +17,6 @@ use super::{ColourChoice, ParameterArgs, UsageError, exit, exit_for_fault};
 use crate::exec::{self, Answer, Engine, Event, Interrupt, Observer, PrepareError, Status, WaitMode, dry_run};
 use crate::journal::{self, Journal, JournalRead, WaitKind};
 use crate::plan;
-use crate::report;
 use crate::timeline::{Silent, Timeline};
 
 /// Set by `main` when a person sits at the terminal (stdin and stderr are terminals).
@@ -206,6 +205,28 @@ fn parse_mock(text: &str) -> Result<(String, String, Value), String> {
     Ok((step.to_owned(), output.to_owned(), value))
 }
 
+impl RunArgs {
+    pub fn json(&self) -> bool {
+        self.format == RunFormat::Json
+    }
+}
+
+impl DecideArgs {
+    pub fn json(&self) -> bool {
+        self.format == RunFormat::Json
+    }
+}
+
+impl ExecutionsCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            ExecutionsCommand::List { format, .. } | ExecutionsCommand::Show { format, .. } => {
+                *format == RunFormat::Json
+            }
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ExecutionsCommand {
     /// The most recent executions, newest first.
@@ -291,9 +312,7 @@ pub fn run_command(
         Ok(prepared) => prepared,
         Err(PrepareError::Io(error)) => return Err(error).context("failed to read the runbook"),
         Err(PrepareError::Invalid(validated)) => {
-            stderr.write_all(report::texts(validated.source(), &validated.diagnostics, colour).as_bytes())?;
-            writeln!(stderr, "{}", report::summary(1, 1, validated.warnings()))?;
-            return Ok(exit::INVALID);
+            return super::report_invalid(&validated, args.format == RunFormat::Json, colour, stdout, stderr);
         }
     };
     let planned = plan::plan(&prepared.runbook);
@@ -453,6 +472,12 @@ fn dry_run_command(
     let tree = if args.dry_run == Some(DryRunMode::ReadOnly) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let aws = crate::aws::Aws::new(args.engine.aws.settings());
+        // Said once, and not a dry-run that looks as if it had read.
+        if crate::actions::calls_aws(&prepared.runbook) {
+            runtime
+                .block_on(aws.check_ready())
+                .map_err(|error| anyhow::anyhow!("--dry-run=read-only reads from AWS, and cannot: {error}"))?;
+        }
         let reader = |service: &str, api: &str, params: &serde_json::Map<String, Value>| {
             let call = crate::aws::Call { service, api, params, role: None, token_seed: "dry-run" };
             runtime.block_on(aws.call(&call)).map_err(|error| error.to_string())

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::{ColourChoice, OutputFormat, UsageError, collect_files, exit};
+use super::{ColourChoice, OutputFormat, UsageError, exit, walk};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::document;
 use crate::plan::{self, Plan};
@@ -55,6 +55,12 @@ pub struct TestArgs {
     /// Colour: auto (when stdout is a terminal and NO_COLOR is unset), always, never.
     #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
     color: ColourChoice,
+}
+
+impl TestArgs {
+    pub fn json(&self) -> bool {
+        self.format == OutputFormat::Json
+    }
 }
 
 /// One scenario file with the runbook it tests.
@@ -102,10 +108,8 @@ pub fn test_command(args: TestArgs, stdout: &mut dyn Write, terminal_colour: boo
         bail!(UsageError(format!("--min-coverage takes a percentage from 0 to 100, not {percent}")));
     }
     let colour = args.color.resolve(terminal_colour);
-    let mut paths = Vec::new();
-    for path in &args.paths {
-        collect_files(path, &mut paths, &file::is_scenario_file)?;
-    }
+    let wanted = walk::Wanted { name: &file::is_scenario_file, content: None };
+    let paths = walk::walk(&args.paths, &[], &wanted)?.files;
     if paths.is_empty() {
         bail!(UsageError(format!(
             "no scenario files (*.test.yaml, *.test.yml, *.test.json) in {}; write one with \

@@ -44,6 +44,11 @@ pub async fn run(
         super::scope::resolve_system(request.plan, &request.parameters, &config.system, &config.aws)
             .await
             .map_err(Error::Aws)?;
+    // A runbook that calls AWS needs a region and credentials: without them, one clear error
+    // before the first step instead of a failed attempt per step.
+    if !config.aws.is_mocked() && runbook.all_steps().iter().any(|step| engine.executors.calls_aws(&step.action)) {
+        config.aws.check_ready().await.map_err(|error| Error::Aws(error.to_string()))?;
+    }
     let mut redactor = config.secrets.clone();
     redactor.extend(runbook.secret_values(request.parameters.iter().map(|(name, value)| (name.as_str(), value))));
     redactor.extend(ssm_secrets);

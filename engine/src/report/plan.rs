@@ -407,14 +407,14 @@ pub fn mermaid(shown: &Shown<'_>) -> String {
             };
             let _ = writeln!(
                 out,
-                "  s{} {arrow}|{}| s{}",
+                "  s{} {arrow}|\"{}\"| s{}",
                 id.index(),
                 mermaid_text(&edge_text(shown, id, edge.label)),
                 to.index()
             );
         }
         if let Some(reason) = completes(plan, id) {
-            let _ = writeln!(out, "  s{} -.->|{}| end_", id.index(), mermaid_text(reason.as_str()));
+            let _ = writeln!(out, "  s{} -.->|\"{}\"| end_", id.index(), mermaid_text(reason.as_str()));
         }
     }
     out
@@ -422,7 +422,7 @@ pub fn mermaid(shown: &Shown<'_>) -> String {
 
 fn mermaid_node(out: &mut String, plan: &Plan<'_>, id: StepId, indent: &str) {
     let step = plan.step(id);
-    let label = mermaid_text(&format!("{}<br/>{}", step.name, step.action));
+    let label = format!("{}<br/>{}", mermaid_text(&step.name), mermaid_text(&step.action));
     match plan.node(id).body_entry {
         Some(_) => {
             let _ = writeln!(
@@ -446,7 +446,23 @@ fn mermaid_node(out: &mut String, plan: &Plan<'_>, id: StepId, indent: &str) {
     }
 }
 
-/// Text safe inside a Mermaid label: quotes and pipes as entities.
+/// Text for inside a quoted Mermaid label (`id["..."]`, `-->|"..."|`): inside quotes only `"`
+/// ends the text, but Mermaid reads every `#name;` as an entity, drops what looks like HTML
+/// and starts markdown at a backquote, so those are written as entities too, in one pass.
 fn mermaid_text(text: &str) -> String {
-    text.replace('"', "#quot;").replace('|', "#124;").replace('{', "#123;").replace('}', "#125;").replace('\n', " ")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '#' => out.push_str("#35;"),
+            '&' => out.push_str("#amp;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '`' => out.push_str("#96;"),
+            '\n' => out.push_str("<br>"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }

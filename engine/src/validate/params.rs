@@ -124,7 +124,16 @@ fn from_text(shape: Shape, text: &str) -> Result<Value, String> {
         Shape::StringList => {
             let trimmed = text.trim();
             if trimmed.starts_with('[') {
-                let value: Value = serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON list: {e}"))?;
+                let value: Value = serde_json::from_str(trimmed).map_err(|e| {
+                    // `-p Hosts=[a,b]`: the shell kept the brackets, the items are not JSON strings.
+                    let items: Vec<&str> = trimmed.trim_matches(['[', ']']).split(',').map(str::trim).collect();
+                    format!(
+                        "invalid JSON list ({e}): write the items as JSON strings, quoted for the shell \
+                         (`'[\"{}\"]'`), or without brackets, separated by commas (`{}`)",
+                        items.join("\", \""),
+                        items.join(",")
+                    )
+                })?;
                 return match Shape::StringList.admits(&value) {
                     true => Ok(value),
                     false => Err("the JSON list must hold only strings".into()),

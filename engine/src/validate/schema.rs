@@ -59,7 +59,11 @@ fn push_error(error: &ValidationError<'_>, out: &mut Vec<Diagnostic>) {
     let area = Area::of(&pointer);
     let (code, at_key) = code_for(area, error.kind());
     let message = message_for(error, area);
-    let diagnostic = Diagnostic::new(code, message);
+    let mut diagnostic = Diagnostic::new(code, message);
+    // `schemaVersion: 0.3` is a number to YAML: AWS refuses it.
+    if area == Area::SchemaVersion && error.instance().is_number() {
+        diagnostic = diagnostic.with_help("quote it: `schemaVersion: '0.3'` (unquoted, YAML reads a number)");
+    }
     let diagnostic = match (at_key, error.kind()) {
         (_, ValidationErrorKind::AdditionalProperties { unexpected }) if unexpected.len() == 1 => {
             diagnostic.at_key(crate::diagnostic::pointer_push(&pointer, &unexpected[0]))

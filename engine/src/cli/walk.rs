@@ -1,0 +1,108 @@
+//! Finding files under the paths a command was given, the way ripgrep walks a tree (the
+//! `ignore` crate): `.gitignore` and `.ignore` files are honoured (in a repository or not),
+//! hidden entries are skipped, `--exclude GLOB` prunes more. A file named on the command line
+//! is always taken. What was passed over is counted, so the summary can say why.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Context;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+/// Files found, and what was passed over.
+#[derive(Debug, Default)]
+pub struct Walked {
+    pub files: Vec<PathBuf>,
+    /// Files with a wanted extension whose content is not of the wanted kind.
+    pub unrecognised: usize,
+    /// Entries (files or whole folders) matched by `--exclude`.
+    pub excluded: usize,
+}
+
+impl Walked {
+    /// Why files were passed over, for the summary (`None` when none were).
+    pub fn skipped(&self, unrecognised_as: &str) -> Option<String> {
+        let mut reasons = Vec::new();
+        if self.unrecognised > 0 {
+            reasons.push(format!("{} {unrecognised_as}", self.unrecognised));
+        }
+        if self.excluded > 0 {
+            reasons.push(format!("{} excluded by --exclude", self.excluded));
+        }
+        (!reasons.is_empty())
+            .then(|| format!("skipped {}; hidden entries and what .gitignore lists are not walked", reasons.join(", ")))
+    }
+}
+
+/// Whether a file's content is of the kind wanted.
+pub type ContentTest = dyn Fn(&[u8]) -> bool;
+
+/// What a walk looks for: files by name, then, optionally, by content.
+pub struct Wanted<'a> {
+    pub name: &'a dyn Fn(&Path) -> bool,
+    pub content: Option<&'a ContentTest>,
+}
+
+/// Walks `paths` for the files `wanted` accepts, sorted per path.
+pub fn walk(paths: &[PathBuf], excludes: &[String], wanted: &Wanted<'_>) -> anyhow::Result<Walked> {
+    let excluded = exclusions(excludes)?;
+    let mut walked = Walked::default();
+    for path in paths {
+        let metadata = std::fs::metadata(path).with_context(|| format!("failed to read {}", path.display()))?;
+        if !metadata.is_dir() {
+            walked.files.push(path.clone());
+            continue;
+        }
+        let pruned = Arc::new(AtomicUsize::new(0));
+        let mut builder = ignore::WalkBuilder::new(path);
+        builder.hidden(true).git_ignore(true).git_exclude(true).git_global(false).require_git(false);
+        builder.sort_by_file_name(|a, b| a.cmp(b));
+        if let Some(excluded) = excluded.clone() {
+            let root = path.clone();
+            let pruned = Arc::clone(&pruned);
+            builder.filter_entry(move |entry| {
+                let relative = entry.path().strip_prefix(&root).unwrap_or(entry.path());
+                let out = entry.depth() > 0 && (excluded.is_match(relative) || excluded.is_match(entry.file_name()));
+                if out {
+                    pruned.fetch_add(1, Ordering::Relaxed);
+                }
+                !out
+            });
+        }
+        for entry in builder.build() {
+            let entry = entry.with_context(|| format!("failed to walk {}", path.display()))?;
+            if !entry.file_type().is_some_and(|kind| kind.is_file()) || !(wanted.name)(entry.path()) {
+                continue;
+            }
+            if let Some(content) = wanted.content {
+                let bytes = std::fs::read(entry.path())
+                    .with_context(|| format!("failed to read {}", entry.path().display()))?;
+                if !content(&bytes) {
+                    walked.unrecognised += 1;
+                    continue;
+                }
+            }
+            walked.files.push(entry.into_path());
+        }
+        walked.excluded += pruned.load(Ordering::Relaxed);
+    }
+    Ok(walked)
+}
+
+fn exclusions(excludes: &[String]) -> anyhow::Result<Option<GlobSet>> {
+    if excludes.is_empty() {
+        return Ok(None);
+    }
+    let mut set = GlobSetBuilder::new();
+    for pattern in excludes {
+        let glob = Glob::new(pattern).map_err(|error| super::UsageError(format!("--exclude {pattern}: {error}")))?;
+        set.add(glob);
+    }
+    Ok(Some(set.build()?))
+}
+
+/// Whether a YAML or JSON text is a runbook: it names both `schemaVersion` and `mainSteps`.
+pub fn looks_like_runbook(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, b"schemaVersion").is_some() && memchr::memmem::find(bytes, b"mainSteps").is_some()
+}
