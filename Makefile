@@ -5,9 +5,9 @@
 
 VENV := .venv
 
-.PHONY: test bench venv pictures fuzz
+.PHONY: test bench venv tools fuzz
 
-test: venv pictures
+test: venv tools
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	RUNBOOK_REQUIRE_MOTO=1 cargo test --workspace --locked
@@ -21,12 +21,17 @@ $(VENV)/.installed: tests/moto/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/moto/requirements.txt
 	touch $@
 
-# The plan pictures' parsers (tests/tests/plan.rs): Mermaid's own, in Node (tests/mermaid,
-# pinned in its package-lock.json), and Graphviz's dot (Debian package graphviz; installed
-# when missing and this runs as root, as on CI).
-pictures: tests/mermaid/node_modules/.installed
-	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; } || \
-	  { echo "install Graphviz (Debian: apt-get install graphviz)" >&2; exit 1; }
+# Tools the tests run: Mermaid's own parser, in Node (tests/mermaid, pinned in its
+# package-lock.json), Graphviz's dot (plan pictures, tests/tests/plan.rs) and jq (the README
+# tour, tests/tests/tour.rs). Debian packages are installed when missing and this runs as
+# root, as on CI.
+tools: tests/mermaid/node_modules/.installed
+	@missing=""; command -v dot >/dev/null || missing="$$missing graphviz"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "install the Debian packages:$$missing" >&2; exit 1; fi; \
+	fi
 
 tests/mermaid/node_modules/.installed: tests/mermaid/package-lock.json
 	npm ci --prefix tests/mermaid --no-audit --no-fund --silent

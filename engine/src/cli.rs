@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::bail;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::diagnostic::Code;
 use crate::document;
@@ -155,6 +155,26 @@ Examples:
         #[arg(value_name = "CODE")]
         code: Option<String>,
     },
+    /// Print a shell completion script for runbook's commands and flags.
+    #[command(after_help = "\
+Examples:
+  runbook completions bash > ~/.local/share/bash-completion/completions/runbook
+  runbook completions zsh > \"${fpath[1]}/_runbook\"
+  runbook completions fish > ~/.config/fish/completions/runbook.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of runbook, or of one of its commands.
+    #[command(after_help = "\
+Examples:
+  runbook man > ~/.local/share/man/man1/runbook.1 && man runbook
+  runbook man run | man -l -")]
+    Man {
+        /// The command whose page to print (`run` gives runbook-run(1)).
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +301,11 @@ pub fn run(
         Command::Resume(args) => run::decide_command(exec::Answer::Approve, true, args, stdout, stderr),
         Command::Test(args) => test::test_command(*args, stdout, terminal_colour),
         Command::Codes { code } => codes_command(code.as_deref(), stdout).map(|()| exit::SUCCESS),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "runbook", stdout);
+            Ok(exit::SUCCESS)
+        }
+        Command::Man { command } => man_command(command.as_deref(), stdout).map(|()| exit::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -315,7 +340,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Executions(command) => command.json(),
         Command::Approve(args) | Command::Reject(args) | Command::Resume(args) => args.json(),
         Command::Test(args) => args.json(),
-        Command::Codes { .. } => false,
+        Command::Codes { .. } | Command::Completions { .. } | Command::Man { .. } => false,
     }
 }
 
@@ -586,6 +611,25 @@ fn validate_files<R: Send>(
 fn is_runbook_name(path: &Path) -> bool {
     let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     matches!(extension.as_deref(), Some("json" | "yaml" | "yml")) && !crate::scenario::file::is_scenario_file(path)
+}
+
+/// A manual page: runbook(1), or runbook-COMMAND(1).
+fn man_command(name: Option<&str>, stdout: &mut dyn Write) -> anyhow::Result<()> {
+    let top = Cli::command();
+    let page = match name {
+        None => top,
+        Some(name) => {
+            let Some(sub) = top.find_subcommand(name) else {
+                let names: Vec<&str> = top.get_subcommands().map(|sub| sub.get_name()).collect();
+                bail!(UsageError(format!("no command `{name}`: one of {}", names.join(", "))));
+            };
+            // Printed once and the process ends: the names may live as long as it does.
+            let title: &'static str = Box::leak(format!("runbook-{name}").into_boxed_str());
+            sub.clone().name(title).bin_name(format!("runbook {name}"))
+        }
+    };
+    clap_mangen::Man::new(page).render(stdout)?;
+    Ok(())
 }
 
 fn codes_command(code: Option<&str>, stdout: &mut dyn Write) -> anyhow::Result<()> {

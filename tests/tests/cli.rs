@@ -365,3 +365,49 @@ fn first_hour_small_findings_read_right() {
     );
     assert!(!output.stdout.contains("1 items"), "{}", output.stdout);
 }
+
+/// `cargo run -- validate examples/` at the root runs the one `runbook` binary, and `cargo
+/// install --path engine` installs only it: the tests' helper binary is not a default member.
+#[test]
+fn the_workspace_builds_and_runs_one_binary_by_default() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .current_dir(project_root())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let defaults = metadata["workspace_default_members"].as_array().unwrap();
+    let binaries: Vec<&str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|package| defaults.contains(&package["id"]))
+        .flat_map(|package| package["targets"].as_array().unwrap())
+        .filter(|target| target["kind"].as_array().unwrap().contains(&serde_json::json!("bin")))
+        .filter_map(|target| target["name"].as_str())
+        .collect();
+    assert_eq!(binaries, ["runbook"]);
+}
+
+#[test]
+fn shell_completions_and_manual_pages_cover_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = runbook(&["completions", shell]);
+        assert_eq!(output.code, 0, "{}", output.stderr);
+        for command in ["validate", "plan", "run", "executions", "test", "codes"] {
+            assert!(output.stdout.contains(command), "{shell}: no `{command}`");
+        }
+    }
+    // The bash script is bash.
+    let script = temp_file("runbook.bash", runbook(&["completions", "bash"]).stdout);
+    let checked = std::process::Command::new("bash").arg("-n").arg(&script).status().unwrap();
+    assert!(checked.success());
+    let page = runbook(&["man"]);
+    assert!(page.stdout.starts_with(".ie") && page.stdout.contains(".TH runbook 1"), "{}", &page.stdout[..200]);
+    assert!(page.stdout.contains("runbook\\-validate(1)"), "{}", page.stdout);
+    let run = runbook(&["man", "run"]);
+    assert!(run.stdout.contains(".TH runbook-run 1") && run.stdout.contains("\\-\\-dry\\-run"), "{}", run.stdout);
+    assert_eq!(runbook(&["man", "fly"]).code, 2);
+}

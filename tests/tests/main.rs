@@ -34,5 +34,7 @@ mod scenarios;
 mod seams;
 // Secrets: a canary through every command and output, and resumes that must not change data.
 mod secrets;
+// The README's five-minute tour, run as written, its outputs compared.
+mod tour;
 // `aws:invokeWebhook` against a local HTTP server, from a local mapping or Parameter Store.
 mod webhook;

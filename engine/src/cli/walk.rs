@@ -102,7 +102,30 @@ fn exclusions(excludes: &[String]) -> anyhow::Result<Option<GlobSet>> {
     Ok(Some(set.build()?))
 }
 
-/// Whether a YAML or JSON text is a runbook: it names both `schemaVersion` and `mainSteps`.
+/// Whether a YAML or JSON text is a runbook: `schemaVersion` and `mainSteps` are keys of its
+/// top level (a JSON Schema for runbooks names them deeper down). A JSON text that does not
+/// parse but names both is taken, so its errors are reported.
 pub fn looks_like_runbook(bytes: &[u8]) -> bool {
-    memchr::memmem::find(bytes, b"schemaVersion").is_some() && memchr::memmem::find(bytes, b"mainSteps").is_some()
+    let names = |key: &[u8]| memchr::memmem::find(bytes, key).is_some();
+    if !(names(b"schemaVersion") && names(b"mainSteps")) {
+        return false;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    if text.trim_start().starts_with('{') {
+        return match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(top)) => top.contains_key("schemaVersion") && top.contains_key("mainSteps"),
+            Ok(_) => false,
+            Err(_) => true,
+        };
+    }
+    // YAML in block style: top-level keys start their line.
+    let top_level = |key: &str| {
+        text.lines().any(|line| {
+            let line = line.trim_start_matches('\u{feff}');
+            [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")]
+                .iter()
+                .any(|form| line.starts_with(form.as_str()))
+        })
+    };
+    top_level("schemaVersion") && top_level("mainSteps")
 }
