@@ -317,11 +317,11 @@ pub fn run(
             if json {
                 // With --format json every outcome is JSON on stdout, errors included.
                 let document = serde_json::json!({
-                    "error": { "message": format!("{error:#}"), "help": help, "exit_code": code },
+                    "error": { "message": chain_text(&error), "help": help, "exit_code": code },
                 });
                 let _ = writeln!(stdout, "{document}");
             } else {
-                let _ = writeln!(stderr, "error: {error:#}");
+                let _ = writeln!(stderr, "error: {}", chain_text(&error));
                 if let Some(help) = help {
                     let _ = writeln!(stderr, "  help: {help}");
                 }
@@ -366,6 +366,23 @@ fn report_invalid(
         writeln!(stderr, "{summary}")?;
     }
     Ok(exit::INVALID)
+}
+
+/// An error and its causes, `: `-separated, each said once: an error whose message already
+/// quotes its cause (`failed to use DIR: No such file or directory`) does not repeat it.
+fn chain_text(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

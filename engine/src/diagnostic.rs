@@ -291,7 +291,7 @@ codes! {
     CriticalFailureJump = "critical-failure-jump", Warning, "4.6", "onFailure: step:X without isCritical: false ends the run Failed";
     UnknownOutput = "unknown-output", Warning, "8.2", "a reference to an output the step does not declare";
     AllowedPattern = "allowed-pattern", Warning, "2.4", "an allowedPattern the Java-compatible engine cannot compile";
-    SelectorSyntax = "selector-syntax", Warning, "7.3", "a selector outside the supported JSONPath subset";
+    SelectorSyntax = "selector-syntax", Error, "7.3", "a selector outside the supported JSONPath subset, which fails every run";
     TimeoutAboveMaximum = "timeout-above-maximum", Warning, "8.4", "timeoutSeconds above the action's maximum";
     AwsService = "aws-service", Warning, "7.1", "an API action names a service the AWS models do not have";
     AwsOperation = "aws-operation", Warning, "7.1", "an API action names an operation its service does not have";

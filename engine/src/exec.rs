@@ -121,6 +121,9 @@ impl Default for Config {
 /// Lines a person types at the terminal, for approvals and pauses. The CLI owns the terminal.
 pub trait Prompt {
     fn lines(&self) -> tokio::sync::mpsc::UnboundedReceiver<String>;
+
+    /// A line that is no answer was typed: say what the answers are.
+    fn not_an_answer(&self, _line: &str, _kind: journal::WaitKind) {}
 }
 
 /// The parts a run talks to, each behind its seam.

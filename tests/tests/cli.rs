@@ -364,6 +364,37 @@ fn first_hour_small_findings_read_right() {
         output.stdout
     );
     assert!(!output.stdout.contains("1 items"), "{}", output.stdout);
+    // "did you mean" for an action's inputs, a step's outputs and --mock step names.
+    let typos = temp_file(
+        "typos.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - name: count\n    action: aws:executeScript\n    \
+         inputs: {Runtime: python3.11, Handler: h, Script: x, InputPayloads: {}}\n    outputs:\n      \
+         - {Name: Total, Selector: $.Payload, Type: Integer}\n  \
+         - {name: nap, action: aws:sleep, inputs: {Duration: 'PT{{ count.Totl }}S'}}\n",
+    );
+    let output = runbook(&["validate", typos.to_str().unwrap()]);
+    assert!(output.stdout.contains("did you mean `InputPayload`?"), "{}", output.stdout);
+    assert!(output.stdout.contains("did you mean `count.Total`?"), "{}", output.stdout);
+    let output = runbook(&["run", looped.to_str().unwrap(), "--dry-run", "--mock", "describ.Ids=[]"]);
+    assert!(output.stderr.contains("did you mean `describe`?"), "{}", output.stderr);
+    // A selector outside the supported subset fails every run: an error, not a warning.
+    let selector = temp_file(
+        "selector.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - name: s\n    action: aws:executeScript\n    \
+         inputs: {Runtime: python3.11, Handler: h, Script: x}\n    outputs:\n      \
+         - {Name: All, Selector: '$.Payload[*]', Type: StringList}\n",
+    );
+    let output = runbook(&["validate", selector.to_str().unwrap()]);
+    assert_eq!(output.code, 1, "{}", output.stdout);
+    assert!(output.stdout.contains("error [selector-syntax]"), "{}", output.stdout);
+    // `executions show` lists a loop before the steps of its body.
+    let state = std::env::temp_dir().join(format!("runbook-loop-order-{}", std::process::id()));
+    let state = state.to_str().unwrap();
+    let example = project_root().join("examples/local-maintenance.yaml");
+    runbook(&["run", example.to_str().unwrap(), "-p", "BrokenHost=web-2", "--state-dir", state]);
+    let shown = runbook(&["executions", "show", "last", "--state-dir", state]).stdout;
+    let (looped_at, body_at) = (shown.find(" cleanEachHost ").unwrap(), shown.find(" rotateLogs").unwrap());
+    assert!(looped_at < body_at, "{shown}");
 }
 
 /// `cargo run -- validate examples/` at the root runs the one `runbook` binary, and `cargo
@@ -410,4 +441,46 @@ fn shell_completions_and_manual_pages_cover_every_command() {
     let run = runbook(&["man", "run"]);
     assert!(run.stdout.contains(".TH runbook-run 1") && run.stdout.contains("\\-\\-dry\\-run"), "{}", run.stdout);
     assert_eq!(runbook(&["man", "fly"]).code, 2);
+}
+
+#[test]
+fn at_the_approval_prompt_a_line_that_is_no_answer_says_what_the_answers_are() {
+    let path = temp_file(
+        "approve.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - {name: ask, action: aws:approve, inputs: {Approvers: [ops], Message: go?}}\n",
+    );
+    let state = std::env::temp_dir().join(format!("runbook-prompt-{}", std::process::id()));
+    // A terminal (the prompt is only offered on one): `script` runs the engine on a pty and
+    // passes it what is typed.
+    let command =
+        format!("{} run {} --state-dir {}", runbook_tests::binary().display(), path.display(), state.display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"maybe\na\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("`maybe` is not an answer: type a (approve) or r (reject)"), "{printed}");
+    assert!(printed.contains("ask: Approve by"), "{printed}");
+}
+
+#[test]
+fn errors_say_their_cause_once_and_finished_executions_say_why_nothing_goes_on() {
+    let path = temp_file(
+        "done.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - {name: a, action: aws:sleep, inputs: {Duration: PT0S}}\n",
+    );
+    let output = runbook(&["run", path.to_str().unwrap(), "--state-dir", "/proc/no-such-state"]);
+    assert_eq!(output.code, 3, "{}", output.stderr);
+    assert_eq!(output.stderr.matches("No such file or directory").count(), 1, "{}", output.stderr);
+    let state = std::env::temp_dir().join(format!("runbook-done-{}", std::process::id()));
+    let state = state.to_str().unwrap();
+    assert_eq!(runbook(&["run", path.to_str().unwrap(), "--state-dir", state]).code, 0);
+    let resumed = runbook(&["resume", "last", "--state-dir", state]);
+    assert_eq!(resumed.code, 0);
+    assert!(resumed.stderr.contains("already ended (Success): nothing to go on with"), "{}", resumed.stderr);
 }

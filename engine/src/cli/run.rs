@@ -438,6 +438,14 @@ impl exec::Prompt for Terminal {
         });
         receiver
     }
+
+    fn not_an_answer(&self, line: &str, kind: WaitKind) {
+        let answers = match kind {
+            WaitKind::Pause => "press Enter to resume, or type r to end",
+            _ => "type a (approve) or r (reject)",
+        };
+        eprintln!("`{line}` is not an answer: {answers}");
+    }
 }
 
 fn dry_run_command(
@@ -465,7 +473,10 @@ fn dry_run_command(
     }
     for step in mocks.keys() {
         if planned.find(step).is_none() {
-            bail!(UsageError(format!("a mock names step `{step}`, which the runbook does not have")));
+            let names = planned.steps().map(|id| planned.step(id).name.as_str());
+            let hint = crate::diagnostic::nearest(step, names)
+                .map_or(String::new(), |near| format!("; did you mean `{near}`?"));
+            bail!(UsageError(format!("a mock names step `{step}`, which the runbook does not have{hint}")));
         }
     }
     let bound = plan::values::bind(&prepared.runbook, &prepared.validated.parameters, &plan::values::NothingKnown);
@@ -597,6 +608,11 @@ fn write_timeline(
         writeln!(out, "  parameters {}", execution.parameters)?;
     }
     writeln!(out, "\nSteps")?;
+    // In the order they started: a loop's row is written when it ends, after its body's, but
+    // it started first (and before a body step that started in the same millisecond).
+    let mut steps: Vec<&journal::StepRecord> = steps.iter().collect();
+    let is_loop = |step: &journal::StepRecord| crate::actions::kind_of(&step.action) == crate::actions::Kind::Loop;
+    steps.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| is_loop(b).cmp(&is_loop(a))));
     for step in steps {
         let iteration = if step.iteration > 0 { format!(" #{}", step.iteration) } else { String::new() };
         writeln!(
@@ -677,7 +693,19 @@ pub fn decide_command(
         Some((decision, false)) => writeln!(stderr, "step `{}` already has a decision; it stands", decision.step)?,
         None => {}
     }
-    let Some(top) = decided.go_on.filter(|_| !args.no_continue) else { return Ok(exit::SUCCESS) };
+    if args.no_continue {
+        return Ok(exit::SUCCESS);
+    }
+    let Some(top) = decided.go_on else {
+        // Say why nothing goes on here: it is over, or another process drives it.
+        let execution = journal.execution(&execution_id)?;
+        if execution.status.is_terminal() {
+            writeln!(stderr, "execution {execution_id} already ended ({}): nothing to go on with", execution.status)?;
+        } else {
+            writeln!(stderr, "execution {execution_id} is driven by another process; it goes on there")?;
+        }
+        return Ok(exit::SUCCESS);
+    };
     let path = PathBuf::from(&top.runbook_path);
     let supplied = exec::resume_parameters(&top.parameters, args.parameters.supplied()?.unwrap_or_default())
         .with_context(|| format!("the decision is recorded; to go on with {}", top.id))?;

@@ -95,8 +95,15 @@ impl Decisions<'_> {
                     None
                 }
             };
-            if let Some(answer) = line.as_deref().and_then(|line| typed_answer(ask.kind, line)) {
-                break record(context, recorded_answer(ask.kind, answer), self.user.to_owned())?;
+            if let Some(line) = line.as_deref() {
+                match typed_answer(ask.kind, line) {
+                    Some(answer) => break record(context, recorded_answer(ask.kind, answer), self.user.to_owned())?,
+                    None => {
+                        if let Some(prompt) = prompt {
+                            prompt.not_an_answer(line.trim(), ask.kind);
+                        }
+                    }
+                }
             }
             if let Some(decision) = timeline.decided(step, iteration).map_err(journal_failure)? {
                 break decision;

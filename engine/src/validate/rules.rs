@@ -398,7 +398,13 @@ impl<'a> Rules<'a> {
             let message = format!(
                 "step `{step_name}` declares no output `{output}`; at run time the reference stays literal text"
             );
-            self.push(Diagnostic::new(Code::UnknownOutput, message).at(pointer));
+            let builtin = actions::lookup(&producer.action).map_or(&[][..], |info| info.builtin_outputs);
+            let known = producer.outputs.iter().map(|o| o.name.as_str()).chain(builtin.iter().copied());
+            let mut diagnostic = Diagnostic::new(Code::UnknownOutput, message).at(pointer);
+            if let Some(suggestion) = nearest(output, known) {
+                diagnostic = diagnostic.with_help(format!("did you mean `{step_name}.{suggestion}`?"));
+            }
+            self.push(diagnostic);
         }
     }
 

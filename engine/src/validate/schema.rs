@@ -37,12 +37,27 @@ pub fn check(value: &Value) -> Vec<Diagnostic> {
         return out;
     }
     for error in validator().iter_errors(value) {
-        push_error(&error, &mut out);
+        push_error(&error, value, &mut out);
     }
     out
 }
 
-fn push_error(error: &ValidationError<'_>, out: &mut Vec<Diagnostic>) {
+/// The schema as JSON, for what its errors leave out (the inputs an action takes).
+fn schema_value() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| serde_json::from_str(RUNBOOK_SCHEMA).expect("the bundled schema is valid JSON"))
+}
+
+/// "did you mean" for an unknown input of the step whose inputs are at `pointer`.
+fn input_suggestion(document: &Value, pointer: &str, unexpected: &str) -> Option<String> {
+    let step = document.pointer(pointer.strip_suffix("/inputs")?)?;
+    let action = step.get("action")?.as_str()?.strip_prefix("aws:")?;
+    let known = schema_value().pointer(&format!("/$defs/inputs-{action}/properties"))?.as_object()?;
+    crate::diagnostic::nearest(unexpected, known.keys().map(String::as_str))
+        .map(|near| format!("did you mean `{near}`?"))
+}
+
+fn push_error(error: &ValidationError<'_>, document: &Value, out: &mut Vec<Diagnostic>) {
     let pointer = error.instance_path().as_str().to_owned();
     // anyOf/oneOf: when a branch failed deeper inside the value, that failure is the useful
     // one (the other branches are usually "or a {{ reference }}").
@@ -51,7 +66,7 @@ fn push_error(error: &ValidationError<'_>, out: &mut Vec<Diagnostic>) {
             context.iter().flatten().filter(|inner| inner.instance_path().as_str().len() > pointer.len()).peekable();
         if deeper.peek().is_some() {
             for inner in deeper {
-                push_error(inner, out);
+                push_error(inner, document, out);
             }
             return;
         }
@@ -63,6 +78,12 @@ fn push_error(error: &ValidationError<'_>, out: &mut Vec<Diagnostic>) {
     // `schemaVersion: 0.3` is a number to YAML: AWS refuses it.
     if area == Area::SchemaVersion && error.instance().is_number() {
         diagnostic = diagnostic.with_help("quote it: `schemaVersion: '0.3'` (unquoted, YAML reads a number)");
+    }
+    if let (Area::Inputs, ValidationErrorKind::AdditionalProperties { unexpected }) = (area, error.kind())
+        && let [unexpected] = unexpected.as_slice()
+        && let Some(help) = input_suggestion(document, &pointer, unexpected)
+    {
+        diagnostic = diagnostic.with_help(help);
     }
     let diagnostic = match (at_key, error.kind()) {
         (_, ValidationErrorKind::AdditionalProperties { unexpected }) if unexpected.len() == 1 => {
