@@ -53,6 +53,19 @@ pub enum Event {
         iteration: u32,
         attempt: u32,
     },
+    /// A line an attempt printed (a script's stdout or stderr), as it came: shown live; the
+    /// whole log is journaled with the attempt when it ends.
+    Output {
+        execution_id: String,
+        step: String,
+        iteration: u32,
+        attempt: u32,
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        line: String,
+        /// When the line came (RFC 3339, UTC).
+        at: String,
+    },
     StepFinished {
         execution_id: String,
         step: String,
@@ -184,6 +197,19 @@ impl<'a> Timeline<'a> {
 
     fn emit(&self, event: Event) {
         self.observer.event(&event);
+    }
+
+    /// A line an attempt printed, redacted, shown as it came (not journaled one by one).
+    pub fn output(&self, step: &str, iteration: u32, attempt: u32, stream: &'static str, line: &str) {
+        self.emit(Event::Output {
+            execution_id: self.execution_id.clone(),
+            step: step.to_owned(),
+            iteration,
+            attempt,
+            stream,
+            line: self.redact_text(line),
+            at: journal::now(),
+        });
     }
 
     /// A new execution: its row (parameters redacted), then the start event.

@@ -188,3 +188,45 @@ fn r_an_attached_script_runs_and_leaves_no_work_files_beside_the_runbook_or_in_t
     assert_eq!(beside, ["helper.py", "runbook.yaml"]);
     assert_eq!(std::fs::read_dir(tmpdir(&scratch)).unwrap().count(), 0, "work files left in $TMPDIR");
 }
+
+#[test]
+fn r_script_output_is_shown_as_it_comes_and_executions_show_prints_a_steps_log() {
+    use std::io::BufRead;
+    let scratch = Scratch::new("live-output");
+    let go = scratch.dir.join("go");
+    let path = scratch.runbook(
+        "runbook.yaml",
+        &format!(
+            "schemaVersion: '0.3'\nmainSteps:\n  - name: s\n    action: aws:executeScript\n    inputs:\n      \
+             Runtime: python3.11\n      Handler: h\n      InputPayload: {{Go: '{}'}}\n      Script: |\n        \
+             import os, sys, time\n        def h(e, c):\n            print('waiting for go')\n            \
+             while not os.path.exists(e['Go']): time.sleep(0.05)\n            print('done', file=sys.stderr)\n            \
+             for i in range(30): print('more', i)\n            return 1\n",
+            go.display()
+        ),
+    );
+    let state = scratch.state();
+    let mut child = Command::new(runbook_tests::binary())
+        .args(["run", &path, "--state-dir", &state])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // The script waits for `go`, which is only made once its first line is seen: a log
+    // shown at the end would never come.
+    for line in lines.by_ref() {
+        if line.unwrap().ends_with("| waiting for go") {
+            break;
+        }
+    }
+    std::fs::write(&go, "").unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(child.wait().unwrap().success(), "{rest:#?}");
+    assert!(rest.iter().any(|line| line.ends_with("! done")), "{rest:#?}");
+    assert!(rest.iter().any(|line| line.ends_with("| more 29")), "{rest:#?}");
+    // Shown once: not again under the finished step.
+    assert_eq!(rest.iter().filter(|line| line.ends_with("| more 29")).count(), 1, "{rest:#?}");
+    let logs = runbook_tests::runbook(&["executions", "show", "last", "--state-dir", &state, "--logs", "s"]);
+    assert!(logs.stdout.starts_with("== s attempt 1 (Success)\nwaiting for go\n"), "{}", logs.stdout);
+    assert!(logs.stdout.contains("more 29") && logs.stdout.contains("done"), "{}", logs.stdout);
+}

@@ -211,14 +211,18 @@ async fn run_driver(
     let mut stdin = child.stdin.take().ok_or_else(|| Failure::error("no stdin for the script"))?;
     let mut stdout = child.stdout.take().ok_or_else(|| Failure::error("no stdout for the script"))?;
     let mut stderr = child.stderr.take().ok_or_else(|| Failure::error("no stderr for the script"))?;
+    // Each line is shown as it comes, stamped with its own time.
+    let (step, iteration, attempt) = (context.step.name.as_str(), context.iteration, context.attempt);
+    let out_line = |line: &str| context.timeline.output(step, iteration, attempt, "stdout", line);
+    let err_line = |line: &str| context.timeline.output(step, iteration, attempt, "stderr", line);
     let (written, (stdout, result), stderr, status) = tokio::join!(
         async move {
             let result = stdin.write_all(request.as_bytes()).await;
             drop(stdin);
             result
         },
-        read_stdout(&mut stdout, marker.as_bytes()),
-        read_limited(&mut stderr),
+        read_stdout(&mut stdout, marker.as_bytes(), Sink::new(&out_line)),
+        read_limited(&mut stderr, Sink::new(&err_line)),
         child.wait(),
     );
     Ok(Ran { written, stdout, stderr, result, status })
@@ -237,11 +241,54 @@ fn find_attachment(runbook_path: &Path, name: &str) -> std::result::Result<PathB
     })
 }
 
+/// What a stream keeps: the first [`LOG_LIMIT`] bytes of the log, and every line passed on
+/// as it comes (shown live; the stored log is cut, the live view is not).
+struct Sink<'f> {
+    log: Vec<u8>,
+    pending: Vec<u8>,
+    line: &'f dyn Fn(&str),
+}
+
+impl<'f> Sink<'f> {
+    fn new(line: &'f dyn Fn(&str)) -> Sink<'f> {
+        Sink { log: Vec::new(), pending: Vec::new(), line }
+    }
+
+    fn take(&mut self, bytes: &[u8]) {
+        if self.log.len() < LOG_LIMIT {
+            self.log.extend_from_slice(&bytes[..bytes.len().min(LOG_LIMIT - self.log.len())]);
+        }
+        self.pending.extend_from_slice(bytes);
+        while let Some(end) = memchr::memchr(b'\n', &self.pending) {
+            (self.line)(String::from_utf8_lossy(&self.pending[..end]).trim_end_matches('\r'));
+            self.pending.drain(..=end);
+        }
+    }
+
+    /// The driver's newline before the result marker is not the script's: out of the log.
+    fn drop_final_newline(&mut self) {
+        if self.log.last() == Some(&b'\n') {
+            self.log.pop();
+        }
+    }
+
+    fn finish(mut self) -> String {
+        if !self.pending.is_empty() {
+            (self.line)(&String::from_utf8_lossy(&self.pending));
+            self.pending.clear();
+        }
+        String::from_utf8_lossy(&self.log).into_owned()
+    }
+}
+
 /// Reads stdout to its end: the first line after the marker is the result (`json.dumps`
 /// writes one line); everything else, before or after it (an `atexit` print, a subprocess
-/// the script left behind), is the log, of which the first [`LOG_LIMIT`] bytes are kept.
-async fn read_stdout(stream: &mut (impl AsyncReadExt + Unpin), marker: &[u8]) -> (String, Option<Vec<u8>>) {
-    let mut log = Vec::new();
+/// the script left behind), is the log.
+async fn read_stdout(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    marker: &[u8],
+    mut log: Sink<'_>,
+) -> (String, Option<Vec<u8>>) {
     let mut tail: Vec<u8> = Vec::new();
     let mut result: Option<Vec<u8>> = None;
     let mut ended = false;
@@ -257,11 +304,11 @@ async fn read_stdout(stream: &mut (impl AsyncReadExt + Unpin), marker: &[u8]) ->
                 Some(at) => {
                     line.extend_from_slice(&chunk[..at]);
                     ended = true;
-                    keep(&mut log, &chunk[at + 1..]);
+                    log.take(&chunk[at + 1..]);
                 }
                 None => line.extend_from_slice(chunk),
             },
-            Some(_) => keep(&mut log, chunk),
+            Some(_) => log.take(chunk),
             None => {
                 // The marker may straddle two reads: look in what is kept of the last one too.
                 tail.extend_from_slice(chunk);
@@ -269,48 +316,50 @@ async fn read_stdout(stream: &mut (impl AsyncReadExt + Unpin), marker: &[u8]) ->
                     // The driver writes a newline before the marker: the log ends where the
                     // script's output did.
                     let before = &tail[..at];
-                    keep(&mut log, before.strip_suffix(b"\n").unwrap_or(before));
+                    match before.strip_suffix(b"\n") {
+                        Some(before) => log.take(before),
+                        // Passed on already (the live view showed the line ended).
+                        None if before.is_empty() => log.drop_final_newline(),
+                        None => log.take(before),
+                    }
                     let after = &tail[at + marker.len()..];
                     match memchr::memchr(b'\n', after) {
                         Some(end) => {
                             result = Some(after[..end].to_vec());
                             ended = true;
-                            keep(&mut log, &after[end + 1..]);
+                            log.take(&after[end + 1..]);
                         }
                         None => result = Some(after.to_vec()),
                     }
                     tail.clear();
                 } else {
-                    let keep_from = tail.len().saturating_sub(marker.len());
-                    keep(&mut log, &tail[..keep_from]);
+                    // Hold back only what could be the start of the marker: the rest is log,
+                    // passed on now (a line printed is shown while the script still runs).
+                    let held =
+                        (1..=marker.len().min(tail.len())).rev().find(|&n| tail.ends_with(&marker[..n])).unwrap_or(0);
+                    let keep_from = tail.len() - held;
+                    log.take(&tail[..keep_from]);
                     tail.drain(..keep_from);
                 }
             }
         }
     }
     if result.is_none() {
-        keep(&mut log, &tail);
+        log.take(&tail);
     }
-    (String::from_utf8_lossy(&log).into_owned(), result)
+    (log.finish(), result)
 }
 
-fn keep(log: &mut Vec<u8>, bytes: &[u8]) {
-    if log.len() < LOG_LIMIT {
-        log.extend_from_slice(&bytes[..bytes.len().min(LOG_LIMIT - log.len())]);
-    }
-}
-
-async fn read_limited(stream: &mut (impl AsyncReadExt + Unpin)) -> String {
-    let mut bytes = Vec::new();
+async fn read_limited(stream: &mut (impl AsyncReadExt + Unpin), mut log: Sink<'_>) -> String {
     let mut buffer = [0u8; 8192];
     while let Ok(read) = stream.read(&mut buffer).await {
         if read == 0 {
             break;
         }
         // Keep reading past the limit so the script never blocks on a full pipe.
-        keep(&mut bytes, &buffer[..read]);
+        log.take(&buffer[..read]);
     }
-    String::from_utf8_lossy(&bytes).into_owned()
+    log.finish()
 }
 
 fn join_log(stdout: &str, stderr: &str) -> Option<String> {
@@ -420,7 +469,7 @@ mod tests {
             writer.write_all(text).await.unwrap();
             drop(writer);
         };
-        let ((log, result), ()) = tokio::join!(read_stdout(&mut reader, b"<<m>>"), writing);
+        let ((log, result), ()) = tokio::join!(read_stdout(&mut reader, b"<<m>>", Sink::new(&|_| {})), writing);
         assert_eq!(log, "print one\nhalf <<man atexit print\n");
         assert_eq!(result.as_deref(), Some(&b"{\"Payload\": 1}"[..]));
     }

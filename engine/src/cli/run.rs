@@ -2,7 +2,7 @@
 //! of running. Progress is drawn here; the engine only emits events.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -243,6 +243,10 @@ pub enum ExecutionsCommand {
         /// The execution's id, a unique prefix of it (`3f2a`), or `last`.
         #[arg(value_name = "EXECUTION_ID")]
         execution_id: String,
+        /// Print what STEP printed (each attempt's stdout and stderr, whole as journaled)
+        /// instead of the timeline.
+        #[arg(long, value_name = "STEP")]
+        logs: Option<String>,
         #[arg(long, value_enum, default_value_t = RunFormat::Text)]
         format: RunFormat,
         #[command(flatten)]
@@ -561,7 +565,7 @@ pub fn executions_command(
             }
             Ok(exit::SUCCESS)
         }
-        ExecutionsCommand::Show { execution_id, format, state } => {
+        ExecutionsCommand::Show { execution_id, logs, format, state } => {
             let Some(journal) = state.open_for_reading(stderr)? else {
                 return Err(journal::Error::NotFound(execution_id).into());
             };
@@ -569,6 +573,9 @@ pub fn executions_command(
             let execution = journal.execution(&execution_id)?;
             let steps = journal.steps(&execution_id)?;
             let attempts = journal.attempts(&execution_id)?;
+            if let Some(step) = logs {
+                return write_logs(stdout, &execution_id, &step, &steps, &attempts, format);
+            }
             let children = journal.children(&execution_id)?;
             if format == RunFormat::Json {
                 let document = json!({
@@ -585,6 +592,41 @@ pub fn executions_command(
             Ok(exit::SUCCESS)
         }
     }
+}
+
+/// `executions show ID --logs STEP`: each attempt's log, whole.
+fn write_logs(
+    out: &mut dyn Write,
+    execution_id: &str,
+    step: &str,
+    steps: &[journal::StepRecord],
+    attempts: &[journal::Attempt],
+    format: RunFormat,
+) -> anyhow::Result<u8> {
+    let chosen: Vec<&journal::Attempt> = attempts.iter().filter(|attempt| attempt.step == step).collect();
+    if chosen.is_empty() {
+        let names = steps.iter().map(|record| record.step.as_str());
+        let hint =
+            crate::diagnostic::nearest(step, names).map_or(String::new(), |near| format!("; did you mean `{near}`?"));
+        bail!(UsageError(format!("execution {execution_id} has no attempt of step `{step}`{hint}")));
+    }
+    if format == RunFormat::Json {
+        let logs: Vec<Value> = chosen
+            .iter()
+            .map(|attempt| json!({"iteration": attempt.iteration, "attempt": attempt.attempt, "log": attempt.log}))
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&logs)?)?;
+        return Ok(exit::SUCCESS);
+    }
+    for attempt in chosen {
+        let iteration = if attempt.iteration > 0 { format!(" iteration {}", attempt.iteration) } else { String::new() };
+        writeln!(out, "== {step}{iteration} attempt {} ({})", attempt.attempt, attempt.status)?;
+        match attempt.log.as_deref() {
+            Some(log) if !log.is_empty() => write!(out, "{log}{}", if log.ends_with('\n') { "" } else { "\n" })?,
+            _ => writeln!(out, "(printed nothing)")?,
+        }
+    }
+    Ok(exit::SUCCESS)
 }
 
 fn write_timeline(
@@ -725,7 +767,12 @@ struct Printer<'w> {
     depth: RefCell<HashMap<String, usize>>,
     started: Instant,
     live: Option<Live>,
+    /// Steps (execution, step) whose output was shown as it came: not shown again at the end.
+    streamed: RefCell<HashSet<(String, String)>>,
 }
+
+/// Log lines shown under a finished step whose output was not shown as it came.
+const LOG_LINES_SHOWN: usize = 20;
 
 /// The running step and a thread that redraws it on stderr every 100 ms.
 struct Live {
@@ -758,7 +805,14 @@ impl<'w> Printer<'w> {
             });
             live
         });
-        Printer { out: RefCell::new(out), format, depth: RefCell::new(HashMap::new()), started: Instant::now(), live }
+        Printer {
+            out: RefCell::new(out),
+            format,
+            depth: RefCell::new(HashMap::new()),
+            started: Instant::now(),
+            live,
+            streamed: RefCell::default(),
+        }
     }
 
     fn set_live(&self, current: Option<(String, Instant)>) {
@@ -896,14 +950,27 @@ impl Observer for Printer<'_> {
                     text.push_str(&format!("  outputs {shown}"));
                 }
                 self.line(execution_id, &text);
-                if let Some(log) = log.as_deref().filter(|l| !l.trim().is_empty()) {
-                    for line in log.lines().take(20) {
+                let streamed = self.streamed.borrow_mut().remove(&(execution_id.clone(), step.clone()));
+                if let Some(log) = log.as_deref().filter(|l| !l.trim().is_empty() && !streamed) {
+                    for line in log.lines().take(LOG_LINES_SHOWN) {
                         self.line(execution_id, &format!("    | {line}"));
+                    }
+                    let more = log.lines().count().saturating_sub(LOG_LINES_SHOWN);
+                    if more > 0 {
+                        self.line(
+                            execution_id,
+                            &format!("    | … {more} more lines: runbook executions show {execution_id} --logs {step}"),
+                        );
                     }
                 }
                 if let Some(error) = error {
                     self.line(execution_id, &format!("    error: {error}"));
                 }
+            }
+            Event::Output { execution_id, step, stream, line, .. } => {
+                self.streamed.borrow_mut().insert((execution_id.clone(), step.clone()));
+                let mark = if *stream == "stderr" { '!' } else { '|' };
+                self.line(execution_id, &format!("    {mark} {line}"));
             }
             Event::Waiting { execution_id, step, action, kind, message, approvers } => {
                 self.waiting(execution_id, step, action, *kind, message.as_deref(), approvers);
