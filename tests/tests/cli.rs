@@ -484,3 +484,32 @@ fn errors_say_their_cause_once_and_finished_executions_say_why_nothing_goes_on()
     assert_eq!(resumed.code, 0);
     assert!(resumed.stderr.contains("already ended (Success): nothing to go on with"), "{}", resumed.stderr);
 }
+
+#[test]
+fn on_a_terminal_the_running_step_says_its_place_and_a_sleep_its_time_left() {
+    let path = temp_file(
+        "progress.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - {name: first, action: aws:sleep, inputs: {Duration: PT0S}}\n  \
+         - {name: nap, action: aws:sleep, inputs: {Duration: PT1S}}\n",
+    );
+    let state = std::env::temp_dir().join(format!("runbook-progress-{}", std::process::id()));
+    let command =
+        format!("{} run {} --state-dir {}", runbook_tests::binary().display(), path.display(), state.display());
+    let output = std::process::Command::new("script").args(["-qec", &command, "/dev/null"]).output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("nap (aws:sleep) · step 2 of 2"), "{printed}");
+    assert!(printed.contains("s left"), "{printed}");
+}
+
+#[test]
+fn a_run_that_did_not_succeed_ends_with_how_to_go_on() {
+    let path = temp_file(
+        "fails.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - name: s\n    action: aws:executeScript\n    inputs:\n      \
+         Runtime: python3.11\n      Handler: h\n      Script: \"def h(e, c):\\n  raise ValueError('no')\"\n",
+    );
+    let state = std::env::temp_dir().join(format!("runbook-fails-{}", std::process::id()));
+    let output = runbook(&["run", path.to_str().unwrap(), "--state-dir", state.to_str().unwrap()]);
+    assert_eq!(output.code, 4);
+    assert!(output.stdout.contains("Go on with it: runbook run --resume "), "{}", output.stdout);
+}

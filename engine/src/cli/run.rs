@@ -377,7 +377,10 @@ fn drive(
 ) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (cancel, cancelled) = tokio::sync::watch::channel(Interrupt::None);
-    let printer = Printer::new(stdout, format, config.wait == WaitMode::Prompt);
+    let mut printer = Printer::new(stdout, format, config.wait == WaitMode::Prompt);
+    // "step k of n" for the top runbook's steps, in document order (loop bodies included).
+    printer.positions =
+        request.plan.steps().enumerate().map(|(at, id)| (request.plan.step(id).name.clone(), at + 1)).collect();
     let terminal = Terminal;
     let mut engine = Engine::new(journal, &printer);
     if config.wait == WaitMode::Prompt {
@@ -769,15 +772,25 @@ struct Printer<'w> {
     live: Option<Live>,
     /// Steps (execution, step) whose output was shown as it came: not shown again at the end.
     streamed: RefCell<HashSet<(String, String)>>,
+    /// Each step's place in the top runbook (1-based), for "step k of n".
+    positions: HashMap<String, usize>,
 }
 
 /// Log lines shown under a finished step whose output was not shown as it came.
 const LOG_LINES_SHOWN: usize = 20;
 
-/// The running step and a thread that redraws it on stderr every 100 ms.
+/// The running step (its label, when it started, and when a sleep or wait ends if that is
+/// known) and a thread that redraws it on stderr every 100 ms.
 struct Live {
-    current: Arc<Mutex<Option<(String, Instant)>>>,
+    current: Arc<Mutex<Option<Running>>>,
     stop: Arc<AtomicBool>,
+}
+
+#[derive(Clone)]
+struct Running {
+    label: String,
+    since: Instant,
+    until: Option<Instant>,
 }
 
 impl<'w> Printer<'w> {
@@ -789,11 +802,14 @@ impl<'w> Printer<'w> {
                 let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
                 let mut frame = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    if let Some((label, since)) = current.lock().ok().and_then(|c| c.clone()) {
+                    if let Some(Running { label, since, until }) = current.lock().ok().and_then(|c| c.clone()) {
                         let mut err = std::io::stderr().lock();
+                        let left = until.map_or(String::new(), |until| {
+                            format!(", {:.1}s left", until.saturating_duration_since(Instant::now()).as_secs_f64())
+                        });
                         let _ = write!(
                             err,
-                            "\r\x1b[2K{} {label} {:.1}s",
+                            "\r\x1b[2K{} {label} {:.1}s{left}",
                             frames[frame % 10],
                             since.elapsed().as_secs_f64()
                         );
@@ -812,10 +828,11 @@ impl<'w> Printer<'w> {
             started: Instant::now(),
             live,
             streamed: RefCell::default(),
+            positions: HashMap::new(),
         }
     }
 
-    fn set_live(&self, current: Option<(String, Instant)>) {
+    fn set_live(&self, current: Option<Running>) {
         if let Some(live) = &self.live {
             if let Ok(mut slot) = live.current.lock() {
                 *slot = current;
@@ -898,6 +915,10 @@ impl<'w> Printer<'w> {
             };
             let _ = writeln!(out, "Step `{}` waits: {how}", waiting.step);
         }
+        // What to do next, where the run did not succeed and can go on.
+        if matches!(finished.status, Status::Cancelled | Status::Failed | Status::TimedOut) {
+            let _ = writeln!(out, "Go on with it: runbook run --resume {}", finished.execution_id);
+        }
         let _ = writeln!(out, "Timeline: runbook executions show {}", finished.execution_id);
     }
 }
@@ -917,7 +938,7 @@ impl Observer for Printer<'_> {
                 let verb = if *resumed { "Resuming" } else { "Running" };
                 self.line(execution_id, &format!("{verb} {runbook} (execution {execution_id})"));
             }
-            Event::StepStarted { execution_id, step, action, iteration, attempt, max_attempts, .. } => {
+            Event::StepStarted { execution_id, step, action, iteration, attempt, max_attempts, inputs } => {
                 let mut text = format!("▶ {step} ({action})");
                 if *iteration > 0 {
                     text.push_str(&format!(" iteration {iteration}"));
@@ -925,7 +946,19 @@ impl Observer for Printer<'_> {
                 if *max_attempts > 1 {
                     text.push_str(&format!(" attempt {attempt}/{max_attempts}"));
                 }
-                self.set_live(Some((text.clone(), Instant::now())));
+                let top = self.depth.borrow().get(execution_id).copied().unwrap_or(0) == 0;
+                let position = self.positions.get(step).filter(|_| top);
+                let label = match position {
+                    Some(k) => format!("{text} · step {k} of {}", self.positions.len()),
+                    None => text.clone(),
+                };
+                // A sleep says how long it has left.
+                let until = inputs
+                    .get("Duration")
+                    .and_then(Value::as_str)
+                    .and_then(|duration| crate::actions::sleep::parse_duration(duration).ok())
+                    .and_then(|duration| Instant::now().checked_add(duration));
+                self.set_live(Some(Running { label, since: Instant::now(), until }));
                 self.line(execution_id, &text);
             }
             Event::StepRestored { execution_id, step, iteration, status } => {
