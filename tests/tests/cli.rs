@@ -513,3 +513,22 @@ fn a_run_that_did_not_succeed_ends_with_how_to_go_on() {
     assert_eq!(output.code, 4);
     assert!(output.stdout.contains("Go on with it: runbook run --resume "), "{}", output.stdout);
 }
+
+#[test]
+fn plan_pictures_keep_stdout_clean_and_say_findings_as_text_on_stderr() {
+    let path = temp_file(
+        "warned.yaml",
+        "schemaVersion: '0.3'\nparameters:\n  Name: {type: String, default: x}\nmainSteps:\n  - name: s\n    \
+         action: aws:executeScript\n    inputs: {Runtime: python3.11, Handler: h, Script: \"print('{{ Name }}')\"}\n",
+    );
+    for format in ["mermaid", "dot"] {
+        let output = runbook(&["plan", path.to_str().unwrap(), "--format", format]);
+        assert_eq!(output.code, 0, "{}", output.stderr);
+        assert!(!output.stdout.contains("script-substitution"), "{}", output.stdout);
+        assert!(
+            output.stderr.contains("warning [script-substitution]") && !output.stderr.contains("::warning"),
+            "{}",
+            output.stderr
+        );
+    }
+}
