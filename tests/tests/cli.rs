@@ -302,8 +302,11 @@ fn a_directory_is_walked_as_ripgrep_walks_it_and_what_was_skipped_is_counted() {
     let text = runbook(&["validate", root_text, "--exclude", "drafts/**"]);
     assert!(text.stdout.contains("2 runbooks") || text.stdout.contains("2 runbook"), "{}", text.stdout);
     assert!(text.stdout.contains("Skipped 1 YAML or JSON files"), "{}", text.stdout);
-    // Without --exclude the draft is walked, and its error found.
+    // Without --exclude the draft is walked, and its error found; a pattern may also be
+    // written with the folder as given.
     assert_eq!(runbook(&["validate", root_text]).code, 1);
+    let given = format!("{root_text}/drafts/**");
+    assert_eq!(runbook(&["validate", root_text, "--exclude", &given]).code, 0);
     // A file named on the command line is always taken, hidden or ignored.
     let named = runbook(&["validate", root.join("target/debug/copy.yaml").to_str().unwrap()]);
     assert_eq!(named.code, 1, "{}", named.stdout);

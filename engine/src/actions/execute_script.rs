@@ -246,12 +246,18 @@ fn find_attachment(runbook_path: &Path, name: &str) -> std::result::Result<PathB
 struct Sink<'f> {
     log: Vec<u8>,
     pending: Vec<u8>,
+    /// Empty lines not passed on yet: the last one may be the driver's, not the script's.
+    blanks: usize,
     line: &'f dyn Fn(&str),
 }
 
+/// A line with no end (a progress bar redrawn with `\r`, binary output) is passed on in
+/// pieces of this size, so the live view never holds more.
+const LIVE_LINE_LIMIT: usize = 64 << 10;
+
 impl<'f> Sink<'f> {
     fn new(line: &'f dyn Fn(&str)) -> Sink<'f> {
-        Sink { log: Vec::new(), pending: Vec::new(), line }
+        Sink { log: Vec::new(), pending: Vec::new(), blanks: 0, line }
     }
 
     fn take(&mut self, bytes: &[u8]) {
@@ -260,21 +266,41 @@ impl<'f> Sink<'f> {
         }
         self.pending.extend_from_slice(bytes);
         while let Some(end) = memchr::memchr(b'\n', &self.pending) {
-            (self.line)(String::from_utf8_lossy(&self.pending[..end]).trim_end_matches('\r'));
+            let line = String::from_utf8_lossy(&self.pending[..end]).trim_end_matches('\r').to_owned();
+            self.pass_on(&line);
             self.pending.drain(..=end);
+        }
+        if self.pending.len() > LIVE_LINE_LIMIT {
+            let piece = String::from_utf8_lossy(&self.pending).into_owned();
+            self.pass_on(&piece);
+            self.pending.clear();
         }
     }
 
-    /// The driver's newline before the result marker is not the script's: out of the log.
+    fn pass_on(&mut self, line: &str) {
+        if line.is_empty() {
+            self.blanks += 1;
+            return;
+        }
+        for _ in 0..std::mem::take(&mut self.blanks) {
+            (self.line)("");
+        }
+        (self.line)(line);
+    }
+
+    /// The driver's newline before the result marker is not the script's: out of the log
+    /// (and not shown).
     fn drop_final_newline(&mut self) {
         if self.log.last() == Some(&b'\n') {
             self.log.pop();
+            self.blanks = self.blanks.saturating_sub(1);
         }
     }
 
     fn finish(mut self) -> String {
         if !self.pending.is_empty() {
-            (self.line)(&String::from_utf8_lossy(&self.pending));
+            let rest = String::from_utf8_lossy(&self.pending).into_owned();
+            self.pass_on(&rest);
             self.pending.clear();
         }
         String::from_utf8_lossy(&self.log).into_owned()
@@ -459,6 +485,23 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     use super::*;
+
+    #[test]
+    fn live_lines_pass_on_in_bounded_pieces_and_not_the_drivers_newline() {
+        let shown = std::cell::RefCell::new(Vec::<String>::new());
+        let record = |line: &str| shown.borrow_mut().push(line.to_owned());
+        let mut sink = Sink::new(&record);
+        sink.take(b"one\n\ntwo\n");
+        sink.take(&vec![b'.'; LIVE_LINE_LIMIT + 1]);
+        // The driver's newline before the marker: not the script's, not shown.
+        sink.take(b"\n");
+        sink.drop_final_newline();
+        sink.finish();
+        let shown = shown.into_inner();
+        assert_eq!(&shown[..3], ["one", "", "two"]);
+        assert_eq!(shown[3].len(), LIVE_LINE_LIMIT + 1);
+        assert_eq!(shown.len(), 4, "{:?}", &shown[4..]);
+    }
 
     #[tokio::test]
     async fn the_result_follows_the_marker_even_when_reads_split_it() {

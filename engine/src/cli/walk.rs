@@ -63,7 +63,11 @@ pub fn walk(paths: &[PathBuf], excludes: &[String], wanted: &Wanted<'_>) -> anyh
             let pruned = Arc::clone(&pruned);
             builder.filter_entry(move |entry| {
                 let relative = entry.path().strip_prefix(&root).unwrap_or(entry.path());
-                let out = entry.depth() > 0 && (excluded.is_match(relative) || excluded.is_match(entry.file_name()));
+                // Relative to the walked folder, as given on the command line, or by name.
+                let out = entry.depth() > 0
+                    && (excluded.is_match(relative)
+                        || excluded.is_match(entry.path())
+                        || excluded.is_match(entry.file_name()));
                 if out {
                     pruned.fetch_add(1, Ordering::Relaxed);
                 }
@@ -111,8 +115,9 @@ pub fn looks_like_runbook(bytes: &[u8]) -> bool {
         return false;
     }
     let text = String::from_utf8_lossy(bytes);
+    let text = text.trim_start_matches('\u{feff}');
     if text.trim_start().starts_with('{') {
-        return match serde_json::from_str::<serde_json::Value>(&text) {
+        return match serde_json::from_str::<serde_json::Value>(text) {
             Ok(serde_json::Value::Object(top)) => top.contains_key("schemaVersion") && top.contains_key("mainSteps"),
             Ok(_) => false,
             Err(_) => true,
@@ -122,10 +127,34 @@ pub fn looks_like_runbook(bytes: &[u8]) -> bool {
     let top_level = |key: &str| {
         text.lines().any(|line| {
             let line = line.trim_start_matches('\u{feff}');
-            [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")]
+            [key.to_owned(), format!("\"{key}\""), format!("'{key}'")]
                 .iter()
-                .any(|form| line.starts_with(form.as_str()))
+                .any(|form| line.strip_prefix(form.as_str()).is_some_and(|rest| rest.trim_start().starts_with(':')))
         })
     };
     top_level("schemaVersion") && top_level("mainSteps")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_runbook;
+
+    #[test]
+    fn runbooks_are_recognised_by_their_top_level_keys() {
+        for runbook in [
+            "schemaVersion: '0.3'\nmainSteps: []\n",
+            "\u{feff}# notes\n---\nschemaVersion : '0.3'\r\nmainSteps:\r\n  - x\r\n",
+            "\u{feff}{\n  \"schemaVersion\": \"0.3\",\n  \"mainSteps\": []\n}",
+            "{\"schemaVersion\": \"0.3\", \"mainSteps\": [",
+        ] {
+            assert!(looks_like_runbook(runbook.as_bytes()), "{runbook:?}");
+        }
+        for other in [
+            "{\"properties\": {\"schemaVersion\": {}, \"mainSteps\": {}}}",
+            "scenarios:\n  - note: schemaVersion and mainSteps\n",
+            "tasks: []\n",
+        ] {
+            assert!(!looks_like_runbook(other.as_bytes()), "{other:?}");
+        }
+    }
 }

@@ -46,7 +46,13 @@ pub async fn run(
             .map_err(Error::Aws)?;
     // A runbook that calls AWS needs a region and credentials: without them, one clear error
     // before the first step instead of a failed attempt per step.
-    if !config.aws.is_mocked() && runbook.all_steps().iter().any(|step| engine.executors.calls_aws(&step.action)) {
+    // Checked for a new top-level execution: a resume may have nothing left that calls AWS,
+    // and a child's parent checked already.
+    if !config.aws.is_mocked()
+        && config.resume.is_none()
+        && config.parent.is_none()
+        && runbook.all_steps().iter().any(|step| engine.executors.calls_aws(&step.action))
+    {
         config.aws.check_ready().await.map_err(|error| Error::Aws(error.to_string()))?;
     }
     let mut redactor = config.secrets.clone();

@@ -130,7 +130,8 @@ impl Journal {
     fn write_tally(&self, execution_id: &str, records: Option<u64>) {
         let Some(records) = records else { return };
         let path = self.tally_path(execution_id);
-        let partial = path.with_extension("records.partial");
+        // Another process (an approval) may write the same tally: each its own partial file.
+        let partial = path.with_extension(format!("records.{}.partial", std::process::id()));
         let _ = std::fs::create_dir_all(self.locks_dir());
         if std::fs::write(&partial, records.to_string()).is_ok() {
             let _ = std::fs::rename(&partial, &path);

@@ -40,11 +40,16 @@ const KEYWORDS: &[&str] = &["not", "and", "or", "if", "else", "is", "in"];
 /// it; the budget of its constants is checked when it compiles ([`budget::compile`]).
 pub fn shape_problem(source: &str) -> Option<String> {
     let (mut depth, mut deepest, mut unary_run, mut operators) = (0usize, 0usize, 0usize, 0usize);
-    let (mut quote, mut after_operand) = (None, false);
+    let (mut quote, mut after_operand, mut escaped) = (None, false, false);
     let mut word = String::new();
     for c in source.chars().chain(std::iter::once(' ')) {
         if let Some(open) = quote {
-            if c == open {
+            // minijinja's strings take backslash escapes: `'\''` is one quote inside one string.
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == open {
                 quote = None;
                 after_operand = true;
             }
@@ -139,7 +144,11 @@ pub fn evaluate<'s>(source: &str, scope: &'s dyn Scope) -> Result<Lookup<'s>, St
     let mut names: Vec<String> = expression
         .undeclared_variables(true)
         .into_iter()
-        .filter(|name| !environment().globals().any(|(global, _)| global == name.split('.').next().unwrap_or(name)))
+        .filter(|name| {
+            let head = name.split('.').next().unwrap_or(name);
+            !environment().globals().any(|(global, _)| global == head)
+                || !matches!(scope.lookup(reference_of(name)), Lookup::Missing)
+        })
         .collect();
     names.sort();
     for name in &names {
@@ -219,6 +228,9 @@ mod tests {
     fn expressions_that_would_build_too_much_end_with_the_budget() {
         for source in [
             "[1] * 100000000",
+            "[1] * (100000000 * 1)",
+            "'ab' * (50000000 + 0)",
+            "'x' * (10 ** 8)",
             "(1,) * 100000000",
             "'ab' * 50000000",
             "range(100000) | join('x' * 1000)",
@@ -230,6 +242,8 @@ mod tests {
             let Err(message) = value(source) else { panic!("{source} evaluated") };
             assert!(message.contains("expression budget"), "{source}: {message}");
         }
+        // A quote escaped inside a string does not end it: the operators after it count.
+        assert!(shape_problem(&format!("'\\'' {}", "+ Count ".repeat(300))).is_some());
         let message = value("[1] | indent(3)").unwrap_err();
         assert!(message.contains("unknown filter"), "{message}");
     }

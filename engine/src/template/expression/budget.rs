@@ -236,6 +236,10 @@ enum Folded {
 }
 
 impl Folded {
+    fn is_data(self) -> bool {
+        matches!(self, Folded::Text(_) | Folded::Data(_))
+    }
+
     fn weight(self) -> usize {
         match self {
             Folded::Data(weight) => weight,
@@ -292,20 +296,32 @@ fn folded(expr: &Expr<'_>) -> Result<Option<Folded>, Error> {
                 }
                 return Ok(None);
             };
+            // A repetition's count may itself be a constant expression (`'x' * (10 ** 8)`):
+            // whatever is not text or data on the other side is the count.
             let result = match (binary.op, left, right) {
-                (BinOpKind::Mul, Folded::Text(length), Folded::Number) => {
+                (BinOpKind::Mul, Folded::Text(length), other) if !other.is_data() => {
                     Folded::Text(length.saturating_mul(count(&binary.right)))
                 }
-                (BinOpKind::Mul, Folded::Number, Folded::Text(length)) => {
+                (BinOpKind::Mul, other, Folded::Text(length)) if !other.is_data() => {
                     Folded::Text(length.saturating_mul(count(&binary.left)))
                 }
-                (BinOpKind::Mul, Folded::Data(weight), Folded::Number) => {
+                (BinOpKind::Mul, Folded::Data(weight), other) if !other.is_data() => {
                     Folded::Data(weight.saturating_mul(count(&binary.right)))
                 }
-                (BinOpKind::Mul, Folded::Number, Folded::Data(weight)) => {
+                (BinOpKind::Mul, other, Folded::Data(weight)) if !other.is_data() => {
                     Folded::Data(weight.saturating_mul(count(&binary.left)))
                 }
-                (BinOpKind::Mul, ..) => Folded::Small,
+                (
+                    BinOpKind::Add
+                    | BinOpKind::Sub
+                    | BinOpKind::Mul
+                    | BinOpKind::Div
+                    | BinOpKind::FloorDiv
+                    | BinOpKind::Rem
+                    | BinOpKind::Pow,
+                    Folded::Number,
+                    Folded::Number,
+                ) => Folded::Number,
                 // Joining: each side as text is no longer than its weight.
                 (BinOpKind::Add | BinOpKind::Concat | BinOpKind::ScAnd | BinOpKind::ScOr, ..) => {
                     Folded::Data(left.weight().saturating_add(right.weight()))
