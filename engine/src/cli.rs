@@ -660,8 +660,7 @@ fn codes_command(code: Option<&str>, stdout: &mut dyn Write) -> anyhow::Result<(
         return Ok(());
     };
     let Some(code) = Code::parse(name) else {
-        let hint = crate::diagnostic::nearest(name, Code::ALL.iter().map(|code| code.as_str()))
-            .map_or(String::new(), |near| format!("; did you mean `{near}`?"));
+        let hint = crate::diagnostic::did_you_mean(name, Code::ALL.iter().map(|code| code.as_str()));
         bail!(UsageError(format!("no code `{name}`{hint} (`runbook codes` lists them)")));
     };
     let explanation = code.explanation().unwrap_or_default();

@@ -157,6 +157,12 @@ pub fn short(value: &Value) -> String {
 /// Names longer than this get no "did you mean" (the longest AWS operation name is 70).
 pub const MAX_SUGGESTED_LENGTH: usize = 256;
 
+/// `; did you mean `NAME`?` for the end of an error message, or nothing when no candidate is
+/// close enough.
+pub fn did_you_mean<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> String {
+    nearest(name, candidates).map_or(String::new(), |near| format!("; did you mean `{near}`?"))
+}
+
 /// The closest name by edit distance, when it is close enough to be a likely typo.
 pub fn nearest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<&'n str> {
     // Two edits cover a transposition (`strat` for `start`), the commonest typo.

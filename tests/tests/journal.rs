@@ -35,6 +35,17 @@ fn run(scratch: &Scratch, path: &str, extra: &[&str]) -> runbook_tests::Output {
     runbook(&args)
 }
 
+/// Runs `path` `times` times, each to success, and returns the execution ids.
+fn run_times(scratch: &Scratch, path: &str, times: usize) -> Vec<String> {
+    (0..times)
+        .map(|_| {
+            let output = run(scratch, path, &[]);
+            assert_eq!(output.code, 0, "{}", output.stderr);
+            json_lines(&output.stdout)[0]["execution_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
 fn sqlite(scratch: &Scratch, statement: &str) {
     let database = format!("{}/journal.sqlite", scratch.state());
     let program =
@@ -287,13 +298,7 @@ fn r_an_interrupted_attempt_is_closed_on_resume_and_the_lock_file_goes() {
 fn r_one_malformed_execution_row_does_not_hide_the_others_from_the_list() {
     let scratch = Scratch::new("malformed-row");
     let path = scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[])]));
-    let ids: Vec<String> = (0..2)
-        .map(|_| {
-            let output = run(&scratch, &path, &[]);
-            assert_eq!(output.code, 0, "{}", output.stderr);
-            json_lines(&output.stdout)[0]["execution_id"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let ids = run_times(&scratch, &path, 2);
     sqlite(&scratch, &format!("UPDATE executions SET status = 'Sucess' WHERE id = '{}'", ids[0]));
     let state = scratch.state();
     let listed = runbook(&["executions", "list", "--state-dir", &state]);
@@ -451,13 +456,7 @@ fn r_executions_are_named_by_a_unique_prefix_or_last_and_reading_creates_no_jour
     assert!(!std::path::Path::new(&state).exists(), "reading created the state directory");
     // Seventeen executions: two of them share a first hex digit.
     let path = scratch.runbook("runbook.yaml", &doc(&[step("a", false, &[])]));
-    let ids: Vec<String> = (0..17)
-        .map(|_| {
-            let output = run(&scratch, &path, &[]);
-            assert_eq!(output.code, 0, "{}", output.stderr);
-            json_lines(&output.stdout)[0]["execution_id"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let ids = run_times(&scratch, &path, 17);
     let show = |given: &str| runbook(&["executions", "show", given, "--state-dir", &state]);
     let last = show("last");
     assert!(last.stdout.contains(&format!("Execution {}", ids[16])), "{}", last.stdout);

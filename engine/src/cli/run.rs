@@ -481,8 +481,7 @@ fn dry_run_command(
     for step in mocks.keys() {
         if planned.find(step).is_none() {
             let names = planned.steps().map(|id| planned.step(id).name.as_str());
-            let hint = crate::diagnostic::nearest(step, names)
-                .map_or(String::new(), |near| format!("; did you mean `{near}`?"));
+            let hint = crate::diagnostic::did_you_mean(step, names);
             bail!(UsageError(format!("a mock names step `{step}`, which the runbook does not have{hint}")));
         }
     }
@@ -609,8 +608,7 @@ fn write_logs(
     let chosen: Vec<&journal::Attempt> = attempts.iter().filter(|attempt| attempt.step == step).collect();
     if chosen.is_empty() {
         let names = steps.iter().map(|record| record.step.as_str());
-        let hint =
-            crate::diagnostic::nearest(step, names).map_or(String::new(), |near| format!("; did you mean `{near}`?"));
+        let hint = crate::diagnostic::did_you_mean(step, names);
         bail!(UsageError(format!("execution {execution_id} has no attempt of step `{step}`{hint}")));
     }
     if format == RunFormat::Json {
