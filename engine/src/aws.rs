@@ -272,7 +272,7 @@ impl Aws {
     async fn loaded(&self) -> &SdkConfig {
         self.loaded
             .get_or_init(|| async {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(transport::sdk_client());
                 if let Some(profile) = &self.settings.profile {
                     loader = loader.profile_name(profile);
                 }

@@ -317,11 +317,11 @@ pub fn run(
             if json {
                 // With --format json every outcome is JSON on stdout, errors included.
                 let document = serde_json::json!({
-                    "error": { "message": chain_text(&error), "help": help, "exit_code": code },
+                    "error": { "message": crate::diagnostic::causes(error.as_ref()), "help": help, "exit_code": code },
                 });
                 let _ = writeln!(stdout, "{document}");
             } else {
-                let _ = writeln!(stderr, "error: {}", chain_text(&error));
+                let _ = writeln!(stderr, "error: {}", crate::diagnostic::causes(error.as_ref()));
                 if let Some(help) = help {
                     let _ = writeln!(stderr, "  help: {help}");
                 }
@@ -370,21 +370,6 @@ fn report_invalid(
 
 /// An error and its causes, `: `-separated, each said once: an error whose message already
 /// quotes its cause (`failed to use DIR: No such file or directory`) does not repeat it.
-fn chain_text(error: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
-}
-
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)

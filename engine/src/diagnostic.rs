@@ -157,6 +157,24 @@ pub fn short(value: &Value) -> String {
 /// Names longer than this get no "did you mean" (the longest AWS operation name is 70).
 pub const MAX_SUGGESTED_LENGTH: usize = 256;
 
+/// An error and its causes in one line, `outer: inner: innermost`, each text said once (a
+/// library that repeats its cause in its own text is not echoed).
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
+}
+
 /// `; did you mean `NAME`?` for the end of an error message, or nothing when no candidate is
 /// close enough.
 pub fn did_you_mean<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> String {

@@ -25,6 +25,14 @@ pub struct Moto {
     _child: Mutex<Child>,
 }
 
+/// See [`Moto::tls_front`].
+pub struct TlsFront {
+    pub url: String,
+    pub authority: PathBuf,
+    _stdin: Mutex<ChildStdin>,
+    _child: Mutex<Child>,
+}
+
 fn python() -> PathBuf {
     std::env::var_os("RUNBOOK_MOTO_PYTHON")
         .map(PathBuf::from)
@@ -161,6 +169,35 @@ impl Moto {
         );
         let stdout = String::from_utf8_lossy(&output.stdout);
         serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("boto3 script printed {stdout:?}: {e}"))
+    }
+
+    /// A TLS front for this server, started on first use (`tests/moto/tls_front.py`): its
+    /// `https://localhost:PORT` address, and the file of the authority that signed its
+    /// certificate, to trust through `SSL_CERT_FILE`.
+    pub fn tls_front(&self) -> &TlsFront {
+        static FRONT: OnceLock<TlsFront> = OnceLock::new();
+        FRONT.get_or_init(|| {
+            let authority = std::env::temp_dir().join(format!("runbook-tls-authority-{}.pem", std::process::id()));
+            let port = self.url.rsplit(':').next().unwrap();
+            let mut child = Command::new(&self.python)
+                .arg(project_root().join("tests/moto/tls_front.py"))
+                .arg(&authority)
+                .arg(port)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("the TLS front printed {line:?}"));
+            TlsFront {
+                url: format!("https://localhost:{port}"),
+                authority,
+                _stdin: Mutex::new(child.stdin.take().unwrap()),
+                _child: Mutex::new(child),
+            }
+        })
     }
 
     /// Every request moto received so far (all tests of this binary): method, path, query

@@ -809,3 +809,32 @@ mainSteps:
     assert_eq!(output.code, 4);
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[test]
+fn https_is_spoken_with_the_authorities_the_system_trusts() {
+    let Some(moto) = moto("https_is_spoken_with_the_authorities_the_system_trusts") else { return };
+    let front = moto.tls_front();
+    let scratch = Scratch::new("https");
+    let path = scratch.runbook(
+        "whoami.yaml",
+        "schemaVersion: '0.3'\n\
+         outputs: [Who.Account]\n\
+         mainSteps:\n  - name: Who\n    action: aws:executeAwsApi\n\
+         \x20   inputs: {Service: sts, Api: GetCallerIdentity}\n\
+         \x20   outputs:\n      - {Name: Account, Selector: $.Account, Type: String}\n",
+    );
+    let args = ["run", path.as_str(), "--format", "json", "--endpoint-url", front.url.as_str()];
+    let authority = front.authority.to_str().unwrap();
+
+    // Trusted through SSL_CERT_FILE, as the AWS CLI's users do behind a proxy: the call goes
+    // through TLS to moto.
+    let trusted = runbook_against(&moto.url, &scratch, &[("SSL_CERT_FILE", Some(authority))], &args);
+    // Execution outputs are lists, as SSM gives them.
+    assert_eq!(finished(&trusted)["outputs"]["Who.Account"], json!(["123456789012"]), "{}", trusted.stderr);
+
+    // Not trusted: the handshake is refused, and the error says why in one line.
+    let untrusted = runbook_against(&moto.url, &scratch, &[("SSL_CERT_FILE", None)], &args);
+    let error = step(&untrusted, "Who")["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("invalid peer certificate: UnknownIssuer"), "{error}");
+    assert!(!error.contains("ConnectorError {"), "a debug dump: {error}");
+}

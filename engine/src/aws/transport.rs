@@ -1,6 +1,6 @@
 //! How a request reaches the network: the seam under [`Aws::call`](super::Aws::call). The
 //! one implementation, [`Https`], sends through the SDK's HTTPS connector (rustls with
-//! aws-lc, the same stack aws-config uses); tests put their own in its place to answer with
+//! ring, the same stack aws-config is given by [`sdk_client`]); tests put their own in its place to answer with
 //! throttling, errors or canned responses without a server.
 
 use std::sync::OnceLock;
@@ -15,6 +15,15 @@ use super::protocol::Response;
 
 /// What a transport returns: a future that may move between threads.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// rustls with ring: aws-lc, the SDK's default, took a minute of a clean build on two cores
+/// (its C library and bindings); see the README's dependency notes for the figures.
+const TLS: tls::Provider = tls::Provider::Rustls(CryptoMode::Ring);
+
+/// The HTTPS client aws-config uses to find credentials (SSO, STS, instance metadata).
+pub fn sdk_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(TLS).build_https()
+}
 
 /// A request ready to send: signed already where it goes to AWS.
 #[derive(Debug, Clone)]
@@ -47,7 +56,7 @@ impl Https {
                         .read_timeout(Duration::from_secs(60))
                         .build(),
                 )
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_provider(TLS)
                 .build()
         })
     }
@@ -63,11 +72,7 @@ impl Transport for Https {
             let http_request = builder.body(SdkBody::from(request.body)).map_err(|e| e.to_string())?;
             let http_request =
                 aws_smithy_runtime_api::http::Request::try_from(http_request).map_err(|e| e.to_string())?;
-            let response = self
-                .connector()
-                .call(http_request)
-                .await
-                .map_err(|e| aws_smithy_types::error::display::DisplayErrorContext(&e).to_string())?;
+            let response = self.connector().call(http_request).await.map_err(|e| crate::diagnostic::causes(&e))?;
             let status = response.status().as_u16();
             let headers: Vec<(String, String)> =
                 response.headers().iter().map(|(name, value)| (name.to_ascii_lowercase(), value.to_string())).collect();

@@ -1043,3 +1043,69 @@ fn shown_outputs(outputs: &Value) -> Option<String> {
         outputs.iter().filter(|(key, _)| *key != "OutputPayload").map(|(k, v)| (k.clone(), v.clone())).collect();
     (!shown.is_empty()).then(|| shorten(&Value::Object(shown).to_string(), 160))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(step: &str, log: &str) -> Event {
+        Event::StepFinished {
+            execution_id: "e1".into(),
+            step: step.into(),
+            action: "aws:runCommand".into(),
+            iteration: 0,
+            status: Status::Failed,
+            attempts: 1,
+            duration_ms: 5,
+            outputs: json!({}),
+            error: Some("command ended Failed".into()),
+            log: Some(log.into()),
+        }
+    }
+
+    /// The text a printer shows for `events`, without the time stamps.
+    fn shown(events: &[Event]) -> Vec<String> {
+        let mut out = Vec::new();
+        let printer = Printer::new(&mut out, RunFormat::Text, false);
+        for event in events {
+            printer.event(event);
+        }
+        drop(printer);
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|line| line.split_once("] ").map_or(line, |(_, text)| text).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_log_not_shown_live_is_cut_with_the_count_of_lines_left_and_where_to_read_them() {
+        let log: String = (1..=25).map(|n| format!("line {n}\n")).collect();
+        let lines = shown(&[finished("collect", &log)]);
+        let logged: Vec<&String> = lines.iter().filter(|line| line.starts_with("    |")).collect();
+        assert_eq!(logged.len(), LOG_LINES_SHOWN + 1, "{lines:#?}");
+        assert_eq!(logged[0], "    | line 1");
+        assert_eq!(logged[LOG_LINES_SHOWN - 1], &format!("    | line {LOG_LINES_SHOWN}"));
+        assert_eq!(logged[LOG_LINES_SHOWN], "    | … 5 more lines: runbook executions show e1 --logs collect");
+
+        // A short log is shown whole, with no count.
+        let lines = shown(&[finished("collect", "one\ntwo\n")]);
+        assert!(lines.iter().all(|line| !line.contains("more lines")), "{lines:#?}");
+        assert!(lines.contains(&"    | two".to_owned()), "{lines:#?}");
+    }
+
+    #[test]
+    fn a_log_shown_live_is_not_shown_again_when_its_step_ends() {
+        let live = Event::Output {
+            execution_id: "e1".into(),
+            step: "collect".into(),
+            iteration: 0,
+            attempt: 1,
+            stream: "stdout",
+            line: "line 1".into(),
+            at: "2026-12-01T00:00:00Z".into(),
+        };
+        let lines = shown(&[live, finished("collect", "line 1\n")]);
+        assert_eq!(lines.iter().filter(|line| line.contains("line 1")).count(), 1, "{lines:#?}");
+    }
+}
