@@ -13,6 +13,7 @@
 //! [`Timeline`]: crate::timeline::Timeline
 
 mod children;
+pub mod controls;
 mod decide;
 pub mod dry_run;
 mod runner;
@@ -34,6 +35,7 @@ pub use crate::actions::Interrupt;
 pub use crate::journal::Status;
 pub use crate::redact::{REDACTED, Redactor};
 pub use crate::timeline::{Event, Observer, Silent};
+pub use controls::Controls;
 pub use decide::{Decided, decide};
 pub use runner::run;
 pub use scope::{Clock, RunScope, System};
@@ -92,6 +94,8 @@ pub struct Config {
     pub secrets: Redactor,
     /// Who answers at a prompt or with a pre-set answer (journaled with the decision).
     pub user: String,
+    /// Game-day controls (`--inject-failure`, `--from`, `--step`, ...); none for a child.
+    pub controls: Controls,
 }
 
 impl Default for Config {
@@ -114,16 +118,23 @@ impl Default for Config {
             parent: None,
             secrets: Redactor::default(),
             user: current_user(),
+            controls: Controls::default(),
         }
     }
 }
 
 /// Lines a person types at the terminal, for approvals and pauses. The CLI owns the terminal.
 pub trait Prompt {
-    fn lines(&self) -> tokio::sync::mpsc::UnboundedReceiver<String>;
+    /// The next line typed (lines typed ahead wait their turn); `None` once input has ended.
+    /// Dropping the future loses no line.
+    fn next_line(&self) -> crate::actions::BoxFuture<'_, Option<String>>;
 
     /// A line that is no answer was typed: say what the answers are.
     fn not_an_answer(&self, _line: &str, _kind: journal::WaitKind) {}
+
+    /// Under `--step`, before a step runs: ask what to do with it (`again`: the line typed
+    /// last was no answer).
+    fn ask_step(&self, _step: &str, _action: &str, _again: Option<&str>) {}
 }
 
 /// The parts a run talks to, each behind its seam.

@@ -100,6 +100,19 @@ pub enum Event {
         step: String,
         child_id: String,
     },
+    /// A game-day control acted (`exec::controls`): a fault injected, a step skipped, an
+    /// operator's pause or choice, where the walk started or stopped. Marked as such
+    /// everywhere, so a rehearsal is never taken for a real failure.
+    Control {
+        execution_id: String,
+        step: Option<String>,
+        iteration: u32,
+        /// `inject-failure`, `inject-timeout`, `inject-delay`, `cancel-at`, `from`, `to`,
+        /// `skip`, `pause-before`, `step` (an operator's answer).
+        control: String,
+        /// What it did, in a sentence.
+        text: String,
+    },
     ExecutionFinished {
         execution_id: String,
         status: Status,
@@ -425,6 +438,35 @@ impl<'a> Timeline<'a> {
             execution_id: self.execution_id.clone(),
             step: step.to_owned(),
             child_id: child_id.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// A game-day control acted: journaled with `detail` (and `control`, `text`, `iteration`),
+    /// then shown.
+    pub fn control(
+        &self,
+        step: Option<&str>,
+        iteration: u32,
+        control: &str,
+        text: &str,
+        detail: Value,
+    ) -> journal::Result<()> {
+        let text = self.redact_text(text);
+        let mut detail = match self.redact(&detail) {
+            Value::Object(detail) => detail,
+            _ => Map::new(),
+        };
+        detail.insert("control".into(), json!(control));
+        detail.insert("text".into(), json!(text));
+        detail.insert("iteration".into(), json!(iteration));
+        self.journal.event(&self.execution_id, EventKind::Control, step, &Value::Object(detail))?;
+        self.emit(Event::Control {
+            execution_id: self.execution_id.clone(),
+            step: step.map(str::to_owned),
+            iteration,
+            control: control.to_owned(),
+            text,
         });
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 pub mod moto;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What a `runbook` command line printed and returned.
 pub struct Output {
@@ -177,4 +177,21 @@ pub fn script_step(name: &str, extra: &[&str], payload: &str, script: &str) -> S
 /// The `InputPayload` of a step that records `name` in the trail.
 pub fn trail_payload(name: &str) -> String {
     format!("Trail: '{{{{ Trail }}}}', Name: {name}")
+}
+
+/// Runs `runbook run FILE ARGS` on a terminal (`script` gives it one), typing `typed`, with a
+/// state dir of its own; returns what the terminal showed.
+pub fn run_on_a_terminal(path: &Path, name: &str, args: &[&str], typed: &[u8]) -> String {
+    use std::io::Write as _;
+    let state = std::env::temp_dir().join(format!("runbook-{name}-{}", std::process::id()));
+    let command =
+        format!("{} run {} --state-dir {} {}", binary().display(), path.display(), state.display(), args.join(" "));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(typed).unwrap();
+    String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
 }

@@ -448,28 +448,13 @@ fn shell_completions_and_manual_pages_cover_every_command() {
 
 /// `runbook run PATH` on a terminal (the live line and the prompts are only offered on one):
 /// `script` runs the engine on a pty and passes it `typed`; returns what the terminal showed.
-fn run_on_a_terminal(path: &std::path::Path, name: &str, typed: &[u8]) -> String {
-    use std::io::Write as _;
-    let state = std::env::temp_dir().join(format!("runbook-{name}-{}", std::process::id()));
-    let command =
-        format!("{} run {} --state-dir {}", runbook_tests::binary().display(), path.display(), state.display());
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(typed).unwrap();
-    String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
-}
-
 #[test]
 fn at_the_approval_prompt_a_line_that_is_no_answer_says_what_the_answers_are() {
     let path = temp_file(
         "approve.yaml",
         "schemaVersion: '0.3'\nmainSteps:\n  - {name: ask, action: aws:approve, inputs: {Approvers: [ops], Message: go?}}\n",
     );
-    let printed = run_on_a_terminal(&path, "prompt", b"maybe\na\n");
+    let printed = runbook_tests::run_on_a_terminal(&path, "prompt", &[], b"maybe\na\n");
     assert!(printed.contains("`maybe` is not an answer: type a (approve) or r (reject)"), "{printed}");
     assert!(printed.contains("ask: Approve by"), "{printed}");
 }
@@ -498,7 +483,7 @@ fn on_a_terminal_the_running_step_says_its_place_and_a_sleep_its_time_left() {
         "schemaVersion: '0.3'\nmainSteps:\n  - {name: first, action: aws:sleep, inputs: {Duration: PT0S}}\n  \
          - {name: nap, action: aws:sleep, inputs: {Duration: PT1S}}\n",
     );
-    let printed = run_on_a_terminal(&path, "progress", b"");
+    let printed = runbook_tests::run_on_a_terminal(&path, "progress", &[], b"");
     assert!(printed.contains("nap (aws:sleep) · step 2 of 2"), "{printed}");
     assert!(printed.contains("s left"), "{printed}");
 }

@@ -13,6 +13,8 @@ mod corpus;
 mod fuzz;
 // `runbook run --dry-run`: every path, mocks, read-only calls.
 mod dry_run;
+// Game days: injected faults, where the walk starts and stops, pauses and operators' answers.
+mod game_day;
 // The journal damaged or contended: exit classes, typed records, races, interrupted attempts.
 mod journal;
 // Planning: the corpus in every output format, snapshots, mutations.

@@ -14,8 +14,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use super::{ColourChoice, ParameterArgs, UsageError, exit, exit_for_fault};
+use crate::exec::controls::{self, Controls, InjectedFailure, Walk};
 use crate::exec::{self, Answer, Engine, Event, Interrupt, Observer, PrepareError, Status, WaitMode, dry_run};
-use crate::journal::{self, Journal, JournalRead, WaitKind};
+use crate::journal::{self, EventKind, Journal, JournalRead, WaitKind};
 use crate::plan;
 use crate::timeline::{Silent, Timeline};
 
@@ -110,9 +111,9 @@ pub struct RunArgs {
     /// HTTP GET) are called for real so branches see real values; nothing else is called.
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "offline", value_name = "MODE")]
     dry_run: Option<DryRunMode>,
-    /// In a dry-run, the value of a step output: STEP.OUTPUT=JSON (repeatable; text that is
-    /// not JSON is taken as a string).
-    #[arg(long, value_name = "STEP.OUTPUT=JSON", value_parser = parse_mock, requires = "dry_run")]
+    /// In a dry-run, or for a step that --from, --skip or --only leave out, the value of a
+    /// step output: STEP.OUTPUT=JSON (repeatable; text that is not JSON is taken as a string).
+    #[arg(long, value_name = "STEP.OUTPUT=JSON", value_parser = parse_mock)]
     mock: Vec<(String, String, Value)>,
     /// In a dry-run, a JSON or YAML file of mocked outputs: {STEP: {OUTPUT: VALUE}}.
     #[arg(long, value_name = "FILE", requires = "dry_run")]
@@ -121,10 +122,61 @@ pub struct RunArgs {
     #[arg(long, requires = "dry_run")]
     record: bool,
     #[command(flatten)]
+    game_day: GameDayArgs,
+    #[command(flatten)]
     engine: EngineArgs,
     /// Colour diagnostics: auto, always, never.
     #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
     color: ColourChoice,
+}
+
+/// Rehearsal controls: each is journaled and shown as injected or as an operator's action,
+/// so a rehearsal is never taken for a real failure. Checked against the runbook before
+/// anything runs.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Game day")]
+pub struct GameDayArgs {
+    /// STEP fails as if its action had failed: its retries, onFailure path and isCritical
+    /// apply as for a real failure. `=CODE:MESSAGE` sets the error (default InjectedFailure);
+    /// `@N` fails only its first N attempts, so a retry can succeed (repeatable).
+    #[arg(long, value_name = "STEP[=CODE:MESSAGE][@N]", value_parser = InjectedFailure::parse, conflicts_with = "dry_run")]
+    inject_failure: Vec<InjectedFailure>,
+    /// STEP times out as if it ran past its timeoutSeconds (repeatable).
+    #[arg(long, value_name = "STEP", conflicts_with = "dry_run")]
+    inject_timeout: Vec<String>,
+    /// STEP starts DURATION late (30s, 2m, 500ms), inside its time limit: a delay longer than
+    /// timeoutSeconds times it out (repeatable).
+    #[arg(long, value_name = "STEP=DURATION", value_parser = controls::parse_delay, conflicts_with = "dry_run")]
+    inject_delay: Vec<(String, std::time::Duration)>,
+    /// As if Ctrl-C came as STEP starts: the step is cancelled and the onCancel path runs.
+    #[arg(long, value_name = "STEP", conflicts_with = "dry_run")]
+    cancel_at: Option<String>,
+    /// Start at STEP (a top-level step). Outputs of steps before it that later steps read come
+    /// from --outputs-from or --mock STEP.OUTPUT=VALUE.
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume", "only"])]
+    from: Option<String>,
+    /// With --from, --skip or --only: the outputs of the steps left out, as a finished
+    /// execution recorded them (its id, a unique prefix, or `last`).
+    #[arg(long, value_name = "EXECUTION_ID", conflicts_with_all = ["dry_run", "resume"])]
+    outputs_from: Option<String>,
+    /// Stop after STEP ends.
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume"])]
+    to: Option<String>,
+    /// Run only STEP; every other step is skipped, loops around it excepted (repeatable).
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume", "skip"])]
+    only: Vec<String>,
+    /// Do not run STEP: it is recorded as Skipped and the walk goes on as after a success (a
+    /// skipped branch takes its Default) (repeatable).
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume"])]
+    skip: Vec<String>,
+    /// On a terminal, before each step: run it, skip it, fail it or abort (as Ctrl-C).
+    /// Each answer is journaled with who gave it.
+    #[arg(long = "step", conflicts_with = "dry_run")]
+    confirm_each: bool,
+    /// Wait before STEP as aws:pause does: Enter on the terminal, or `runbook resume ID`
+    /// from another (repeatable).
+    #[arg(long, value_name = "STEP", conflicts_with = "dry_run")]
+    pause_before: Vec<String>,
 }
 
 /// What steps reach while they run; shared by `run` and by `approve|reject|resume`, which go
@@ -285,7 +337,8 @@ pub fn exit_code(status: Status) -> u8 {
         | Status::Pending
         | Status::InProgress
         | Status::Interrupted
-        | Status::DryRun => exit::FAILED,
+        | Status::DryRun
+        | Status::Skipped => exit::FAILED,
         Status::TimedOut => exit::TIMED_OUT,
         Status::Cancelled => exit::CANCELLED,
         Status::Waiting => exit::WAITING,
@@ -324,6 +377,8 @@ pub fn run_command(
         return dry_run_command(&args, &prepared, &planned, journal.as_ref(), stdout);
     }
     let Some(journal) = journal else { unreachable!("a real run opens the journal") };
+    let controls = game_day_controls(&args, &journal)?;
+    controls.check(&planned).map_err(UsageError)?;
     let config = exec::Config {
         resume,
         idempotency_key: args.idempotency_key.clone(),
@@ -336,9 +391,63 @@ pub fn run_command(
             _ => None,
         },
         wait: wait_mode(args.wait),
+        controls,
         ..args.engine.config()?
     };
     drive(&prepared.request(&planned), &config, &journal, args.format, stdout, stderr)
+}
+
+/// The game-day controls given, with the outputs of the steps the walk leaves out.
+fn game_day_controls(args: &RunArgs, journal: &Journal) -> anyhow::Result<Controls> {
+    let game = &args.game_day;
+    let mut walk = Walk {
+        from: game.from.clone(),
+        to: game.to.clone(),
+        only: game.only.clone(),
+        skip: game.skip.clone(),
+        ..Walk::default()
+    };
+    let leaves_out = walk.from.is_some() || !walk.only.is_empty() || !walk.skip.is_empty();
+    if !leaves_out && (game.outputs_from.is_some() || !args.mock.is_empty()) {
+        bail!(UsageError(
+            "--mock and --outputs-from give the outputs of steps a run leaves out: use them with --dry-run, \
+             --from, --skip or --only"
+                .into()
+        ));
+    }
+    if let Some(given) = &game.outputs_from {
+        let id = journal.resolve_id(given)?;
+        for record in journal.steps(&id)? {
+            if record.status != Status::Success || record.iteration != 0 {
+                continue;
+            }
+            let Value::Object(mut outputs) = record.outputs else { continue };
+            // An output that held a secret was not kept: it counts as not given.
+            outputs.retain(|name, _| !record.sealed.contains(name));
+            walk.outputs.insert(record.step, Value::Object(outputs));
+        }
+        walk.outputs_from = Some(id);
+    }
+    for (step, output, value) in &args.mock {
+        let outputs = walk.outputs.entry(step.clone()).or_insert_with(|| json!({}));
+        outputs[output.as_str()] = value.clone();
+    }
+    if game.confirm_each && !INTERACTIVE.load(Ordering::Relaxed) {
+        bail!(UsageError(
+            "--step asks before each step on a terminal, and this is none: run it on one, or pause at chosen steps \
+             with --pause-before STEP"
+                .into()
+        ));
+    }
+    Ok(Controls {
+        failures: game.inject_failure.clone(),
+        timeouts: game.inject_timeout.clone(),
+        delays: game.inject_delay.clone(),
+        cancel_at: game.cancel_at.clone(),
+        walk,
+        confirm_each: game.confirm_each,
+        pause_before: game.pause_before.clone(),
+    })
 }
 
 /// The local webhook integrations file: `{NAME: {url, headers, payload}}`.
@@ -381,7 +490,7 @@ fn drive(
     // "step k of n" for the top runbook's steps, in document order (loop bodies included).
     printer.positions =
         request.plan.steps().enumerate().map(|(at, id)| (request.plan.step(id).name.clone(), at + 1)).collect();
-    let terminal = Terminal;
+    let terminal = Terminal::default();
     let mut engine = Engine::new(journal, &printer);
     if config.wait == WaitMode::Prompt {
         engine.prompt = Some(&terminal);
@@ -427,23 +536,31 @@ fn drive(
     }
 }
 
-/// The terminal, for approvals and pauses: lines typed on stdin.
-struct Terminal;
+/// The terminal, for approvals, pauses and `--step`: lines typed on stdin, read by one
+/// thread from the first question on, and kept in order until asked for (a line typed ahead
+/// answers the next question).
+#[derive(Default)]
+struct Terminal {
+    lines: std::sync::OnceLock<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<String>>>,
+}
 
 impl exec::Prompt for Terminal {
-    /// A plain thread: a blocked read cannot be cancelled, and the process ends without
-    /// joining it.
-    fn lines(&self) -> tokio::sync::mpsc::UnboundedReceiver<String> {
-        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while std::io::stdin().read_line(&mut line).is_ok_and(|read| read > 0) {
-                if sender.send(std::mem::take(&mut line)).is_err() {
-                    break;
+    fn next_line(&self) -> crate::actions::BoxFuture<'_, Option<String>> {
+        let lines = self.lines.get_or_init(|| {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            // A plain thread: a blocked read cannot be cancelled, and the process ends
+            // without joining it.
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                while std::io::stdin().read_line(&mut line).is_ok_and(|read| read > 0) {
+                    if sender.send(std::mem::take(&mut line)).is_err() {
+                        break;
+                    }
                 }
-            }
+            });
+            tokio::sync::Mutex::new(receiver)
         });
-        receiver
+        Box::pin(async move { lines.lock().await.recv().await })
     }
 
     fn not_an_answer(&self, line: &str, kind: WaitKind) {
@@ -452,6 +569,14 @@ impl exec::Prompt for Terminal {
             _ => "type a (approve) or r (reject)",
         };
         eprintln!("`{line}` is not an answer: {answers}");
+    }
+
+    /// On a line of its own: the live line's redraw would erase a question left open.
+    fn ask_step(&self, step: &str, action: &str, again: Option<&str>) {
+        if let Some(line) = again {
+            eprintln!("`{line}` is not an answer");
+        }
+        eprintln!("next: {step} ({action}): [r]un (Enter), [s]kip, [f]ail it, [a]bort?");
     }
 }
 
@@ -590,7 +715,8 @@ pub fn executions_command(
                 writeln!(stdout, "{}", serde_json::to_string_pretty(&document)?)?;
                 return Ok(exit::SUCCESS);
             }
-            write_timeline(stdout, &execution, &steps, &attempts, &children)?;
+            let events = journal.events(&execution_id)?;
+            write_timeline(stdout, &execution, &steps, &attempts, &children, &events)?;
             Ok(exit::SUCCESS)
         }
     }
@@ -636,6 +762,7 @@ fn write_timeline(
     steps: &[journal::StepRecord],
     attempts: &[journal::Attempt],
     children: &[journal::Execution],
+    events: &[journal::Event],
 ) -> anyhow::Result<()> {
     writeln!(out, "Execution {}", execution.id)?;
     writeln!(out, "  runbook   {}", execution.runbook_path)?;
@@ -689,6 +816,15 @@ fn write_timeline(
                 "  {:<10} {}{iteration} attempt {} started {}; the engine stopped while it ran",
                 "Interrupted", attempt.step, attempt.attempt, attempt.started_at
             )?;
+        }
+    }
+    let controls: Vec<&journal::Event> = events.iter().filter(|event| event.kind == EventKind::Control).collect();
+    if !controls.is_empty() {
+        writeln!(out, "\nGame day: injected faults and operators' actions, not real failures")?;
+        for event in controls {
+            let control = event.detail["control"].as_str().unwrap_or("?");
+            let text = event.detail["text"].as_str().unwrap_or_default();
+            writeln!(out, "  {}  {control:<15} {text}", event.at)?;
         }
     }
     if !children.is_empty() {
@@ -975,7 +1111,11 @@ impl Observer for Printer<'_> {
             }
             Event::StepFinished { execution_id, step, status, duration_ms, outputs, error, log, .. } => {
                 self.set_live(None);
-                let mark = if *status == Status::Success { '✓' } else { '✗' };
+                let mark = match status {
+                    Status::Success => '✓',
+                    Status::Skipped => '↷',
+                    _ => '✗',
+                };
                 let mut text = format!("{mark} {step}: {status} in {:.2}s", *duration_ms as f64 / 1000.0);
                 if let Some(shown) = shown_outputs(outputs) {
                     text.push_str(&format!("  outputs {shown}"));
@@ -997,6 +1137,10 @@ impl Observer for Printer<'_> {
                 if let Some(error) = error {
                     self.line(execution_id, &format!("    error: {error}"));
                 }
+            }
+            Event::Control { execution_id, text, .. } => {
+                self.set_live(None);
+                self.line(execution_id, &format!("⚑ game day: {text}"));
             }
             Event::Output { execution_id, step, stream, line, .. } => {
                 self.streamed.borrow_mut().insert((execution_id.clone(), step.clone()));

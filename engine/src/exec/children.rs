@@ -70,6 +70,8 @@ impl ChildRuns<'_> {
             parent: Some((context.execution_id.to_owned(), context.step.name.clone())),
             // Whatever the parent keeps secret stays secret in the child's record too.
             secrets: context.timeline.redactor(),
+            // The controls name the parent's steps.
+            controls: super::Controls::default(),
             ..self.config.clone()
         };
         let linking = Linking { inner: self.engine.observer, context, linked: Cell::new(false) };

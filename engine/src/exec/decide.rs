@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::{Answer, Config, Error, Prompt, WaitMode};
 use crate::actions::{Ask, BoxFuture, Context, Decider, Failure};
+use crate::document::model::Step;
 use crate::journal::{self, Decision, Execution, JournalWrite, Locks, Status, WaitKind};
 use crate::redact::Redactor;
 use crate::timeline::{Silent, Timeline, Waiting};
@@ -52,20 +53,28 @@ fn journal_failure(error: journal::Error) -> Failure {
 
 impl Decider for Decisions<'_> {
     fn decide<'c>(&'c self, context: &'c Context<'c>, ask: Ask) -> BoxFuture<'c, Result<Decision, Failure>> {
-        Box::pin(self.decision(context, ask))
+        Box::pin(self.decision_for(context.timeline, context.step, context.iteration, ask))
     }
 }
 
 impl Decisions<'_> {
-    async fn decision(&self, context: &Context<'_>, ask: Ask) -> Result<Decision, Failure> {
-        let timeline = context.timeline;
-        let (step, iteration) = (context.step.name.as_str(), context.iteration);
+    /// The decision for a visit of `step` (an `aws:approve` or `aws:pause` it runs, or a
+    /// pause before it).
+    pub async fn decision_for(
+        &self,
+        timeline: &Timeline<'_>,
+        on: &Step,
+        iteration: u32,
+        ask: Ask,
+    ) -> Result<Decision, Failure> {
+        let step = on.name.as_str();
+        let record = |answer, by| record(timeline, step, iteration, answer, by);
         if let Some(decision) = timeline.decided(step, iteration).map_err(journal_failure)? {
             return Ok(decision);
         }
         if let Some(&answer) = self.step_answers.get(step).or(self.answer.as_ref()) {
             let by = format!("{} (pre-set answer)", self.user);
-            return record(context, recorded_answer(ask.kind, answer), by);
+            return record(recorded_answer(ask.kind, answer), by);
         }
         let prompt = match (self.wait, self.prompt) {
             (WaitMode::Exit, _) => {
@@ -77,17 +86,24 @@ impl Decisions<'_> {
         let waiting = Waiting {
             step,
             iteration,
-            action: &context.step.action,
+            action: &on.action,
             kind: ask.kind,
             message: ask.message.as_deref(),
             approvers: &ask.approvers,
         };
         timeline.waiting(&waiting, true).map_err(journal_failure)?;
-        let mut answers = prompt.map(|prompt| prompt.lines());
+        let mut prompt = prompt;
         let decision = loop {
-            let line = match answers.as_mut() {
-                Some(lines) => tokio::select! {
-                    line = lines.recv() => line,
+            let line = match prompt {
+                Some(terminal) => tokio::select! {
+                    line = terminal.next_line() => match line {
+                        Some(line) => Some(line),
+                        // Input ended: wait for a decision from another process.
+                        None => {
+                            prompt = None;
+                            None
+                        }
+                    },
                     () = tokio::time::sleep(POLL_INTERVAL) => None,
                 },
                 None => {
@@ -97,7 +113,7 @@ impl Decisions<'_> {
             };
             if let Some(line) = line.as_deref() {
                 match typed_answer(ask.kind, line) {
-                    Some(answer) => break record(context, recorded_answer(ask.kind, answer), self.user.to_owned())?,
+                    Some(answer) => break record(recorded_answer(ask.kind, answer), self.user.to_owned())?,
                     None => {
                         if let Some(prompt) = prompt {
                             prompt.not_an_answer(line.trim(), ask.kind);
@@ -125,16 +141,16 @@ fn typed_answer(kind: WaitKind, line: &str) -> Option<Answer> {
 }
 
 /// Records a decision; another process may have answered first, and then its decision stands.
-fn record(context: &Context<'_>, answer: journal::Answer, by: String) -> Result<Decision, Failure> {
-    let decision = Decision {
-        step: context.step.name.clone(),
-        iteration: context.iteration,
-        decision: answer,
-        by,
-        comment: None,
-        at: journal::now(),
-    };
-    context.timeline.decision(decision).map(|(standing, _)| standing).map_err(journal_failure)
+fn record(
+    timeline: &Timeline<'_>,
+    step: &str,
+    iteration: u32,
+    answer: journal::Answer,
+    by: String,
+) -> Result<Decision, Failure> {
+    let decision =
+        Decision { step: step.to_owned(), iteration, decision: answer, by, comment: None, at: journal::now() };
+    timeline.decision(decision).map(|(standing, _)| standing).map_err(journal_failure)
 }
 
 /// What `runbook approve|reject|resume ID` did.

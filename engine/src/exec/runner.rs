@@ -5,6 +5,7 @@
 //! keeps the real values. A resume replays what the journal holds instead of running it
 //! again. The clock is tokio's, so tests with paused time drive sleeps, waits and timeouts.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -15,13 +16,14 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::children::ChildRuns;
+use super::controls::{INJECTED, StepChoice, Walk};
 use super::decide::Decisions;
 use super::scope::RunScope;
 use super::{Config, Engine, Error, Finished, Request, Status};
-use crate::actions::{self, Choice, Context, Failure, Interrupt, Kind, Settings, api, loop_};
+use crate::actions::{self, Ask, Choice, Context, Failure, Interrupt, Kind, Settings, api, loop_};
 use crate::document::model::{Step, lenient_bool};
 use crate::document::outputs;
-use crate::journal::{self, Attempt, Execution, StepOutcome, StepRecord, WaitKind};
+use crate::journal::{self, Answer, Attempt, EventKind, Execution, StepOutcome, StepRecord, WaitKind};
 use crate::plan::{Next, Outcome, Plan, StepId};
 use crate::redact::Redactor;
 use crate::template::{self, Reference};
@@ -80,8 +82,12 @@ pub async fn run(
         runner.load_journal()?;
         let parent_id = config.parent.as_ref().map(|(id, _)| id.clone());
         runner.timeline.resumed(&request.path.display().to_string(), parent_id)?;
+    } else {
+        runner.record_walk()?;
     }
-    let end = match request.plan.entry() {
+    runner.record_controls()?;
+    let entry = runner.walk.from.as_deref().and_then(|step| request.plan.find(step)).or(request.plan.entry());
+    let end = match entry {
         Some(entry) => runner.walk(entry, 0, None).await,
         None => Ok(End::Completed),
     };
@@ -256,6 +262,8 @@ enum End {
     Cancelled,
     /// A step in a loop body jumped to a step outside it.
     ExitTo(StepId),
+    /// The step `--to` named ended: the run stops there.
+    Stopped,
 }
 
 /// Why this process stops driving the execution before it ends.
@@ -300,6 +308,14 @@ struct Runner<'a> {
     /// The first critical failure: the run ends Failed (or TimedOut) even if it goes on.
     critical_failure: Option<Status>,
     failed_steps: Vec<String>,
+    /// The part of the runbook this execution walks (`--from`, `--to`, `--only`, `--skip`):
+    /// the controls it was started with, also on a resume.
+    walk: Walk,
+    /// A cancel that a control brought (`--cancel-at`, an operator's abort at `--step`), which
+    /// counts as Ctrl-C does.
+    injected_cancel: Cell<bool>,
+    /// An operator's `fail` at `--step`: the next attempt of this step visit fails.
+    operator_failure: Option<(String, u32, String)>,
 }
 
 type Boxed<'f, T> = Pin<Box<dyn Future<Output = T> + 'f>>;
@@ -350,12 +366,71 @@ impl<'a> Runner<'a> {
             cancelling: None,
             critical_failure: None,
             failed_steps: Vec::new(),
+            walk: config.controls.walk.clone(),
+            injected_cancel: Cell::new(false),
+            operator_failure: None,
         }
+    }
+
+    /// A new execution records the part of the runbook it walks, and starts with the outputs
+    /// given for the steps it leaves out.
+    fn record_walk(&mut self) -> Result<(), journal::Error> {
+        if self.walk.is_empty() {
+            return Ok(());
+        }
+        let walk = &self.walk;
+        let mut parts = Vec::new();
+        if let Some(from) = &walk.from {
+            let given = match &walk.outputs_from {
+                Some(execution) => format!(", earlier outputs from execution {execution}"),
+                None if walk.outputs.is_empty() => String::new(),
+                None => ", earlier outputs given with --mock".to_owned(),
+            };
+            parts.push(format!("starts at `{from}` (--from{given})"));
+        }
+        if let Some(to) = &walk.to {
+            parts.push(format!("stops after `{to}` (--to)"));
+        }
+        if !walk.only.is_empty() {
+            parts.push(format!("runs only {} (--only)", walk.only.join(", ")));
+        }
+        if !walk.skip.is_empty() {
+            parts.push(format!("skips {} (--skip)", walk.skip.join(", ")));
+        }
+        let text = format!("the run {}", parts.join("; "));
+        let detail = serde_json::to_value(walk).unwrap_or(Value::Null);
+        self.timeline.control(None, 0, "walk", &text, detail)?;
+        self.give_outputs();
+        Ok(())
+    }
+
+    /// The outputs given for steps the walk leaves out, in scope before the first step.
+    fn give_outputs(&mut self) {
+        for (step, outputs) in &self.walk.outputs {
+            if let Value::Object(outputs) = outputs {
+                self.scope.set_outputs(step, outputs.clone());
+            }
+        }
+    }
+
+    /// The controls this process was given (faults, pauses, `--step`), in the timeline.
+    fn record_controls(&self) -> Result<(), journal::Error> {
+        for line in self.config.controls.describe() {
+            self.timeline.control(None, 0, "controls", &line, Value::Null)?;
+        }
+        Ok(())
     }
 
     /// What the journal knows from earlier runs of this execution.
     fn load_journal(&mut self) -> Result<(), journal::Error> {
         let execution_id = self.timeline.execution_id().to_owned();
+        let walk = self.engine.journal.events(&execution_id)?.into_iter().rfind(|event| {
+            event.kind == EventKind::Control && event.detail.get("control").and_then(Value::as_str) == Some("walk")
+        });
+        if let Some(event) = walk {
+            self.walk = serde_json::from_value(event.detail).unwrap_or_default();
+            self.give_outputs();
+        }
         for record in self.engine.journal.steps(&execution_id)? {
             self.replay.insert((record.step.clone(), record.iteration), record);
         }
@@ -391,6 +466,12 @@ impl<'a> Runner<'a> {
                     self.cancelling = Some(Instant::now() + CANCEL_PATH_LIMIT);
                     self.timeline.cancel_requested()?;
                 }
+                let name = &self.plan.step(current).name;
+                if self.walk.to.as_ref() == Some(name) {
+                    let text = format!("the run stops after `{name}` (--to)");
+                    self.timeline.control(Some(name), iteration, "to", &text, Value::Null)?;
+                    return Ok(End::Stopped);
+                }
                 match self.plan.successor(current, outcome) {
                     Next::Step { step, .. } => {
                         if within.is_some() && self.plan.node(step).parent != within {
@@ -410,7 +491,8 @@ impl<'a> Runner<'a> {
     }
 
     fn interrupt(&self) -> Interrupt {
-        *self.cancel.borrow()
+        let real = *self.cancel.borrow();
+        if self.injected_cancel.get() && real < Interrupt::Cancel { Interrupt::Cancel } else { real }
     }
 
     /// A cancel that this execution has not handled yet.
@@ -455,10 +537,156 @@ impl<'a> Runner<'a> {
             }
             self.timeline.attempt_interrupted(&mut open, "the step runs again (safe to repeat)")?;
         }
+        if self.walk.leaves_out(self.plan, id) {
+            let control = if self.walk.skip.contains(&step.name) { "--skip" } else { "--only" };
+            return self.skip(step, iteration, &format!("`{}` is skipped ({control})", step.name), "skip");
+        }
+        if let Some(outcome) = self.before_step(step, iteration).await? {
+            return Ok(outcome);
+        }
         if kind == Kind::Loop {
             return self.visit_loop(id).await;
         }
         Ok(Visited::Outcome(self.run_step(step, iteration).await?))
+    }
+
+    /// A step the walk leaves out: recorded as skipped, with the outputs given for it; the
+    /// walk goes on as after a success (a skipped branch takes its default).
+    fn skip(&mut self, step: &Step, iteration: u32, text: &str, control: &str) -> Result<Visited, Halt> {
+        self.timeline.control(Some(&step.name), iteration, control, text, Value::Null)?;
+        let outputs = self.walk.outputs.get(&step.name).cloned().unwrap_or_else(|| json!({}));
+        let now = journal::now();
+        let record = StepRecord {
+            step: step.name.clone(),
+            iteration,
+            action: step.action.clone(),
+            status: Status::Skipped,
+            outcome: StepOutcome::Succeeded,
+            outputs: outputs.clone(),
+            effects: Value::Null,
+            error: None,
+            attempts: 0,
+            critical: step.effective_is_critical(),
+            started_at: now.clone(),
+            ended_at: now,
+            sealed: Vec::new(),
+        };
+        self.timeline.step_finished(timeline::Finished { record, attempt: None, log: None, duration_ms: 0 })?;
+        if let Value::Object(outputs) = outputs {
+            self.scope.set_outputs(&step.name, outputs);
+        }
+        Ok(Visited::Outcome(Outcome::Succeeded))
+    }
+
+    /// Before a step runs: a pause (`--pause-before`) and the operator's answer (`--step`).
+    /// `Some` when the step does not run as usual.
+    async fn before_step(&mut self, step: &'a Step, iteration: u32) -> Result<Option<Visited>, Halt> {
+        let controls = &self.config.controls;
+        if controls.pauses_before(&step.name) {
+            let ask = Ask {
+                kind: WaitKind::Pause,
+                message: Some(format!("paused before `{}` (--pause-before)", step.name)),
+                approvers: Value::Null,
+            };
+            let decisions = Decisions::new(self.config, self.engine.prompt);
+            match decisions.decision_for(&self.timeline, step, iteration, ask).await {
+                Ok(decision) if decision.decision == Answer::Reject => {
+                    let error =
+                        format!("the pause before `{}` was ended by {} (--pause-before)", step.name, decision.by);
+                    return Ok(Some(Visited::Outcome(self.fail_unrun(step, iteration, error)?)));
+                }
+                Ok(_) => {}
+                Err(Failure::Waiting { kind, message, approvers }) => {
+                    let asked = Asked { kind, message, approvers };
+                    self.timeline.waiting(&asked.waiting(step, iteration), true)?;
+                    return Err(Halt::Waiting);
+                }
+                Err(failure) => return Err(Halt::Error(Error::Aws(format!("{failure:?}")))),
+            }
+        }
+        if !controls.confirm_each {
+            return Ok(None);
+        }
+        let Some(prompt) = self.engine.prompt else { return Ok(None) };
+        prompt.ask_step(&step.name, &step.action, None);
+        let choice = loop {
+            match prompt.next_line().await {
+                // The terminal closed: nobody is there to answer.
+                None => break StepChoice::Abort,
+                Some(line) => match StepChoice::parse(&line) {
+                    Some(choice) => break choice,
+                    None => prompt.ask_step(&step.name, &step.action, Some(line.trim())),
+                },
+            }
+        };
+        let by = &self.config.user;
+        let text = format!("{by} chose to {} `{}` (--step)", choice.as_str(), step.name);
+        let detail = json!({ "choice": choice.as_str(), "by": by });
+        match choice {
+            StepChoice::Run => self.timeline.control(Some(&step.name), iteration, "step", &text, detail)?,
+            StepChoice::Skip => return self.skip(step, iteration, &text, "step").map(Some),
+            StepChoice::Fail => {
+                self.timeline.control(Some(&step.name), iteration, "step", &text, detail)?;
+                let error = format!("OperatorFailure: failed by {by} at --step {INJECTED}");
+                self.operator_failure = Some((step.name.clone(), iteration, error));
+            }
+            StepChoice::Abort => {
+                self.timeline.control(Some(&step.name), iteration, "step", &text, detail)?;
+                self.injected_cancel.set(true);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A fault a control injects into this attempt, journaled as such; `None` when the
+    /// attempt runs as usual (after `--cancel-at`, the cancel check that follows stops it).
+    fn injected(&mut self, step: &Step, iteration: u32, attempt: u32) -> Result<Option<Attempted>, journal::Error> {
+        let name = step.name.as_str();
+        if let Some((_, _, error)) = self.operator_failure.take_if(|(s, i, _)| s == name && *i == iteration) {
+            return Ok(Some(Attempted::Failed(error, None)));
+        }
+        let controls = &self.config.controls;
+        if controls.cancel_at.as_deref() == Some(name) && !self.injected_cancel.get() && self.cancelling.is_none() {
+            self.injected_cancel.set(true);
+            let text = format!("a cancel comes as `{name}` attempt {attempt} starts, as Ctrl-C would {INJECTED}");
+            self.timeline.control(Some(name), iteration, "cancel-at", &text, json!({ "attempt": attempt }))?;
+            return Ok(None);
+        }
+        if let Some(failure) = controls.failure(name, attempt) {
+            let error = failure.error();
+            let text = format!("`{name}` attempt {attempt} fails: {error}");
+            self.timeline.control(Some(name), iteration, "inject-failure", &text, json!({ "attempt": attempt }))?;
+            return Ok(Some(Attempted::Failed(error, None)));
+        }
+        if controls.times_out(name) {
+            let text = format!("`{name}` attempt {attempt} times out {INJECTED}");
+            self.timeline.control(Some(name), iteration, "inject-timeout", &text, json!({ "attempt": attempt }))?;
+            return Ok(Some(Attempted::TimedOut(format!("timed out {INJECTED}"))));
+        }
+        Ok(None)
+    }
+
+    /// A step that fails before any attempt of it runs (a pause before it was ended).
+    fn fail_unrun(&mut self, step: &Step, iteration: u32, error: String) -> Result<Outcome, Halt> {
+        let now = journal::now();
+        let record = StepRecord {
+            step: step.name.clone(),
+            iteration,
+            action: step.action.clone(),
+            status: Status::Failed,
+            outcome: StepOutcome::Failed,
+            outputs: json!({}),
+            effects: Value::Null,
+            error: Some(error),
+            attempts: 0,
+            critical: step.effective_is_critical(),
+            started_at: now.clone(),
+            ended_at: now,
+            sealed: Vec::new(),
+        };
+        self.timeline.step_finished(timeline::Finished { record, attempt: None, log: None, duration_ms: 0 })?;
+        self.note_failure(step, Status::Failed);
+        Ok(Outcome::Failed)
     }
 
     /// The outcome to replay for a finished step, or `None` when it must run again: the
@@ -697,17 +925,19 @@ impl<'a> Runner<'a> {
                 }
             }
             Attempted::Failed(message, log) => failed(Status::Failed, Outcome::Failed, message, log),
-            Attempted::TimedOut(limit) => {
-                let message = format!("timed out after {} s", limit.as_secs_f64());
-                failed(Status::TimedOut, Outcome::TimedOut, message, None)
-            }
+            Attempted::TimedOut(message) => failed(Status::TimedOut, Outcome::TimedOut, message, None),
             Attempted::Cancelled => failed(Status::Cancelled, Outcome::Cancelled, "cancelled".to_owned(), None),
             Attempted::Waiting(asked) => return Err(asked),
         })
     }
 
     /// One attempt: the executor under the step's time limit, stopped by a cancel.
-    async fn attempt(&self, step: &Step, iteration: u32, attempt: u32, inputs: &Map<String, Value>) -> Attempted {
+    async fn attempt(&mut self, step: &Step, iteration: u32, attempt: u32, inputs: &Map<String, Value>) -> Attempted {
+        match self.injected(step, iteration, attempt) {
+            Ok(Some(attempted)) => return attempted,
+            Ok(None) => {}
+            Err(error) => return Attempted::Failed(format!("the control could not be journaled: {error}"), None),
+        }
         if self.cancel_requested() || self.stopped() {
             return Attempted::Cancelled;
         }
@@ -735,7 +965,19 @@ impl<'a> Runner<'a> {
             decider: &decider,
         };
         let limit = self.attempt_limit(step);
-        let execute = self.engine.executors.execute(&context, inputs);
+        let delay = self.config.controls.delay(&step.name);
+        if let Some(delay) = delay {
+            let text = format!("`{}` attempt {attempt} starts {delay:?} late {INJECTED}", step.name);
+            if let Err(error) = self.timeline.control(Some(&step.name), iteration, "inject-delay", &text, Value::Null) {
+                return Attempted::Failed(format!("the control could not be journaled: {error}"), None);
+            }
+        }
+        let execute = async {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            self.engine.executors.execute(&context, inputs).await
+        };
         let timed = async {
             match limit {
                 Some(limit) => tokio::time::timeout(limit, execute).await.map_err(|_| limit),
@@ -756,7 +998,7 @@ impl<'a> Runner<'a> {
                     Attempted::Waiting(Asked { kind, message, approvers })
                 }
                 Ok(Err(Failure::Cancelled)) => Attempted::Cancelled,
-                Err(limit) => Attempted::TimedOut(limit),
+                Err(limit) => Attempted::TimedOut(format!("timed out after {} s", limit.as_secs_f64())),
             },
             _ = cancel.wait_for(|interrupt| *interrupt >= stops_at), if cancellable => Attempted::Cancelled,
         }
@@ -821,6 +1063,10 @@ impl<'a> Runner<'a> {
                     finish(self, status, StepOutcome::Failed, None)?;
                     return Ok(Visited::Stop(end));
                 }
+                End::Stopped => {
+                    finish(self, Status::Success, StepOutcome::Succeeded, None)?;
+                    return Ok(Visited::Stop(End::Stopped));
+                }
             }
             if let Some(condition) = &spec.condition {
                 let config = template::config_for(self.plan.runbook);
@@ -847,7 +1093,7 @@ impl<'a> Runner<'a> {
             End::Cancelled => Status::Cancelled,
             End::Aborted { timed_out: true } => Status::TimedOut,
             End::Aborted { timed_out: false } => Status::Failed,
-            End::Completed | End::ExitTo(_) => match self.critical_failure {
+            End::Completed | End::ExitTo(_) | End::Stopped => match self.critical_failure {
                 Some(Status::TimedOut) => Status::TimedOut,
                 Some(_) => Status::Failed,
                 None => Status::Success,
@@ -868,7 +1114,7 @@ impl<'a> Runner<'a> {
 enum Attempted {
     Done(actions::Output),
     Failed(String, Option<String>),
-    TimedOut(Duration),
+    TimedOut(String),
     Cancelled,
     Waiting(Asked),
 }

@@ -11,8 +11,10 @@ use super::{Error, Result};
 use crate::redact::REDACTED;
 
 /// The format this engine writes. 1: the first journals (no version stored); 2: typed
-/// records and `steps.sealed`; 3: `executions.records`, the count that finds lost records.
-pub const FORMAT: i64 = 3;
+/// records and `steps.sealed`; 3: `executions.records`, the count that finds lost records;
+/// 4: the `Skipped` status and `control` events of game days (same tables: an older journal
+/// needs no change, but an older engine must not read these values).
+pub const FORMAT: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS executions (

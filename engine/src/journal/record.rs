@@ -27,9 +27,11 @@ pub enum Status {
     Interrupted,
     /// The record of a dry-run (`runbook run --dry-run --record`).
     DryRun,
+    /// A step an operator's control left out (`--skip`, `--only`, a `--step` answer).
+    Skipped,
 }
 
-const STATUSES: [Status; 10] = [
+const STATUSES: [Status; 11] = [
     Status::Pending,
     Status::InProgress,
     Status::Waiting,
@@ -40,6 +42,7 @@ const STATUSES: [Status; 10] = [
     Status::Exited,
     Status::Interrupted,
     Status::DryRun,
+    Status::Skipped,
 ];
 
 impl Status {
@@ -55,6 +58,7 @@ impl Status {
             Status::Exited => "Exited",
             Status::Interrupted => "Interrupted",
             Status::DryRun => "DryRun",
+            Status::Skipped => "Skipped",
         }
     }
 
@@ -209,9 +213,12 @@ pub enum EventKind {
     AttemptInterrupted,
     /// Something an action reports on its way (a command id sent to the nodes).
     Note,
+    /// A game-day control acted: a fault injected, a step skipped, a pause or an operator's
+    /// choice before a step, where the walk started or stopped.
+    Control,
 }
 
-const EVENT_KINDS: [EventKind; 8] = [
+const EVENT_KINDS: [EventKind; 9] = [
     EventKind::ExecutionCreated,
     EventKind::Status,
     EventKind::Waiting,
@@ -220,6 +227,7 @@ const EVENT_KINDS: [EventKind; 8] = [
     EventKind::ChildLinked,
     EventKind::AttemptInterrupted,
     EventKind::Note,
+    EventKind::Control,
 ];
 
 impl EventKind {
@@ -233,6 +241,7 @@ impl EventKind {
             EventKind::ChildLinked => "child_linked",
             EventKind::AttemptInterrupted => "attempt_interrupted",
             EventKind::Note => "note",
+            EventKind::Control => "control",
         }
     }
 
