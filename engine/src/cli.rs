@@ -1,5 +1,6 @@
 //! The command line: the only module that knows clap, terminals, colours and exit codes.
 
+mod ci;
 mod run;
 mod test;
 mod walk;

@@ -42,6 +42,11 @@ impl Validated {
         &self.document.source
     }
 
+    /// Where a JSON pointer (a step's, say) is in the source.
+    pub fn locate(&self, pointer: &str) -> Option<crate::diagnostic::Location> {
+        self.document.locate(pointer, crate::diagnostic::Target::Key)
+    }
+
     /// Adds findings of a later stage, located in this document, keeping source order.
     pub fn add(&mut self, mut diagnostics: Vec<Diagnostic>) {
         if diagnostics.is_empty() {

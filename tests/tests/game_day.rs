@@ -316,3 +316,77 @@ fn step_by_step_on_a_terminal_runs_skips_and_fails_steps_as_answered_and_journal
     assert!(shown.contains("OperatorFailure: failed by"), "{shown}");
     assert_eq!(scratch.trail(), ["A", "E"]);
 }
+
+#[test]
+fn in_github_actions_each_step_is_a_group_a_failure_is_annotated_at_its_line_with_a_summary_and_junit() {
+    let scratch = Scratch::new("github");
+    let path = drill(&scratch);
+    let summary = scratch.dir.join("summary.md");
+    let junit = scratch.dir.join("junit.xml");
+    let output = std::process::Command::new(runbook_tests::binary())
+        .args(["run", &path, "--state-dir", &scratch.state(), "--format", "github", "--junit"])
+        .arg(&junit)
+        .args(["-p", &format!("Trail={}", scratch.trail_path()), "--inject-failure", "Work@1", "--inject-failure"])
+        .arg("Verify=Broken:it broke")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(4));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+
+    // A group around each step's lines, never nested.
+    let groups: Vec<&str> = lines.iter().filter_map(|line| line.strip_prefix("::group::")).collect();
+    assert_eq!(groups, ["Check (aws:executeScript)", "Work (aws:executeScript)", "Verify (aws:executeScript)"]);
+    let mut open = false;
+    for line in &lines {
+        if line.starts_with("::group::") {
+            assert!(!open, "nested group:\n{stdout}");
+            open = true;
+        } else if *line == "::endgroup::" {
+            assert!(open, "an end without a group:\n{stdout}");
+            open = false;
+        }
+    }
+    assert!(!open);
+
+    // One error annotation, at the failed step's line in the runbook, parsed as GitHub reads it.
+    let annotations: Vec<&str> = lines.iter().filter_map(|line| line.strip_prefix("::error ")).collect();
+    assert_eq!(annotations.len(), 1, "{stdout}");
+    let (properties, message) = annotations[0].split_once("::").unwrap();
+    let properties: std::collections::HashMap<&str, &str> =
+        properties.split(',').filter_map(|property| property.split_once('=')).collect();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = text.lines().position(|line| line.contains("name: Verify")).unwrap() + 1;
+    assert_eq!(properties["file"], path);
+    assert_eq!(properties["line"], line.to_string());
+    assert_eq!(properties["title"], "Verify (aws%3AexecuteScript)%3A Failed");
+    assert!(message.starts_with("Broken: it broke (injected)%0Agame day:"), "{message}");
+
+    // The job summary: a Markdown table with a row per step visit.
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(summary.starts_with("## ❌ "), "{summary}");
+    let rows: Vec<Vec<&str>> = summary
+        .lines()
+        .filter(|line| line.starts_with("| ") && !line.starts_with("| step") && !line.starts_with("| ---"))
+        .map(|line| line.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    let cells: Vec<(&str, &str, &str)> = rows.iter().map(|row| (row[0], row[2], row[3])).collect();
+    assert_eq!(cells, [("Check", "✅ Success", "1"), ("Work", "✅ Success", "2"), ("Verify", "❌ Failed", "1")]);
+    assert!(rows[1][5].contains("game day: `Work` attempt 1 fails"), "{summary}");
+
+    // JUnit: a test case per step visit, the failure with its error.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let document = roxmltree::Document::parse(&xml).unwrap();
+    let cases: Vec<(String, bool)> = document
+        .descendants()
+        .filter(|node| node.has_tag_name("testcase"))
+        .map(|case| {
+            let failed = case.children().any(|child| child.has_tag_name("failure"));
+            (case.attribute("name").unwrap().to_owned(), failed)
+        })
+        .collect();
+    assert_eq!(cases, [("Check".to_owned(), false), ("Work".to_owned(), false), ("Verify".to_owned(), true)]);
+    let failure = document.descendants().find(|node| node.has_tag_name("failure")).unwrap();
+    assert_eq!(failure.attribute("message"), Some("Broken: it broke (injected)"));
+}

@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use super::{ColourChoice, ParameterArgs, UsageError, exit, exit_for_fault};
+use super::{ColourChoice, ParameterArgs, UsageError, ci, exit, exit_for_fault};
 use crate::exec::controls::{self, Controls, InjectedFailure, Walk};
 use crate::exec::{self, Answer, Engine, Event, Interrupt, Observer, PrepareError, Status, WaitMode, dry_run};
 use crate::journal::{self, EventKind, Journal, JournalRead, WaitKind};
@@ -74,9 +74,14 @@ pub struct RunArgs {
     parameters: ParameterArgs,
     #[command(flatten)]
     state: StateArgs,
-    /// Output: text for people (live progress on a terminal), or one JSON event per line.
+    /// Output: text for people (live progress on a terminal), one JSON event per line, or
+    /// text for GitHub Actions (a log group per step, failures annotated at their line, a job
+    /// summary).
     #[arg(long, value_enum, default_value_t = RunFormat::Text)]
     format: RunFormat,
+    /// Also write a JUnit XML report: one test case per step visit, failures with their error.
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    junit: Option<PathBuf>,
     /// Go on with an execution that stopped (crash, Ctrl-C, failure, waiting): steps that
     /// succeeded are restored from the journal, never run again. The id, a unique prefix of it,
     /// or `last`.
@@ -243,8 +248,22 @@ pub enum DryRunMode {
     ReadOnly,
 }
 
+/// What a run prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RunFormat {
+    /// For people: one line per fact, a live line on a terminal.
+    Text,
+    /// One JSON event per line.
+    Json,
+    /// For GitHub Actions: the text lines, a log group per step, an error annotation at the
+    /// line of each step that failed, and a job summary in Markdown when GITHUB_STEP_SUMMARY
+    /// is set.
+    Github,
+}
+
+/// What `runbook executions list|show` print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
     Text,
     Json,
 }
@@ -273,7 +292,7 @@ impl ExecutionsCommand {
     pub fn json(&self) -> bool {
         match self {
             ExecutionsCommand::List { format, .. } | ExecutionsCommand::Show { format, .. } => {
-                *format == RunFormat::Json
+                *format == ShowFormat::Json
             }
         }
     }
@@ -285,8 +304,8 @@ pub enum ExecutionsCommand {
     List {
         #[arg(long, default_value_t = 20)]
         limit: u32,
-        #[arg(long, value_enum, default_value_t = RunFormat::Text)]
-        format: RunFormat,
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -299,8 +318,8 @@ pub enum ExecutionsCommand {
         /// instead of the timeline.
         #[arg(long, value_name = "STEP")]
         logs: Option<String>,
-        #[arg(long, value_enum, default_value_t = RunFormat::Text)]
-        format: RunFormat,
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -394,7 +413,8 @@ pub fn run_command(
         controls,
         ..args.engine.config()?
     };
-    drive(&prepared.request(&planned), &config, &journal, args.format, stdout, stderr)
+    let report = Report { format: args.format, junit: args.junit.as_deref(), prepared: &prepared };
+    drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
 /// The game-day controls given, with the outputs of the steps the walk leaves out.
@@ -476,20 +496,37 @@ fn wait_mode(wait: bool) -> WaitMode {
 /// Runs on a current-thread runtime with Ctrl-C, SIGTERM and SIGHUP wired to the cancel
 /// signal: the first cancels (the cancel path runs), a second stops at once. Either way the
 /// journal says what happened and no script outlives the run.
+/// How a run reports, besides its events.
+struct Report<'a> {
+    format: RunFormat,
+    junit: Option<&'a std::path::Path>,
+    /// The runbook as validated: where its steps are, for annotations.
+    prepared: &'a exec::Prepared,
+}
+
 fn drive(
     request: &exec::Request<'_>,
     config: &exec::Config,
     journal: &Journal,
-    format: RunFormat,
+    report: &Report<'_>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (cancel, cancelled) = tokio::sync::watch::channel(Interrupt::None);
-    let mut printer = Printer::new(stdout, format, config.wait == WaitMode::Prompt);
+    let mut printer = Printer::new(stdout, report.format, config.wait == WaitMode::Prompt);
     // "step k of n" for the top runbook's steps, in document order (loop bodies included).
     printer.positions =
         request.plan.steps().enumerate().map(|(at, id)| (request.plan.step(id).name.clone(), at + 1)).collect();
+    printer.runbook = request.path.display().to_string();
+    if report.format == RunFormat::Github {
+        printer.step_lines = request
+            .plan
+            .steps()
+            .map(|id| request.plan.step(id))
+            .filter_map(|step| Some((step.name.clone(), report.prepared.validated.locate(&step.pointer)?.line)))
+            .collect();
+    }
     let terminal = Terminal::default();
     let mut engine = Engine::new(journal, &printer);
     if config.wait == WaitMode::Prompt {
@@ -524,6 +561,7 @@ fn drive(
     match result {
         Ok(finished) => {
             printer.summary(&finished, journal);
+            printer.ci_reports(&finished, report.junit)?;
             Ok(exit_code(finished.status))
         }
         Err(error) => {
@@ -630,7 +668,7 @@ fn dry_run_command(
     };
     let name = prepared.path.display().to_string();
     match args.format {
-        RunFormat::Text => stdout.write_all(dry_run::text(&tree, &name).as_bytes())?,
+        RunFormat::Text | RunFormat::Github => stdout.write_all(dry_run::text(&tree, &name).as_bytes())?,
         RunFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&dry_run::json(&tree, &name))?)?,
     }
     if let Some(journal) = journal {
@@ -675,7 +713,7 @@ pub fn executions_command(
             for (id, error) in &malformed {
                 writeln!(stderr, "warning: execution {id} could not be read: {error}")?;
             }
-            if format == RunFormat::Json {
+            if format == ShowFormat::Json {
                 writeln!(stdout, "{}", serde_json::to_string_pretty(&executions)?)?;
                 return Ok(exit::SUCCESS);
             }
@@ -704,7 +742,7 @@ pub fn executions_command(
                 return write_logs(stdout, &execution_id, &step, &steps, &attempts, format);
             }
             let children = journal.children(&execution_id)?;
-            if format == RunFormat::Json {
+            if format == ShowFormat::Json {
                 let document = json!({
                     "execution": execution,
                     "steps": steps,
@@ -729,7 +767,7 @@ fn write_logs(
     step: &str,
     steps: &[journal::StepRecord],
     attempts: &[journal::Attempt],
-    format: RunFormat,
+    format: ShowFormat,
 ) -> anyhow::Result<u8> {
     let chosen: Vec<&journal::Attempt> = attempts.iter().filter(|attempt| attempt.step == step).collect();
     if chosen.is_empty() {
@@ -737,7 +775,7 @@ fn write_logs(
         let hint = crate::diagnostic::did_you_mean(step, names);
         bail!(UsageError(format!("execution {execution_id} has no attempt of step `{step}`{hint}")));
     }
-    if format == RunFormat::Json {
+    if format == ShowFormat::Json {
         let logs: Vec<Value> = chosen
             .iter()
             .map(|attempt| json!({"iteration": attempt.iteration, "attempt": attempt.attempt, "log": attempt.log}))
@@ -894,7 +932,8 @@ pub fn decide_command(
     };
     let planned = plan::plan(&prepared.runbook);
     let config = exec::Config { resume: Some(top.id.clone()), wait: wait_mode(false), ..args.engine.config()? };
-    drive(&prepared.request(&planned), &config, &journal, args.format, stdout, stderr)
+    let report = Report { format: args.format, junit: None, prepared: &prepared };
+    drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
 /// Renders events: plain lines, JSON lines, and on a terminal a live line for the running step.
@@ -908,6 +947,16 @@ struct Printer<'w> {
     streamed: RefCell<HashSet<(String, String)>>,
     /// Each step's place in the top runbook (1-based), for "step k of n".
     positions: HashMap<String, usize>,
+    /// The runbook as given and each step's line in it, for GitHub annotations.
+    runbook: String,
+    step_lines: HashMap<String, usize>,
+    /// The top execution (the first to start), whose step visits CI reports list.
+    top: RefCell<Option<String>>,
+    rows: RefCell<Vec<ci::Row>>,
+    /// What controls did to each step of the top execution, until its visit ends.
+    controls: RefCell<HashMap<String, Vec<String>>>,
+    /// The step whose GitHub log group is open.
+    group: RefCell<Option<String>>,
 }
 
 /// Log lines shown under a finished step whose output was not shown as it came.
@@ -963,6 +1012,12 @@ impl<'w> Printer<'w> {
             live,
             streamed: RefCell::default(),
             positions: HashMap::new(),
+            runbook: String::new(),
+            step_lines: HashMap::new(),
+            top: RefCell::default(),
+            rows: RefCell::default(),
+            controls: RefCell::default(),
+            group: RefCell::default(),
         }
     }
 
@@ -1057,8 +1112,109 @@ impl<'w> Printer<'w> {
     }
 }
 
+impl Printer<'_> {
+    fn is_top(&self, execution_id: &str) -> bool {
+        self.top.borrow().as_deref() == Some(execution_id)
+    }
+
+    /// Before an event is printed: the top execution's step visits are collected for the CI
+    /// reports, and under `--format github` a step's log group opens.
+    fn ci_before(&self, event: &Event) {
+        match event {
+            Event::ExecutionStarted { execution_id, .. } if self.top.borrow().is_none() => {
+                *self.top.borrow_mut() = Some(execution_id.clone());
+            }
+            Event::StepStarted { execution_id, step, action, .. }
+                if self.format == RunFormat::Github
+                    && self.is_top(execution_id)
+                    && self.group.borrow().is_none()
+                    && crate::actions::kind_of(action) != crate::actions::Kind::Loop =>
+            {
+                let _ = writeln!(self.out.borrow_mut(), "::group::{step} ({action})");
+                *self.group.borrow_mut() = Some(step.clone());
+            }
+            Event::Control { execution_id, step: Some(step), text, .. } if self.is_top(execution_id) => {
+                self.controls.borrow_mut().entry(step.clone()).or_default().push(text.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// After an event is printed: a finished step of the top execution is a row of the CI
+    /// reports; under `--format github` its group closes and a failure is annotated at the
+    /// step's line.
+    fn ci_after(&self, event: &Event) {
+        let Event::StepFinished { execution_id, step, action, iteration, status, attempts, duration_ms, error, .. } =
+            event
+        else {
+            return;
+        };
+        if !self.is_top(execution_id) {
+            return;
+        }
+        let controls = self.controls.borrow_mut().remove(step).unwrap_or_default();
+        self.rows.borrow_mut().push(ci::Row {
+            step: step.clone(),
+            iteration: *iteration,
+            action: action.clone(),
+            status: *status,
+            attempts: *attempts,
+            duration_ms: *duration_ms,
+            error: error.clone(),
+            controls: controls.clone(),
+        });
+        if self.format != RunFormat::Github {
+            return;
+        }
+        let mut out = self.out.borrow_mut();
+        if self.group.borrow().as_ref() == Some(step) {
+            let _ = writeln!(out, "::endgroup::");
+            *self.group.borrow_mut() = None;
+        }
+        if status.is_failure() {
+            let line = self.step_lines.get(step).map(|line| (*line, None));
+            let mut message = error.clone().unwrap_or_else(|| status.to_string());
+            for control in &controls {
+                message.push_str(&format!("\ngame day: {control}"));
+            }
+            let title = format!("{step} ({action}): {status}");
+            let _ = writeln!(out, "{}", crate::report::annotation("error", &self.runbook, line, &title, &message));
+        }
+    }
+
+    /// The CI reports, once the run is over: the GitHub job summary (under `--format github`,
+    /// when GITHUB_STEP_SUMMARY names a file) and the JUnit file.
+    fn ci_reports(&self, finished: &exec::Finished, junit: Option<&std::path::Path>) -> anyhow::Result<()> {
+        let rows = self.rows.borrow();
+        if self.format == RunFormat::Github
+            && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty())
+        {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&summary)
+                .with_context(|| format!("failed to write the job summary to {}", summary.display()))?;
+            file.write_all(ci::job_summary(&self.runbook, finished, &rows).as_bytes())?;
+        }
+        if let Some(path) = junit {
+            std::fs::write(path, ci::junit(&self.runbook, finished, &rows)?)
+                .with_context(|| format!("failed to write {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
 impl Observer for Printer<'_> {
     fn event(&self, event: &Event) {
+        self.ci_before(event);
+        self.print(event);
+        self.ci_after(event);
+    }
+}
+
+impl Printer<'_> {
+    fn print(&self, event: &Event) {
         if self.format == RunFormat::Json {
             if let Ok(line) = serde_json::to_string(event) {
                 let _ = writeln!(self.out.borrow_mut(), "{line}");

@@ -342,7 +342,11 @@ impl Controls {
     pub fn describe(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for failure in &self.failures {
-            let attempts = failure.attempts.map_or("every attempt".to_owned(), |n| format!("the first {n} attempt(s)"));
+            let attempts = match failure.attempts {
+                None => "every attempt".to_owned(),
+                Some(1) => "attempt 1".to_owned(),
+                Some(n) => format!("the first {n} attempts"),
+            };
             lines.push(format!("--inject-failure {}: {} on {attempts}", failure.step, failure.error()));
         }
         lines.extend(self.timeouts.iter().map(|step| format!("--inject-timeout {step}")));
