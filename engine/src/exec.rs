@@ -247,6 +247,13 @@ pub enum Error {
         .names.iter().map(|name| format!("-p {name}=VALUE")).collect::<Vec<_>>().join(" ")
     )]
     SecretNotKept { names: Vec<String> },
+    /// A decision could not be read or recorded.
+    #[error("{0}")]
+    Decision(String),
+    /// The part of the runbook an execution walks (`--from`, `--to`, `--only`, `--skip`)
+    /// cannot be walked again as it was recorded.
+    #[error("execution {execution_id} cannot go on with the part of the runbook it was started with: {why}")]
+    Walk { execution_id: String, why: String },
 }
 
 fn names_list(names: &[String]) -> String {
@@ -320,12 +327,13 @@ impl Error {
     pub fn fault(&self) -> Fault {
         match self {
             Error::Journal(error) => Fault::from(error),
-            Error::Aws(_) => Fault::Environment,
+            Error::Aws(_) | Error::Decision(_) => Fault::Environment,
             Error::DryRunRecord { .. } | Error::NotWaiting(_) | Error::SecretNotKept { .. } => Fault::Caller,
             Error::UnknownOutcome { .. }
             | Error::RunbookChanged { .. }
             | Error::Sealed { .. }
-            | Error::LostRecords { .. } => Fault::Refused,
+            | Error::LostRecords { .. }
+            | Error::Walk { .. } => Fault::Refused,
         }
     }
 }

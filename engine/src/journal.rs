@@ -110,7 +110,9 @@ pub trait JournalRead {
 /// call returns.
 pub trait JournalWrite: JournalRead {
     /// Fails with [`Error::KeyTaken`] when another execution has the idempotency key.
-    fn create_execution(&self, execution: &Execution) -> Result<()>;
+    /// `detail` goes with the `execution_created` event, in the same commit (what the
+    /// execution must know on every resume: the part of the runbook it walks).
+    fn create_execution(&self, execution: &Execution, detail: &Value) -> Result<()>;
     /// Records the execution's status (and, once it ended, its end time, outputs and error).
     fn set_status(
         &self,

@@ -225,11 +225,12 @@ impl<'a> Timeline<'a> {
         });
     }
 
-    /// A new execution: its row (parameters redacted), then the start event.
-    pub fn created(&self, execution: &Execution) -> journal::Result<()> {
+    /// A new execution: its row (parameters redacted) with the detail of its creation, then
+    /// the start event.
+    pub fn created(&self, execution: &Execution, detail: &Value) -> journal::Result<()> {
         let mut stored = execution.clone();
         stored.parameters = self.redact(&stored.parameters);
-        self.journal.create_execution(&stored)?;
+        self.journal.create_execution(&stored, &self.redact(detail))?;
         self.started(&execution.runbook_path, false, execution.parent_id.clone());
         Ok(())
     }

@@ -241,6 +241,13 @@ fn to_stops_after_its_step_and_only_and_skip_leave_steps_out_as_skipped() {
     assert_eq!(stopped.status(), "Success");
     assert!(stopped.controls().iter().any(|(control, step, _)| control == "to" && step == "B"));
 
+    // A failure at that step still ends the run as it would (onFailure: Abort): Failed, even
+    // where the step is not critical.
+    let lenient = scratch.runbook("lenient.yaml", &doc(&[ok("A", &[]), ok("B", &["isCritical: false"]), ok("C", &[])]));
+    let aborted = run(&scratch, &lenient, &["--to", "B", "--inject-failure", "B"]);
+    assert_eq!(aborted.steps(), ["A:Success", "B:Failed"], "{}", aborted.stderr);
+    assert_eq!(aborted.status(), "Failed");
+
     let only = run(&scratch, &path, &["--only", "C", "--mock", "B.Out=mocked"]);
     assert_eq!(only.steps(), ["A:Skipped", "B:Skipped", "C:Success", "D:Skipped"], "{}", only.stderr);
 
@@ -264,7 +271,7 @@ fn controls_that_cannot_make_sense_are_refused_before_anything_runs() {
     let refusals: [(&[&str], &str); 8] = [
         (&["--inject-failure", "Secnd"], "no step `Secnd`; did you mean `Second`?"),
         (&["--from", "Body"], "in the body of the loop `Each`"),
-        (&["--from", "Second", "--to", "First"], "`First` comes before `Second`"),
+        (&["--from", "Second", "--to", "First"], "no path from `Second` (--from) reaches `First`"),
         (&["--pause-before", "Ask"], "waits for a person already"),
         (&["--inject-timeout", "Each"], "is an aws:loop"),
         (&["--inject-failure", "First", "--inject-timeout", "First"], "a step fails one way"),
@@ -296,6 +303,59 @@ fn a_pause_before_a_step_waits_until_someone_resumes_it() {
 }
 
 #[test]
+fn a_pause_before_a_step_rejected_from_another_terminal_fails_the_step_without_running_it() {
+    let scratch = Scratch::new("pause-reject");
+    let path = chain(&scratch);
+    let paused = run(&scratch, &path, &["--pause-before", "C"]);
+    assert_eq!(paused.code, 7, "{}", paused.stderr);
+    let state = scratch.state();
+    // The process that goes on was not given --pause-before: the answer still stands.
+    let rejected = runbook(&["reject", &paused.execution_id(), "--state-dir", &state, "--format", "json"]);
+    assert_eq!(rejected.code, 4, "{}{}", rejected.stdout, rejected.stderr);
+    assert_eq!(scratch.trail(), ["A", "B"], "C never ran");
+    let shown = runbook(&["executions", "show", &paused.execution_id(), "--state-dir", &state]);
+    assert!(shown.stdout.contains("the pause before `C` was ended by"), "{}", shown.stdout);
+}
+
+/// A loop over two items whose body is X then Y, then a last step.
+fn looped(scratch: &Scratch) -> String {
+    let body: String = [ok("X", &[]), ok("Y", &[])].concat().lines().map(|line| format!("    {line}\n")).collect();
+    scratch.runbook(
+        "looped.yaml",
+        &format!(
+            "{}  - name: Each\n    action: aws:loop\n    inputs:\n      Iterators: [a, b]\n      Steps:\n{body}{}",
+            doc(&[ok("A", &[])]),
+            ok("Last", &[])
+        ),
+    )
+}
+
+#[test]
+fn to_a_loop_bodys_last_step_stops_in_the_first_iteration_and_only_a_loop_keeps_its_body() {
+    let scratch = Scratch::new("loops");
+    let path = looped(&scratch);
+    let stopped = run(&scratch, &path, &["--to", "Y"]);
+    assert_eq!(stopped.path(), ["A", "X", "Y", "Each"], "{}", stopped.stderr);
+    assert_eq!(stopped.status(), "Success");
+
+    let only = run(&scratch, &path, &["--only", "Each"]);
+    assert_eq!(
+        only.steps(),
+        ["A:Skipped", "X:Success", "Y:Success", "X:Success", "Y:Success", "Each:Success", "Last:Skipped"],
+        "{}",
+        only.stderr
+    );
+}
+
+#[test]
+fn a_cancel_wins_over_a_fault_injected_into_the_same_attempt() {
+    let scratch = Scratch::new("cancel-over-fault");
+    let path = drill(&scratch);
+    let cancelled = run(&scratch, &path, &["--cancel-at", "Work", "--inject-failure", "Work"]);
+    assert_eq!(cancelled.steps(), ["Check:Success", "Work:Cancelled", "Cleanup:Success"], "{}", cancelled.stderr);
+}
+
+#[test]
 fn step_by_step_on_a_terminal_runs_skips_and_fails_steps_as_answered_and_journals_who() {
     let scratch = Scratch::new("step-by-step");
     let path = scratch.runbook(
@@ -303,14 +363,14 @@ fn step_by_step_on_a_terminal_runs_skips_and_fails_steps_as_answered_and_journal
         &doc(&[ok("A", &[]), ok("B", &[]), ok("C", &["onFailure: step:E"]), ok("D", &[]), ok("E", &[])]),
     );
     let trail = format!("-p Trail={}", scratch.trail_path());
-    // A: Enter runs it; B: `x` is no answer, then `s` skips it; C: `f` fails it; E: `r`.
+    // A: Enter runs it; B: `x` is no answer, then `s` skips it; C: `f` fails it; E: `run`.
     let shown = runbook_tests::run_on_a_terminal(
         std::path::Path::new(&path),
         "step-by-step",
         &[&trail, "--step"],
-        b"\nx\ns\nf\nr\n",
+        b"\nx\ns\nf\nrun\n",
     );
-    assert!(shown.contains("next: A (aws:executeScript): [r]un (Enter)"), "{shown}");
+    assert!(shown.contains("next: A (aws:executeScript): Enter runs it"), "{shown}");
     assert!(shown.contains("`x` is not an answer"), "{shown}");
     assert!(shown.contains("chose to skip `B` (--step)"), "{shown}");
     assert!(shown.contains("OperatorFailure: failed by"), "{shown}");

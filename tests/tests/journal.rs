@@ -130,8 +130,8 @@ impl JournalRead for RacingJournal<'_> {
 }
 
 impl JournalWrite for RacingJournal<'_> {
-    fn create_execution(&self, execution: &journal::Execution) -> journal::Result<()> {
-        self.inner.create_execution(execution)
+    fn create_execution(&self, execution: &journal::Execution, detail: &serde_json::Value) -> journal::Result<()> {
+        self.inner.create_execution(execution, detail)
     }
     fn set_status(
         &self,

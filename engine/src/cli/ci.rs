@@ -18,6 +18,8 @@ pub struct Row {
     pub error: Option<String>,
     /// What game-day controls did to this visit (injected faults, operators' answers).
     pub controls: Vec<String>,
+    /// Finished in an earlier run of the execution, restored from the journal by a resume.
+    pub restored: bool,
 }
 
 impl Row {
@@ -30,8 +32,9 @@ impl Row {
 /// A GitHub Actions job summary: the status, a table of the steps, and the errors.
 pub fn job_summary(runbook: &str, finished: &Finished, rows: &[Row]) -> String {
     let mut out = String::new();
+    // A loop left by a jump from its body (`Exited`) went where the runbook said.
     let mark = |status: Status| match status {
-        Status::Success => "✅",
+        Status::Success | Status::Exited => "✅",
         Status::Skipped => "⏭️",
         Status::Waiting => "⏸️",
         _ => "❌",
@@ -56,11 +59,12 @@ pub fn job_summary(runbook: &str, finished: &Finished, rows: &[Row]) -> String {
         }
         let _ = writeln!(
             out,
-            "| {} | {} | {} {} | {} | {:.2} s | {} |",
+            "| {} | {} | {} {}{} | {} | {:.2} s | {} |",
             cell(&row.name()),
             cell(&row.action),
             mark(row.status),
             row.status,
+            if row.restored { " (restored)" } else { "" },
             row.attempts,
             row.duration_ms as f64 / 1000.0,
             cell(&error)
@@ -82,7 +86,7 @@ pub fn junit(runbook: &str, finished: &Finished, rows: &[Row]) -> anyhow::Result
     let mut suite = TestSuite::new(format!("{runbook} (execution {})", finished.execution_id));
     for row in rows {
         let status = match row.status {
-            Status::Success => TestCaseStatus::success(),
+            Status::Success | Status::Exited => TestCaseStatus::success(),
             Status::Skipped => TestCaseStatus::skipped(),
             status => {
                 let mut failed = TestCaseStatus::non_success(NonSuccessKind::Failure);

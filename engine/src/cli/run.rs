@@ -158,21 +158,21 @@ pub struct GameDayArgs {
     cancel_at: Option<String>,
     /// Start at STEP (a top-level step). Outputs of steps before it that later steps read come
     /// from --outputs-from or --mock STEP.OUTPUT=VALUE.
-    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume", "only"])]
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume", "only", "idempotency_key"])]
     from: Option<String>,
     /// With --from, --skip or --only: the outputs of the steps left out, as a finished
     /// execution recorded them (its id, a unique prefix, or `last`).
     #[arg(long, value_name = "EXECUTION_ID", conflicts_with_all = ["dry_run", "resume"])]
     outputs_from: Option<String>,
     /// Stop after STEP ends.
-    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume"])]
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume", "idempotency_key"])]
     to: Option<String>,
     /// Run only STEP; every other step is skipped, loops around it excepted (repeatable).
-    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume", "skip"])]
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume", "skip", "idempotency_key"])]
     only: Vec<String>,
     /// Do not run STEP: it is recorded as Skipped and the walk goes on as after a success (a
     /// skipped branch takes its Default) (repeatable).
-    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume"])]
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["dry_run", "resume", "idempotency_key"])]
     skip: Vec<String>,
     /// On a terminal, before each step: run it, skip it, fail it or abort (as Ctrl-C).
     /// Each answer is journaled with who gave it.
@@ -396,9 +396,9 @@ pub fn run_command(
         return dry_run_command(&args, &prepared, &planned, journal.as_ref(), stdout);
     }
     let Some(journal) = journal else { unreachable!("a real run opens the journal") };
-    let controls = game_day_controls(&args, &journal)?;
+    let (controls, given_secrets) = game_day_controls(&args, &journal, &planned)?;
     controls.check(&planned).map_err(UsageError)?;
-    let config = exec::Config {
+    let mut config = exec::Config {
         resume,
         idempotency_key: args.idempotency_key.clone(),
         force: args.force,
@@ -413,12 +413,19 @@ pub fn run_command(
         controls,
         ..args.engine.config()?
     };
+    config.secrets.extend(given_secrets);
     let report = Report { format: args.format, junit: args.junit.as_deref(), prepared: &prepared };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
 /// The game-day controls given, with the outputs of the steps the walk leaves out.
-fn game_day_controls(args: &RunArgs, journal: &Journal) -> anyhow::Result<Controls> {
+/// Also returns the values given with `--mock` for outputs that held a secret in the
+/// `--outputs-from` execution: they are secrets of this run too.
+fn game_day_controls(
+    args: &RunArgs,
+    journal: &Journal,
+    planned: &plan::Plan<'_>,
+) -> anyhow::Result<(Controls, Vec<Value>)> {
     let game = &args.game_day;
     let mut walk = Walk {
         from: game.from.clone(),
@@ -435,22 +442,32 @@ fn game_day_controls(args: &RunArgs, journal: &Journal) -> anyhow::Result<Contro
                 .into()
         ));
     }
+    let mut sealed: Vec<String> = Vec::new();
     if let Some(given) = &game.outputs_from {
         let id = journal.resolve_id(given)?;
+        if journal.execution(&id)?.dry_run {
+            bail!(UsageError(format!("--outputs-from {given}: execution {id} was a dry-run, which has no outputs")));
+        }
         for record in journal.steps(&id)? {
-            if record.status != Status::Success || record.iteration != 0 {
+            // Steps of another runbook, or renamed since, give nothing.
+            if record.status != Status::Success || record.iteration != 0 || planned.find(&record.step).is_none() {
                 continue;
             }
             let Value::Object(mut outputs) = record.outputs else { continue };
             // An output that held a secret was not kept: it counts as not given.
+            sealed.extend(record.sealed.iter().map(|name| format!("{}.{name}", record.step)));
             outputs.retain(|name, _| !record.sealed.contains(name));
             walk.outputs.insert(record.step, Value::Object(outputs));
         }
         walk.outputs_from = Some(id);
     }
+    let mut secrets = Vec::new();
     for (step, output, value) in &args.mock {
         let outputs = walk.outputs.entry(step.clone()).or_insert_with(|| json!({}));
         outputs[output.as_str()] = value.clone();
+        if sealed.contains(&format!("{step}.{output}")) {
+            secrets.push(value.clone());
+        }
     }
     if game.confirm_each && !INTERACTIVE.load(Ordering::Relaxed) {
         bail!(UsageError(
@@ -459,7 +476,7 @@ fn game_day_controls(args: &RunArgs, journal: &Journal) -> anyhow::Result<Contro
                 .into()
         ));
     }
-    Ok(Controls {
+    let controls = Controls {
         failures: game.inject_failure.clone(),
         timeouts: game.inject_timeout.clone(),
         delays: game.inject_delay.clone(),
@@ -467,7 +484,8 @@ fn game_day_controls(args: &RunArgs, journal: &Journal) -> anyhow::Result<Contro
         walk,
         confirm_each: game.confirm_each,
         pause_before: game.pause_before.clone(),
-    })
+    };
+    Ok((controls, secrets))
 }
 
 /// The local webhook integrations file: `{NAME: {url, headers, payload}}`.
@@ -493,9 +511,6 @@ fn wait_mode(wait: bool) -> WaitMode {
     }
 }
 
-/// Runs on a current-thread runtime with Ctrl-C, SIGTERM and SIGHUP wired to the cancel
-/// signal: the first cancels (the cancel path runs), a second stops at once. Either way the
-/// journal says what happened and no script outlives the run.
 /// How a run reports, besides its events.
 struct Report<'a> {
     format: RunFormat,
@@ -504,6 +519,9 @@ struct Report<'a> {
     prepared: &'a exec::Prepared,
 }
 
+/// Runs on a current-thread runtime with Ctrl-C, SIGTERM and SIGHUP wired to the cancel
+/// signal: the first cancels (the cancel path runs), a second stops at once. Either way the
+/// journal says what happened and no script outlives the run.
 fn drive(
     request: &exec::Request<'_>,
     config: &exec::Config,
@@ -614,7 +632,7 @@ impl exec::Prompt for Terminal {
         if let Some(line) = again {
             eprintln!("`{line}` is not an answer");
         }
-        eprintln!("next: {step} ({action}): [r]un (Enter), [s]kip, [f]ail it, [a]bort?");
+        eprintln!("next: {step} ({action}): Enter runs it, or [s]kip, [f]ail it, [a]bort?");
     }
 }
 
@@ -675,21 +693,24 @@ fn dry_run_command(
         let id = uuid::Uuid::new_v4().to_string();
         // Through a timeline like every other record: the stored parameters are redacted.
         let timeline = Timeline::new(&id, journal, &Silent, exec::Redactor::new(prepared.secrets()));
-        timeline.created(&journal::Execution {
-            id: id.clone(),
-            runbook_path: name.clone(),
-            runbook_hash: prepared.hash.clone(),
-            parameters: Value::Object(prepared.validated.parameters.clone()),
-            status: Status::DryRun,
-            started_at: journal::now(),
-            ended_at: Some(journal::now()),
-            idempotency_key: None,
-            parent_id: None,
-            parent_step: None,
-            dry_run: true,
-            outputs: Some(json!({ "paths": tree.paths, "nodes": tree.nodes.len() })),
-            error: None,
-        })?;
+        timeline.created(
+            &journal::Execution {
+                id: id.clone(),
+                runbook_path: name.clone(),
+                runbook_hash: prepared.hash.clone(),
+                parameters: Value::Object(prepared.validated.parameters.clone()),
+                status: Status::DryRun,
+                started_at: journal::now(),
+                ended_at: Some(journal::now()),
+                idempotency_key: None,
+                parent_id: None,
+                parent_step: None,
+                dry_run: true,
+                outputs: Some(json!({ "paths": tree.paths, "nodes": tree.nodes.len() })),
+                error: None,
+            },
+            &Value::Null,
+        )?;
         if args.format == RunFormat::Text {
             writeln!(stdout, "\nRecorded as dry-run {id}")?;
         }
@@ -1144,6 +1165,22 @@ impl Printer<'_> {
     /// reports; under `--format github` its group closes and a failure is annotated at the
     /// step's line.
     fn ci_after(&self, event: &Event) {
+        if let Event::StepRestored { execution_id, step, iteration, status } = event
+            && self.is_top(execution_id)
+        {
+            self.rows.borrow_mut().push(ci::Row {
+                step: step.clone(),
+                iteration: *iteration,
+                action: String::new(),
+                status: *status,
+                attempts: 0,
+                duration_ms: 0,
+                error: None,
+                controls: Vec::new(),
+                restored: true,
+            });
+            return;
+        }
         let Event::StepFinished { execution_id, step, action, iteration, status, attempts, duration_ms, error, .. } =
             event
         else {
@@ -1162,6 +1199,7 @@ impl Printer<'_> {
             duration_ms: *duration_ms,
             error: error.clone(),
             controls: controls.clone(),
+            restored: false,
         });
         if self.format != RunFormat::Github {
             return;

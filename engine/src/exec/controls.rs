@@ -60,7 +60,8 @@ impl StepChoice {
     /// What was typed: Enter runs the step.
     pub fn parse(line: &str) -> Option<StepChoice> {
         Some(match line.trim().to_ascii_lowercase().as_str() {
-            "" | "r" | "run" | "y" | "yes" => StepChoice::Run,
+            // Not `r`: at an approval or a pause, `r` rejects.
+            "" | "run" | "y" | "yes" => StepChoice::Run,
             "s" | "skip" => StepChoice::Skip,
             "f" | "fail" => StepChoice::Fail,
             "a" | "abort" | "q" | "quit" => StepChoice::Abort,
@@ -114,17 +115,19 @@ impl Walk {
         if walk.only.is_empty() || walk.only.iter().any(|step| step == name) {
             return false;
         }
-        // A loop one of whose body steps is named stays in.
-        !walk.only.iter().filter_map(|step| plan.find(step)).any(|named| {
-            let mut parent = plan.node(named).parent;
+        let named: Vec<StepId> = walk.only.iter().filter_map(|step| plan.find(step)).collect();
+        let within = |inner: StepId, outer: StepId| {
+            let mut parent = plan.node(inner).parent;
             while let Some(loop_id) = parent {
-                if loop_id == id {
+                if loop_id == outer {
                     return true;
                 }
                 parent = plan.node(loop_id).parent;
             }
             false
-        })
+        };
+        // A loop one of whose body steps is named stays in, and so does the body of a named loop.
+        !named.iter().any(|&step| within(step, id) || within(id, step))
     }
 }
 
@@ -288,7 +291,7 @@ impl Controls {
             if !reached.contains(&id) {
                 return Err(match &walk.from {
                     Some(from) => {
-                        format!("--to {to}: `{to}` comes before `{from}` (--from): no path from one to the other")
+                        format!("--to {to}: no path from `{from}` (--from) reaches `{to}`")
                     }
                     None => format!("--to {to}: no path from the first step reaches `{to}`"),
                 });

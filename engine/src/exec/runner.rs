@@ -148,7 +148,10 @@ fn open<'a>(
     let execution_id = uuid::Uuid::new_v4().to_string();
     let lease = engine.locks.acquire(&execution_id)?;
     let timeline = Timeline::new(&execution_id, engine.journal, engine.observer, redactor.clone());
-    match timeline.created(&new_execution(request, config, &execution_id)) {
+    // The part of the runbook it walks is recorded with the execution, in the same commit.
+    let walk = &config.controls.walk;
+    let detail = if walk.is_empty() { Value::Null } else { json!({ "walk": walk }) };
+    match timeline.created(&new_execution(request, config, &execution_id), &detail) {
         Ok(()) => Ok((timeline, lease, None)),
         // Two processes started at once with the same new idempotency key, and the other one
         // recorded its execution first: go on as a second run with the key does, which says
@@ -312,8 +315,11 @@ struct Runner<'a> {
     /// the controls it was started with, also on a resume.
     walk: Walk,
     /// A cancel that a control brought (`--cancel-at`, an operator's abort at `--step`), which
-    /// counts as Ctrl-C does.
+    /// counts as Ctrl-C does; and an abort on the cancellation path, as a second Ctrl-C.
     injected_cancel: Cell<bool>,
+    injected_stop: Cell<bool>,
+    /// A producer runs again only to derive a value the journal kept sealed: no control acts.
+    unsealing: bool,
     /// An operator's `fail` at `--step`: the next attempt of this step visit fails.
     operator_failure: Option<(String, u32, String)>,
 }
@@ -368,6 +374,8 @@ impl<'a> Runner<'a> {
             failed_steps: Vec::new(),
             walk: config.controls.walk.clone(),
             injected_cancel: Cell::new(false),
+            injected_stop: Cell::new(false),
+            unsealing: false,
             operator_failure: None,
         }
     }
@@ -398,8 +406,7 @@ impl<'a> Runner<'a> {
             parts.push(format!("skips {} (--skip)", walk.skip.join(", ")));
         }
         let text = format!("the run {}", parts.join("; "));
-        let detail = serde_json::to_value(walk).unwrap_or(Value::Null);
-        self.timeline.control(None, 0, "walk", &text, detail)?;
+        self.timeline.control(None, 0, "walk", &text, Value::Null)?;
         self.give_outputs();
         Ok(())
     }
@@ -422,13 +429,42 @@ impl<'a> Runner<'a> {
     }
 
     /// What the journal knows from earlier runs of this execution.
-    fn load_journal(&mut self) -> Result<(), journal::Error> {
+    fn load_journal(&mut self) -> Result<(), Error> {
         let execution_id = self.timeline.execution_id().to_owned();
-        let walk = self.engine.journal.events(&execution_id)?.into_iter().rfind(|event| {
-            event.kind == EventKind::Control && event.detail.get("control").and_then(Value::as_str) == Some("walk")
-        });
-        if let Some(event) = walk {
-            self.walk = serde_json::from_value(event.detail).unwrap_or_default();
+        let created = self
+            .engine
+            .journal
+            .events(&execution_id)?
+            .into_iter()
+            .find(|event| event.kind == EventKind::ExecutionCreated);
+        if let Some(walk) = created.map(|event| event.detail["walk"].clone()).filter(|walk| !walk.is_null()) {
+            let refused = |why: String| Error::Walk { execution_id: execution_id.clone(), why };
+            let walk: Walk = serde_json::from_value(walk)
+                .map_err(|error| refused(format!("its record cannot be read ({error})")))?;
+            // The runbook may have changed (`--force`): the recorded walk must still make sense.
+            let controls = super::Controls { walk, ..super::Controls::default() };
+            controls.check(self.plan).map_err(refused)?;
+            let secret: Vec<String> = controls
+                .walk
+                .outputs
+                .iter()
+                .flat_map(|(step, outputs)| {
+                    outputs
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, value)| super::holds_placeholder(value))
+                        .map(move |(name, _)| format!("{step}.{name}"))
+                })
+                .collect();
+            if !secret.is_empty() {
+                return Err(refused(format!(
+                    "the outputs given for the steps it leaves out held a secret ({}), which the journal does not \
+                     keep: start a new run",
+                    secret.join(", ")
+                )));
+            }
+            self.walk = controls.walk;
             self.give_outputs();
         }
         for record in self.engine.journal.steps(&execution_id)? {
@@ -457,6 +493,9 @@ impl<'a> Runner<'a> {
                 let outcome = match self.visit(current, iteration).await? {
                     Visited::Outcome(outcome) => outcome,
                     Visited::ExitTo(target) => {
+                        if self.is_last(current) {
+                            return self.stop_after(current, iteration);
+                        }
                         current = target;
                         continue;
                     }
@@ -466,13 +505,13 @@ impl<'a> Runner<'a> {
                     self.cancelling = Some(Instant::now() + CANCEL_PATH_LIMIT);
                     self.timeline.cancel_requested()?;
                 }
-                let name = &self.plan.step(current).name;
-                if self.walk.to.as_ref() == Some(name) {
-                    let text = format!("the run stops after `{name}` (--to)");
-                    self.timeline.control(Some(name), iteration, "to", &text, Value::Null)?;
-                    return Ok(End::Stopped);
+                let next = self.plan.successor(current, outcome);
+                // `--to`: the run stops after the step, wherever it would go next; an abort or
+                // a cancellation path still ends the run as it would.
+                if self.is_last(current) && self.cancelling.is_none() && !matches!(next, Next::Abort | Next::Cancel) {
+                    return self.stop_after(current, iteration);
                 }
-                match self.plan.successor(current, outcome) {
+                match next {
                     Next::Step { step, .. } => {
                         if within.is_some() && self.plan.node(step).parent != within {
                             return Ok(End::ExitTo(step));
@@ -490,9 +529,27 @@ impl<'a> Runner<'a> {
         })
     }
 
+    /// Whether `--to` names this step.
+    fn is_last(&self, id: StepId) -> bool {
+        self.walk.to.as_ref() == Some(&self.plan.step(id).name)
+    }
+
+    fn stop_after(&self, id: StepId, iteration: u32) -> Result<End, Halt> {
+        let name = &self.plan.step(id).name;
+        let text = format!("the run stops after `{name}` (--to)");
+        self.timeline.control(Some(name), iteration, "to", &text, Value::Null)?;
+        Ok(End::Stopped)
+    }
+
     fn interrupt(&self) -> Interrupt {
         let real = *self.cancel.borrow();
-        if self.injected_cancel.get() && real < Interrupt::Cancel { Interrupt::Cancel } else { real }
+        if self.injected_stop.get() {
+            Interrupt::Stop
+        } else if self.injected_cancel.get() && real < Interrupt::Cancel {
+            Interrupt::Cancel
+        } else {
+            real
+        }
     }
 
     /// A cancel that this execution has not handled yet.
@@ -579,21 +636,34 @@ impl<'a> Runner<'a> {
     }
 
     /// Before a step runs: a pause (`--pause-before`) and the operator's answer (`--step`).
-    /// `Some` when the step does not run as usual.
+    /// `Some` when the step does not run as usual. Ctrl-C while either waits cancels the step
+    /// without running it.
     async fn before_step(&mut self, step: &'a Step, iteration: u32) -> Result<Option<Visited>, Halt> {
-        let controls = &self.config.controls;
-        if controls.pauses_before(&step.name) {
+        self.operator_failure = None;
+        let asks_person = actions::lookup(&step.action).is_some_and(|action| action.asks_person);
+        // A pause before this visit answered while no process drove it (`runbook reject ID`)
+        // stands, whether or not this process was given the control.
+        let answered = !asks_person && self.timeline.decided(&step.name, iteration)?.is_some();
+        if !asks_person && (self.config.controls.pauses_before(&step.name) || answered) {
             let ask = Ask {
                 kind: WaitKind::Pause,
                 message: Some(format!("paused before `{}` (--pause-before)", step.name)),
                 approvers: Value::Null,
             };
             let decisions = Decisions::new(self.config, self.engine.prompt);
-            match decisions.decision_for(&self.timeline, step, iteration, ask).await {
+            let (mut cancel, stops_at) = self.cancel_signal();
+            let decided = tokio::select! {
+                decided = decisions.decision_for(&self.timeline, step, iteration, ask) => decided,
+                _ = cancel.wait_for(|interrupt| *interrupt >= stops_at) => {
+                    let error = format!("cancelled while paused before `{}`", step.name);
+                    return Ok(Some(Visited::Outcome(self.end_unrun(step, iteration, Status::Cancelled, error)?)));
+                }
+            };
+            match decided {
                 Ok(decision) if decision.decision == Answer::Reject => {
                     let error =
                         format!("the pause before `{}` was ended by {} (--pause-before)", step.name, decision.by);
-                    return Ok(Some(Visited::Outcome(self.fail_unrun(step, iteration, error)?)));
+                    return Ok(Some(Visited::Outcome(self.end_unrun(step, iteration, Status::Failed, error)?)));
                 }
                 Ok(_) => {}
                 Err(Failure::Waiting { kind, message, approvers }) => {
@@ -601,16 +671,26 @@ impl<'a> Runner<'a> {
                     self.timeline.waiting(&asked.waiting(step, iteration), true)?;
                     return Err(Halt::Waiting);
                 }
-                Err(failure) => return Err(Halt::Error(Error::Aws(format!("{failure:?}")))),
+                Err(Failure::Error { message, .. }) => return Err(Halt::Error(Error::Decision(message))),
+                Err(Failure::Cancelled) => {
+                    let error = format!("cancelled while paused before `{}`", step.name);
+                    return Ok(Some(Visited::Outcome(self.end_unrun(step, iteration, Status::Cancelled, error)?)));
+                }
             }
         }
-        if !controls.confirm_each {
+        if !self.config.controls.confirm_each {
             return Ok(None);
         }
         let Some(prompt) = self.engine.prompt else { return Ok(None) };
         prompt.ask_step(&step.name, &step.action, None);
+        let (mut cancel, stops_at) = self.cancel_signal();
         let choice = loop {
-            match prompt.next_line().await {
+            let line = tokio::select! {
+                line = prompt.next_line() => line,
+                // Ctrl-C at the question: the attempt that follows sees the cancel.
+                _ = cancel.wait_for(|interrupt| *interrupt >= stops_at) => return Ok(None),
+            };
+            match line {
                 // The terminal closed: nobody is there to answer.
                 None => break StepChoice::Abort,
                 Some(line) => match StepChoice::parse(&line) {
@@ -622,59 +702,89 @@ impl<'a> Runner<'a> {
         let by = &self.config.user;
         let text = format!("{by} chose to {} `{}` (--step)", choice.as_str(), step.name);
         let detail = json!({ "choice": choice.as_str(), "by": by });
+        if choice == StepChoice::Skip {
+            return self.skip(step, iteration, &text, "step").map(Some);
+        }
+        self.timeline.control(Some(&step.name), iteration, "step", &text, detail)?;
         match choice {
-            StepChoice::Run => self.timeline.control(Some(&step.name), iteration, "step", &text, detail)?,
-            StepChoice::Skip => return self.skip(step, iteration, &text, "step").map(Some),
             StepChoice::Fail => {
-                self.timeline.control(Some(&step.name), iteration, "step", &text, detail)?;
                 let error = format!("OperatorFailure: failed by {by} at --step {INJECTED}");
+                // A loop runs no attempt of its own: it fails as a whole.
+                if actions::kind_of(&step.action) == Kind::Loop {
+                    return Ok(Some(Visited::Outcome(self.end_unrun(step, iteration, Status::Failed, error)?)));
+                }
                 self.operator_failure = Some((step.name.clone(), iteration, error));
             }
-            StepChoice::Abort => {
-                self.timeline.control(Some(&step.name), iteration, "step", &text, detail)?;
-                self.injected_cancel.set(true);
-            }
+            // As Ctrl-C; on the cancellation path already, as a second one.
+            StepChoice::Abort if self.cancelling.is_some() => self.injected_stop.set(true),
+            StepChoice::Abort => self.injected_cancel.set(true),
+            StepChoice::Run | StepChoice::Skip => {}
         }
         Ok(None)
     }
 
-    /// A fault a control injects into this attempt, journaled as such; `None` when the
-    /// attempt runs as usual (after `--cancel-at`, the cancel check that follows stops it).
-    fn injected(&mut self, step: &Step, iteration: u32, attempt: u32) -> Result<Option<Attempted>, journal::Error> {
+    /// The cancel signal, and the level that stops what runs now: a cancel, or on the
+    /// cancellation path a second one.
+    fn cancel_signal(&self) -> (watch::Receiver<Interrupt>, Interrupt) {
+        let stops_at = if self.cancelling.is_none() { Interrupt::Cancel } else { Interrupt::Stop };
+        (self.cancel.clone(), stops_at)
+    }
+
+    /// `--cancel-at`: the cancel comes as the step's first attempt starts (the check that
+    /// follows stops the attempt, as Ctrl-C would).
+    fn cancel_at(&self, step: &Step, iteration: u32, attempt: u32) -> Result<(), Halt> {
+        let name = step.name.as_str();
+        let controls = &self.config.controls;
+        if self.unsealing
+            || controls.cancel_at.as_deref() != Some(name)
+            || self.injected_cancel.get()
+            || self.cancelling.is_some()
+        {
+            return Ok(());
+        }
+        self.injected_cancel.set(true);
+        let text = format!("a cancel comes as `{name}` attempt {attempt} starts, as Ctrl-C would {INJECTED}");
+        self.timeline.control(Some(name), iteration, "cancel-at", &text, json!({ "attempt": attempt }))?;
+        Ok(())
+    }
+
+    /// A fault a control injects into this attempt (`tries`: its number within this visit),
+    /// journaled as such; `None` when the attempt runs as usual.
+    fn injected(&mut self, step: &Step, iteration: u32, attempt: u32, tries: u32) -> Result<Option<Attempted>, Halt> {
+        if self.unsealing {
+            return Ok(None);
+        }
         let name = step.name.as_str();
         if let Some((_, _, error)) = self.operator_failure.take_if(|(s, i, _)| s == name && *i == iteration) {
             return Ok(Some(Attempted::Failed(error, None)));
         }
         let controls = &self.config.controls;
-        if controls.cancel_at.as_deref() == Some(name) && !self.injected_cancel.get() && self.cancelling.is_none() {
-            self.injected_cancel.set(true);
-            let text = format!("a cancel comes as `{name}` attempt {attempt} starts, as Ctrl-C would {INJECTED}");
-            self.timeline.control(Some(name), iteration, "cancel-at", &text, json!({ "attempt": attempt }))?;
-            return Ok(None);
-        }
-        if let Some(failure) = controls.failure(name, attempt) {
+        let detail = json!({ "attempt": attempt });
+        if let Some(failure) = controls.failure(name, tries) {
             let error = failure.error();
             let text = format!("`{name}` attempt {attempt} fails: {error}");
-            self.timeline.control(Some(name), iteration, "inject-failure", &text, json!({ "attempt": attempt }))?;
+            self.timeline.control(Some(name), iteration, "inject-failure", &text, detail)?;
             return Ok(Some(Attempted::Failed(error, None)));
         }
         if controls.times_out(name) {
             let text = format!("`{name}` attempt {attempt} times out {INJECTED}");
-            self.timeline.control(Some(name), iteration, "inject-timeout", &text, json!({ "attempt": attempt }))?;
+            self.timeline.control(Some(name), iteration, "inject-timeout", &text, detail)?;
             return Ok(Some(Attempted::TimedOut(format!("timed out {INJECTED}"))));
         }
         Ok(None)
     }
 
-    /// A step that fails before any attempt of it runs (a pause before it was ended).
-    fn fail_unrun(&mut self, step: &Step, iteration: u32, error: String) -> Result<Outcome, Halt> {
+    /// A step that ends before any attempt of it runs: a pause before it was ended, or
+    /// cancelled; an operator failed a loop.
+    fn end_unrun(&mut self, step: &Step, iteration: u32, status: Status, error: String) -> Result<Outcome, Halt> {
+        let outcome = if status == Status::Cancelled { Outcome::Cancelled } else { Outcome::Failed };
         let now = journal::now();
         let record = StepRecord {
             step: step.name.clone(),
             iteration,
             action: step.action.clone(),
-            status: Status::Failed,
-            outcome: StepOutcome::Failed,
+            status,
+            outcome: outcome.into(),
             outputs: json!({}),
             effects: Value::Null,
             error: Some(error),
@@ -685,8 +795,8 @@ impl<'a> Runner<'a> {
             sealed: Vec::new(),
         };
         self.timeline.step_finished(timeline::Finished { record, attempt: None, log: None, duration_ms: 0 })?;
-        self.note_failure(step, Status::Failed);
-        Ok(Outcome::Failed)
+        self.note_failure(step, status);
+        Ok(outcome)
     }
 
     /// The outcome to replay for a finished step, or `None` when it must run again: the
@@ -737,7 +847,10 @@ impl<'a> Runner<'a> {
             // Its outcome was decided in the run that journaled it; this visit only brings its
             // values back, and the walk stays where it is.
             self.sealed.retain(|_, (sealed_by, _)| *sealed_by != id);
-            if Box::pin(self.run_step(producer, iteration)).await? != Outcome::Succeeded {
+            self.unsealing = true;
+            let outcome = Box::pin(self.run_step(producer, iteration)).await;
+            self.unsealing = false;
+            if outcome? != Outcome::Succeeded {
                 return Err(refused());
             }
         }
@@ -837,7 +950,7 @@ impl<'a> Runner<'a> {
             self.timeline.attempt_started(&mut attempt, max_attempts)?;
             let result = match &rendered {
                 Err(message) => Attempted::Failed(format!("inputs could not be rendered: {message}"), None),
-                Ok(inputs) => self.attempt(step, iteration, attempt_number, inputs).await,
+                Ok(inputs) => self.attempt(step, iteration, attempt_number, tries, inputs).await?,
             };
             let settled = match self.settle(step, result) {
                 Ok(settled) => settled,
@@ -932,14 +1045,20 @@ impl<'a> Runner<'a> {
     }
 
     /// One attempt: the executor under the step's time limit, stopped by a cancel.
-    async fn attempt(&mut self, step: &Step, iteration: u32, attempt: u32, inputs: &Map<String, Value>) -> Attempted {
-        match self.injected(step, iteration, attempt) {
-            Ok(Some(attempted)) => return attempted,
-            Ok(None) => {}
-            Err(error) => return Attempted::Failed(format!("the control could not be journaled: {error}"), None),
-        }
+    async fn attempt(
+        &mut self,
+        step: &Step,
+        iteration: u32,
+        attempt: u32,
+        tries: u32,
+        inputs: &Map<String, Value>,
+    ) -> Result<Attempted, Halt> {
+        self.cancel_at(step, iteration, attempt)?;
         if self.cancel_requested() || self.stopped() {
-            return Attempted::Cancelled;
+            return Ok(Attempted::Cancelled);
+        }
+        if let Some(injected) = self.injected(step, iteration, attempt, tries)? {
+            return Ok(injected);
         }
         let settings = Settings {
             runbook: self.plan.runbook,
@@ -965,12 +1084,10 @@ impl<'a> Runner<'a> {
             decider: &decider,
         };
         let limit = self.attempt_limit(step);
-        let delay = self.config.controls.delay(&step.name);
+        let delay = self.config.controls.delay(&step.name).filter(|_| !self.unsealing);
         if let Some(delay) = delay {
             let text = format!("`{}` attempt {attempt} starts {delay:?} late {INJECTED}", step.name);
-            if let Err(error) = self.timeline.control(Some(&step.name), iteration, "inject-delay", &text, Value::Null) {
-                return Attempted::Failed(format!("the control could not be journaled: {error}"), None);
-            }
+            self.timeline.control(Some(&step.name), iteration, "inject-delay", &text, Value::Null)?;
         }
         let execute = async {
             if let Some(delay) = delay {
@@ -990,7 +1107,7 @@ impl<'a> Runner<'a> {
         let stops_at = if self.cancelling.is_none() { Interrupt::Cancel } else { Interrupt::Stop };
         let cancellable = actions::kind_of(&step.action) != Kind::Child;
         let mut cancel = self.cancel.clone();
-        tokio::select! {
+        Ok(tokio::select! {
             result = timed => match result {
                 Ok(Ok(output)) => Attempted::Done(output),
                 Ok(Err(Failure::Error { message, log })) => Attempted::Failed(message, log),
@@ -1001,7 +1118,7 @@ impl<'a> Runner<'a> {
                 Err(limit) => Attempted::TimedOut(format!("timed out after {} s", limit.as_secs_f64())),
             },
             _ = cancel.wait_for(|interrupt| *interrupt >= stops_at), if cancellable => Attempted::Cancelled,
-        }
+        })
     }
 
     async fn visit_loop(&mut self, id: StepId) -> Result<Visited, Halt> {

@@ -112,14 +112,14 @@ impl JournalRead for Memory {
 }
 
 impl JournalWrite for Memory {
-    fn create_execution(&self, execution: &Execution) -> Result<()> {
+    fn create_execution(&self, execution: &Execution, detail: &Value) -> Result<()> {
         if let Some(key) = &execution.idempotency_key
             && let Some(holder) = self.find_by_key(key)?
         {
             return Err(Error::KeyTaken { key: key.clone(), execution_id: holder.id });
         }
         self.records.borrow_mut().executions.push(execution.clone());
-        self.event(&execution.id, EventKind::ExecutionCreated, None, &Value::Null)
+        self.event(&execution.id, EventKind::ExecutionCreated, None, detail)
     }
 
     fn set_status(

@@ -360,7 +360,7 @@ impl JournalRead for Journal {
 }
 
 impl JournalWrite for Journal {
-    fn create_execution(&self, execution: &Execution) -> Result<()> {
+    fn create_execution(&self, execution: &Execution, detail: &Value) -> Result<()> {
         let transaction = self.connection.unchecked_transaction()?;
         let inserted = transaction.execute(
             "INSERT INTO executions (id, runbook_path, runbook_hash, parameters, status, started_at, ended_at, \
@@ -389,7 +389,7 @@ impl JournalWrite for Journal {
             return Err(Error::KeyTaken { key: key.clone(), execution_id: holder });
         }
         inserted?;
-        insert_event(&transaction, &execution.id, EventKind::ExecutionCreated, None, &Value::Null)?;
+        insert_event(&transaction, &execution.id, EventKind::ExecutionCreated, None, detail)?;
         transaction.commit()?;
         self.write_tally(&execution.id, Some(0));
         Ok(())
@@ -659,7 +659,7 @@ mod tests {
     fn attempts_and_steps_round_trip() {
         let dir = temp_dir("round-trip");
         let journal = Journal::open(&dir).unwrap();
-        journal.create_execution(&execution("e1")).unwrap();
+        journal.create_execution(&execution("e1"), &Value::Null).unwrap();
         let mut attempt = Attempt {
             step: "a".into(),
             iteration: 0,
@@ -694,10 +694,10 @@ mod tests {
     fn r_a_taken_idempotency_key_names_its_execution() {
         let dir = temp_dir("key-taken");
         let journal = Journal::open(&dir).unwrap();
-        journal.create_execution(&execution("e1")).unwrap();
+        journal.create_execution(&execution("e1"), &Value::Null).unwrap();
         let mut second = execution("e2");
         second.idempotency_key = Some("key-e1".into());
-        match journal.create_execution(&second) {
+        match journal.create_execution(&second, &Value::Null) {
             Err(Error::KeyTaken { key, execution_id }) => {
                 assert_eq!((key.as_str(), execution_id.as_str()), ("key-e1", "e1"))
             }
@@ -709,7 +709,7 @@ mod tests {
     fn r_an_unknown_status_is_damage_not_success() {
         let dir = temp_dir("corrupt-status");
         let journal = Journal::open(&dir).unwrap();
-        journal.create_execution(&execution("e1")).unwrap();
+        journal.create_execution(&execution("e1"), &Value::Null).unwrap();
         journal.step_finished("e1", &record("a")).unwrap();
         journal.connection.execute("UPDATE steps SET status = 'Succes'", []).unwrap();
         match journal.steps("e1") {
