@@ -145,6 +145,14 @@ Exit status: 0 all passed, 1 a scenario failed (or a file is invalid, or coverag
     /// Resume an execution: answer the aws:pause it waits on, or go on after a crash.
     #[command(after_help = DECIDE_HELP)]
     Resume(run::DecideArgs),
+    /// Roll back an execution that has ended: the x-undo of each step that succeeded and was
+    /// not undone yet runs, newest first, journaled in the execution.
+    #[command(after_help = "\
+The undos run as steps named undo:NAME of the same execution (`runbook executions show ID`
+lists them); one that fails does not stop the others. Run it again after an interruption: the
+undos that finished are not run twice. The execution keeps its status; the exit status is 0
+when every undo succeeded, 4 when one failed.")]
+    Undo(run::UndoArgs),
     /// List every diagnostic code with its severity and what it means, or explain one: what
     /// it catches, why it matters, how to fix it, with an example of the mistake and the fix.
     #[command(after_help = "\
@@ -300,6 +308,7 @@ pub fn run(
         Command::Approve(args) => run::decide_command(exec::Answer::Approve, false, args, stdout, stderr),
         Command::Reject(args) => run::decide_command(exec::Answer::Reject, false, args, stdout, stderr),
         Command::Resume(args) => run::decide_command(exec::Answer::Approve, true, args, stdout, stderr),
+        Command::Undo(args) => run::undo_command(args, stdout, stderr),
         Command::Test(args) => test::test_command(*args, stdout, terminal_colour),
         Command::Codes { code } => codes_command(code.as_deref(), stdout).map(|()| exit::SUCCESS),
         Command::Completions { shell } => {
@@ -340,6 +349,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Run(args) => args.json(),
         Command::Executions(command) => command.json(),
         Command::Approve(args) | Command::Reject(args) | Command::Resume(args) => args.json(),
+        Command::Undo(args) => args.json(),
         Command::Test(args) => args.json(),
         Command::Codes { .. } | Command::Completions { .. } | Command::Man { .. } => false,
     }

@@ -37,7 +37,7 @@ pub use crate::redact::{REDACTED, Redactor};
 pub use crate::timeline::{Event, Observer, Silent};
 pub use controls::Controls;
 pub use decide::{Decided, decide};
-pub use runner::run;
+pub use runner::{run, undo};
 pub use scope::{Clock, RunScope, System};
 
 /// A pre-set answer for `aws:approve` and `aws:pause` steps (CI has nobody at a prompt).

@@ -504,6 +504,23 @@ impl<'a> Timeline<'a> {
         Ok(outputs)
     }
 
+    /// `runbook undo`: an ended execution is rolled back; its status stays as it is.
+    pub fn undoing(&self, runbook: &str) {
+        self.started(runbook, true, None);
+    }
+
+    /// `runbook undo` is over: whether every undo succeeded (the execution's own status
+    /// does not change).
+    pub fn undone(&self, status: Status, failed: &[String], duration_ms: u64) {
+        self.emit(Event::ExecutionFinished {
+            execution_id: self.execution_id.clone(),
+            status,
+            duration_ms,
+            outputs: Value::Null,
+            failed_steps: failed.to_vec(),
+        });
+    }
+
     /// An execution that had already succeeded: its record is the answer, nothing runs.
     pub fn already_finished(&self, outputs: &Value) {
         self.emit(Event::ExecutionFinished {

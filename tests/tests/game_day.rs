@@ -8,7 +8,7 @@ use runbook_tests::{Scratch, runbook, script_step, trail_payload};
 use serde_json::Value;
 
 /// A script step that records its name in the trail and returns `{"Out": "<name>-out"}`.
-fn ok(name: &str, extra: &[&str]) -> String {
+pub(crate) fn ok(name: &str, extra: &[&str]) -> String {
     let script =
         format!("def h(e, c):\\n  open(e['Trail'], 'a').write(e['Name'] + '\\\\n')\\n  return {{'Out': '{name}-out'}}");
     let mut extra = extra.to_vec();
@@ -22,32 +22,32 @@ fn reads(name: &str, seen: &str) -> String {
     script_step(name, &[], &format!("{}, Seen: '{seen}'", trail_payload(name)), script)
 }
 
-fn doc(steps: &[String]) -> String {
+pub(crate) fn doc(steps: &[String]) -> String {
     format!("schemaVersion: '0.3'\nparameters:\n  Trail: {{type: String}}\nmainSteps:\n{}", steps.concat())
 }
 
-struct Run {
-    code: u8,
-    events: Vec<Value>,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: u8,
+    pub(crate) events: Vec<Value>,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// A refusal's message: with `--format json` it is JSON on stdout.
-    fn refusal(&self) -> String {
+    pub(crate) fn refusal(&self) -> String {
         let error = self.events.iter().find_map(|e| e["error"]["message"].as_str());
         error.map_or_else(|| self.stderr.clone(), str::to_owned)
     }
 }
 
 impl Run {
-    fn status(&self) -> String {
+    pub(crate) fn status(&self) -> String {
         let finished = self.events.iter().rev().find(|e| e["event"] == "execution_finished");
         finished.map_or_else(|| "none".to_owned(), |e| e["status"].as_str().unwrap().to_owned())
     }
 
     /// `step:Status` of every finished step visit, in order.
-    fn steps(&self) -> Vec<String> {
+    pub(crate) fn steps(&self) -> Vec<String> {
         self.events
             .iter()
             .filter(|e| e["event"] == "step_finished")
@@ -77,12 +77,12 @@ impl Run {
         finished.and_then(|e| e["error"].as_str()).unwrap_or_default().to_owned()
     }
 
-    fn execution_id(&self) -> String {
+    pub(crate) fn execution_id(&self) -> String {
         self.events.iter().find(|e| e["event"] == "execution_started").unwrap()["execution_id"].as_str().unwrap().into()
     }
 }
 
-fn run(scratch: &Scratch, path: &str, extra: &[&str]) -> Run {
+pub(crate) fn run(scratch: &Scratch, path: &str, extra: &[&str]) -> Run {
     let trail = format!("Trail={}", scratch.trail_path());
     let state = scratch.state();
     let mut args = vec!["run", path, "--state-dir", &state, "-p", &trail, "--format", "json"];

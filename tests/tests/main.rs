@@ -36,6 +36,8 @@ mod scenarios;
 mod seams;
 // Secrets: a canary through every command and output, and resumes that must not change data.
 mod secrets;
+// Undo and rollback: x-undo, x-rollback, runbook undo, a rollback killed midway.
+mod undo;
 // The README's five-minute tour, run as written, its outputs compared.
 mod tour;
 // `aws:invokeWebhook` against a local HTTP server, from a local mapping or Parameter Store.

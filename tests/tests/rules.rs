@@ -270,6 +270,17 @@ fn action_rules() {
         ),
         &[("loop-on-failure", 5, 16)],
     );
+    // x-undo: a step that exists, not on a loop, not a loop or a branch; an undo of its own is
+    // checked as a step is (its action, its references).
+    check(
+        &doc("mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n    x-undo: step:bb\n\
+             \x20 - name: b\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n    x-undo: {action: aws:sleeep, inputs: {}}\n\
+             \x20 - name: c\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n    x-undo: {action: aws:branch, inputs: {}}\n\
+             \x20 - name: d\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n    \
+             x-undo: {action: aws:sleep, inputs: {Duration: '{{ nope.Out }}'}}\n\
+             \x20 - name: e\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n    x-undo: step:b\n"),
+        &[("undo", 6, 13), ("unknown-action", 10, 22), ("undo", 14, 13), ("unknown-step-reference", 18, 52)],
+    );
     check(&one("aws:approve", "{Approvers: [a], MinRequiredApprovals: 2}"), &[("approvers-count", 5, 52)]);
     check(&one("aws:sleep", "{Duration: PT8D}"), &[("sleep-duration", 5, 24)]);
     check(&one("aws:sleep", "{Duration: soon}"), &[("sleep-duration", 5, 24)]);

@@ -414,7 +414,7 @@ pub fn run_command(
         ..args.engine.config()?
     };
     config.secrets.extend(given_secrets);
-    let report = Report { format: args.format, junit: args.junit.as_deref(), prepared: &prepared };
+    let report = Report { undo: false, format: args.format, junit: args.junit.as_deref(), prepared: &prepared };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
@@ -511,8 +511,10 @@ fn wait_mode(wait: bool) -> WaitMode {
     }
 }
 
-/// How a run reports, besides its events.
+/// How a run reports, besides its events, and what it does.
 struct Report<'a> {
+    /// `runbook undo`: roll the execution back instead of running it.
+    undo: bool,
     format: RunFormat,
     junit: Option<&'a std::path::Path>,
     /// The runbook as validated: where its steps are, for annotations.
@@ -569,7 +571,11 @@ fn drive(
                 }
             }
         });
-        let result = exec::run(request, config, &engine, cancelled).await;
+        let result = if report.undo {
+            exec::undo(request, config, &engine, cancelled).await
+        } else {
+            exec::run(request, config, &engine, cancelled).await
+        };
         signals.abort();
         Ok::<_, std::io::Error>(result)
     })?;
@@ -879,7 +885,7 @@ fn write_timeline(
     }
     let controls: Vec<&journal::Event> = events.iter().filter(|event| event.kind == EventKind::Control).collect();
     if !controls.is_empty() {
-        writeln!(out, "\nGame day: injected faults and operators' actions, not real failures")?;
+        writeln!(out, "\nControls and rollbacks (an injected fault or an operator's action is not a real failure)")?;
         for event in controls {
             let control = event.detail["control"].as_str().unwrap_or("?");
             let text = event.detail["text"].as_str().unwrap_or_default();
@@ -913,6 +919,53 @@ fn duration_between(start: &str, end: &str) -> String {
 
 /// `runbook approve|reject|resume ID`: records the decision for the step the execution waits
 /// on and, unless another process drives it (or --no-continue), goes on with it here.
+/// `runbook undo ID`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The execution's id, a unique prefix of it, or `last`.
+    #[arg(value_name = "EXECUTION_ID")]
+    execution_id: String,
+    /// Values the journal does not keep (secrets) that the undos need.
+    #[command(flatten)]
+    parameters: ParameterArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Undo with the runbook as it is now, although it changed since the execution ran.
+    #[arg(long)]
+    force: bool,
+    /// Output: text, one JSON event per line, or text for GitHub Actions.
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    format: RunFormat,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+impl UndoArgs {
+    pub fn json(&self) -> bool {
+        self.format == RunFormat::Json
+    }
+}
+
+pub fn undo_command(args: UndoArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> anyhow::Result<u8> {
+    let journal = args.state.open()?;
+    let execution_id = journal.resolve_id(&args.execution_id)?;
+    let execution = journal.execution(&execution_id)?;
+    let supplied = exec::resume_parameters(&execution.parameters, args.parameters.supplied()?.unwrap_or_default())?;
+    let path = PathBuf::from(&execution.runbook_path);
+    let prepared = match exec::prepare(&path, supplied, true) {
+        Ok(prepared) => prepared,
+        Err(PrepareError::Io(error)) => return Err(error).context("failed to read the runbook"),
+        Err(PrepareError::Invalid(validated)) => {
+            return super::report_invalid(&validated, args.json(), false, stdout, stderr);
+        }
+    };
+    let planned = plan::plan(&prepared.runbook);
+    let config =
+        exec::Config { resume: Some(execution_id), force: args.force, wait: wait_mode(false), ..args.engine.config()? };
+    let report = Report { undo: true, format: args.format, junit: None, prepared: &prepared };
+    drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
+}
+
 pub fn decide_command(
     answer: Answer,
     resume: bool,
@@ -953,7 +1006,7 @@ pub fn decide_command(
     };
     let planned = plan::plan(&prepared.runbook);
     let config = exec::Config { resume: Some(top.id.clone()), wait: wait_mode(false), ..args.engine.config()? };
-    let report = Report { format: args.format, junit: None, prepared: &prepared };
+    let report = Report { undo: false, format: args.format, junit: None, prepared: &prepared };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
@@ -978,6 +1031,13 @@ struct Printer<'w> {
     controls: RefCell<HashMap<String, Vec<String>>>,
     /// The step whose GitHub log group is open.
     group: RefCell<Option<String>>,
+    /// The top execution rolled back.
+    rolled_back: std::cell::Cell<bool>,
+}
+
+/// The control facts of a rollback (`x-rollback`, `runbook undo`), which are no game-day act.
+fn is_rollback(control: &str) -> bool {
+    control == "rollback" || control == "undo"
 }
 
 /// Log lines shown under a finished step whose output was not shown as it came.
@@ -1039,6 +1099,7 @@ impl<'w> Printer<'w> {
             rows: RefCell::default(),
             controls: RefCell::default(),
             group: RefCell::default(),
+            rolled_back: std::cell::Cell::default(),
         }
     }
 
@@ -1125,8 +1186,9 @@ impl<'w> Printer<'w> {
             };
             let _ = writeln!(out, "Step `{}` waits: {how}", waiting.step);
         }
-        // What to do next, where the run did not succeed and can go on.
-        if matches!(finished.status, Status::Cancelled | Status::Failed | Status::TimedOut) {
+        // What to do next, where the run did not succeed and can go on (a run rolled back
+        // has nothing left to go on with).
+        if matches!(finished.status, Status::Cancelled | Status::Failed | Status::TimedOut) && !self.rolled_back.get() {
             let _ = writeln!(out, "Go on with it: runbook run --resume {}", finished.execution_id);
         }
         let _ = writeln!(out, "Timeline: runbook executions show {}", finished.execution_id);
@@ -1156,6 +1218,9 @@ impl Printer<'_> {
             }
             Event::Control { execution_id, step: Some(step), text, .. } if self.is_top(execution_id) => {
                 self.controls.borrow_mut().entry(step.clone()).or_default().push(text.clone());
+            }
+            Event::Control { execution_id, control, .. } if is_rollback(control) && self.is_top(execution_id) => {
+                self.rolled_back.set(true);
             }
             _ => {}
         }
@@ -1332,9 +1397,13 @@ impl Printer<'_> {
                     self.line(execution_id, &format!("    error: {error}"));
                 }
             }
-            Event::Control { execution_id, text, .. } => {
+            Event::Control { execution_id, control, text, .. } => {
                 self.set_live(None);
-                self.line(execution_id, &format!("⚑ game day: {text}"));
+                if is_rollback(control) {
+                    self.line(execution_id, &format!("↶ {text}"));
+                } else {
+                    self.line(execution_id, &format!("⚑ game day: {text}"));
+                }
             }
             Event::Output { execution_id, step, stream, line, .. } => {
                 self.streamed.borrow_mut().insert((execution_id.clone(), step.clone()));

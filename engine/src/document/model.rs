@@ -20,6 +20,62 @@ pub struct Runbook {
     pub outputs: Vec<DocumentOutput>,
     /// `x-` keys: engine extensions.
     pub extensions: Map<String, Value>,
+    /// `x-rollback`: when the undos of the steps that succeeded run.
+    pub rollback: Rollback,
+}
+
+/// What the step that reverses step NAME (`x-undo`) is named: `undo:NAME`.
+pub const UNDO_PREFIX: &str = "undo:";
+
+/// `x-rollback`: when a run's succeeded steps are undone (their `x-undo`), newest first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rollback {
+    /// As AWS: nothing is undone (the default).
+    #[default]
+    Never,
+    /// When the run ends Failed or TimedOut.
+    OnFailure,
+    /// When the run ends Cancelled.
+    OnCancel,
+    /// Whenever the run ends, Success included.
+    Always,
+}
+
+impl Rollback {
+    pub const ALL: [Rollback; 4] = [Rollback::Never, Rollback::OnFailure, Rollback::OnCancel, Rollback::Always];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rollback::Never => "never",
+            Rollback::OnFailure => "on-failure",
+            Rollback::OnCancel => "on-cancel",
+            Rollback::Always => "always",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Rollback> {
+        Rollback::ALL.into_iter().find(|rollback| rollback.as_str() == text)
+    }
+
+    /// Whether a run that ended with this status (as the API spells it) rolls back.
+    pub fn applies(self, status: &str) -> bool {
+        match self {
+            Rollback::Never => false,
+            Rollback::OnFailure => matches!(status, "Failed" | "TimedOut"),
+            Rollback::OnCancel => status == "Cancelled",
+            Rollback::Always => matches!(status, "Success" | "Failed" | "TimedOut" | "Cancelled"),
+        }
+    }
+
+    /// What a run must have ended as for this policy to roll it back, in words.
+    pub fn when(self) -> &'static str {
+        match self {
+            Rollback::Never => "never",
+            Rollback::OnFailure => "when the run ends Failed or TimedOut",
+            Rollback::OnCancel => "when the run ends Cancelled",
+            Rollback::Always => "whenever the run ends",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,7 +282,7 @@ pub enum OnCancel {
     Step(String),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct StepOutput {
     pub name: String,
     pub selector: String,
@@ -234,7 +290,7 @@ pub struct StepOutput {
     pub pointer: String,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Step {
     pub name: String,
     pub action: String,
@@ -254,6 +310,12 @@ pub struct Step {
     pub next_step: Option<String>,
     /// The body of an `aws:loop`, empty for every other action.
     pub body: Vec<Step>,
+    /// `x-undo`: the step that reverses this one, named `undo:NAME`: an action of its own, or
+    /// a copy of the step `x-undo: step:OTHER` names (without its jumps). `None` without
+    /// `x-undo`, or when it names no step (`undo_target` then says which).
+    pub undo: Option<Box<Step>>,
+    /// The step `x-undo: step:OTHER` names.
+    pub undo_target: Option<String>,
     pub extensions: Map<String, Value>,
 }
 
@@ -342,7 +404,35 @@ impl Runbook {
                 _ => Vec::new(),
             },
             extensions: extensions(&mut root),
+            rollback: Rollback::Never,
         }
+        .with_undos()
+    }
+
+    /// `x-rollback` read, and each `x-undo: step:OTHER` resolved to a copy of OTHER.
+    fn with_undos(mut self) -> Runbook {
+        self.rollback =
+            self.extensions.get("x-rollback").and_then(Value::as_str).and_then(Rollback::parse).unwrap_or_default();
+        let by_name: std::collections::HashMap<String, Step> =
+            self.all_steps().into_iter().map(|step| (step.name.clone(), step.clone())).collect();
+        fn resolve(steps: &mut [Step], by_name: &std::collections::HashMap<String, Step>) {
+            for step in steps {
+                if let Some(target) = step.undo_target.as_ref().and_then(|target| by_name.get(target)) {
+                    let mut undo = target.clone();
+                    undo.name = format!("{UNDO_PREFIX}{}", step.name);
+                    undo.next_step = None;
+                    undo.on_failure = None;
+                    undo.on_cancel = None;
+                    undo.is_end = false;
+                    undo.undo = None;
+                    undo.undo_target = None;
+                    step.undo = Some(Box::new(undo));
+                }
+                resolve(&mut step.body, by_name);
+            }
+        }
+        resolve(&mut self.steps, &by_name);
+        self
     }
 
     /// The values among `values` (name and value) of the parameters declared `x-secret`: what
@@ -484,6 +574,15 @@ fn step(mut object: Map<String, Value>, pointer: String) -> Step {
             .collect(),
         _ => Vec::new(),
     };
+    let (undo, undo_target) = match object.get("x-undo") {
+        Some(Value::String(text)) => (None, text.strip_prefix("step:").map(str::to_owned)),
+        Some(Value::Object(undo)) => {
+            let mut undo = undo.clone();
+            undo.insert("name".into(), Value::String(format!("{UNDO_PREFIX}{name}")));
+            (Some(Box::new(self::step(undo, format!("{pointer}/x-undo")))), None)
+        }
+        _ => (None, None),
+    };
     Step {
         max_attempts: object.get("maxAttempts").and_then(lenient_integer),
         timeout_seconds: object.get("timeoutSeconds").and_then(lenient_integer),
@@ -501,6 +600,8 @@ fn step(mut object: Map<String, Value>, pointer: String) -> Step {
         on_cancel,
         next_step,
         body,
+        undo,
+        undo_target,
     }
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::document::model::UNDO_PREFIX;
 use crate::plan::{Plan, StepId};
 use crate::template::{self, Reference};
 
@@ -225,7 +226,13 @@ impl Controls {
     /// body, `--to` that the walk from `--from` never reaches, a pause before a step that
     /// waits already, and steps that run but read outputs no step that runs produces.
     pub fn check(&self, plan: &Plan<'_>) -> Result<(), String> {
+        // `undo:NAME` is the undo of NAME, which a fault may be injected into too.
         let known = |step: &str, flag: &str| -> Result<StepId, String> {
+            if let Some(undone) = step.strip_prefix(UNDO_PREFIX)
+                && let Some(id) = plan.find(undone).filter(|&id| plan.step(id).undo.is_some())
+            {
+                return Ok(id);
+            }
             plan.find(step).ok_or_else(|| {
                 let names = plan.steps().map(|id| plan.step(id).name.as_str());
                 format!(

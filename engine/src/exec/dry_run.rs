@@ -41,6 +41,17 @@ pub struct Tree {
     /// Whether exploring stopped at [`MAX_NODES`]: ways past it are `unexplored`, and `paths`
     /// counts each as one (a lower bound).
     pub budget_spent: bool,
+    /// `x-rollback`, and the undo of each step that has one (`x-undo`), in document order: at
+    /// an end the policy covers, the steps that succeeded on the way are undone, newest first.
+    pub rollback: &'static str,
+    pub undos: Vec<UndoPreview>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UndoPreview {
+    pub step: String,
+    pub undo: String,
+    pub action: String,
 }
 
 /// The most nodes a dry-run explores. Each step that can fail and writes a variable can double
@@ -189,6 +200,16 @@ fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader
             .map(|(step, (action, reason))| Unpreviewable { step, action, reason })
             .collect(),
         nodes: explorer.nodes,
+        rollback: plan.runbook.rollback.as_str(),
+        undos: plan
+            .runbook
+            .all_steps()
+            .into_iter()
+            .filter_map(|step| {
+                let undo = step.undo.as_deref()?;
+                Some(UndoPreview { step: step.name.clone(), undo: undo.name.clone(), action: undo.action.clone() })
+            })
+            .collect(),
     }
 }
 
@@ -469,6 +490,7 @@ fn label_of(next: Next<'_>, outcome: Outcome) -> String {
 
 /// The tree as text: one block per node, links indented under it, shared nodes shown once.
 pub fn text(tree: &Tree, name: &str) -> String {
+    let rollback = crate::document::model::Rollback::parse(tree.rollback).unwrap_or_default();
     let at_least = if tree.budget_spent { "at least " } else { "" };
     let mut out = format!(
         "Dry-run of {name}: {at_least}{} possible path{}\n",
@@ -490,17 +512,35 @@ pub fn text(tree: &Tree, name: &str) -> String {
         return out;
     };
     let mut shown = BTreeSet::new();
-    write_node(tree, root, 0, &mut shown, &mut out);
+    write_node(tree, root, 0, rollback, &mut shown, &mut out);
     if !tree.unpreviewable.is_empty() {
         out.push_str("\nCannot be previewed:\n");
         for item in &tree.unpreviewable {
             out.push_str(&format!("  {} ({}): {}\n", item.step, item.action, item.reason));
         }
     }
+    if !tree.undos.is_empty() {
+        out.push_str(&format!(
+            "\nRollback (x-rollback: {}): {}, the steps that succeeded are undone, newest first; `runbook undo ID` \
+             does it on demand:\n",
+            tree.rollback,
+            rollback.when()
+        ));
+        for undo in &tree.undos {
+            out.push_str(&format!("  {} → {} ({})\n", undo.step, undo.undo, undo.action));
+        }
+    }
     out
 }
 
-fn write_node(tree: &Tree, root: usize, root_depth: usize, shown: &mut BTreeSet<usize>, out: &mut String) {
+fn write_node(
+    tree: &Tree,
+    root: usize,
+    root_depth: usize,
+    rollback: crate::document::model::Rollback,
+    shown: &mut BTreeSet<usize>,
+    out: &mut String,
+) {
     // An explicit stack: a path can be as long as the runbook.
     enum Item {
         Node(usize, usize),
@@ -544,7 +584,9 @@ fn write_node(tree: &Tree, root: usize, root_depth: usize, shown: &mut BTreeSet<
         for link in &node.next {
             match &link.to {
                 Target::End { status, reason } => {
-                    out.push_str(&format!("{pad}  {} [{}] → end: {status} ({reason})\n", link.when, link.label));
+                    let then =
+                        if rollback.applies(status) && !tree.undos.is_empty() { ", then rolls back" } else { "" };
+                    out.push_str(&format!("{pad}  {} [{}] → end: {status} ({reason}){then}\n", link.when, link.label));
                 }
                 Target::Unexplored => {
                     out.push_str(&format!("{pad}  {} [{}] → not explored (budget spent)\n", link.when, link.label));

@@ -21,7 +21,7 @@ use super::decide::Decisions;
 use super::scope::RunScope;
 use super::{Config, Engine, Error, Finished, Request, Status};
 use crate::actions::{self, Ask, Choice, Context, Failure, Interrupt, Kind, Settings, api, loop_};
-use crate::document::model::{Step, lenient_bool};
+use crate::document::model::{Step, UNDO_PREFIX, lenient_bool};
 use crate::document::outputs;
 use crate::journal::{self, Answer, Attempt, EventKind, Execution, StepOutcome, StepRecord, WaitKind};
 use crate::plan::{Next, Outcome, Plan, StepId};
@@ -42,24 +42,10 @@ pub async fn run(
 ) -> Result<Finished, Error> {
     refuse_placeholders(request, config)?;
     let runbook = request.plan.runbook;
-    let (system, ssm_secrets) =
-        super::scope::resolve_system(request.plan, &request.parameters, &config.system, &config.aws)
-            .await
-            .map_err(Error::Aws)?;
-    // A runbook that calls AWS needs a region and credentials: without them, one clear error
-    // before the first step instead of a failed attempt per step.
     // Checked for a new top-level execution: a resume may have nothing left that calls AWS,
     // and a child's parent checked already.
-    if !config.aws.is_mocked()
-        && config.resume.is_none()
-        && config.parent.is_none()
-        && runbook.all_steps().iter().any(|step| engine.executors.calls_aws(&step.action))
-    {
-        config.aws.check_ready().await.map_err(|error| Error::Aws(error.to_string()))?;
-    }
-    let mut redactor = config.secrets.clone();
-    redactor.extend(runbook.secret_values(request.parameters.iter().map(|(name, value)| (name.as_str(), value))));
-    redactor.extend(ssm_secrets);
+    let check_aws = config.resume.is_none() && config.parent.is_none();
+    let (system, redactor) = set_up(request, config, engine, check_aws).await?;
     let (timeline, lease, existing) = open(request, config, engine, redactor)?;
     let started = Instant::now();
     let mut runner = Runner::new(request, config, engine, timeline, system, cancel);
@@ -87,14 +73,34 @@ pub async fn run(
     }
     runner.record_controls()?;
     let entry = runner.walk.from.as_deref().and_then(|step| request.plan.find(step)).or(request.plan.entry());
-    let end = match entry {
-        Some(entry) => runner.walk(entry, 0, None).await,
-        None => Ok(End::Completed),
-    };
+    let ended = async {
+        // A rollback under way when the last process stopped goes on; the walk had ended.
+        let status = match runner.rollback_started {
+            Some(status) => {
+                runner.restore_all();
+                status
+            }
+            None => {
+                let end = match entry {
+                    Some(entry) => runner.walk(entry, 0, None).await?,
+                    None => End::Completed,
+                };
+                runner.final_status(end)
+            }
+        };
+        if runner.rollback_started.is_none() && !runner.rolls_back(status) {
+            return Ok(status);
+        }
+        let why = format!("(x-rollback: {}): the run ended {status}", runbook.rollback.as_str());
+        let failed = runner.roll_back(status, &why).await?;
+        // A run that succeeded but could not be undone left something behind.
+        Ok(if failed.is_empty() || status != Status::Success { status } else { Status::Failed })
+    }
+    .await;
     let execution_id = runner.timeline.execution_id().to_owned();
     let duration_ms = || started.elapsed().as_millis() as u64;
-    let end = match end {
-        Ok(end) => end,
+    let status = match ended {
+        Ok(status) => status,
         Err(Halt::Waiting) => {
             let failed_steps = runner.failed_steps;
             return Ok(Finished {
@@ -112,11 +118,109 @@ pub async fn run(
             return Err(error);
         }
     };
-    let status = runner.final_status(end);
     let outputs = runner.document_outputs();
     let outputs = runner.timeline.finished(status, &outputs, &runner.failed_steps, duration_ms())?;
     lease.release(true);
     Ok(Finished { execution_id, status, outputs, failed_steps: runner.failed_steps, duration_ms: duration_ms() })
+}
+
+/// What every run needs before its first step: the system values, and the secrets known so far
+/// (the parent's, `x-secret` parameters, SecureString defaults). With `check_aws`, a runbook
+/// that calls AWS (its undos included) needs a region and credentials: without them, one clear
+/// error before the first step instead of a failed attempt per step.
+async fn set_up(
+    request: &Request<'_>,
+    config: &Config,
+    engine: &Engine<'_>,
+    check_aws: bool,
+) -> Result<(super::System, Redactor), Error> {
+    let runbook = request.plan.runbook;
+    let (system, ssm_secrets) =
+        super::scope::resolve_system(request.plan, &request.parameters, &config.system, &config.aws)
+            .await
+            .map_err(Error::Aws)?;
+    if check_aws
+        && !config.aws.is_mocked()
+        && runbook
+            .all_steps()
+            .iter()
+            .flat_map(|step| std::iter::once(*step).chain(step.undo.as_deref()))
+            .any(|step| engine.executors.calls_aws(&step.action))
+    {
+        config.aws.check_ready().await.map_err(|error| Error::Aws(error.to_string()))?;
+    }
+    let mut redactor = config.secrets.clone();
+    redactor.extend(runbook.secret_values(request.parameters.iter().map(|(name, value)| (name.as_str(), value))));
+    redactor.extend(ssm_secrets);
+    Ok((system, redactor))
+}
+
+/// `runbook undo ID`: rolls back an execution that has ended, on demand: the undo of each
+/// step visit that succeeded and was not undone yet runs, newest first, journaled in the
+/// execution as a rollback is (so an interrupted undo goes on where it stopped when run
+/// again). The execution keeps its status; the result says whether every undo succeeded.
+pub async fn undo(
+    request: &Request<'_>,
+    config: &Config,
+    engine: &Engine<'_>,
+    cancel: watch::Receiver<Interrupt>,
+) -> Result<Finished, Error> {
+    refuse_placeholders(request, config)?;
+    let Some(id) = &config.resume else { return Err(Error::NotWaiting("name the execution to undo".into())) };
+    let execution = engine.journal.execution(id)?;
+    if execution.dry_run {
+        return Err(Error::DryRunRecord { execution_id: execution.id });
+    }
+    if !execution.status.is_terminal() {
+        return Err(Error::NotWaiting(format!(
+            "execution {} is {}: it can be undone once it has ended (go on with `runbook run --resume {}`, or \
+             cancel it)",
+            execution.id, execution.status, execution.id
+        )));
+    }
+    if execution.runbook_hash != request.hash && !config.force {
+        return Err(Error::RunbookChanged {
+            execution_id: execution.id,
+            recorded: execution.runbook_hash,
+            now: request.hash.clone(),
+        });
+    }
+    let (system, redactor) = set_up(request, config, engine, true).await?;
+    let lease = engine.locks.acquire(&execution.id)?;
+    if let Some(what) = engine.journal.missing_records(&execution.id)?
+        && !config.accept_lost_records
+    {
+        return Err(Error::LostRecords { execution_id: execution.id, what });
+    }
+    let timeline = Timeline::new(&execution.id, engine.journal, engine.observer, redactor);
+    let started = Instant::now();
+    let mut runner = Runner::new(request, config, engine, timeline, system, cancel);
+    runner.load_journal()?;
+    runner.restore_all();
+    runner.timeline.undoing(&request.path.display().to_string());
+    let by = &config.user;
+    let why = format!("on demand, by {by} (runbook undo), after the run ended {}", execution.status);
+    // A rollback that this execution ran already is done again only where it did not finish.
+    runner.rollback_started = None;
+    let failed = match runner.roll_back(execution.status, &why).await {
+        Ok(failed) => failed,
+        Err(Halt::Waiting) => {
+            let failed_steps = runner.failed_steps;
+            return Ok(Finished {
+                execution_id: execution.id,
+                status: Status::Waiting,
+                outputs: Value::Null,
+                failed_steps,
+                duration_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+        Err(Halt::Error(error)) => return Err(error),
+    };
+    lease.release(true);
+    let status = if failed.is_empty() { Status::Success } else { Status::Failed };
+    let duration_ms = started.elapsed().as_millis() as u64;
+    runner.timeline.undone(status, &failed, duration_ms);
+    Ok(Finished { execution_id: execution.id, status, outputs: Value::Null, failed_steps: failed, duration_ms })
 }
 
 /// A resume never passes the redaction mark on as a value: whoever drives it passes stored
@@ -320,6 +424,11 @@ struct Runner<'a> {
     injected_stop: Cell<bool>,
     /// A producer runs again only to derive a value the journal kept sealed: no control acts.
     unsealing: bool,
+    /// The rollback this execution started (in this process or an earlier one), with the
+    /// status the walk ended with.
+    rollback_started: Option<Status>,
+    /// Undos run now: a first cancel does not stop them.
+    rolling_back: bool,
     /// An operator's `fail` at `--step`: the next attempt of this step visit fails.
     operator_failure: Option<(String, u32, String)>,
 }
@@ -376,6 +485,8 @@ impl<'a> Runner<'a> {
             injected_cancel: Cell::new(false),
             injected_stop: Cell::new(false),
             unsealing: false,
+            rollback_started: None,
+            rolling_back: false,
             operator_failure: None,
         }
     }
@@ -467,6 +578,15 @@ impl<'a> Runner<'a> {
             self.walk = controls.walk;
             self.give_outputs();
         }
+        for event in self.engine.journal.events(&execution_id)? {
+            if event.kind == EventKind::Control && event.detail["control"] == "rollback" {
+                let status = event.detail["status"].as_str().and_then(Status::parse);
+                self.rollback_started = Some(status.ok_or_else(|| Error::Walk {
+                    execution_id: execution_id.clone(),
+                    why: format!("its rollback record cannot be read ({})", event.detail),
+                })?);
+            }
+        }
         for record in self.engine.journal.steps(&execution_id)? {
             self.replay.insert((record.step.clone(), record.iteration), record);
         }
@@ -529,6 +649,90 @@ impl<'a> Runner<'a> {
         })
     }
 
+    /// Whether a run that ended `status` rolls back (`x-rollback`).
+    fn rolls_back(&self, status: Status) -> bool {
+        self.plan.runbook.rollback.applies(status.as_str())
+    }
+
+    /// The walk ended in an earlier run: every step's result is put back in scope (outputs,
+    /// variables, failures), in the order the steps ended, without running anything.
+    fn restore_all(&mut self) {
+        let mut records: Vec<StepRecord> =
+            self.replay.values().filter(|record| !record.step.starts_with(UNDO_PREFIX)).cloned().collect();
+        records.sort_by(|a, b| a.ended_at.cmp(&b.ended_at));
+        for record in records {
+            let Some(id) = self.plan.find(&record.step) else { continue };
+            let step = self.plan.step(id);
+            if let Value::Object(outputs) = &record.outputs {
+                self.scope.set_outputs(&step.name, outputs.clone());
+            }
+            self.apply_effects(&record.effects);
+            self.note_failure(step, record.status);
+            self.replay.remove(&(record.step.clone(), record.iteration));
+        }
+    }
+
+    /// Undoes the step visits that succeeded, newest first: each step's `x-undo` runs as the
+    /// step `undo:NAME` of the same iteration, with the outputs of the visit it reverses, and
+    /// is journaled like any step, so a resume never runs an undo twice. An undo that fails
+    /// does not stop the others. Returns the undos that did not succeed.
+    async fn roll_back(&mut self, status: Status, why: &str) -> Result<Vec<String>, Halt> {
+        if self.rollback_started.is_none() {
+            let text = format!("rolling back {why}");
+            self.timeline.control(None, 0, "rollback", &text, json!({ "status": status }))?;
+            self.rollback_started = Some(status);
+        }
+        self.rolling_back = true;
+        let execution_id = self.timeline.execution_id().to_owned();
+        let records = self.engine.journal.steps(&execution_id)?;
+        let mut done: Vec<(usize, StepRecord)> = records
+            .into_iter()
+            .enumerate()
+            .filter(|(_, record)| record.status == Status::Success && !record.step.starts_with(UNDO_PREFIX))
+            .collect();
+        // Newest first; steps that ended in the same millisecond in reverse journal order.
+        done.sort_by(|(a_at, a), (b_at, b)| b.ended_at.cmp(&a.ended_at).then(b_at.cmp(a_at)));
+        let mut failed = Vec::new();
+        for (_, record) in done {
+            let Some(id) = self.plan.find(&record.step) else { continue };
+            let step = self.plan.step(id);
+            let Some(undo) = step.undo.as_deref() else { continue };
+            let key = (undo.name.clone(), record.iteration);
+            if let Some(undone) = self.replay.remove(&key) {
+                self.timeline.step_restored(&undone);
+                if undone.status != Status::Success {
+                    failed.push(undo.name.clone());
+                }
+                continue;
+            }
+            if self.stopped() {
+                failed.push(undo.name.clone());
+                continue;
+            }
+            if let Some(mut open) = self.open_attempts.remove(&key) {
+                if !self.safe_to_repeat(undo) {
+                    return Err(Halt::Error(Error::UnknownOutcome {
+                        execution_id,
+                        step: undo.name.clone(),
+                        iteration: record.iteration,
+                        attempt: open.attempt,
+                        started_at: open.started_at,
+                    }));
+                }
+                self.timeline.attempt_interrupted(&mut open, "the undo runs again (safe to repeat)")?;
+            }
+            // The undo reads the outputs of the visit it reverses.
+            if let Value::Object(outputs) = &record.outputs {
+                self.scope.set_outputs(&step.name, outputs.clone());
+            }
+            if self.run_step(undo, record.iteration).await? != Outcome::Succeeded {
+                failed.push(undo.name.clone());
+            }
+        }
+        self.rolling_back = false;
+        Ok(failed)
+    }
+
     /// Whether `--to` names this step.
     fn is_last(&self, id: StepId) -> bool {
         self.walk.to.as_ref() == Some(&self.plan.step(id).name)
@@ -552,9 +756,10 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// A cancel that this execution has not handled yet.
+    /// A cancel that this execution has not handled yet. A rollback goes on after a first
+    /// cancel: it puts things back.
     fn cancel_requested(&self) -> bool {
-        self.interrupt() >= Interrupt::Cancel && self.cancelling.is_none()
+        self.interrupt() >= Interrupt::Cancel && self.cancelling.is_none() && !self.rolling_back
     }
 
     /// A second cancel: nothing more runs.
@@ -911,7 +1116,7 @@ impl<'a> Runner<'a> {
             (seconds, None) => seconds,
         };
         let limit = seconds.map(Duration::from_secs);
-        match self.cancelling {
+        match self.cancelling.filter(|_| !self.rolling_back) {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 Some(limit.map_or(left, |limit| limit.min(left)))
@@ -1104,7 +1309,8 @@ impl<'a> Runner<'a> {
         // A first cancel stops the step, unless it is on the cancellation path already; a
         // second stops any step. A child execution sees the cancel itself and runs its own
         // cancellation paths, so the journal of the child says what happened.
-        let stops_at = if self.cancelling.is_none() { Interrupt::Cancel } else { Interrupt::Stop };
+        let stops_at =
+            if self.cancelling.is_none() && !self.rolling_back { Interrupt::Cancel } else { Interrupt::Stop };
         let cancellable = actions::kind_of(&step.action) != Kind::Child;
         let mut cancel = self.cancel.clone();
         Ok(tokio::select! {

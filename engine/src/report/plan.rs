@@ -154,6 +154,17 @@ pub fn text(shown: &Shown<'_>) -> String {
         if let Some(entry) = node.body_entry {
             let _ = writeln!(out, "{inner}each iteration  -> {} (loop_body)", plan.step(entry).name);
         }
+        if let Some(undo) = &step.undo {
+            let rollback = plan.runbook.rollback;
+            let _ = writeln!(
+                out,
+                "{inner}undo  {} as {} (x-rollback: {}: {}; or `runbook undo ID`)",
+                undo.action,
+                undo.name,
+                rollback.as_str(),
+                rollback.when()
+            );
+        }
     }
     out
 }
@@ -271,6 +282,9 @@ pub fn json(shown: &Shown<'_>, diagnostics: Vec<Value>) -> Value {
                 "is_critical": step.effective_is_critical(),
                 "successors": successors,
                 "references": references,
+                "undo": step.undo.as_ref().map(|undo| json!({
+                    "step": undo.name, "action": undo.action, "pointer": undo.pointer,
+                })),
             })
         })
         .collect();
@@ -297,6 +311,7 @@ pub fn json(shown: &Shown<'_>, diagnostics: Vec<Value>) -> Value {
         "parameters": parameters,
         "steps": steps,
         "edges": edges,
+        "rollback": plan.runbook.rollback.as_str(),
         "diagnostics": diagnostics,
     })
 }

@@ -52,6 +52,9 @@ pub fn check(runbook: &Runbook, starting: bool) -> Vec<Diagnostic> {
     for placed in runbook.all_steps() {
         rules.step(placed);
     }
+    for placed in runbook.all_steps() {
+        rules.undo(placed);
+    }
     rules.document_outputs();
     rules.expressions();
     rules.out
@@ -206,6 +209,37 @@ impl<'a> Rules<'a> {
         if let Some(action) = info {
             let checked = Checked { runbook: self.runbook, step, enclosing_loop, starting: self.starting };
             (action.check)(&checked, &mut self.out);
+        }
+    }
+
+    /// `x-undo`: a step that exists, on a step that runs attempts, running an action that runs
+    /// attempts; an undo of its own is checked like any step (its action, inputs, references).
+    fn undo(&mut self, step: &'a Step) {
+        let pointer = step.field_pointer("x-undo");
+        if let Some(target) = &step.undo_target
+            && step.undo.is_none()
+        {
+            let names = self.steps.keys().copied();
+            let hint = crate::diagnostic::did_you_mean(target, names);
+            let message = format!("x-undo names `{target}`, but there is no such step{hint}");
+            self.push(Diagnostic::new(Code::Undo, message).at(pointer));
+            return;
+        }
+        let Some(undo) = &step.undo else { return };
+        if actions::kind_of(&step.action) == Kind::Loop {
+            let message = format!("x-undo on the aws:loop `{}`, which runs no attempt of its own", step.name);
+            let help = "put x-undo on the steps of its body: each visit that succeeded is undone";
+            self.push(Diagnostic::new(Code::Undo, message).at(pointer).with_help(help));
+            return;
+        }
+        let kind = actions::kind_of(&undo.action);
+        if matches!(kind, Kind::Loop | Kind::Branch) {
+            let message = format!("the undo of `{}` runs {}, which takes no action of its own", step.name, undo.action);
+            self.push(Diagnostic::new(Code::Undo, message).at(pointer));
+            return;
+        }
+        if step.undo_target.is_none() {
+            self.step(undo);
         }
     }
 
