@@ -22,12 +22,14 @@ $(VENV)/.installed: tests/moto/requirements.txt
 	touch $@
 
 # Tools the tests run: Mermaid's own parser, in Node (tests/mermaid, pinned in its
-# package-lock.json), Graphviz's dot (plan pictures, tests/tests/plan.rs) and jq (the README
-# tour, tests/tests/tour.rs). Debian packages are installed when missing and this runs as
-# root, as on CI.
-tools: tests/mermaid/node_modules/.installed
+# package-lock.json), Graphviz's dot (plan pictures, tests/tests/plan.rs), jq (the README
+# tour, tests/tests/tour.rs), and Debian's Chromium driven by playwright-core (HTML reports,
+# tests/browser, tests/tests/report.rs). Debian packages are installed when missing and this
+# runs as root, as on CI.
+tools: tests/mermaid/node_modules/.installed tests/browser/node_modules/.installed
 	@missing=""; command -v dot >/dev/null || missing="$$missing graphviz"; \
 	command -v jq >/dev/null || missing="$$missing jq"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "install the Debian packages:$$missing" >&2; exit 1; fi; \
@@ -35,6 +37,10 @@ tools: tests/mermaid/node_modules/.installed
 
 tests/mermaid/node_modules/.installed: tests/mermaid/package-lock.json
 	npm ci --prefix tests/mermaid --no-audit --no-fund --silent
+	touch $@
+
+tests/browser/node_modules/.installed: tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --silent
 	touch $@
 
 bench:

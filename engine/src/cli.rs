@@ -1,6 +1,7 @@
 //! The command line: the only module that knows clap, terminals, colours and exit codes.
 
 mod ci;
+mod page;
 mod run;
 mod test;
 mod walk;
@@ -153,6 +154,11 @@ lists them); one that fails does not stop the others. Run it again after an inte
 undos that finished are not run twice. The execution keeps its status; the exit status is 0
 when every undo succeeded, 4 when one failed.")]
     Undo(run::UndoArgs),
+    /// Write an execution as one self-contained HTML page: the plan graph with each step's
+    /// status, a timeline of every attempt, wait, decision and control, each step's inputs,
+    /// outputs, error and log (secrets redacted as in the journal). No network is needed to
+    /// open it. For a dry-run: `runbook run --dry-run --report FILE`.
+    Report(page::ReportArgs),
     /// List every diagnostic code with its severity and what it means, or explain one: what
     /// it catches, why it matters, how to fix it, with an example of the mistake and the fix.
     #[command(after_help = "\
@@ -309,6 +315,7 @@ pub fn run(
         Command::Reject(args) => run::decide_command(exec::Answer::Reject, false, args, stdout, stderr),
         Command::Resume(args) => run::decide_command(exec::Answer::Approve, true, args, stdout, stderr),
         Command::Undo(args) => run::undo_command(args, stdout, stderr),
+        Command::Report(args) => page::report_command(args, stdout, stderr),
         Command::Test(args) => test::test_command(*args, stdout, terminal_colour),
         Command::Codes { code } => codes_command(code.as_deref(), stdout).map(|()| exit::SUCCESS),
         Command::Completions { shell } => {
@@ -350,6 +357,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Executions(command) => command.json(),
         Command::Approve(args) | Command::Reject(args) | Command::Resume(args) => args.json(),
         Command::Undo(args) => args.json(),
+        Command::Report(_) => false,
         Command::Test(args) => args.json(),
         Command::Codes { .. } | Command::Completions { .. } | Command::Man { .. } => false,
     }

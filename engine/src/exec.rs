@@ -299,6 +299,15 @@ impl Error {
     /// How the user can go on, printed under the error.
     pub fn help(&self) -> Option<String> {
         match self {
+            Error::UnknownOutcome { execution_id, step, .. }
+                if step.starts_with(crate::document::model::UNDO_PREFIX) =>
+            {
+                Some(format!(
+                    "check whether `{step}` took effect, then run it again with `runbook undo {execution_id} --rerun \
+                     {step}` (or `runbook run --resume {execution_id} --rerun {step}` for a rollback the run \
+                     started), or declare the undo safe to repeat with `x-idempotent: true` in its x-undo"
+                ))
+            }
             Error::UnknownOutcome { execution_id, step, .. } => Some(format!(
                 "check whether `{step}` took effect, then either run it again with \
                  `runbook run --resume {execution_id} --rerun {step}`, or declare the step safe to repeat \

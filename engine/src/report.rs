@@ -1,6 +1,7 @@
 //! Stage 6, reporting: diagnostics as text with source snippets (miette), as JSON for
 //! machines, or as GitHub Actions annotations.
 
+pub mod html;
 pub mod plan;
 
 use std::fmt::Write as _;

@@ -80,7 +80,8 @@ fn r_two_processes_with_the_same_new_key_one_drives_and_the_other_says_who() {
         .unwrap()["execution_id"]
         .clone();
     let stderr = String::from_utf8_lossy(&loser.stderr);
-    assert_eq!(loser.status.code(), Some(8), "{stderr}");
+    // With --format json an error is JSON on stdout: show both when it is not the refusal.
+    assert_eq!(loser.status.code(), Some(8), "{stderr}{}", String::from_utf8_lossy(&loser.stdout));
     assert!(
         stderr.contains(&format!("execution {} is being driven by another process", winner_id.as_str().unwrap())),
         "{stderr}"

@@ -23,6 +23,8 @@ mod plan;
 mod process;
 // The wire protocols against botocore, every operation of every bundled service.
 mod protocols;
+// HTML reports opened in headless Chromium: offline, no errors, the graph and the timeline.
+mod report;
 // Durability: crash and resume, refusals, approvals, idempotency keys.
 mod resume;
 // One broken runbook per diagnostic code.

@@ -80,6 +80,53 @@ fn on_cancel_and_always_roll_back_and_an_undo_that_fails_does_not_stop_the_other
     );
     // It succeeded, but something it did could not be undone.
     assert_eq!(undone.status(), "Failed");
+    // `runbook undo` finishes it: the undo that failed runs again, the one that succeeded not.
+    let state = scratch.state();
+    let finished = runbook(&["undo", &undone.execution_id(), "--state-dir", &state, "--format", "json"]);
+    assert_eq!(finished.code, 0, "{}{}", finished.stdout, finished.stderr);
+    let trail = scratch.trail();
+    assert_eq!(trail.iter().filter(|line| *line == "undo B").count(), 2, "{trail:?}");
+    assert_eq!(trail.iter().filter(|line| line.starts_with("undo A")).count(), 2, "{trail:?}");
+}
+
+#[test]
+fn an_undo_in_a_loop_body_reads_its_own_iteration_and_an_undo_gets_a_secret_output_unredacted() {
+    let scratch = Scratch::new("undo-loop");
+    let body: String = ok("Each", &[&undo_writing("undo {{ Loop.CurrentIteratorValue }}")])
+        .lines()
+        .map(|line| format!("    {line}\n"))
+        .collect();
+    let text = format!(
+        "{}  - name: Hosts\n    action: aws:loop\n    inputs:\n      Iterators: [web-1, web-2]\n      Steps:\n{body}",
+        doc(&[ok("A", &[])])
+    );
+    let path = scratch.runbook("loop.yaml", &text.replacen("'0.3'\n", "'0.3'\nx-rollback: always\n", 1));
+    let looped = run(&scratch, &path, &[]);
+    assert_eq!(looped.status(), "Success", "{}", looped.stderr);
+    assert_eq!(scratch.trail(), ["A", "Each", "Each", "undo web-2", "undo web-1"]);
+
+    // A step whose output is a secret: its undo is given the value, which no output shows.
+    let secret = Scratch::new("undo-secret");
+    let canary = "canary-undo-71c2";
+    let script = "def h(e, c):\\n  open(e['Trail'], 'a').write('A\\\\n')\\n  return {'Out': e['Token']}";
+    let step = script_step(
+        "A",
+        &["outputs: [{Name: Out, Selector: $.Payload.Out, Type: String}]", &undo_writing("undo {{ A.Out }}")],
+        &format!("{}, Token: '{{{{ Token }}}}'", trail_payload("A")),
+        script,
+    );
+    let text = format!(
+        "schemaVersion: '0.3'\nx-rollback: always\nparameters:\n  Trail: {{type: String}}\n  \
+         Token: {{type: String, x-secret: true}}\nmainSteps:\n{step}"
+    );
+    let path = secret.runbook("secret.yaml", &text);
+    let token = format!("Token={canary}");
+    let ran = run(&secret, &path, &["-p", &token]);
+    assert_eq!(ran.status(), "Success", "{}", ran.stderr);
+    assert_eq!(secret.trail(), ["A", &format!("undo {canary}")]);
+    let state = secret.state();
+    let shown = runbook(&["executions", "show", &ran.execution_id(), "--state-dir", &state, "--format", "json"]);
+    assert!(!shown.stdout.contains(canary) && !ran.events.iter().any(|e| e.to_string().contains(canary)));
 }
 
 #[test]

@@ -41,7 +41,7 @@ impl StateArgs {
     /// The journal for reading, `None` where there is none yet (reading creates nothing):
     /// opened as usual, or, where it cannot be written (a read-only mount, another user's
     /// files), read-only, with a warning of what that cannot show.
-    fn open_for_reading(&self, stderr: &mut dyn Write) -> anyhow::Result<Option<Journal>> {
+    pub fn open_for_reading(&self, stderr: &mut dyn Write) -> anyhow::Result<Option<Journal>> {
         let dir = self.state_dir.clone().unwrap_or_else(journal::default_dir);
         if !dir.join(journal::FILE_NAME).exists() {
             return Ok(None);
@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// Keep a record of the dry-run in the journal (nothing else is written).
     #[arg(long, requires = "dry_run")]
     record: bool,
+    /// With --dry-run: also write the paths explored as one self-contained HTML page (the
+    /// plan graph with the steps some path reaches, each step's ways on, the rollback).
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    report: Option<PathBuf>,
     #[command(flatten)]
     game_day: GameDayArgs,
     #[command(flatten)]
@@ -695,6 +699,10 @@ fn dry_run_command(
         RunFormat::Text | RunFormat::Github => stdout.write_all(dry_run::text(&tree, &name).as_bytes())?,
         RunFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&dry_run::json(&tree, &name))?)?,
     }
+    if let Some(file) = &args.report {
+        let page = crate::report::html::dry_run(planned, &tree, &name).map_err(anyhow::Error::msg)?;
+        std::fs::write(file, page).with_context(|| format!("failed to write the report to {}", file.display()))?;
+    }
     if let Some(journal) = journal {
         let id = uuid::Uuid::new_v4().to_string();
         // Through a timeline like every other record: the stored parameters are redacted.
@@ -933,6 +941,10 @@ pub struct UndoArgs {
     /// Undo with the runbook as it is now, although it changed since the execution ran.
     #[arg(long)]
     force: bool,
+    /// Run this undo (`undo:NAME`) again although its last attempt's outcome is unknown (the
+    /// engine stopped while it ran; repeatable).
+    #[arg(long, value_name = "undo:STEP")]
+    rerun: Vec<String>,
     /// Output: text, one JSON event per line, or text for GitHub Actions.
     #[arg(long, value_enum, default_value_t = RunFormat::Text)]
     format: RunFormat,
@@ -960,8 +972,13 @@ pub fn undo_command(args: UndoArgs, stdout: &mut dyn Write, stderr: &mut dyn Wri
         }
     };
     let planned = plan::plan(&prepared.runbook);
-    let config =
-        exec::Config { resume: Some(execution_id), force: args.force, wait: wait_mode(false), ..args.engine.config()? };
+    let config = exec::Config {
+        resume: Some(execution_id),
+        force: args.force,
+        rerun: args.rerun.clone(),
+        wait: wait_mode(false),
+        ..args.engine.config()?
+    };
     let report = Report { undo: true, format: args.format, junit: None, prepared: &prepared };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }

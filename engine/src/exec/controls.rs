@@ -226,10 +226,12 @@ impl Controls {
     /// body, `--to` that the walk from `--from` never reaches, a pause before a step that
     /// waits already, and steps that run but read outputs no step that runs produces.
     pub fn check(&self, plan: &Plan<'_>) -> Result<(), String> {
-        // `undo:NAME` is the undo of NAME, which a fault may be injected into too.
+        // `undo:NAME` is the undo of NAME, which a fault may be injected into too (the other
+        // controls act on the walk, which undos are not part of).
         let known = |step: &str, flag: &str| -> Result<StepId, String> {
             if let Some(undone) = step.strip_prefix(UNDO_PREFIX)
                 && let Some(id) = plan.find(undone).filter(|&id| plan.step(id).undo.is_some())
+                && flag.starts_with("--inject-")
             {
                 return Ok(id);
             }

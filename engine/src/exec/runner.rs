@@ -88,19 +88,23 @@ pub async fn run(
                 runner.final_status(end)
             }
         };
+        // The run's outputs are what its steps produced, before anything is undone.
+        let outputs = runner.document_outputs();
         if runner.rollback_started.is_none() && !runner.rolls_back(status) {
-            return Ok(status);
+            return Ok((status, outputs));
         }
         let why = format!("(x-rollback: {}): the run ended {status}", runbook.rollback.as_str());
-        let failed = runner.roll_back(status, &why).await?;
-        // A run that succeeded but could not be undone left something behind.
-        Ok(if failed.is_empty() || status != Status::Success { status } else { Status::Failed })
+        let failed = runner.roll_back(status, &why, false).await?;
+        // A run that succeeded but could not be undone left something behind; `runbook undo`
+        // leaves the status as it was.
+        let keep = failed.is_empty() || status != Status::Success || runner.rollback_on_demand;
+        Ok((if keep { status } else { Status::Failed }, outputs))
     }
     .await;
     let execution_id = runner.timeline.execution_id().to_owned();
     let duration_ms = || started.elapsed().as_millis() as u64;
-    let status = match ended {
-        Ok(status) => status,
+    let (status, outputs) = match ended {
+        Ok(ended) => ended,
         Err(Halt::Waiting) => {
             let failed_steps = runner.failed_steps;
             return Ok(Finished {
@@ -118,7 +122,6 @@ pub async fn run(
             return Err(error);
         }
     };
-    let outputs = runner.document_outputs();
     let outputs = runner.timeline.finished(status, &outputs, &runner.failed_steps, duration_ms())?;
     lease.release(true);
     Ok(Finished { execution_id, status, outputs, failed_steps: runner.failed_steps, duration_ms: duration_ms() })
@@ -202,7 +205,7 @@ pub async fn undo(
     let why = format!("on demand, by {by} (runbook undo), after the run ended {}", execution.status);
     // A rollback that this execution ran already is done again only where it did not finish.
     runner.rollback_started = None;
-    let failed = match runner.roll_back(execution.status, &why).await {
+    let failed = match runner.roll_back(execution.status, &why, true).await {
         Ok(failed) => failed,
         Err(Halt::Waiting) => {
             let failed_steps = runner.failed_steps;
@@ -429,6 +432,11 @@ struct Runner<'a> {
     rollback_started: Option<Status>,
     /// Undos run now: a first cancel does not stop them.
     rolling_back: bool,
+    /// The rollback is `runbook undo`'s: the execution keeps its status.
+    rollback_on_demand: bool,
+    /// The real outputs of each step visit that succeeded in this process (the journal keeps
+    /// secrets redacted), for the undo that reverses it.
+    visit_outputs: HashMap<(String, u32), Map<String, Value>>,
     /// An operator's `fail` at `--step`: the next attempt of this step visit fails.
     operator_failure: Option<(String, u32, String)>,
 }
@@ -487,6 +495,8 @@ impl<'a> Runner<'a> {
             unsealing: false,
             rollback_started: None,
             rolling_back: false,
+            rollback_on_demand: false,
+            visit_outputs: HashMap::new(),
             operator_failure: None,
         }
     }
@@ -581,6 +591,7 @@ impl<'a> Runner<'a> {
         for event in self.engine.journal.events(&execution_id)? {
             if event.kind == EventKind::Control && event.detail["control"] == "rollback" {
                 let status = event.detail["status"].as_str().and_then(Status::parse);
+                self.rollback_on_demand = event.detail["on_demand"] == true;
                 self.rollback_started = Some(status.ok_or_else(|| Error::Walk {
                     execution_id: execution_id.clone(),
                     why: format!("its rollback record cannot be read ({})", event.detail),
@@ -676,11 +687,13 @@ impl<'a> Runner<'a> {
     /// step `undo:NAME` of the same iteration, with the outputs of the visit it reverses, and
     /// is journaled like any step, so a resume never runs an undo twice. An undo that fails
     /// does not stop the others. Returns the undos that did not succeed.
-    async fn roll_back(&mut self, status: Status, why: &str) -> Result<Vec<String>, Halt> {
+    async fn roll_back(&mut self, status: Status, why: &str, on_demand: bool) -> Result<Vec<String>, Halt> {
         if self.rollback_started.is_none() {
             let text = format!("rolling back {why}");
-            self.timeline.control(None, 0, "rollback", &text, json!({ "status": status }))?;
+            let detail = json!({ "status": status, "on_demand": on_demand });
+            self.timeline.control(None, 0, "rollback", &text, detail)?;
             self.rollback_started = Some(status);
+            self.rollback_on_demand = on_demand;
         }
         self.rolling_back = true;
         let execution_id = self.timeline.execution_id().to_owned();
@@ -698,11 +711,12 @@ impl<'a> Runner<'a> {
             let step = self.plan.step(id);
             let Some(undo) = step.undo.as_deref() else { continue };
             let key = (undo.name.clone(), record.iteration);
-            if let Some(undone) = self.replay.remove(&key) {
+            // Undone in an earlier run of this execution. An undo that failed or was stopped
+            // is not done: it runs again.
+            if let Some(undone) = self.replay.remove(&key)
+                && undone.status == Status::Success
+            {
                 self.timeline.step_restored(&undone);
-                if undone.status != Status::Success {
-                    failed.push(undo.name.clone());
-                }
                 continue;
             }
             if self.stopped() {
@@ -721,16 +735,49 @@ impl<'a> Runner<'a> {
                 }
                 self.timeline.attempt_interrupted(&mut open, "the undo runs again (safe to repeat)")?;
             }
-            // The undo reads the outputs of the visit it reverses.
-            if let Value::Object(outputs) = &record.outputs {
-                self.scope.set_outputs(&step.name, outputs.clone());
-            }
+            self.scope_of_visit(id, &record)?;
             if self.run_step(undo, record.iteration).await? != Outcome::Succeeded {
                 failed.push(undo.name.clone());
             }
         }
         self.rolling_back = false;
         Ok(failed)
+    }
+
+    /// Before an undo: the scope of the visit it reverses. The step's own outputs (as this
+    /// process saw them, or as the journal kept them), and in a loop body the iteration's
+    /// `Loop` values. A value the journal kept redacted is never fed to an undo.
+    fn scope_of_visit(&mut self, id: StepId, record: &StepRecord) -> Result<(), Halt> {
+        let step = self.plan.step(id);
+        let outputs = match self.visit_outputs.get(&(record.step.clone(), record.iteration)) {
+            Some(outputs) => outputs.clone(),
+            None => record.outputs.as_object().cloned().unwrap_or_default(),
+        };
+        self.scope.set_outputs(&step.name, outputs);
+        if let Some(loop_id) = self.plan.node(id).parent {
+            let looped = self.plan.step(loop_id);
+            let spec = self.render_inputs(looped).and_then(|inputs| loop_::Spec::parse(&inputs, &looped.inputs));
+            let mut loop_outputs = Map::new();
+            loop_outputs.insert("CurrentIteration".into(), json!(record.iteration));
+            if let Some(value) = spec.ok().and_then(|spec| spec.iterator_value(record.iteration)) {
+                loop_outputs.insert("CurrentIteratorValue".into(), value);
+            }
+            self.scope.set_outputs(&looped.name, loop_outputs.clone());
+            self.scope.set_outputs("Loop", loop_outputs);
+        }
+        let undo = step.undo.as_deref().expect("only steps with an undo are undone");
+        let redacted = match self.render_inputs(undo) {
+            Ok(inputs) => super::holds_placeholder(&Value::Object(inputs)),
+            Err(_) => false,
+        };
+        if redacted {
+            return Err(Halt::Error(Error::Sealed {
+                execution_id: self.timeline.execution_id().to_owned(),
+                step: step.name.clone(),
+                names: record.sealed.clone(),
+            }));
+        }
+        Ok(())
     }
 
     /// Whether `--to` names this step.
@@ -931,7 +978,8 @@ impl<'a> Runner<'a> {
     /// The cancel signal, and the level that stops what runs now: a cancel, or on the
     /// cancellation path a second one.
     fn cancel_signal(&self) -> (watch::Receiver<Interrupt>, Interrupt) {
-        let stops_at = if self.cancelling.is_none() { Interrupt::Cancel } else { Interrupt::Stop };
+        let stops_at =
+            if self.cancelling.is_none() && !self.rolling_back { Interrupt::Cancel } else { Interrupt::Stop };
         (self.cancel.clone(), stops_at)
     }
 
@@ -1178,10 +1226,10 @@ impl<'a> Runner<'a> {
             let delay = retry_delay(step, tries);
             self.timeline.attempt_retried(&mut attempt, delay.as_millis() as u64)?;
             if !delay.is_zero() {
-                let mut cancel = self.cancel.clone();
+                let (mut cancel, stops_at) = self.cancel_signal();
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    _ = cancel.wait_for(|interrupt| *interrupt >= Interrupt::Cancel) => {}
+                    _ = cancel.wait_for(|interrupt| *interrupt >= stops_at) => {}
                 }
             }
             attempt_number += 1;
@@ -1206,6 +1254,9 @@ impl<'a> Runner<'a> {
         self.timeline.step_finished(timeline::Finished { record, attempt: Some(&mut attempt), log, duration_ms })?;
         self.attempt_numbers.insert(key, attempt_number);
         if status == Status::Success {
+            if step.undo.is_some() {
+                self.visit_outputs.insert((step.name.clone(), iteration), outputs.clone());
+            }
             self.scope.set_outputs(&step.name, outputs);
             self.apply_effects(&effects);
         }
@@ -1277,6 +1328,10 @@ impl<'a> Runner<'a> {
         };
         let children = ChildRuns { engine: self.engine, config: self.config };
         let decider = Decisions::new(self.config, self.engine.prompt);
+        // An undo (a child runbook's too) sees only a second cancel: the first one, which may
+        // have started the rollback, does not stop it.
+        let (cancel, _forwarding) =
+            if self.rolling_back { stops_only(&self.cancel) } else { (self.cancel.clone(), None) };
         let context = Context {
             execution_id: self.timeline.execution_id(),
             step,
@@ -1284,7 +1339,7 @@ impl<'a> Runner<'a> {
             attempt,
             settings: &settings,
             timeline: &self.timeline,
-            cancel: self.cancel.clone(),
+            cancel,
             children: &children,
             decider: &decider,
         };
@@ -1430,6 +1485,27 @@ impl<'a> Runner<'a> {
             self.scope.outputs.get(step).and_then(|outputs| outputs.get(output)).cloned()
         });
         Value::Object(outputs)
+    }
+}
+
+/// A cancel signal that turns only when `cancel` turns to `Stop`, and the task that passes it
+/// on (aborted when dropped).
+fn stops_only(cancel: &watch::Receiver<Interrupt>) -> (watch::Receiver<Interrupt>, Option<Forwarding>) {
+    let (sender, receiver) = watch::channel(Interrupt::None);
+    let mut source = cancel.clone();
+    let task = tokio::spawn(async move {
+        if source.wait_for(|interrupt| *interrupt == Interrupt::Stop).await.is_ok() {
+            sender.send_replace(Interrupt::Stop);
+        }
+    });
+    (receiver, Some(Forwarding(task)))
+}
+
+struct Forwarding(tokio::task::JoinHandle<()>);
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

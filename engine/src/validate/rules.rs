@@ -239,6 +239,9 @@ impl<'a> Rules<'a> {
             return;
         }
         if step.undo_target.is_none() {
+            // In a loop body, the undo reads the loop's values as the step does.
+            let enclosing_loop = self.steps.get(step.name.as_str()).and_then(|placed| placed.enclosing_loop);
+            self.steps.insert(&undo.name, Placed { step: undo, enclosing_loop });
             self.step(undo);
         }
     }
