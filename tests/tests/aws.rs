@@ -838,3 +838,100 @@ fn https_is_spoken_with_the_authorities_the_system_trusts() {
     assert!(error.contains("invalid peer certificate: UnknownIssuer"), "{error}");
     assert!(!error.contains("ConnectorError {"), "a debug dump: {error}");
 }
+
+/// Every finished step visit of a run as `step:Status`, in order.
+fn visits(output: &Output) -> Vec<String> {
+    events(output)
+        .into_iter()
+        .filter(|event| event["event"] == "step_finished")
+        .map(|event| format!("{}:{}", event["step"].as_str().unwrap(), event["status"].as_str().unwrap()))
+        .collect()
+}
+
+/// The shipped EC2 drill against moto: a recovery that fails (injected) is rolled back, and
+/// the instance runs again, as boto3 sees it; the drill as planned leaves it running too.
+#[test]
+fn the_ec2_drill_rolls_back_a_failed_recovery_and_the_instance_runs_again() {
+    let Some(moto) = moto("the_ec2_drill_rolls_back_a_failed_recovery_and_the_instance_runs_again") else { return };
+    let scratch = Scratch::new("aws-drill");
+    let instance = moto.boto3(
+        "ec2 = boto3.client('ec2')\n\
+         image = ec2.describe_images(Owners=['amazon'])['Images'][0]['ImageId']\n\
+         emit(ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)['Instances'][0]['InstanceId'])",
+    );
+    let instance = instance.as_str().unwrap();
+    let path = project_root().join("runbooks/ec2-stop-recover-drill.yaml").display().to_string();
+    let param = format!("InstanceId={instance}");
+    let state = || {
+        moto.boto3(&format!(
+            "emit(boto3.client('ec2').describe_instances(InstanceIds=['{instance}'])['Reservations'][0]['Instances'][0]['State']['Name'])"
+        ))
+    };
+
+    let mut args = vec!["run", path.as_str(), "--format", "json", "--poll-interval", "0.05", "-p", param.as_str()];
+    args.extend(["--inject-failure", "recoverInstance"]);
+    let failed = moto.runbook(&scratch, &args);
+    assert_eq!(finished(&failed)["status"], "Failed", "{}\n{}", failed.stdout, failed.stderr);
+    assert_eq!(
+        visits(&failed),
+        [
+            "checkSteadyState:Success",
+            "stopInstance:Success",
+            "observe:Success",
+            "recoverInstance:Failed",
+            "undo:stopInstance:Success"
+        ]
+    );
+    assert_eq!(state(), "running");
+    let calls: Vec<String> =
+        moto.requests().iter().filter_map(|r| r["operation"].as_str().map(str::to_owned)).collect();
+    assert!(calls.iter().any(|call| call == "StartInstances"), "the undo started the instance: {calls:?}");
+
+    let drilled = run(moto, &scratch, &path, &[&param]);
+    assert_success(&drilled);
+    assert_eq!(state(), "running");
+}
+
+/// The shipped game-day template against moto: detection fails (injected), and the flag is put
+/// back as it was, as boto3 sees it.
+#[test]
+fn the_game_day_template_puts_the_flag_back_when_detection_fails() {
+    let Some(moto) = moto("the_game_day_template_puts_the_flag_back_when_detection_fails") else { return };
+    let scratch = Scratch::new("aws-game-day");
+    let flag = format!("/{}", unique("game-day-flag"));
+    let alarm = unique("app-errors");
+    moto.boto3(&format!(
+        "boto3.client('ssm').put_parameter(Name='{flag}', Value='none', Type='String')\n\
+         cloudwatch = boto3.client('cloudwatch')\n\
+         cloudwatch.put_metric_alarm(AlarmName='{alarm}', MetricName='Errors', Namespace='App', Statistic='Sum', \
+         Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator='GreaterThanOrEqualToThreshold')\n\
+         cloudwatch.set_alarm_state(AlarmName='{alarm}', StateValue='OK', StateReason='steady')\n\
+         emit(True)"
+    ));
+    let path = project_root().join("runbooks/game-day-template.yaml").display().to_string();
+    let (flag_param, alarm_param) = (format!("FlagName={flag}"), format!("AlarmName={alarm}"));
+    let args = [
+        "run",
+        path.as_str(),
+        "--format",
+        "json",
+        "--poll-interval",
+        "0.05",
+        "-p",
+        flag_param.as_str(),
+        "-p",
+        alarm_param.as_str(),
+        "--inject-failure",
+        "verifyDetected",
+    ];
+    let failed = moto.runbook(&scratch, &args);
+    assert_eq!(finished(&failed)["status"], "Failed", "{}\n{}", failed.stdout, failed.stderr);
+    assert_eq!(visits(&failed).last().map(String::as_str), Some("undo:injectFault:Success"));
+    let seen = moto.boto3(&format!(
+        "ssm = boto3.client('ssm')\n\
+         parameter = ssm.get_parameter(Name='{flag}')['Parameter']\n\
+         emit({{'value': parameter['Value'], 'version': parameter['Version']}})"
+    ));
+    // Set to the fault (version 2), then back (version 3).
+    assert_eq!(seen, json!({"value": "none", "version": 3}));
+}

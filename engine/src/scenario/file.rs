@@ -410,6 +410,14 @@ impl<'r> Checker<'_, 'r> {
         if let Some(id) = self.plan.find(bare) {
             return Some(self.plan.step(id));
         }
+        // `undo:NAME`: the step that reverses NAME on rollback (its `x-undo`).
+        if let Some(undo) = bare
+            .strip_prefix(crate::document::model::UNDO_PREFIX)
+            .and_then(|undone| self.plan.find(undone))
+            .and_then(|id| self.plan.step(id).undo.as_deref())
+        {
+            return Some(undo);
+        }
         let names: Vec<&str> = self.plan.steps().map(|id| self.plan.step(id).name.as_str()).collect();
         let suggestion = nearest(bare, names.into_iter()).map(str::to_owned);
         let diagnostic = self.error(Code::ScenarioUnknownStep, at, format!("the runbook has no step named `{bare}`"));
