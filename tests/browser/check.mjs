@@ -6,6 +6,7 @@
 //   node check.mjs PAGE.html SCREENSHOT.png
 import { chromium } from 'playwright-core';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const [page_file, screenshot] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -15,7 +16,7 @@ const browser = await chromium.launch({
          '--disable-component-update', '--disable-sync'],
 });
 const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-const address = 'file://' + path.resolve(page_file);
+const address = pathToFileURL(path.resolve(page_file)).href;
 const requests = [];
 const errors = [];
 page.on('request', (request) => { if (request.url() !== address) requests.push(request.url()); });
@@ -37,7 +38,7 @@ const drawn = await page.evaluate(() => {
     timeline: box('#timeline svg'),
     nodes: Object.fromEntries([...document.querySelectorAll('#graph .node')].map((n) => [n.dataset.step, n.dataset.status])),
     edges: document.querySelectorAll('#graph .edge').length,
-    taken: document.querySelectorAll('#graph .edge.taken').length,
+    taken: [...document.querySelectorAll('#graph .edge.taken')].map((e) => e.querySelector('title').textContent),
     bars: [...document.querySelectorAll('#timeline .bar[data-step]')].map((b) => b.dataset.step),
     marks: [...document.querySelectorAll('#timeline .mark')].map((m) => m.dataset.kind),
     details: document.querySelectorAll('details').length,

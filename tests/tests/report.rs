@@ -41,7 +41,9 @@ fn an_executions_report_opens_offline_and_shows_the_graph_the_timeline_and_no_se
     .replace("Name: A", "Name: A, Token: '{{ Token }}'");
     let path = scratch.runbook("report.yaml", &text);
     let token = format!("Token={canary}");
-    let failed = run(&scratch, &path, &["-p", &token, "--inject-failure", "B@1", "--inject-failure", "C"]);
+    // An error text that would be markup if it were not escaped.
+    let hostile = "C=Bad:\"><script>alert(1)</script><svg onload=alert(2)>";
+    let failed = run(&scratch, &path, &["-p", &token, "--inject-failure", "B@1", "--inject-failure", hostile]);
     assert_eq!(failed.status(), "Failed", "{}", failed.stderr);
 
     let page = scratch.dir.join("report.html");
@@ -50,6 +52,7 @@ fn an_executions_report_opens_offline_and_shows_the_graph_the_timeline_and_no_se
     assert_eq!(written.code, 0, "{}", written.stderr);
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(!html.contains(canary), "the secret parameter's value is in the page");
+    assert!(!html.contains("<script") && !html.contains("<svg onload"), "markup from an error reached the page");
 
     let seen = open_in_browser(&page, &scratch.dir.join("report.png"));
     let drawn = &seen["drawn"];
@@ -62,6 +65,29 @@ fn an_executions_report_opens_offline_and_shows_the_graph_the_timeline_and_no_se
     let shown = drawn["text"].as_str().unwrap();
     assert!(shown.contains("rolling back (x-rollback: on-failure): the run ended Failed"), "{shown}");
     assert!(shown.contains("`B` attempt 1 fails"), "{shown}");
+    assert!(shown.contains("Bad: \"><script>alert(1)</script>"), "the error is shown as text: {shown}");
+}
+
+#[test]
+fn the_graph_marks_the_way_a_loop_took() {
+    let scratch = Scratch::new("report-loop");
+    let body: String = [ok("X", &[]), ok("Y", &[])].concat().lines().map(|line| format!("    {line}\n")).collect();
+    let text = format!(
+        "{}  - name: Each\n    action: aws:loop\n    inputs:\n      Iterators: [a, b]\n      Steps:\n{body}{}",
+        crate::game_day::doc(&[ok("A", &[])]),
+        ok("Last", &[])
+    );
+    let path = scratch.runbook("loop.yaml", &text);
+    let looped = run(&scratch, &path, &[]);
+    assert_eq!(looped.status(), "Success", "{}", looped.stderr);
+    let page = scratch.dir.join("loop.html");
+    let state = scratch.state();
+    assert_eq!(runbook(&["report", "last", "--html", page.to_str().unwrap(), "--state-dir", &state]).code, 0);
+    let seen = open_in_browser(&page, &scratch.dir.join("loop.png"));
+    let mut taken: Vec<&str> = seen["drawn"]["taken"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    taken.sort_unstable();
+    assert_eq!(taken, ["A → Each (next)", "Each → Last (loop_exit)", "Each → X (loop_body)", "X → Y (next)"]);
+    assert_eq!(seen["drawn"]["nodes"]["X"], "Success");
 }
 
 #[test]
@@ -81,7 +107,8 @@ fn a_dry_runs_report_shows_the_ways_explored_and_the_rollback() {
     let seen = open_in_browser(&page, &scratch.dir.join("dry.png"));
     let drawn = &seen["drawn"];
     assert_eq!(drawn["nodes"], serde_json::json!({"A": "Reached", "B": "Reached", "C": "Reached"}));
-    assert!(drawn["taken"].as_u64().unwrap() >= 2, "{drawn}");
+    let taken: Vec<&str> = drawn["taken"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert!(taken.contains(&"B → C (on_failure)") && taken.contains(&"A → B (next)"), "{taken:?}");
     let shown = drawn["text"].as_str().unwrap();
     assert!(shown.contains("A\t→ undo:A\taws:sleep"), "{shown}");
 }

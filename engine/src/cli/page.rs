@@ -32,14 +32,16 @@ pub fn report_command(args: ReportArgs, stdout: &mut dyn Write, stderr: &mut dyn
     let (steps, attempts, events) = (journal.steps(&id)?, journal.attempts(&id)?, journal.events(&id)?);
     // The graph needs the runbook; one that is gone (or no longer parses) leaves the page
     // without it, and says so.
-    let runbook = crate::document::load_path(std::path::Path::new(&execution.runbook_path))
+    let path = std::path::Path::new(&execution.runbook_path);
+    let changed = std::fs::read(path).is_ok_and(|bytes| crate::exec::content_hash(&bytes) != execution.runbook_hash);
+    let runbook = crate::document::load_path(path)
         .ok()
         .and_then(|loaded| loaded.value)
         .map(crate::document::model::Runbook::from_value);
     let plan = runbook.as_ref().map(crate::plan::plan);
     let record =
         crate::report::html::Record { execution: &execution, steps: &steps, attempts: &attempts, events: &events };
-    let page = crate::report::html::execution(plan.as_ref(), &record).map_err(anyhow::Error::msg)?;
+    let page = crate::report::html::execution(plan.as_ref(), changed, &record).map_err(anyhow::Error::msg)?;
     std::fs::write(&args.html, &page).with_context(|| format!("failed to write {}", args.html.display()))?;
     writeln!(
         stdout,

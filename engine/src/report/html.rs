@@ -16,8 +16,11 @@ use crate::plan::{Label, Plan};
 
 const TEMPLATE: &str = include_str!("report.html");
 
-/// A log longer than this is cut in the report (the journal keeps it whole).
-const LOG_SHOWN: usize = 64 << 10;
+/// The end of an attempt's log the page shows (where failures show), and what all logs of a
+/// page may take together; an error is cut too. The journal keeps them whole.
+const LOG_SHOWN: usize = 8 << 10;
+const LOGS_SHOWN: usize = 1 << 20;
+const ERROR_SHOWN: usize = 4 << 10;
 
 /// What the journal holds of one execution.
 pub struct Record<'a> {
@@ -34,35 +37,99 @@ struct Drawn {
     undo: Option<Status>,
 }
 
+/// How bad a status is, for a step visited several times (its worst shows).
+fn severity(status: Status) -> u8 {
+    match status {
+        Status::Failed | Status::TimedOut => 7,
+        Status::Cancelled => 6,
+        Status::Interrupted => 5,
+        Status::Waiting | Status::InProgress | Status::Pending => 4,
+        Status::Exited => 3,
+        Status::Success | Status::DryRun => 2,
+        Status::Skipped => 1,
+    }
+}
+
+/// The edges a set of step visits took: `(from, to, label)` by the successor of each visit's
+/// outcome, and into the body of each loop that ran one.
+fn taken_edges(plan: &Plan<'_>, steps: &[StepRecord]) -> HashSet<(String, String, String)> {
+    let mut taken = HashSet::new();
+    for record in steps {
+        let Some(id) = plan.find(&record.step) else { continue };
+        if let Some(outcome) = record.outcome.as_outcome()
+            && let crate::plan::Next::Step { step, label } = plan.successor(id, outcome)
+        {
+            taken.insert((record.step.clone(), plan.step(step).name.clone(), label.to_string()));
+        }
+        if let Some(parent) = plan.node(id).parent
+            && let Some(entry) = plan.node(parent).body_entry
+        {
+            let looped = plan.step(parent).name.clone();
+            taken.insert((looped, plan.step(entry).name.clone(), Label::LoopBody.to_string()));
+        }
+    }
+    taken
+}
+
 /// The report of an execution. `plan` is the runbook as it is now; without it (the file is
 /// gone) the page has no graph.
-pub fn execution(plan: Option<&Plan<'_>>, record: &Record<'_>) -> Result<String, String> {
+/// `changed`: the runbook's file is not the one the execution ran (its hash differs): the graph
+/// is the runbook as it is now, and the page says so.
+pub fn execution(plan: Option<&Plan<'_>>, changed: bool, record: &Record<'_>) -> Result<String, String> {
     let execution = record.execution;
     let mut drawn: HashMap<&str, Drawn> = HashMap::new();
+    let mut worst: HashMap<&str, Status> = HashMap::new();
+    let mut undos: Vec<(&str, Status)> = Vec::new();
     for step in record.steps {
         if let Some(undone) = step.step.strip_prefix(crate::document::model::UNDO_PREFIX) {
-            if let Some(entry) = drawn.get_mut(undone) {
-                entry.undo = Some(step.status);
-            }
+            undos.push((undone, step.status));
             continue;
         }
         let entry = drawn.entry(&step.step).or_insert(Drawn { status: String::new(), visits: 0, undo: None });
         entry.visits += 1;
-        // The worst status of its visits shows.
-        if entry.status.is_empty() || step.status.is_failure() {
-            entry.status = step.status.as_str().to_owned();
+        let status = worst.entry(&step.step).or_insert(step.status);
+        if severity(step.status) > severity(*status) {
+            *status = step.status;
+        }
+        entry.status = status.as_str().to_owned();
+    }
+    // An undo that failed in any iteration shows as failed.
+    for (undone, status) in undos {
+        if let Some(entry) = drawn.get_mut(undone) {
+            let shown = entry.undo.get_or_insert(status);
+            if severity(status) > severity(*shown) {
+                *shown = status;
+            }
         }
     }
-    // The edges the run took: from each step to the one that started next.
     let mut order: Vec<&StepRecord> = record.steps.iter().collect();
     order.sort_by(|a, b| a.started_at.cmp(&b.started_at));
-    let taken: HashSet<(String, String)> =
-        order.windows(2).map(|pair| (pair[0].step.clone(), pair[1].step.clone())).collect();
-    let graph = plan.map(|plan| graph_svg(plan, &drawn, &taken)).unwrap_or_default();
+    let graph = plan.map(|plan| graph_svg(plan, &drawn, &taken_edges(plan, record.steps))).unwrap_or_default();
+    // Steps the journal holds that the runbook no longer has (it changed since the run).
+    let missing: Vec<&str> = plan
+        .map(|plan| {
+            let mut names: Vec<&str> = drawn.keys().copied().filter(|name| plan.find(name).is_none()).collect();
+            names.sort_unstable();
+            names
+        })
+        .unwrap_or_default();
     let timeline = timeline_svg(record);
-    let visits: Vec<Value> = order.iter().map(|step| visit_json(step, record.attempts)).collect();
+    let mut attempts_of: HashMap<(&str, u32), Vec<&Attempt>> = HashMap::new();
+    for attempt in record.attempts {
+        attempts_of.entry((attempt.step.as_str(), attempt.iteration)).or_default().push(attempt);
+    }
+    let mut log_budget = LOGS_SHOWN;
+    let visits: Vec<Value> = order
+        .iter()
+        .map(|step| {
+            let attempts = attempts_of.get(&(step.step.as_str(), step.iteration)).map_or(&[][..], Vec::as_slice);
+            visit_json(&execution.id, step, attempts, &mut log_budget)
+        })
+        .collect();
     let mut counts: Vec<(String, usize)> = Vec::new();
-    for step in record.steps {
+    let is_undo = |step: &&StepRecord| step.step.starts_with(crate::document::model::UNDO_PREFIX);
+    let undone = record.steps.iter().filter(is_undo).count();
+    for step in record.steps.iter().filter(|step| !is_undo(step)) {
         match counts.iter_mut().find(|(status, _)| status == step.status.as_str()) {
             Some((_, count)) => *count += 1,
             None => counts.push((step.status.as_str().to_owned(), 1)),
@@ -87,10 +154,13 @@ pub fn execution(plan: Option<&Plan<'_>>, record: &Record<'_>) -> Result<String,
         "outputs": execution.outputs.as_ref().map(pretty),
         "error": execution.error,
         "counts": counts.iter().map(|(status, count)| json!({ "status": status, "count": count })).collect::<Vec<_>>(),
+        "undos": undone,
         "attempts": record.attempts.len(),
         "controls": controls,
         "visits": visits,
         "no_graph": plan.is_none(),
+        "changed": changed,
+        "missing": missing,
     });
     render(context, &graph, &timeline)
 }
@@ -105,7 +175,7 @@ pub fn dry_run(plan: &Plan<'_>, tree: &Tree, name: &str) -> Result<String, Strin
     for node in &tree.nodes {
         for link in &node.next {
             if let Target::Node(next) = link.to {
-                taken.insert((node.step.clone(), tree.nodes[next].step.clone()));
+                taken.insert((node.step.clone(), tree.nodes[next].step.clone(), link.label.clone()));
             }
         }
     }
@@ -163,36 +233,45 @@ fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-fn visit_json(step: &StepRecord, attempts: &[Attempt]) -> Value {
+fn visit_json(execution_id: &str, step: &StepRecord, attempts: &[&Attempt], log_budget: &mut usize) -> Value {
+    let mut previous_inputs: Option<&Value> = None;
     let tries: Vec<Value> = attempts
         .iter()
-        .filter(|attempt| attempt.step == step.step && attempt.iteration == step.iteration)
         .map(|attempt| {
-            let log = attempt.log.as_deref().map(|log| {
-                if log.len() <= LOG_SHOWN {
-                    log.to_owned()
-                } else {
-                    let cut = (0..=LOG_SHOWN).rev().find(|at| log.is_char_boundary(*at)).unwrap_or(0);
-                    format!(
-                        "{}\n… {} more bytes: runbook executions show ID --logs {}",
-                        &log[..cut],
-                        log.len() - cut,
-                        step.step
-                    )
+            let log = attempt.log.as_deref().filter(|log| !log.is_empty()).map(|log| {
+                let shown = LOG_SHOWN.min(*log_budget);
+                *log_budget -= shown.min(log.len());
+                if log.len() <= shown {
+                    return log.to_owned();
                 }
+                // The end of the log, where failures show.
+                let start = (log.len() - shown..=log.len()).find(|at| log.is_char_boundary(*at)).unwrap_or(log.len());
+                format!(
+                    "… {start} bytes before this: runbook executions show {execution_id} --logs {}\n{}",
+                    step.step,
+                    &log[start..]
+                )
             });
+            // Inputs once, unless an attempt's differ (a retry renders them again).
+            let inputs = (previous_inputs != Some(&attempt.inputs)).then(|| pretty(&attempt.inputs));
+            previous_inputs = Some(&attempt.inputs);
+            let duration = match attempt.ended_at.as_deref() {
+                Some(end) => seconds_between(&attempt.started_at, end),
+                None => "no end recorded".to_owned(),
+            };
             json!({
                 "attempt": attempt.attempt, "status": attempt.status.as_str(), "started": attempt.started_at,
-                "duration": attempt.ended_at.as_deref().map(|end| seconds_between(&attempt.started_at, end)),
-                "inputs": pretty(&attempt.inputs), "error": attempt.error, "log": log,
+                "duration": duration, "inputs": inputs,
+                "error": attempt.error.as_deref().map(|error| clip(error, ERROR_SHOWN)), "log": log,
             })
         })
         .collect();
     json!({
         "name": if step.iteration > 0 { format!("{} #{}", step.step, step.iteration) } else { step.step.clone() },
-        "action": step.action, "status": step.status.as_str(), "attempts": step.attempts,
+        "action": step.action, "status": step.status.as_str(), "attempts": tries.len(),
         "duration": seconds_between(&step.started_at, &step.ended_at),
-        "outputs": pretty(&step.outputs), "error": step.error, "tries": tries,
+        "outputs": pretty(&step.outputs),
+        "error": step.error.as_deref().map(|error| clip(error, ERROR_SHOWN)), "tries": tries,
     })
 }
 
@@ -241,7 +320,7 @@ const INDENT: usize = 28;
 /// The plan as an arc diagram: one box per step in document order (a loop's body indented
 /// under it), coloured by status, with each jump that is not "on to the next step" drawn as an
 /// arc on the right, its colour by kind, thick where the run took it.
-fn graph_svg(plan: &Plan<'_>, drawn: &HashMap<&str, Drawn>, taken: &HashSet<(String, String)>) -> String {
+fn graph_svg(plan: &Plan<'_>, drawn: &HashMap<&str, Drawn>, taken: &HashSet<(String, String, String)>) -> String {
     let ids: Vec<_> = plan.steps().collect();
     let position: HashMap<usize, usize> = ids.iter().enumerate().map(|(row, id)| (id.index(), row)).collect();
     let y = |row: usize| 14 + row * ROW;
@@ -254,7 +333,7 @@ fn graph_svg(plan: &Plan<'_>, drawn: &HashMap<&str, Drawn>, taken: &HashSet<(Str
         for (to, edge) in plan.edges_from(id) {
             let to_row = position[&to.index()];
             let target = &plan.step(to).name;
-            let was_taken = taken.contains(&(name.clone(), target.clone()));
+            let was_taken = taken.contains(&(name.clone(), target.clone(), edge.label.to_string()));
             let kind = match edge.label {
                 Label::Next | Label::Continue if to_row == from + 1 => "next",
                 Label::Next => "jump",
@@ -348,8 +427,10 @@ fn timeline_svg(record: &Record<'_>) -> String {
     let Some(start) = parse(&record.execution.started_at) else { return String::new() };
     let mut end = record.execution.ended_at.as_deref().and_then(parse).unwrap_or(start);
     for attempt in record.attempts {
-        if let Some(ended) = attempt.ended_at.as_deref().and_then(parse) {
-            end = end.max(ended);
+        for at in std::iter::once(&attempt.started_at).chain(&attempt.ended_at) {
+            if let Some(at) = parse(at) {
+                end = end.max(at);
+            }
         }
     }
     for event in record.events {
@@ -361,21 +442,23 @@ fn timeline_svg(record: &Record<'_>) -> String {
     let x = |at: jiff::Timestamp| LABELS as f64 + (at.duration_since(start).as_secs_f64() / total * CHART as f64);
     // Rows: the execution itself, then each visit as it first started.
     let mut rows: Vec<(String, u32)> = vec![(String::new(), 0)];
+    let mut index: HashMap<(String, u32), usize> = HashMap::new();
     let mut attempts: Vec<&Attempt> = record.attempts.iter().collect();
     attempts.sort_by(|a, b| a.started_at.cmp(&b.started_at));
-    for attempt in &attempts {
-        let key = (attempt.step.clone(), attempt.iteration);
-        if !rows.contains(&key) {
+    // Each visit where it first started: a loop (no attempt of its own) before its body.
+    let mut visits: Vec<(&str, (String, u32))> = attempts
+        .iter()
+        .map(|attempt| (attempt.started_at.as_str(), (attempt.step.clone(), attempt.iteration)))
+        .chain(record.steps.iter().map(|step| (step.started_at.as_str(), (step.step.clone(), step.iteration))))
+        .collect();
+    visits.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, key) in visits {
+        if !index.contains_key(&key) {
+            index.insert(key.clone(), rows.len());
             rows.push(key);
         }
     }
-    for step in record.steps {
-        let key = (step.step.clone(), step.iteration);
-        if !rows.contains(&key) {
-            rows.push(key);
-        }
-    }
-    let row_of = |step: &str, iteration: u32| rows.iter().position(|(s, i)| s == step && *i == iteration);
+    let row_of = |step: &str, iteration: u32| index.get(&(step.to_owned(), iteration)).copied();
     let y = |row: usize| 24 + row * BAR_ROW;
     let mut out = String::new();
     for (row, (step, iteration)) in rows.iter().enumerate() {
@@ -397,10 +480,13 @@ fn timeline_svg(record: &Record<'_>) -> String {
         let (Some(row), Some(started)) = (row_of(&attempt.step, attempt.iteration), parse(&attempt.started_at)) else {
             continue;
         };
-        let ended = attempt.ended_at.as_deref().and_then(parse).unwrap_or(end);
-        let (x1, x2) = (x(started), x(ended));
-        let seconds = ended.duration_since(started).as_secs_f64();
-        let mut title = format!("{} attempt {}: {} in {seconds:.3} s", attempt.step, attempt.attempt, attempt.status);
+        let ended = attempt.ended_at.as_deref().and_then(parse);
+        let (x1, x2) = (x(started), x(ended.unwrap_or(end)));
+        let took = match ended {
+            Some(ended) => format!("in {:.3} s", ended.duration_since(started).as_secs_f64()),
+            None => "no end recorded".to_owned(),
+        };
+        let mut title = format!("{} attempt {}: {} {took}", attempt.step, attempt.attempt, attempt.status);
         if let Some(error) = &attempt.error {
             let _ = write!(title, "\n{}", clip(error, 300));
         }
