@@ -40,12 +40,30 @@ impl Journal {
     pub fn open(dir: &Path) -> Result<Journal> {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
         let path = dir.join(FILE_NAME);
-        let connection = Connection::open(&path)?;
+        // SQLite may answer "busy" at once, without waiting in its busy handler, when a second
+        // process opens a journal the first is creating (switching it to WAL, creating the
+        // tables): try again for a while, as the busy handler would have waited.
+        let mut tries = 0;
+        loop {
+            match Journal::open_once(dir, &path) {
+                Err(Error::Sqlite(rusqlite::Error::SqliteFailure(failure, _)))
+                    if failure.code == ErrorCode::DatabaseBusy && tries < 100 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    fn open_once(dir: &Path, path: &Path) -> Result<Journal> {
+        let connection = Connection::open(path)?;
         // The timeout first: two processes opening a new journal at once wait for each other.
         connection.busy_timeout(std::time::Duration::from_secs(10))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
-        format::prepare(&connection, &path)?;
+        format::prepare(&connection, path)?;
         Ok(Journal { connection, dir: dir.to_owned() })
     }
 
