@@ -925,8 +925,6 @@ fn duration_between(start: &str, end: &str) -> String {
     }
 }
 
-/// `runbook approve|reject|resume ID`: records the decision for the step the execution waits
-/// on and, unless another process drives it (or --no-continue), goes on with it here.
 /// `runbook undo ID`.
 #[derive(Debug, Args)]
 pub struct UndoArgs {
@@ -983,6 +981,8 @@ pub fn undo_command(args: UndoArgs, stdout: &mut dyn Write, stderr: &mut dyn Wri
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
+/// `runbook approve|reject|resume ID`: records the decision for the step the execution waits
+/// on and, unless another process drives it (or --no-continue), goes on with it here.
 pub fn decide_command(
     answer: Answer,
     resume: bool,

@@ -169,31 +169,22 @@ pub async fn undo(
     cancel: watch::Receiver<Interrupt>,
 ) -> Result<Finished, Error> {
     refuse_placeholders(request, config)?;
-    let Some(id) = &config.resume else { return Err(Error::NotWaiting("name the execution to undo".into())) };
-    let execution = engine.journal.execution(id)?;
-    if execution.dry_run {
-        return Err(Error::DryRunRecord { execution_id: execution.id });
+    if config.resume.is_none() {
+        return Err(Error::NotWaiting("name the execution to undo".into()));
     }
+    let (system, redactor) = set_up(request, config, engine, true).await?;
+    // As a resume claims it: not a dry-run, the same runbook, no records lost, and this
+    // process the only one that drives it (its status read again under the lock).
+    let Some((execution, lease)) = claim(request, config, engine)? else {
+        return Err(Error::NotWaiting("name the execution to undo".into()));
+    };
     if !execution.status.is_terminal() {
+        lease.release(false);
         return Err(Error::NotWaiting(format!(
             "execution {} is {}: it can be undone once it has ended (go on with `runbook run --resume {}`, or \
              cancel it)",
             execution.id, execution.status, execution.id
         )));
-    }
-    if execution.runbook_hash != request.hash && !config.force {
-        return Err(Error::RunbookChanged {
-            execution_id: execution.id,
-            recorded: execution.runbook_hash,
-            now: request.hash.clone(),
-        });
-    }
-    let (system, redactor) = set_up(request, config, engine, true).await?;
-    let lease = engine.locks.acquire(&execution.id)?;
-    if let Some(what) = engine.journal.missing_records(&execution.id)?
-        && !config.accept_lost_records
-    {
-        return Err(Error::LostRecords { execution_id: execution.id, what });
     }
     let timeline = Timeline::new(&execution.id, engine.journal, engine.observer, redactor);
     let started = Instant::now();
