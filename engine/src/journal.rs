@@ -12,6 +12,7 @@
 mod format;
 mod locks;
 mod memory;
+pub mod named;
 pub mod record;
 mod sqlite;
 
@@ -56,12 +57,18 @@ pub enum Error {
     /// Another execution took the idempotency key first (two processes started at once).
     #[error("idempotency key `{key}` already names execution {execution_id}")]
     KeyTaken { key: String, execution_id: String },
+    /// A named lock is held by another execution whose grant conflicts.
+    #[error("lock `{name}` is held by execution {holder} (its lease runs until {expires_at} ms)")]
+    LockHeld { name: String, holder: String, expires_at: i64 },
+    /// A named lock's lease ran out (or it was released by force): another may hold it now.
+    #[error("the lease of lock `{name}` (token {token}) was lost")]
+    LeaseLost { name: String, token: u64 },
 }
 
 impl Error {
     /// The engine refuses to go on: another process holds what this one needs.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Error::Locked { .. } | Error::KeyTaken { .. })
+        matches!(self, Error::Locked { .. } | Error::KeyTaken { .. } | Error::LockHeld { .. } | Error::LeaseLost { .. })
     }
 
     /// The caller named something the journal does not hold.
