@@ -159,6 +159,9 @@ when every undo succeeded, 4 when one failed.")]
     /// outputs, error and log (secrets redacted as in the journal). No network is needed to
     /// open it. For a dry-run: `runbook run --dry-run --report FILE`.
     Report(page::ReportArgs),
+    /// Named locks (x-locks, --lock): list them, or release one by force.
+    #[command(subcommand)]
+    Locks(run::LocksCommand),
     /// List every diagnostic code with its severity and what it means, or explain one: what
     /// it catches, why it matters, how to fix it, with an example of the mistake and the fix.
     #[command(after_help = "\
@@ -316,6 +319,7 @@ pub fn run(
         Command::Resume(args) => run::decide_command(exec::Answer::Approve, true, args, stdout, stderr),
         Command::Undo(args) => run::undo_command(args, stdout, stderr),
         Command::Report(args) => page::report_command(args, stdout, stderr),
+        Command::Locks(command) => run::locks_command(command, stdout),
         Command::Test(args) => test::test_command(*args, stdout, terminal_colour),
         Command::Codes { code } => codes_command(code.as_deref(), stdout).map(|()| exit::SUCCESS),
         Command::Completions { shell } => {
@@ -357,7 +361,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Executions(command) => command.json(),
         Command::Approve(args) | Command::Reject(args) | Command::Resume(args) => args.json(),
         Command::Undo(args) => args.json(),
-        Command::Report(_) => false,
+        Command::Report(_) | Command::Locks(_) => false,
         Command::Test(args) => args.json(),
         Command::Codes { .. } | Command::Completions { .. } | Command::Man { .. } => false,
     }

@@ -96,6 +96,10 @@ pub struct Config {
     pub user: String,
     /// Game-day controls (`--inject-failure`, `--from`, `--step`, ...); none for a child.
     pub controls: Controls,
+    /// `--lock NAME` (exclusive, the default lease), besides the runbook's `x-locks`.
+    pub locks: Vec<String>,
+    /// How long to wait for a named lock another execution holds (`--lock-timeout`).
+    pub lock_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -119,6 +123,8 @@ impl Default for Config {
             secrets: Redactor::default(),
             user: current_user(),
             controls: Controls::default(),
+            locks: Vec::new(),
+            lock_timeout: std::time::Duration::ZERO,
         }
     }
 }
@@ -142,6 +148,8 @@ pub trait Prompt {
 pub struct Engine<'a> {
     pub journal: &'a dyn JournalWrite,
     pub locks: &'a dyn Locks,
+    /// Named locks (`x-locks`, `--lock`); `None` where a run takes none (scenarios).
+    pub named: Option<&'a dyn journal::NamedLocks>,
     pub observer: &'a dyn Observer,
     pub executors: &'a dyn Executors,
     /// The terminal, for [`WaitMode::Prompt`].
@@ -151,7 +159,14 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     /// The real parts: the SQLite journal for records and locks, the catalogue's executors.
     pub fn new(journal: &'a Journal, observer: &'a dyn Observer) -> Engine<'a> {
-        Engine { journal, locks: journal, observer, executors: &crate::actions::Catalogue, prompt: None }
+        Engine {
+            journal,
+            locks: journal,
+            named: Some(journal),
+            observer,
+            executors: &crate::actions::Catalogue,
+            prompt: None,
+        }
     }
 }
 

@@ -92,6 +92,22 @@ pub fn default_dir() -> PathBuf {
     home.join(".local/state/runbook")
 }
 
+/// Named locks (`x-locks`, `--lock`): see [`named`].
+pub trait NamedLocks {
+    fn grant(
+        &self,
+        name: &str,
+        holder: &str,
+        mode: named::LockMode,
+        lease: std::time::Duration,
+    ) -> Result<named::Grant>;
+    fn renew(&self, held: &named::Grant, lease: std::time::Duration) -> Result<named::Grant>;
+    fn release(&self, held: &named::Grant) -> Result<()>;
+    fn force_release(&self, name: &str, holder: &str) -> Result<bool>;
+    fn grants(&self) -> Result<Vec<named::Grant>>;
+    fn last_token(&self, name: &str) -> Result<u64>;
+}
+
 /// Reading the record: what `runbook executions`, resumes and decisions look at.
 pub trait JournalRead {
     fn execution(&self, execution_id: &str) -> Result<Execution>;

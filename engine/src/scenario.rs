@@ -207,8 +207,14 @@ pub fn run(
         profile: None,
         region: Some(scenario.region.clone()),
     };
-    let engine =
-        Engine { journal: &journal, locks: &journal, observer: &recorder, executors: &step_mocks, prompt: None };
+    let engine = Engine {
+        journal: &journal,
+        locks: &journal,
+        named: None,
+        observer: &recorder,
+        executors: &step_mocks,
+        prompt: None,
+    };
     let parameters = crate::validate::params::bind(&target.runbook, &scenario.parameters).values;
     let request = Request { plan, path: target.path.clone(), hash: target.hash.clone(), parameters };
     // A scenario that talks to a server runs in real time: a paused clock would run out while
@@ -233,6 +239,7 @@ pub fn run(
                 partition_name: None,
                 ssm: Default::default(),
                 clock: Clock::starting_at(scenario.now),
+                fencing_token: None,
             },
             step_answers: scenario.answers.clone(),
             ..base.clone()

@@ -47,7 +47,7 @@ impl fmt::Display for Reference<'_> {
 
 /// The system variables of section 5.2.
 pub const GLOBAL_VARIABLES: &[&str] = &["ACCOUNT_ID", "REGION", "AWS_PARTITION", "DATE", "DATE_TIME"];
-pub const AUTOMATION_VARIABLES: &[&str] = &["EXECUTION_ID"];
+pub const AUTOMATION_VARIABLES: &[&str] = &["EXECUTION_ID", "FENCING_TOKEN"];
 
 fn is_ident(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')

@@ -82,6 +82,13 @@ pub struct RunArgs {
     /// Also write a JUnit XML report: one test case per step visit, failures with their error.
     #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
     junit: Option<PathBuf>,
+    /// Take this named lock (exclusive) before the first step, besides the runbook's x-locks;
+    /// the run is refused while another execution holds it (repeatable).
+    #[arg(long, value_name = "NAME", conflicts_with = "dry_run")]
+    lock: Vec<String>,
+    /// Wait up to this long (30s, 5m) for a lock another execution holds, with backoff.
+    #[arg(long, value_name = "DURATION", value_parser = controls::parse_duration, default_value = "0s")]
+    lock_timeout: std::time::Duration,
     /// Go on with an execution that stopped (crash, Ctrl-C, failure, waiting): steps that
     /// succeeded are restored from the journal, never run again. The id, a unique prefix of it,
     /// or `last`.
@@ -302,6 +309,57 @@ impl ExecutionsCommand {
     }
 }
 
+/// `runbook locks`.
+#[derive(Debug, Subcommand)]
+pub enum LocksCommand {
+    /// Every named lock held now: name, holder (an execution id), mode, fencing token, lease.
+    List {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Take a lock from its holder (as `terraform force-unlock`): the holder's next step is
+    /// refused, its lease being lost.
+    Release {
+        name: String,
+        /// The holder's execution id, as `runbook locks list` shows it.
+        #[arg(long, value_name = "HOLDER")]
+        force: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+pub fn locks_command(command: LocksCommand, stdout: &mut dyn Write) -> anyhow::Result<u8> {
+    use crate::journal::NamedLocks;
+    match command {
+        LocksCommand::List { state } => {
+            let journal = state.open()?;
+            for grant in journal.grants()? {
+                let left = (grant.expires_at - jiff::Timestamp::now().as_millisecond()).max(0) as f64 / 1000.0;
+                writeln!(
+                    stdout,
+                    "{}  {}  {}  token {}  lease {left:.1} s left",
+                    grant.name,
+                    grant.holder,
+                    grant.mode.as_str(),
+                    grant.token
+                )?;
+            }
+            Ok(exit::SUCCESS)
+        }
+        LocksCommand::Release { name, force, state } => {
+            let journal = state.open()?;
+            if !journal.force_release(&name, &force)? {
+                bail!(UsageError(format!(
+                    "lock `{name}` is not held by {force}: `runbook locks list` shows who holds it"
+                )));
+            }
+            writeln!(stdout, "released lock `{name}` from {force}")?;
+            Ok(exit::SUCCESS)
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ExecutionsCommand {
     /// The most recent executions, newest first.
@@ -415,6 +473,8 @@ pub fn run_command(
         },
         wait: wait_mode(args.wait),
         controls,
+        locks: args.lock.clone(),
+        lock_timeout: args.lock_timeout,
         ..args.engine.config()?
     };
     config.secrets.extend(given_secrets);

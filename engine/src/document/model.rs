@@ -22,7 +22,22 @@ pub struct Runbook {
     pub extensions: Map<String, Value>,
     /// `x-rollback`: when the undos of the steps that succeeded run.
     pub rollback: Rollback,
+    /// `x-locks`: the named locks a run takes before its first step.
+    pub locks: Vec<LockSpec>,
 }
+
+/// One entry of `x-locks`: `dns/{{ Zone }}`, or `{name, mode: shared, leaseSeconds: 120}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockSpec {
+    /// The name, a template of parameters.
+    pub name: String,
+    pub shared: bool,
+    pub lease_seconds: u64,
+    pub pointer: String,
+}
+
+/// How long a lock is held without renewal, unless `leaseSeconds` says otherwise.
+pub const DEFAULT_LEASE_SECONDS: u64 = 60;
 
 /// What the step that reverses step NAME (`x-undo`) is named: `undo:NAME`.
 pub const UNDO_PREFIX: &str = "undo:";
@@ -405,8 +420,41 @@ impl Runbook {
             },
             extensions: extensions(&mut root),
             rollback: Rollback::Never,
+            locks: Vec::new(),
         }
         .with_undos()
+        .with_locks()
+    }
+
+    /// `x-locks` read.
+    fn with_locks(mut self) -> Runbook {
+        let Some(Value::Array(entries)) = self.extensions.get("x-locks") else { return self };
+        self.locks = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, entry)| {
+                let pointer = format!("/x-locks/{i}");
+                match entry {
+                    Value::String(name) => Some(LockSpec {
+                        name: name.clone(),
+                        shared: false,
+                        lease_seconds: DEFAULT_LEASE_SECONDS,
+                        pointer,
+                    }),
+                    Value::Object(entry) => Some(LockSpec {
+                        name: entry.get("name")?.as_str()?.to_owned(),
+                        shared: entry.get("mode").and_then(Value::as_str) == Some("shared"),
+                        lease_seconds: entry
+                            .get("leaseSeconds")
+                            .and_then(lenient_integer)
+                            .unwrap_or(DEFAULT_LEASE_SECONDS),
+                        pointer,
+                    }),
+                    _ => None,
+                }
+            })
+            .collect();
+        self
     }
 
     /// `x-rollback` read, and each `x-undo: step:OTHER` resolved to a copy of OTHER.

@@ -72,6 +72,8 @@ impl ChildRuns<'_> {
             secrets: context.timeline.redactor(),
             // The controls name the parent's steps.
             controls: super::Controls::default(),
+            // The parent holds the run's locks.
+            locks: Vec::new(),
             ..self.config.clone()
         };
         let linking = Linking { inner: self.engine.observer, context, linked: Cell::new(false) };

@@ -72,6 +72,10 @@ pub async fn run(
         runner.record_walk()?;
     }
     runner.record_controls()?;
+    if let Err(error) = runner.take_locks().await {
+        let _ = runner.timeline.stopped(&error.to_string());
+        return Err(error);
+    }
     let entry = runner.walk.from.as_deref().and_then(|step| request.plan.find(step)).or(request.plan.entry());
     let ended = async {
         // A rollback under way when the last process stopped goes on; the walk had ended.
@@ -103,6 +107,7 @@ pub async fn run(
     .await;
     let execution_id = runner.timeline.execution_id().to_owned();
     let duration_ms = || started.elapsed().as_millis() as u64;
+    runner.release_locks();
     let (status, outputs) = match ended {
         Ok(ended) => ended,
         Err(Halt::Waiting) => {
@@ -428,6 +433,8 @@ struct Runner<'a> {
     /// The real outputs of each step visit that succeeded in this process (the journal keeps
     /// secrets redacted), for the undo that reverses it.
     visit_outputs: HashMap<(String, u32), Map<String, Value>>,
+    /// The named locks this execution holds, with their leases.
+    grants: Vec<(crate::journal::named::Grant, Duration)>,
     /// An operator's `fail` at `--step`: the next attempt of this step visit fails.
     operator_failure: Option<(String, u32, String)>,
 }
@@ -488,6 +495,7 @@ impl<'a> Runner<'a> {
             rolling_back: false,
             rollback_on_demand: false,
             visit_outputs: HashMap::new(),
+            grants: Vec::new(),
             operator_failure: None,
         }
     }
@@ -651,6 +659,90 @@ impl<'a> Runner<'a> {
         })
     }
 
+    /// `x-locks` and `--lock`: each named lock is granted before the first step, names rendered
+    /// from the parameters and taken in name order (two runs never wait on each other
+    /// crosswise), waiting up to `--lock-timeout` with backoff for one another execution holds.
+    /// Every grant is a fact of the timeline; the first lock's fencing token is
+    /// `{{ automation:FENCING_TOKEN }}`.
+    async fn take_locks(&mut self) -> Result<(), Error> {
+        let Some(named) = self.engine.named else { return Ok(()) };
+        let config = template::config_for(self.plan.runbook);
+        let mut wanted: Vec<(String, bool, u64)> = Vec::new();
+        for spec in &self.plan.runbook.locks {
+            let rendered =
+                template::render::render(&Value::String(spec.name.clone()), &self.scope, config).map_err(|error| {
+                    Error::Walk { execution_id: self.timeline.execution_id().to_owned(), why: error.to_string() }
+                })?;
+            let name = rendered.value.as_str().unwrap_or_default().to_owned();
+            if name.trim().is_empty() || template::has_braces(&name) {
+                return Err(Error::Walk {
+                    execution_id: self.timeline.execution_id().to_owned(),
+                    why: format!("the lock name `{}` did not render to a name ({name:?})", spec.name),
+                });
+            }
+            wanted.push((name, spec.shared, spec.lease_seconds));
+        }
+        for name in &self.config.locks {
+            wanted.push((name.clone(), false, crate::document::model::DEFAULT_LEASE_SECONDS));
+        }
+        wanted.sort();
+        wanted.dedup_by(|a, b| a.0 == b.0);
+        let holder = self.timeline.execution_id().to_owned();
+        let deadline = Instant::now() + self.config.lock_timeout;
+        for (name, shared, lease_seconds) in wanted {
+            let mode = if shared {
+                crate::journal::named::LockMode::Shared
+            } else {
+                crate::journal::named::LockMode::Exclusive
+            };
+            let lease = Duration::from_secs(lease_seconds.max(1));
+            let mut wait = Duration::from_millis(100);
+            let grant = loop {
+                match named.grant(&name, &holder, mode, lease) {
+                    Err(crate::journal::Error::LockHeld { .. }) if Instant::now() + wait <= deadline => {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    granted => break granted?,
+                }
+            };
+            let text =
+                format!("lock `{name}` granted ({}, token {}, lease {lease_seconds} s)", mode.as_str(), grant.token);
+            self.timeline.control(None, 0, "lock", &text, json!({ "name": name, "token": grant.token }))?;
+            self.grants.push((grant, lease));
+        }
+        self.scope.system.fencing_token = self.grants.first().map(|(grant, _)| grant.token);
+        Ok(())
+    }
+
+    /// Before every step: each lease is still held, and renewed; a lease lost (the process was
+    /// paused, a clean-up released it by force) stops the run before the step.
+    fn renew_locks(&mut self) -> Result<(), Halt> {
+        let Some(named) = self.engine.named else { return Ok(()) };
+        for (grant, lease) in &mut self.grants {
+            match named.renew(grant, *lease) {
+                Ok(renewed) => *grant = renewed,
+                Err(error) => {
+                    let text = format!("lock `{}` (token {}) lost: {error}", grant.name, grant.token);
+                    let _ = self.timeline.control(None, 0, "lock-lost", &text, json!({ "name": grant.name }));
+                    return Err(Halt::Error(Error::Journal(error)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// At the end (and when this process stops driving the execution): every grant given up.
+    fn release_locks(&mut self) {
+        let Some(named) = self.engine.named else { return };
+        for (grant, _) in std::mem::take(&mut self.grants) {
+            if named.release(&grant).is_ok() {
+                let text = format!("lock `{}` released (token {})", grant.name, grant.token);
+                let _ = self.timeline.control(None, 0, "lock-released", &text, json!({ "name": grant.name }));
+            }
+        }
+    }
+
     /// Whether a run that ended `status` rolls back (`x-rollback`).
     fn rolls_back(&self, status: Status) -> bool {
         self.plan.runbook.rollback.applies(status.as_str())
@@ -806,6 +898,7 @@ impl<'a> Runner<'a> {
     }
 
     async fn visit(&mut self, id: StepId, iteration: u32) -> Result<Visited, Halt> {
+        self.renew_locks()?;
         let step = self.plan.step(id);
         let key = (step.name.clone(), iteration);
         let kind = actions::kind_of(&step.action);

@@ -33,6 +33,8 @@ pub struct System {
     pub ssm: HashMap<String, Value>,
     /// What time it is: the system clock, or a fixed start moved on by tokio's clock (tests).
     pub clock: Clock,
+    /// `{{ automation:FENCING_TOKEN }}`: the token of the run's first named lock, once granted.
+    pub fencing_token: Option<u64>,
 }
 
 impl System {
@@ -46,6 +48,7 @@ impl System {
             partition_name: None,
             ssm: HashMap::new(),
             clock: Clock::default(),
+            fencing_token: None,
         }
     }
 
@@ -81,6 +84,9 @@ impl System {
             Reference::Global("DATE") => known(self.clock.now().strftime("%Y-%m-%d").to_string()),
             Reference::Global("DATE_TIME") => known(self.clock.now().strftime("%Y-%m-%d_%H.%M.%S").to_string()),
             Reference::Automation("EXECUTION_ID") => known(execution_id.to_owned()),
+            Reference::Automation("FENCING_TOKEN") => {
+                self.fencing_token.map_or(Lookup::Missing, |token| known(token.to_string()))
+            }
             _ => Lookup::Missing,
         }
     }

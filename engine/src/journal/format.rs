@@ -13,8 +13,9 @@ use crate::redact::REDACTED;
 /// The format this engine writes. 1: the first journals (no version stored); 2: typed
 /// records and `steps.sealed`; 3: `executions.records`, the count that finds lost records;
 /// 4: the `Skipped` status and `control` events of game days (same tables: an older journal
-/// needs no change, but an older engine must not read these values).
-pub const FORMAT: i64 = 4;
+/// needs no change, but an older engine must not read these values); 5: named locks
+/// (`lock_tokens`, `lock_grants`).
+pub const FORMAT: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS executions (
@@ -159,6 +160,7 @@ fn migrate(connection: &Connection) -> Result<()> {
         connection.execute_batch("ALTER TABLE executions ADD COLUMN records INTEGER")?;
     }
     connection.execute_batch(SCHEMA)?;
+    connection.execute_batch(super::named::SCHEMA)?;
     if format_1 {
         seal_redacted_values(connection)?;
         // Format 1 named the action a step waited in; format 2 says what it waits for. (The

@@ -535,6 +535,38 @@ impl JournalWrite for Journal {
     }
 }
 
+impl super::NamedLocks for Journal {
+    fn grant(
+        &self,
+        name: &str,
+        holder: &str,
+        mode: super::named::LockMode,
+        lease: std::time::Duration,
+    ) -> Result<super::named::Grant> {
+        super::named::grant(&self.connection, name, holder, mode, lease)
+    }
+
+    fn renew(&self, held: &super::named::Grant, lease: std::time::Duration) -> Result<super::named::Grant> {
+        super::named::renew(&self.connection, held, lease)
+    }
+
+    fn release(&self, held: &super::named::Grant) -> Result<()> {
+        super::named::release(&self.connection, held)
+    }
+
+    fn force_release(&self, name: &str, holder: &str) -> Result<bool> {
+        super::named::force_release(&self.connection, name, holder)
+    }
+
+    fn grants(&self) -> Result<Vec<super::named::Grant>> {
+        super::named::grants(&self.connection)
+    }
+
+    fn last_token(&self, name: &str) -> Result<u64> {
+        super::named::last_token(&self.connection, name)
+    }
+}
+
 impl Locks for Journal {
     fn acquire(&self, execution_id: &str) -> Result<Lease> {
         locks::acquire(&self.locks_dir(), execution_id)
