@@ -44,6 +44,9 @@ pub mod exit {
     /// again, the runbook changed, or another process drives the execution. The message says
     /// how to proceed.
     pub const REFUSED: u8 = 8;
+    /// The execution lost the lease of a named lock (x-locks, --lock) and stopped before its
+    /// next step: another may hold the lock now.
+    pub const LOCK_LOST: u8 = 9;
     // 101 is left to Rust's panic handler: a bug in runbook.
 }
 
@@ -418,6 +421,7 @@ fn exit_for_fault(fault: exec::Fault) -> u8 {
         exec::Fault::Caller => exit::USAGE,
         exec::Fault::Environment => exit::ENVIRONMENT,
         exec::Fault::Refused => exit::REFUSED,
+        exec::Fault::LockLost => exit::LOCK_LOST,
     }
 }
 

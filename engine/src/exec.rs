@@ -210,11 +210,16 @@ pub enum Fault {
     /// The engine refuses to go on: what happened is unknown, the runbook changed, another
     /// process drives the execution. The message says how to go on.
     Refused,
+    /// The execution lost the lease of a named lock (paused, partitioned, released by force):
+    /// it stopped before its next step, as another may hold the lock now.
+    LockLost,
 }
 
 impl From<&journal::Error> for Fault {
     fn from(error: &journal::Error) -> Fault {
-        if error.is_refusal() {
+        if matches!(error, journal::Error::LeaseLost { .. }) {
+            Fault::LockLost
+        } else if error.is_refusal() {
             Fault::Refused
         } else if error.is_caller_fault() {
             Fault::Caller

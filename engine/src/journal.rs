@@ -58,7 +58,10 @@ pub enum Error {
     #[error("idempotency key `{key}` already names execution {execution_id}")]
     KeyTaken { key: String, execution_id: String },
     /// A named lock is held by another execution whose grant conflicts.
-    #[error("lock `{name}` is held by execution {holder} (its lease runs until {expires_at} ms)")]
+    #[error(
+        "lock `{name}` is held by execution {holder} for {:.1} s more, unless it renews it (wait with --lock-timeout)",
+        (*expires_at - jiff::Timestamp::now().as_millisecond()).max(0) as f64 / 1000.0
+    )]
     LockHeld { name: String, holder: String, expires_at: i64 },
     /// A named lock's lease ran out (or it was released by force): another may hold it now.
     #[error("the lease of lock `{name}` (token {token}) was lost")]

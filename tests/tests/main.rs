@@ -13,6 +13,8 @@ mod corpus;
 mod fuzz;
 // `runbook run --dry-run`: every path, mocks, read-only calls.
 mod dry_run;
+// Named locks: refusal, waiting, fencing tokens, a lease taken away.
+mod locks;
 // Game days: injected faults, where the walk starts and stops, pauses and operators' answers.
 mod game_day;
 // The journal damaged or contended: exit classes, typed records, races, interrupted attempts.

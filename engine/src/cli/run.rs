@@ -1117,6 +1117,11 @@ fn is_rollback(control: &str) -> bool {
     control == "rollback" || control == "undo"
 }
 
+/// The control facts of named locks (grants, losses, releases), which are no game-day act.
+fn is_lock(control: &str) -> bool {
+    control.starts_with("lock")
+}
+
 /// Log lines shown under a finished step whose output was not shown as it came.
 const LOG_LINES_SHOWN: usize = 20;
 
@@ -1478,6 +1483,8 @@ impl Printer<'_> {
                 self.set_live(None);
                 if is_rollback(control) {
                     self.line(execution_id, &format!("↶ {text}"));
+                } else if is_lock(control) {
+                    self.line(execution_id, &format!("🔒 {text}"));
                 } else {
                     self.line(execution_id, &format!("⚑ game day: {text}"));
                 }
