@@ -70,3 +70,36 @@ fn a_run_whose_lease_is_taken_from_it_stops_before_its_next_step() {
     assert_eq!(output.status.code(), Some(9), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(scratch.trail(), ["apply 1"], "verify never ran");
 }
+
+/// A holder stopped with SIGSTOP past its lease loses the lock to another run; after SIGCONT
+/// its next step is refused (exit 9), and the other run's token is newer.
+#[test]
+fn a_holder_paused_past_its_lease_loses_the_lock_and_its_next_step_is_refused() {
+    let scratch = Scratch::new("lock-sigstop");
+    let path = scratch.runbook(
+        "short.yaml",
+        &format!(
+            "schemaVersion: '0.3'\nx-locks: [{{name: dns/zone-b, leaseSeconds: 1}}]\nparameters:\n  \
+             Trail: {{type: String}}\nmainSteps:\n{}{}",
+            step("apply", true),
+            step("verify", false)
+        ),
+    );
+    let holder = run_process(&scratch, &path, &[]).spawn().unwrap();
+    wait_until("the run holds the lock", || scratch.trail().len() == 1);
+    let kill = |signal: &str| {
+        let status = std::process::Command::new("kill").args([signal, &holder.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    };
+    kill("-STOP");
+    // Past the one-second lease, another run takes the lock (waiting for it if need be).
+    let state = scratch.state();
+    let trail = format!("Trail={}", scratch.trail_path());
+    std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
+    let other = runbook(&["run", &path, "-p", &trail, "--state-dir", &state, "--lock-timeout", "30s"]);
+    assert_eq!(other.code, 0, "{}{}", other.stdout, other.stderr);
+    kill("-CONT");
+    let output = holder.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(9), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(scratch.trail(), ["apply 1", "apply 2", "verify 2"], "the paused holder never verified");
+}
