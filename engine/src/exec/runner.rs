@@ -978,8 +978,10 @@ impl<'a> Runner<'a> {
         self.operator_failure = None;
         let asks_person = actions::lookup(&step.action).is_some_and(|action| action.asks_person);
         // A pause before this visit answered while no process drove it (`runbook reject ID`)
-        // stands, whether or not this process was given the control.
-        let answered = !asks_person && self.timeline.decided(&step.name, iteration)?.is_some();
+        // stands, whether or not this process was given the control. Only an execution this
+        // process goes on with can hold one: a new run asks the journal nothing per step.
+        let answered =
+            !asks_person && self.config.resume.is_some() && self.timeline.decided(&step.name, iteration)?.is_some();
         if !asks_person && (self.config.controls.pauses_before(&step.name) || answered) {
             let ask = Ask {
                 kind: WaitKind::Pause,
