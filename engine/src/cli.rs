@@ -233,6 +233,16 @@ struct PlanArgs {
     /// Colour diagnostics: auto, always, never.
     #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
     color: ColourChoice,
+    /// Also save the plan: the runbook's hash, the parameters (secrets left out) and the newest
+    /// fencing token applied under each of its locks. `runbook run --plan PLAN.json` runs
+    /// exactly it, or refuses once it is stale.
+    #[arg(long, value_name = "PLAN.json")]
+    out: Option<PathBuf>,
+    /// With --out: a lock the run will take besides the runbook's x-locks (as `run --lock`).
+    #[arg(long, value_name = "NAME", requires = "out", value_parser = run::parse_lock_name)]
+    lock: Vec<String>,
+    #[command(flatten)]
+    state: run::StateArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -471,6 +481,9 @@ fn plan_command(
     terminal_colour: bool,
 ) -> anyhow::Result<u8> {
     let colour = args.color.resolve(terminal_colour);
+    if let Some(out) = &args.out {
+        return save_plan(&args, out, stdout, stderr, colour);
+    }
     let config = Config { parameters: args.parameters.supplied()? };
     let loaded = document::load_path(&args.path)?;
     let mut validated = validate::validate(loaded, &config);
@@ -510,6 +523,80 @@ fn plan_command(
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// `runbook plan FILE -p ... --out PLAN.json`: the plan shown as usual, then saved with what
+/// it was made against. Written whole or not at all.
+fn save_plan(
+    args: &PlanArgs,
+    out: &Path,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    colour: bool,
+) -> anyhow::Result<u8> {
+    let supplied = args.parameters.supplied()?.unwrap_or_default();
+    let prepared = match exec::prepare(&args.path, supplied, true) {
+        Ok(prepared) => prepared,
+        Err(exec::PrepareError::Io(error)) => return Err(anyhow::Error::new(error).context("failed to read the runbook")),
+        Err(exec::PrepareError::Invalid(validated)) => {
+            return report_invalid(&validated, args.format == PlanFormat::Json, colour, stdout, stderr);
+        }
+    };
+    let parameters = &prepared.validated.parameters;
+    let names = plan::saved::lock_names(&prepared.runbook, parameters, &args.lock).map_err(UsageError)?;
+    let journal = args.state.open()?;
+    let mut locks = Vec::new();
+    for name in names {
+        let applied = crate::journal::NamedLocks::applied(&journal, &name)?;
+        locks.push(plan::saved::SavedLock { name, applied });
+    }
+    let path = args.path.display().to_string();
+    let saved = plan::saved::SavedPlan::new(&prepared.runbook, &path, &prepared.hash, parameters, locks);
+    let text = serde_json::to_string_pretty(&saved)? + "\n";
+    write_whole(out, text.as_bytes())?;
+    let planned = plan::plan(&prepared.runbook);
+    let bound = plan::values::bind(&prepared.runbook, parameters, &plan::values::NothingKnown);
+    let shown = report::plan::Shown::new(&prepared.validated.source().name, &planned, &bound);
+    let note = format!(
+        "Saved the plan to {}. To run exactly it: runbook run --plan {}",
+        out.display(),
+        out.display()
+    );
+    match args.format {
+        PlanFormat::Text => {
+            stdout.write_all(report::plan::text(&shown).as_bytes())?;
+            writeln!(stdout, "\n{note}")?;
+        }
+        PlanFormat::Json => {
+            let name = &prepared.validated.source().name;
+            let diagnostics = prepared.validated.diagnostics.iter().map(|d| report::json(name, d)).collect();
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&report::plan::json(&shown, diagnostics))?)?;
+            writeln!(stderr, "{note}")?;
+        }
+        PlanFormat::Dot | PlanFormat::Mermaid => {
+            let picture =
+                if args.format == PlanFormat::Dot { report::plan::dot(&shown) } else { report::plan::mermaid(&shown) };
+            stdout.write_all(picture.as_bytes())?;
+            writeln!(stderr, "{note}")?;
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// Writes `bytes` to `path` whole: to a file beside it, synced, then renamed over it.
+fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.partial"));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&partial)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&partial, path)
+    };
+    write().map_err(|error| {
+        let _ = std::fs::remove_file(&partial);
+        anyhow::Error::new(error).context(format!("failed to write {}", path.display()))
+    })
 }
 
 fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour: bool) -> anyhow::Result<u8> {

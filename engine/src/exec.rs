@@ -100,6 +100,8 @@ pub struct Config {
     pub locks: Vec<String>,
     /// How long to wait for a named lock another execution holds (`--lock-timeout`).
     pub lock_timeout: std::time::Duration,
+    /// `run --plan`: the saved plan, checked under the locks before anything is recorded.
+    pub saved_plan: Option<crate::plan::saved::SavedPlan>,
 }
 
 impl Default for Config {
@@ -125,6 +127,7 @@ impl Default for Config {
             controls: Controls::default(),
             locks: Vec::new(),
             lock_timeout: std::time::Duration::ZERO,
+            saved_plan: None,
         }
     }
 }
@@ -274,6 +277,12 @@ pub enum Error {
     /// cannot be walked again as it was recorded.
     #[error("execution {execution_id} cannot go on with the part of the runbook it was started with: {why}")]
     Walk { execution_id: String, why: String },
+    /// A named lock cannot be taken as named: the name its parameters give is malformed.
+    #[error("{0}")]
+    LockName(String),
+    /// `run --plan`: the saved plan no longer describes the world (Terraform's stale plan).
+    #[error(transparent)]
+    StalePlan(#[from] crate::plan::saved::Stale),
 }
 
 fn names_list(names: &[String]) -> String {
@@ -345,6 +354,7 @@ impl Error {
                 "run the step again to get the value back: `runbook run --resume {execution_id} --rerun {step}` \
                  (check first that running it twice is safe)"
             )),
+            Error::StalePlan(stale) => Some(stale.help().to_owned()),
             Error::Journal(journal::Error::Locked { .. } | journal::Error::KeyTaken { .. }) => {
                 Some("wait for the other process to finish, or stop it first".to_owned())
             }
@@ -357,12 +367,15 @@ impl Error {
         match self {
             Error::Journal(error) => Fault::from(error),
             Error::Aws(_) | Error::Decision(_) => Fault::Environment,
-            Error::DryRunRecord { .. } | Error::NotWaiting(_) | Error::SecretNotKept { .. } => Fault::Caller,
+            Error::DryRunRecord { .. } | Error::NotWaiting(_) | Error::SecretNotKept { .. } | Error::LockName(_) => {
+                Fault::Caller
+            }
             Error::UnknownOutcome { .. }
             | Error::RunbookChanged { .. }
             | Error::Sealed { .. }
             | Error::LostRecords { .. }
-            | Error::Walk { .. } => Fault::Refused,
+            | Error::Walk { .. }
+            | Error::StalePlan(_) => Fault::Refused,
         }
     }
 }

@@ -109,6 +109,10 @@ pub trait NamedLocks {
     fn force_release(&self, name: &str, holder: &str) -> Result<bool>;
     fn grants(&self) -> Result<Vec<named::Grant>>;
     fn last_token(&self, name: &str) -> Result<u64>;
+    /// Records that the holder of `held` began to change what the lock guards.
+    fn mark_applied(&self, held: &named::Grant) -> Result<()>;
+    /// The token of the newest holder that began to apply under `name` (0 when none did).
+    fn applied(&self, name: &str) -> Result<u64>;
 }
 
 /// Reading the record: what `runbook executions`, resumes and decisions look at.

@@ -5,6 +5,7 @@
 //! questions, so plan and run cannot disagree.
 
 mod checks;
+pub mod saved;
 pub mod values;
 
 use std::collections::HashMap;

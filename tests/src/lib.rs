@@ -139,6 +139,11 @@ impl Scratch {
         Scratch { dir }
     }
 
+    /// A path in the scratch directory.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
     pub fn state(&self) -> String {
         self.dir.join("state").display().to_string()
     }

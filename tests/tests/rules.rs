@@ -281,6 +281,20 @@ fn action_rules() {
              \x20 - name: e\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n    x-undo: step:b\n"),
         &[("undo", 6, 13), ("unknown-action", 10, 22), ("undo", 14, 13), ("unknown-step-reference", 18, 52)],
     );
+    // x-locks: names that are the same in every store, from what exists before the first step.
+    check(
+        &doc("parameters:\n  Zone: {type: String}\nx-locks:\n  - 'dns/{{ Zone }}'\n  - 'dns zone'\n  - {name: '/{{ Zone }}'}\n  \
+             - 'dns/{{ a.Out }}'\n  - 'fence/{{ automation:FENCING_TOKEN }}'\n  - 'dns/{{ Zome }}'\n\
+             mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n"),
+        &[
+            ("lock-name", 6, 5),
+            ("lock-name", 7, 5),
+            ("lock-name", 8, 5),
+            ("unknown-output", 8, 5),
+            ("lock-name", 9, 5),
+            ("undeclared-parameter", 10, 5),
+        ],
+    );
     check(&one("aws:approve", "{Approvers: [a], MinRequiredApprovals: 2}"), &[("approvers-count", 5, 52)]);
     check(&one("aws:sleep", "{Duration: PT8D}"), &[("sleep-duration", 5, 24)]);
     check(&one("aws:sleep", "{Duration: soon}"), &[("sleep-duration", 5, 24)]);

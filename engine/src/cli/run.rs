@@ -33,7 +33,7 @@ pub struct StateArgs {
 }
 
 impl StateArgs {
-    fn open(&self) -> anyhow::Result<Journal> {
+    pub fn open(&self) -> anyhow::Result<Journal> {
         let dir = self.state_dir.clone().unwrap_or_else(journal::default_dir);
         Journal::open(&dir).with_context(|| format!("failed to open the journal in {}", dir.display()))
     }
@@ -67,8 +67,9 @@ impl StateArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The runbook file (with --resume, defaults to the file the execution ran).
-    #[arg(value_name = "FILE", required_unless_present = "resume")]
+    /// The runbook file (with --resume, defaults to the file the execution ran; with --plan,
+    /// to the file planned).
+    #[arg(value_name = "FILE", required_unless_present_any = ["resume", "plan"])]
     path: Option<PathBuf>,
     #[command(flatten)]
     parameters: ParameterArgs,
@@ -84,8 +85,13 @@ pub struct RunArgs {
     junit: Option<PathBuf>,
     /// Take this named lock (exclusive) before the first step, besides the runbook's x-locks;
     /// the run is refused while another execution holds it (repeatable).
-    #[arg(long, value_name = "NAME", conflicts_with = "dry_run")]
+    #[arg(long, value_name = "NAME", conflicts_with = "dry_run", value_parser = parse_lock_name)]
     lock: Vec<String>,
+    /// Run exactly the plan `runbook plan FILE -p ... --out PLAN.json` saved: its runbook and
+    /// parameters (give secret ones again with -p). Refused when the runbook or a parameter
+    /// changed, or when another run applied under one of its locks since it was saved.
+    #[arg(long, value_name = "PLAN.json", conflicts_with_all = ["dry_run", "resume", "idempotency_key", "params_file"])]
+    plan: Option<PathBuf>,
     /// Wait up to this long (30s, 5m) for a lock another execution holds, with backoff.
     #[arg(long, value_name = "DURATION", value_parser = controls::parse_duration, default_value = "0s")]
     lock_timeout: std::time::Duration,
@@ -279,6 +285,11 @@ pub enum ShowFormat {
     Json,
 }
 
+/// A `--lock` name, checked as an `x-locks` name is.
+pub fn parse_lock_name(text: &str) -> Result<String, String> {
+    journal::named::check_name(text).map(|()| text.to_owned())
+}
+
 fn parse_mock(text: &str) -> Result<(String, String, Value), String> {
     let (target, value) = text.split_once('=').ok_or_else(|| format!("expected STEP.OUTPUT=JSON, found `{text}`"))?;
     let (step, output) =
@@ -445,6 +456,10 @@ pub fn run_command(
         path.get_or_insert_with(|| PathBuf::from(&execution.runbook_path));
         supplied = exec::resume_parameters(&execution.parameters, supplied)?;
     }
+    let saved = match &args.plan {
+        Some(plan_path) => Some(read_saved_plan(plan_path, &mut path, &mut supplied)?),
+        None => None,
+    };
     let Some(path) = path else { bail!(UsageError("give the runbook FILE".into())) };
     let prepared = match exec::prepare(&path, supplied, args.dry_run.is_none()) {
         Ok(prepared) => prepared,
@@ -456,6 +471,14 @@ pub fn run_command(
     let planned = plan::plan(&prepared.runbook);
     if args.dry_run.is_some() {
         return dry_run_command(&args, &prepared, &planned, journal.as_ref(), stdout);
+    }
+    let mut locks = args.lock.clone();
+    if let Some(saved) = &saved {
+        check_saved_plan(saved, &prepared)?;
+        // The locks it was planned with that are not the runbook's own came from --lock.
+        let own = plan::saved::lock_names(&prepared.runbook, &prepared.validated.parameters, &[])
+            .map_err(UsageError)?;
+        locks.extend(saved.locks.iter().map(|lock| lock.name.clone()).filter(|name| !own.contains(name)));
     }
     let Some(journal) = journal else { unreachable!("a real run opens the journal") };
     let (controls, given_secrets) = game_day_controls(&args, &journal, &planned)?;
@@ -473,13 +496,48 @@ pub fn run_command(
         },
         wait: wait_mode(args.wait),
         controls,
-        locks: args.lock.clone(),
+        locks,
         lock_timeout: args.lock_timeout,
+        saved_plan: saved,
         ..args.engine.config()?
     };
     config.secrets.extend(given_secrets);
     let report = Report { undo: false, format: args.format, junit: args.junit.as_deref(), prepared: &prepared };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
+}
+
+/// `run --plan`: the saved plan read (refused when edited), its runbook and parameters taken,
+/// with the values given again with -p on top (checked once typed).
+fn read_saved_plan(
+    plan_path: &std::path::Path,
+    path: &mut Option<PathBuf>,
+    supplied: &mut Vec<(String, crate::validate::Supplied)>,
+) -> anyhow::Result<plan::saved::SavedPlan> {
+    let shown = plan_path.display().to_string();
+    let text = std::fs::read_to_string(plan_path).with_context(|| format!("failed to read the plan {shown}"))?;
+    let saved = plan::saved::SavedPlan::read(&shown, &text).map_err(exec::Error::StalePlan)?;
+    path.get_or_insert_with(|| PathBuf::from(&saved.runbook));
+    let given = std::mem::take(supplied);
+    let missing: Vec<String> =
+        saved.secrets.iter().filter(|name| !given.iter().any(|(given, _)| given == *name)).cloned().collect();
+    if !missing.is_empty() {
+        return Err(exec::Error::SecretNotKept { names: missing }.into());
+    }
+    supplied.extend(saved.parameters.iter().map(|(name, value)| (name.clone(), crate::validate::Supplied::Json(value.clone()))));
+    for (name, value) in given {
+        supplied.retain(|(existing, _)| *existing != name);
+        supplied.push((name, value));
+    }
+    Ok(saved)
+}
+
+/// The runbook is the one planned, and every value is the one planned (once typed).
+fn check_saved_plan(saved: &plan::saved::SavedPlan, prepared: &exec::Prepared) -> Result<(), exec::Error> {
+    saved.check_runbook(&prepared.hash)?;
+    for (name, value) in &prepared.validated.parameters {
+        saved.check_parameter(name, value)?;
+    }
+    Ok(())
 }
 
 /// The game-day controls given, with the outputs of the steps the walk leaves out.

@@ -5,7 +5,7 @@
 //! keeps the real values. A resume replays what the journal holds instead of running it
 //! again. The clock is tokio's, so tests with paused time drive sleeps, waits and timeouts.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +23,7 @@ use super::{Config, Engine, Error, Finished, Request, Status};
 use crate::actions::{self, Ask, Choice, Context, Failure, Interrupt, Kind, Settings, api, loop_};
 use crate::document::model::{Step, UNDO_PREFIX, lenient_bool};
 use crate::document::outputs;
+use crate::journal::named::{Grant, LockMode};
 use crate::journal::{self, Answer, Attempt, EventKind, Execution, StepOutcome, StepRecord, WaitKind};
 use crate::plan::{Next, Outcome, Plan, StepId};
 use crate::redact::Redactor;
@@ -46,36 +47,71 @@ pub async fn run(
     // and a child's parent checked already.
     let check_aws = config.resume.is_none() && config.parent.is_none();
     let (system, redactor) = set_up(request, config, engine, check_aws).await?;
-    let (timeline, lease, existing) = open(request, config, engine, redactor)?;
+    let (timeline, lease, opened) = open(request, config, engine, redactor)?;
     let started = Instant::now();
-    let mut runner = Runner::new(request, config, engine, timeline, system, cancel);
-    if let Some(execution) = existing {
-        // A finished success has nothing left to do: its record is the answer.
-        if execution.status == Status::Success {
-            let outputs = execution.outputs.unwrap_or(Value::Null);
-            runner.timeline.already_finished(&outputs);
-            lease.release(true);
-            let execution_id = execution.id;
-            return Ok(Finished {
-                execution_id,
-                status: Status::Success,
-                outputs,
-                failed_steps: Vec::new(),
-                duration_ms: 0,
-            });
+    let mut runner = Runner::new(request, config, engine, timeline, system, cancel.clone());
+    match opened {
+        Opened::Existing(execution) => {
+            // A finished success has nothing left to do: its record is the answer.
+            if execution.status == Status::Success {
+                let outputs = execution.outputs.unwrap_or(Value::Null);
+                runner.timeline.already_finished(&outputs);
+                lease.release(true);
+                let execution_id = execution.id;
+                return Ok(Finished {
+                    execution_id,
+                    status: Status::Success,
+                    outputs,
+                    failed_steps: Vec::new(),
+                    duration_ms: 0,
+                });
+            }
+            // Read first: a journal that cannot be read leaves the execution as it was.
+            runner.load_journal()?;
+            let parent_id = config.parent.as_ref().map(|(id, _)| id.clone());
+            runner.timeline.resumed(&request.path.display().to_string(), parent_id)?;
+            if let Err(error) = runner.take_locks().await {
+                let _ = runner.timeline.stopped(&error.to_string());
+                return Err(error);
+            }
         }
-        // Read first: a journal that cannot be read leaves the execution as it was.
-        runner.load_journal()?;
-        let parent_id = config.parent.as_ref().map(|(id, _)| id.clone());
-        runner.timeline.resumed(&request.path.display().to_string(), parent_id)?;
-    } else {
-        runner.record_walk()?;
+        Opened::New(execution) => {
+            // Locks first, and a saved plan checked under them: a run refused either leaves
+            // no execution behind.
+            let taken = match runner.take_locks().await {
+                Ok(()) => runner.check_saved_plan(),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = taken {
+                runner.release_locks();
+                lease.release(true);
+                return Err(error);
+            }
+            // The part of the runbook it walks is recorded with the execution, in one commit.
+            let walk = &config.controls.walk;
+            let detail = if walk.is_empty() { Value::Null } else { json!({ "walk": walk }) };
+            match runner.timeline.created(&execution, &detail) {
+                Ok(()) => {}
+                // Two processes started at once with the same new idempotency key, and the
+                // other one recorded its execution first: go on as a second run with the key
+                // does, which says who drives it if it still runs.
+                Err(journal::Error::KeyTaken { .. }) => {
+                    runner.release_locks();
+                    lease.release(true);
+                    return Box::pin(run(request, config, engine, cancel)).await;
+                }
+                Err(error) => {
+                    // Nothing was recorded under this id: its lock file goes too.
+                    runner.release_locks();
+                    lease.release(true);
+                    return Err(error.into());
+                }
+            }
+            runner.record_walk()?;
+        }
     }
+    runner.record_grants()?;
     runner.record_controls()?;
-    if let Err(error) = runner.take_locks().await {
-        let _ = runner.timeline.stopped(&error.to_string());
-        return Err(error);
-    }
     let entry = runner.walk.from.as_deref().and_then(|step| request.plan.find(step)).or(request.plan.entry());
     let ended = async {
         // A rollback under way when the last process stopped goes on; the walk had ended.
@@ -196,7 +232,11 @@ pub async fn undo(
     let mut runner = Runner::new(request, config, engine, timeline, system, cancel);
     runner.load_journal()?;
     runner.restore_all();
+    // Undoing changes what the locks guard, as the run did. (Refused, the execution keeps
+    // its status and its record.)
+    runner.take_locks().await?;
     runner.timeline.undoing(&request.path.display().to_string());
+    runner.record_grants()?;
     let by = &config.user;
     let why = format!("on demand, by {by} (runbook undo), after the run ended {}", execution.status);
     // A rollback that this execution ran already is done again only where it did not finish.
@@ -204,6 +244,7 @@ pub async fn undo(
     let failed = match runner.roll_back(execution.status, &why, true).await {
         Ok(failed) => failed,
         Err(Halt::Waiting) => {
+            runner.release_locks();
             let failed_steps = runner.failed_steps;
             return Ok(Finished {
                 execution_id: execution.id,
@@ -213,8 +254,12 @@ pub async fn undo(
                 duration_ms: started.elapsed().as_millis() as u64,
             });
         }
-        Err(Halt::Error(error)) => return Err(error),
+        Err(Halt::Error(error)) => {
+            runner.release_locks();
+            return Err(error);
+        }
     };
+    runner.release_locks();
     lease.release(true);
     let status = if failed.is_empty() { Status::Success } else { Status::Failed };
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -237,39 +282,29 @@ fn refuse_placeholders(request: &Request<'_>, config: &Config) -> Result<(), Err
     if names.is_empty() { Ok(()) } else { Err(Error::SecretNotKept { names }) }
 }
 
+/// What a run drives: an execution the journal holds, or a new one, recorded once its locks
+/// are taken.
+enum Opened {
+    Existing(Execution),
+    New(Execution),
+}
+
 /// The execution this run drives, with the right to drive it and its timeline: the one to
-/// resume, the one with this idempotency key, or a new one (then `None` as the existing one).
+/// resume, the one with this idempotency key, or a new one (not recorded yet).
 fn open<'a>(
     request: &Request<'_>,
     config: &Config,
     engine: &Engine<'a>,
     redactor: Redactor,
-) -> Result<(Timeline<'a>, journal::Lease, Option<Execution>), Error> {
+) -> Result<(Timeline<'a>, journal::Lease, Opened), Error> {
     if let Some((execution, lease)) = claim(request, config, engine)? {
-        return Ok((Timeline::new(&execution.id, engine.journal, engine.observer, redactor), lease, Some(execution)));
+        let timeline = Timeline::new(&execution.id, engine.journal, engine.observer, redactor);
+        return Ok((timeline, lease, Opened::Existing(execution)));
     }
     let execution_id = uuid::Uuid::new_v4().to_string();
     let lease = engine.locks.acquire(&execution_id)?;
-    let timeline = Timeline::new(&execution_id, engine.journal, engine.observer, redactor.clone());
-    // The part of the runbook it walks is recorded with the execution, in the same commit.
-    let walk = &config.controls.walk;
-    let detail = if walk.is_empty() { Value::Null } else { json!({ "walk": walk }) };
-    match timeline.created(&new_execution(request, config, &execution_id), &detail) {
-        Ok(()) => Ok((timeline, lease, None)),
-        // Two processes started at once with the same new idempotency key, and the other one
-        // recorded its execution first: go on as a second run with the key does, which says
-        // who drives it if it still runs.
-        Err(error @ journal::Error::KeyTaken { .. }) => {
-            lease.release(true);
-            let Some((execution, lease)) = claim(request, config, engine)? else { return Err(error.into()) };
-            Ok((Timeline::new(&execution.id, engine.journal, engine.observer, redactor), lease, Some(execution)))
-        }
-        Err(error) => {
-            // Nothing was recorded under this id: its lock file goes too.
-            lease.release(true);
-            Err(error.into())
-        }
-    }
+    let timeline = Timeline::new(&execution_id, engine.journal, engine.observer, redactor);
+    Ok((timeline, lease, Opened::New(new_execution(request, config, &execution_id))))
 }
 
 /// The execution this run goes on with, if any: the one to resume or the one with this
@@ -433,13 +468,71 @@ struct Runner<'a> {
     /// The real outputs of each step visit that succeeded in this process (the journal keeps
     /// secrets redacted), for the undo that reverses it.
     visit_outputs: HashMap<(String, u32), Map<String, Value>>,
-    /// The named locks this execution holds, with their leases.
-    grants: Vec<(crate::journal::named::Grant, Duration)>,
+    /// The named locks this execution holds, with their leases (renewed while a step runs).
+    held: RefCell<Vec<Held>>,
+    /// The grants are facts of the timeline (the execution is recorded).
+    grants_recorded: bool,
     /// An operator's `fail` at `--step`: the next attempt of this step visit fails.
     operator_failure: Option<(String, u32, String)>,
 }
 
 type Boxed<'f, T> = Pin<Box<dyn Future<Output = T> + 'f>>;
+
+/// A named lock this execution holds.
+struct Held {
+    grant: Grant,
+    lease: Duration,
+    /// When its grant or renewal was last a fact of the timeline.
+    noted: Instant,
+    /// Its renewal failed while a step ran: the next step is refused.
+    lost: bool,
+}
+
+/// Renews every grant still held; the first one lost is an error (and a fact of the
+/// timeline, once). With `always_note` every renewal is noted (a step runs, and shows none).
+fn renew_all(
+    named: &dyn journal::NamedLocks,
+    held: &RefCell<Vec<Held>>,
+    timeline: &Timeline<'_>,
+    always_note: bool,
+) -> Result<(), journal::Error> {
+    for held in held.borrow_mut().iter_mut() {
+        if held.lost {
+            return Err(journal::Error::LeaseLost { name: held.grant.name.clone(), token: held.grant.token });
+        }
+        match named.renew(&held.grant, held.lease) {
+            Ok(renewed) => {
+                held.grant = renewed;
+                if always_note || held.noted.elapsed() >= held.lease / 3 {
+                    held.noted = Instant::now();
+                    let grant = &held.grant;
+                    let text = format!("lock `{}` renewed (token {})", grant.name, grant.token);
+                    timeline.control(None, 0, "lock-renewed", &text, json!({ "name": grant.name }))?;
+                }
+            }
+            Err(error) => {
+                held.lost = true;
+                let text = format!("lock `{}` (token {}) lost: {error}", held.grant.name, held.grant.token);
+                let _ = timeline.control(None, 0, "lock-lost", &text, json!({ "name": held.grant.name }));
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the leases while a step runs: each renewed at a third of the shortest lease. Never
+/// ends; a lease lost stops the renewals (the next step is refused).
+async fn keep_leases(named: Option<&dyn journal::NamedLocks>, held: &RefCell<Vec<Held>>, timeline: &Timeline<'_>) {
+    let shortest = held.borrow().iter().map(|held| held.lease).min();
+    let (Some(named), Some(shortest)) = (named, shortest) else { return std::future::pending().await };
+    loop {
+        tokio::time::sleep(shortest / 3).await;
+        if renew_all(named, held, timeline, true).is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
 
 impl<'a> Runner<'a> {
     fn new(
@@ -495,7 +588,8 @@ impl<'a> Runner<'a> {
             rolling_back: false,
             rollback_on_demand: false,
             visit_outputs: HashMap::new(),
-            grants: Vec::new(),
+            held: RefCell::new(Vec::new()),
+            grants_recorded: false,
             operator_failure: None,
         }
     }
@@ -662,23 +756,19 @@ impl<'a> Runner<'a> {
     /// `x-locks` and `--lock`: each named lock is granted before the first step, names rendered
     /// from the parameters and taken in name order (two runs never wait on each other
     /// crosswise), waiting up to `--lock-timeout` with backoff for one another execution holds.
-    /// Every grant is a fact of the timeline; the first lock's fencing token is
-    /// `{{ automation:FENCING_TOKEN }}`.
+    /// The first lock's fencing token is `{{ automation:FENCING_TOKEN }}`. The grants become
+    /// facts of the timeline with [`Runner::record_grants`], once the execution is recorded.
     async fn take_locks(&mut self) -> Result<(), Error> {
         let Some(named) = self.engine.named else { return Ok(()) };
+        let refused = Error::LockName;
         let config = template::config_for(self.plan.runbook);
         let mut wanted: Vec<(String, bool, u64)> = Vec::new();
         for spec in &self.plan.runbook.locks {
-            let rendered =
-                template::render::render(&Value::String(spec.name.clone()), &self.scope, config).map_err(|error| {
-                    Error::Walk { execution_id: self.timeline.execution_id().to_owned(), why: error.to_string() }
-                })?;
+            let rendered = template::render::render(&Value::String(spec.name.clone()), &self.scope, config)
+                .map_err(|error| refused(error.to_string()))?;
             let name = rendered.value.as_str().unwrap_or_default().to_owned();
-            if name.trim().is_empty() || template::has_braces(&name) {
-                return Err(Error::Walk {
-                    execution_id: self.timeline.execution_id().to_owned(),
-                    why: format!("the lock name `{}` did not render to a name ({name:?})", spec.name),
-                });
+            if let Err(why) = crate::journal::named::check_name(&name) {
+                return Err(refused(format!("the lock `{}` renders to {name:?}: {why}", spec.name)));
             }
             wanted.push((name, spec.shared, spec.lease_seconds));
         }
@@ -690,53 +780,74 @@ impl<'a> Runner<'a> {
         let holder = self.timeline.execution_id().to_owned();
         let deadline = Instant::now() + self.config.lock_timeout;
         for (name, shared, lease_seconds) in wanted {
-            let mode = if shared {
-                crate::journal::named::LockMode::Shared
-            } else {
-                crate::journal::named::LockMode::Exclusive
-            };
+            let mode = if shared { LockMode::Shared } else { LockMode::Exclusive };
             let lease = Duration::from_secs(lease_seconds.max(1));
             let mut wait = Duration::from_millis(100);
-            let grant = loop {
+            let granted = loop {
                 match named.grant(&name, &holder, mode, lease) {
-                    Err(crate::journal::Error::LockHeld { .. }) if Instant::now() + wait <= deadline => {
+                    Err(journal::Error::LockHeld { .. }) if Instant::now() + wait <= deadline => {
                         tokio::time::sleep(wait).await;
                         wait = (wait * 2).min(Duration::from_secs(5));
                     }
-                    granted => break granted?,
+                    granted => break granted,
                 }
             };
-            let text =
-                format!("lock `{name}` granted ({}, token {}, lease {lease_seconds} s)", mode.as_str(), grant.token);
-            self.timeline.control(None, 0, "lock", &text, json!({ "name": name, "token": grant.token }))?;
-            self.grants.push((grant, lease));
-        }
-        self.scope.system.fencing_token = self.grants.first().map(|(grant, _)| grant.token);
-        Ok(())
-    }
-
-    /// Before every step: each lease is still held, and renewed; a lease lost (the process was
-    /// paused, a clean-up released it by force) stops the run before the step.
-    fn renew_locks(&mut self) -> Result<(), Halt> {
-        let Some(named) = self.engine.named else { return Ok(()) };
-        for (grant, lease) in &mut self.grants {
-            match named.renew(grant, *lease) {
-                Ok(renewed) => *grant = renewed,
+            match granted {
+                Ok(grant) => self.held.get_mut().push(Held { grant, lease, noted: Instant::now(), lost: false }),
                 Err(error) => {
-                    let text = format!("lock `{}` (token {}) lost: {error}", grant.name, grant.token);
-                    let _ = self.timeline.control(None, 0, "lock-lost", &text, json!({ "name": grant.name }));
-                    return Err(Halt::Error(Error::Journal(error)));
+                    // What was granted already goes back: nothing ran under it.
+                    self.release_locks();
+                    return Err(error.into());
                 }
             }
         }
+        self.scope.system.fencing_token = self.held.get_mut().first().map(|held| held.grant.token);
         Ok(())
+    }
+
+    /// Every grant as a fact of the timeline; and, the run going on under them, each lock
+    /// marked applied (plans saved before now are stale).
+    fn record_grants(&mut self) -> Result<(), Error> {
+        let Some(named) = self.engine.named else { return Ok(()) };
+        self.grants_recorded = true;
+        for held in self.held.get_mut().iter() {
+            let grant = &held.grant;
+            let text = format!(
+                "lock `{}` granted ({}, token {}, lease {} s)",
+                grant.name,
+                grant.mode.as_str(),
+                grant.token,
+                held.lease.as_secs()
+            );
+            self.timeline.control(None, 0, "lock", &text, json!({ "name": grant.name, "token": grant.token }))?;
+            named.mark_applied(grant)?;
+        }
+        Ok(())
+    }
+
+    /// `run --plan`: the saved plan still describes this run. Checked under the locks, so no
+    /// other holder can apply between the check and the first step.
+    fn check_saved_plan(&mut self) -> Result<(), Error> {
+        let Some(saved) = &self.config.saved_plan else { return Ok(()) };
+        let Some(named) = self.engine.named else { return Ok(()) };
+        let held: Vec<String> = self.held.get_mut().iter().map(|held| held.grant.name.clone()).collect();
+        saved.check_locks(&held, |name| named.applied(name)).map_err(Error::StalePlan)
+    }
+
+    /// Before every step: each lease is still held, and renewed; a lease lost (the process was
+    /// paused, a clean-up released it by force) stops the run before the step. A renewal is a
+    /// fact of the timeline once a third of its lease has passed since the last one noted.
+    fn renew_locks(&mut self) -> Result<(), Halt> {
+        let Some(named) = self.engine.named else { return Ok(()) };
+        renew_all(named, &self.held, &self.timeline, false).map_err(|error| Halt::Error(Error::Journal(error)))
     }
 
     /// At the end (and when this process stops driving the execution): every grant given up.
     fn release_locks(&mut self) {
         let Some(named) = self.engine.named else { return };
-        for (grant, _) in std::mem::take(&mut self.grants) {
-            if named.release(&grant).is_ok() {
+        for held in std::mem::take(self.held.get_mut()) {
+            let grant = held.grant;
+            if named.release(&grant).is_ok() && self.grants_recorded {
                 let text = format!("lock `{}` released (token {})", grant.name, grant.token);
                 let _ = self.timeline.control(None, 0, "lock-released", &text, json!({ "name": grant.name }));
             }
@@ -1435,11 +1546,12 @@ impl<'a> Runner<'a> {
             let text = format!("`{}` attempt {attempt} starts {delay:?} late {INJECTED}", step.name);
             self.timeline.control(Some(&step.name), iteration, "inject-delay", &text, Value::Null)?;
         }
+        let executors = self.engine.executors;
         let execute = async {
             if let Some(delay) = delay {
                 tokio::time::sleep(delay).await;
             }
-            self.engine.executors.execute(&context, inputs).await
+            executors.execute(&context, inputs).await
         };
         let timed = async {
             match limit {
@@ -1465,6 +1577,8 @@ impl<'a> Runner<'a> {
                 Err(limit) => Attempted::TimedOut(format!("timed out after {} s", limit.as_secs_f64())),
             },
             _ = cancel.wait_for(|interrupt| *interrupt >= stops_at), if cancellable => Attempted::Cancelled,
+            // A step longer than a lease keeps it: renewed while the step runs.
+            () = keep_leases(self.engine.named, &self.held, &self.timeline) => unreachable!("keeps leases forever"),
         })
     }
 

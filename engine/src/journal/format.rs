@@ -14,8 +14,9 @@ use crate::redact::REDACTED;
 /// records and `steps.sealed`; 3: `executions.records`, the count that finds lost records;
 /// 4: the `Skipped` status and `control` events of game days (same tables: an older journal
 /// needs no change, but an older engine must not read these values); 5: named locks
-/// (`lock_tokens`, `lock_grants`).
-pub const FORMAT: i64 = 5;
+/// (`lock_tokens`, `lock_grants`); 6: `lock_tokens.applied`, what saved plans are checked
+/// against.
+pub const FORMAT: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS executions (
@@ -161,6 +162,14 @@ fn migrate(connection: &Connection) -> Result<()> {
     }
     connection.execute_batch(SCHEMA)?;
     connection.execute_batch(super::named::SCHEMA)?;
+    let token_columns: Vec<String> = connection
+        .prepare("SELECT name FROM pragma_table_info('lock_tokens')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    // Format 5 had no `applied`: no plan was saved against it.
+    if !token_columns.iter().any(|column| column == "applied") {
+        connection.execute_batch("ALTER TABLE lock_tokens ADD COLUMN applied INTEGER NOT NULL DEFAULT 0")?;
+    }
     if format_1 {
         seal_redacted_values(connection)?;
         // Format 1 named the action a step waited in; format 2 says what it waits for. (The

@@ -48,7 +48,8 @@ pub struct Grant {
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS lock_tokens (
     name TEXT PRIMARY KEY,
-    token INTEGER NOT NULL
+    token INTEGER NOT NULL,
+    applied INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS lock_grants (
     name TEXT NOT NULL,
@@ -60,6 +61,30 @@ CREATE TABLE IF NOT EXISTS lock_grants (
     PRIMARY KEY (name, holder)
 );
 ";
+
+/// The longest lock name, in bytes.
+pub const NAME_MAX: usize = 200;
+
+/// What is wrong with a lock name, if anything. A name is 1 to 200 ASCII letters, digits and
+/// `- _ . / : = @ +`, in segments split by `/` that are neither empty nor `.` or `..`, so it is
+/// the same name in every store (an S3 key among them) and in a shell.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err("a lock name cannot be empty".into());
+    }
+    if name.len() > NAME_MAX {
+        return Err(format!("a lock name is at most {NAME_MAX} bytes; this one has {}", name.len()));
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_./:=@+".contains(*c))) {
+        return Err(format!(
+            "a lock name cannot hold {bad:?}: use letters, digits and - _ . / : = @ + (as in dns/Z0123456789)"
+        ));
+    }
+    if name.split('/').any(|segment| matches!(segment, "" | "." | "..")) {
+        return Err("a lock name's `/`-separated parts cannot be empty, `.` or `..`".into());
+    }
+    Ok(())
+}
 
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
@@ -168,6 +193,24 @@ pub fn grants(connection: &Connection) -> Result<Vec<Grant>> {
         .collect()
 }
 
+/// Records that the holder of `held` began to change what the lock guards (its first step
+/// runs): plans saved before then are stale. Only grows.
+pub fn mark_applied(connection: &Connection, held: &Grant) -> Result<()> {
+    connection.execute(
+        "UPDATE lock_tokens SET applied = max(applied, ?2) WHERE name = ?1",
+        params![held.name, held.token as i64],
+    )?;
+    Ok(())
+}
+
+/// The token of the newest holder of `name` that began to apply (0 when none did).
+pub fn applied(connection: &Connection, name: &str) -> Result<u64> {
+    let token: Option<i64> = connection
+        .query_row("SELECT applied FROM lock_tokens WHERE name = ?1", [name], |row| row.get(0))
+        .optional()?;
+    Ok(token.map_or(0, |token| token as u64))
+}
+
 /// The newest token granted for `name` (0 when never granted).
 pub fn last_token(connection: &Connection, name: &str) -> Result<u64> {
     let token: Option<i64> =
@@ -235,6 +278,32 @@ mod tests {
         assert_eq!(second.token, 2, "a token is never reused");
         assert_eq!(last_token(&db, "dns/zone-a").unwrap(), 2);
         assert_eq!(grants(&db).unwrap().len(), 2);
+        // Applying is recorded per name and only grows.
+        assert_eq!(applied(&db, "dns/zone-a").unwrap(), 0);
+        mark_applied(&db, &second).unwrap();
+        mark_applied(&db, &first).unwrap();
+        assert_eq!(applied(&db, "dns/zone-a").unwrap(), 2);
+    }
+
+    #[test]
+    fn malformed_names_are_refused_with_the_reason() {
+        for good in ["dns/Z0123", "fleet", "a:b=c@d+e_f-g.h", &"n".repeat(NAME_MAX)] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("dns zone", "' '"),
+            ("dns/\n", "'\\n'"),
+            ("/dns", "`.` or `..`"),
+            ("dns//a", "`.` or `..`"),
+            ("dns/../b", "`.` or `..`"),
+            ("zone*", "'*'"),
+            ("é", "'é'"),
+        ] {
+            let message = check_name(bad).unwrap_err();
+            assert!(message.contains(why), "{bad:?}: {message}");
+        }
+        assert!(check_name(&"n".repeat(NAME_MAX + 1)).unwrap_err().contains("at most"));
     }
 
     #[test]

@@ -565,6 +565,14 @@ impl super::NamedLocks for Journal {
     fn last_token(&self, name: &str) -> Result<u64> {
         super::named::last_token(&self.connection, name)
     }
+
+    fn mark_applied(&self, held: &super::named::Grant) -> Result<()> {
+        super::named::mark_applied(&self.connection, held)
+    }
+
+    fn applied(&self, name: &str) -> Result<u64> {
+        super::named::applied(&self.connection, name)
+    }
 }
 
 impl Locks for Journal {

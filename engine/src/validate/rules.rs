@@ -57,6 +57,7 @@ pub fn check(runbook: &Runbook, starting: bool) -> Vec<Diagnostic> {
     }
     rules.document_outputs();
     rules.expressions();
+    rules.locks();
     rules.out
 }
 
@@ -88,6 +89,41 @@ impl<'a> Rules<'a> {
                 template::braces(text).find_map(|(_, inner)| template::expression::budget_problem(inner))
             {
                 self.push(Diagnostic::new(Code::ExpressionBudget, problem).at(pointer));
+            }
+        }
+    }
+
+    /// `x-locks`: well-formed names once rendered, from what exists before the first step.
+    fn locks(&mut self) {
+        let config = template::config_for(self.runbook);
+        for spec in &self.runbook.locks {
+            let pointer = &spec.pointer;
+            for (_, reference) in template::references_in(&spec.name, config) {
+                let late = match reference {
+                    Reference::StepOutput { step, output } => Some(format!("the step output `{step}.{output}`")),
+                    Reference::Variable(name) => Some(format!("the variable `{name}`")),
+                    Reference::Automation("FENCING_TOKEN") => Some("the fencing token it gives".to_owned()),
+                    _ => None,
+                };
+                if let Some(late) = late {
+                    let message = format!("lock `{}` reads {late}, which does not exist before the lock is taken", spec.name);
+                    let help = "a lock is taken before the first step: name it from parameters";
+                    self.push(Diagnostic::new(Code::LockName, message).at(pointer).with_help(help));
+                }
+            }
+            self.references_in_text(&spec.name, pointer, Scope::AssumeRole);
+            // The literal parts are checked with each reference standing for a plain value.
+            let mut literal = String::new();
+            let mut last = 0;
+            for (range, _) in template::braces(&spec.name) {
+                literal.push_str(&spec.name[last..range.start]);
+                literal.push('x');
+                last = range.end;
+            }
+            literal.push_str(&spec.name[last..]);
+            if let Err(why) = crate::journal::named::check_name(&literal) {
+                let message = format!("lock `{}`: {why}", spec.name);
+                self.push(Diagnostic::new(Code::LockName, message).at(pointer));
             }
         }
     }
