@@ -72,7 +72,7 @@ fn main() {
     let mut floors = Vec::new();
     for round in 0..5 {
         let state = scratch(&format!("state-{round}"));
-        let journal = Journal::open(&state).unwrap();
+        let journal = runbook::journal::Store::Local(Journal::open(&state).unwrap());
         let (_cancel, cancelled) = tokio::sync::watch::channel(exec::Interrupt::None);
         let config = exec::Config::default();
         let engine = exec::Engine::new(&journal, &exec::Silent);

@@ -537,7 +537,9 @@ fn save_plan(
     let supplied = args.parameters.supplied()?.unwrap_or_default();
     let prepared = match exec::prepare(&args.path, supplied, true) {
         Ok(prepared) => prepared,
-        Err(exec::PrepareError::Io(error)) => return Err(anyhow::Error::new(error).context("failed to read the runbook")),
+        Err(exec::PrepareError::Io(error)) => {
+            return Err(anyhow::Error::new(error).context("failed to read the runbook"));
+        }
         Err(exec::PrepareError::Invalid(validated)) => {
             return report_invalid(&validated, args.format == PlanFormat::Json, colour, stdout, stderr);
         }
@@ -547,7 +549,7 @@ fn save_plan(
     let journal = args.state.open()?;
     let mut locks = Vec::new();
     for name in names {
-        let applied = crate::journal::NamedLocks::applied(&journal, &name)?;
+        let applied = journal.named().applied(&name)?;
         locks.push(plan::saved::SavedLock { name, applied });
     }
     let path = args.path.display().to_string();
@@ -557,11 +559,7 @@ fn save_plan(
     let planned = plan::plan(&prepared.runbook);
     let bound = plan::values::bind(&prepared.runbook, parameters, &plan::values::NothingKnown);
     let shown = report::plan::Shown::new(&prepared.validated.source().name, &planned, &bound);
-    let note = format!(
-        "Saved the plan to {}. To run exactly it: runbook run --plan {}",
-        out.display(),
-        out.display()
-    );
+    let note = format!("Saved the plan to {}. To run exactly it: runbook run --plan {}", out.display(), out.display());
     match args.format {
         PlanFormat::Text => {
             stdout.write_all(report::plan::text(&shown).as_bytes())?;

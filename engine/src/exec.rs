@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use crate::actions::Executors;
 use crate::document::{self, model::Runbook};
-use crate::journal::{self, Journal, JournalWrite, Locks};
+use crate::journal::{self, JournalWrite, Locks};
 use crate::plan::{self, Plan};
 use crate::validate::{self, Supplied, Validated};
 
@@ -160,12 +160,13 @@ pub struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    /// The real parts: the SQLite journal for records and locks, the catalogue's executors.
-    pub fn new(journal: &'a Journal, observer: &'a dyn Observer) -> Engine<'a> {
+    /// The real parts: the store for records and locks (the local journal or S3), the
+    /// catalogue's executors.
+    pub fn new(store: &'a journal::Store, observer: &'a dyn Observer) -> Engine<'a> {
         Engine {
-            journal,
-            locks: journal,
-            named: Some(journal),
+            journal: store.journal(),
+            locks: store.locks(),
+            named: Some(store.named()),
             observer,
             executors: &crate::actions::Catalogue,
             prompt: None,

@@ -14,6 +14,7 @@ mod locks;
 mod memory;
 pub mod named;
 pub mod record;
+pub mod s3;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub use memory::Memory;
 pub use record::{
     Answer, Attempt, Decision, Event, EventKind, Execution, Status, StepOutcome, StepRecord, WaitKind, WaitingOn, now,
 };
+pub use s3::S3Store;
 pub use sqlite::Journal;
 
 /// The database file inside the state directory.
@@ -38,6 +40,9 @@ pub const STATE_DIR_VARIABLE: &str = "RUNBOOK_STATE_DIR";
 pub enum Error {
     #[error("journal database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The shared store (S3) could not be reached or refused a call.
+    #[error("the state store {location} failed: {message}")]
+    Store { location: String, message: String },
     #[error("failed to use {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("execution {execution_id} is being driven by another process (lock {})", lock.display())]
@@ -93,6 +98,69 @@ pub fn default_dir() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
     home.join(".local/state/runbook")
+}
+
+/// Where the state lives: the embedded SQLite journal in a state directory (the default), or
+/// the S3 store that machines share (`--state s3://BUCKET/PREFIX`). Both stand behind the same
+/// traits; it dereferences to the journal, so `store.execution(id)` reads either.
+pub enum Store {
+    Local(Journal),
+    S3(Box<S3Store>),
+}
+
+impl Store {
+    pub fn journal(&self) -> &(dyn JournalWrite + 'static) {
+        match self {
+            Store::Local(journal) => journal,
+            Store::S3(store) => store.as_ref(),
+        }
+    }
+
+    pub fn locks(&self) -> &dyn Locks {
+        match self {
+            Store::Local(journal) => journal,
+            Store::S3(store) => store.as_ref(),
+        }
+    }
+
+    pub fn named(&self) -> &dyn NamedLocks {
+        match self {
+            Store::Local(journal) => journal,
+            Store::S3(store) => store.as_ref(),
+        }
+    }
+
+    /// The full id an execution was given as: the id, a unique prefix of it, or `last`.
+    pub fn resolve_id(&self, given: &str) -> Result<String> {
+        match self {
+            Store::Local(journal) => journal.resolve_id(given),
+            Store::S3(store) => store.resolve_id(given),
+        }
+    }
+
+    /// The most recent executions first, with the records that could not be read set aside.
+    pub fn list(&self, limit: u32) -> Result<sqlite::Listing> {
+        match self {
+            Store::Local(journal) => journal.list(limit),
+            Store::S3(store) => Ok((store.executions(limit)?, Vec::new())),
+        }
+    }
+
+    /// Where it is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Local(journal) => journal.dir().display().to_string(),
+            Store::S3(store) => store.location().to_string(),
+        }
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = dyn JournalWrite;
+
+    fn deref(&self) -> &Self::Target {
+        self.journal()
+    }
 }
 
 /// Named locks (`x-locks`, `--lock`): see [`named`].

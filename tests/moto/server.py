@@ -34,6 +34,10 @@ def operation(environ, body):
 
 def logging(app, log):
     lock = threading.Lock()
+    # moto checks a conditional write (If-Match, If-None-Match) and then makes it, in two
+    # moves another request can come between; S3 does both at once. Writes take turns here,
+    # so the engine's S3 store meets S3's guarantee.
+    writing = threading.Lock()
 
     def middleware(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -48,6 +52,9 @@ def logging(app, log):
         with lock:
             log.write(json.dumps(entry) + "\n")
             log.flush()
+        if environ["REQUEST_METHOD"] in ("PUT", "POST", "DELETE"):
+            with writing:
+                return list(app(environ, start_response))
         return app(environ, start_response)
 
     return middleware

@@ -935,3 +935,154 @@ fn the_game_day_template_puts_the_flag_back_when_detection_fails() {
     // Set to the fault (version 2), then back (version 3).
     assert_eq!(seen, json!({"value": "none", "version": 3}));
 }
+
+/// A hosted zone for `domain` in moto; its id without the `/hostedzone/` prefix, as the DNS
+/// runbooks take it (one lock name per zone).
+fn hosted_zone(moto: &Moto, domain: &str) -> String {
+    let id = moto.boto3(&format!(
+        "zone = boto3.client('route53').create_hosted_zone(Name='{domain}', CallerReference='{domain}')['HostedZone']\n\
+         emit(zone['Id'].split('/')[-1])"
+    ));
+    id.as_str().unwrap().to_owned()
+}
+
+/// The A record `name` and its plan marker `_plan.name` as boto3 sees them:
+/// `{"A": [TTL, [values...]], "TXT": [TTL, [values...]]}`, values sorted, absent ones left out.
+fn dns_records(moto: &Moto, zone: &str, name: &str) -> Value {
+    moto.boto3(&format!(
+        "sets = boto3.client('route53').list_resource_record_sets(HostedZoneId='{zone}')['ResourceRecordSets']\n\
+         emit({{s['Type']: [s['TTL'], sorted(v['Value'] for v in s['ResourceRecords'])] for s in sets \
+         if (s['Name'], s['Type']) in [('{name}', 'A'), ('_plan.{name}', 'TXT')]}})"
+    ))
+}
+
+/// The fencing token of the named lock a run was granted, from its `control` event.
+fn fencing_token(output: &Output) -> u64 {
+    events(output)
+        .into_iter()
+        .find(|event| event["event"] == "control" && event["control"] == "lock")
+        .and_then(|event| {
+            let text = event["text"].as_str()?.to_owned();
+            text.split("token ").nth(1)?.split(',').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no lock granted\n{}\n{}", output.stdout, output.stderr))
+}
+
+/// The shipped DNS enactor against moto (issue 16): plans 1 and 2 apply under the zone's lock,
+/// plan 1 is refused afterwards and the record keeps plan 2's addresses, and `runbook undo` of
+/// plan 2's execution puts plan 1's addresses back, as boto3 sees them.
+#[test]
+fn the_dns_enactor_refuses_a_stale_plan_and_undo_puts_the_previous_plan_back() {
+    let Some(moto) = moto("the_dns_enactor_refuses_a_stale_plan_and_undo_puts_the_previous_plan_back") else {
+        return;
+    };
+    let scratch = Scratch::new("aws-dns-plan");
+    let domain = format!("{}.example.com", unique("dns-plan"));
+    let zone = hosted_zone(moto, &domain);
+    let name = format!("api.{domain}.");
+    let path = project_root().join("runbooks/dns-apply-plan.yaml").display().to_string();
+    let apply = |plan: u32, values: &str| {
+        let params = [
+            format!("HostedZoneId={zone}"),
+            format!("RecordName={name}"),
+            format!("PlanNumber={plan}"),
+            format!("Values={values}"),
+        ];
+        run(moto, &scratch, &path, &params.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    let first = apply(1, "192.0.2.1,192.0.2.2");
+    assert_eq!(assert_success(&first)["decide.LastPlan"], 0);
+    let first_token = fencing_token(&first);
+    assert_eq!(
+        dns_records(moto, &zone, &name),
+        json!({"A": [60, ["192.0.2.1", "192.0.2.2"]], "TXT": [60, [format!("\"plan=1 token={first_token}\"")]]})
+    );
+
+    let second = apply(2, "198.51.100.7");
+    assert_eq!(assert_success(&second)["decide.LastPlan"], 1);
+    let second_token = fencing_token(&second);
+    assert!(second_token > first_token, "tokens only grow: {first_token}, then {second_token}");
+    let plan_two = json!({"A": [60, ["198.51.100.7"]], "TXT": [60, [format!("\"plan=2 token={second_token}\"")]]});
+    assert_eq!(dns_records(moto, &zone, &name), plan_two);
+
+    // The stale plan: refused before anything is changed, naming both plans.
+    let stale = apply(1, "192.0.2.1,192.0.2.2");
+    assert_eq!(stale.code, 4, "{}\n{}", stale.stdout, stale.stderr);
+    assert_eq!(finished(&stale)["status"], "Failed");
+    assert_eq!(visits(&stale), ["readRecord:Success", "readMarker:Success", "decide:Failed"]);
+    let error = step(&stale, "decide")["error"].as_str().unwrap().to_owned();
+    assert!(error.contains(&format!("plan 1 is not newer than plan 2, the last one applied to {name}")), "{error}");
+    assert_eq!(dns_records(moto, &zone, &name), plan_two);
+
+    // Plan 2 undone on demand: plan 1's addresses again, under a marker naming plan 1 and the
+    // token of the execution that wrote it last (plan 2's).
+    let id = finished(&second)["execution_id"].as_str().unwrap().to_owned();
+    let undo = moto.runbook(&scratch, &["undo", &id, "--format", "json"]);
+    assert_eq!(undo.code, 0, "{}\n{}", undo.stdout, undo.stderr);
+    assert_eq!(step(&undo, "undo:applyPlan")["status"], "Success");
+    assert_eq!(
+        dns_records(moto, &zone, &name),
+        json!({"A": [60, ["192.0.2.1", "192.0.2.2"]], "TXT": [60, [format!("\"plan=1 token={second_token}\"")]]})
+    );
+}
+
+/// The shipped DNS override against moto: the record answers the known-good addresses, and
+/// `runbook undo` puts it back as it was (addresses and TTL); a verification that fails on a
+/// record that did not exist rolls back by deleting it.
+#[test]
+fn the_dns_override_is_verified_and_undo_puts_the_record_back() {
+    let Some(moto) = moto("the_dns_override_is_verified_and_undo_puts_the_record_back") else { return };
+    let scratch = Scratch::new("aws-dns-override");
+    let domain = format!("{}.example.com", unique("dns-override"));
+    let zone = hosted_zone(moto, &domain);
+    let name = format!("api.{domain}.");
+    moto.boto3(&format!(
+        "boto3.client('route53').change_resource_record_sets(HostedZoneId='{zone}', ChangeBatch={{'Changes': [\
+         {{'Action': 'UPSERT', 'ResourceRecordSet': {{'Name': '{name}', 'Type': 'A', 'TTL': 300, \
+         'ResourceRecords': [{{'Value': '203.0.113.5'}}]}}}}]}})\n\
+         emit(True)"
+    ));
+    let path = project_root().join("runbooks/dns-override.yaml").display().to_string();
+    let (zone_param, name_param) = (format!("HostedZoneId={zone}"), format!("RecordName={name}"));
+    let values = "Values=192.0.2.50,192.0.2.51";
+
+    let overridden = run(moto, &scratch, &path, &[&zone_param, &name_param, values]);
+    let outputs = assert_success(&overridden);
+    assert_eq!(outputs["prepare.PreviousValues"], json!(["203.0.113.5"]));
+    assert_eq!(
+        visits(&overridden),
+        ["readRecord:Success", "prepare:Success", "override:Success", "waitInSync:Success", "verifyRecord:Success"]
+    );
+    assert_eq!(dns_records(moto, &zone, &name), json!({"A": [60, ["192.0.2.50", "192.0.2.51"]]}));
+
+    let id = finished(&overridden)["execution_id"].as_str().unwrap().to_owned();
+    let undo = moto.runbook(&scratch, &["undo", &id, "--format", "json"]);
+    assert_eq!(undo.code, 0, "{}\n{}", undo.stdout, undo.stderr);
+    assert_eq!(step(&undo, "undo:override")["status"], "Success");
+    assert_eq!(dns_records(moto, &zone, &name), json!({"A": [300, ["203.0.113.5"]]}));
+
+    // A record that did not exist, and a verification that fails: the rollback deletes it.
+    let other = format!("www.{domain}.");
+    let other_param = format!("RecordName={other}");
+    let args = [
+        "run",
+        path.as_str(),
+        "--format",
+        "json",
+        "--poll-interval",
+        "0.05",
+        "-p",
+        zone_param.as_str(),
+        "-p",
+        other_param.as_str(),
+        "-p",
+        values,
+        "--inject-failure",
+        "verifyRecord",
+    ];
+    let failed = moto.runbook(&scratch, &args);
+    assert_eq!(finished(&failed)["status"], "Failed", "{}\n{}", failed.stdout, failed.stderr);
+    assert_eq!(visits(&failed).last().map(String::as_str), Some("undo:override:Success"));
+    assert_eq!(dns_records(moto, &zone, &other), json!({}));
+}

@@ -171,22 +171,23 @@ async fn r_the_loser_of_a_key_race_names_the_execution_that_won() {
     let prepared = exec::prepare(std::path::Path::new(&path), Vec::new(), true).map_err(|e| e.to_string()).unwrap();
     let plan = runbook::plan::plan(&prepared.runbook);
     let request = prepared.request(&plan);
-    let journal = Journal::open(std::path::Path::new(&scratch.state())).unwrap();
+    let store = journal::Store::Local(Journal::open(std::path::Path::new(&scratch.state())).unwrap());
+    let journal::Store::Local(journal) = &store else { unreachable!("opened locally") };
     let config = exec::Config { idempotency_key: Some("k".into()), ..exec::Config::default() };
     let (_cancel, cancelled) = tokio::sync::watch::channel(Interrupt::None);
     // The winner: recorded the key first, and still drives its execution.
     let winner = exec::run(
         &request,
         &exec::Config { idempotency_key: Some("k".into()), ..exec::Config::default() },
-        &Engine::new(&journal, &exec::Silent),
+        &Engine::new(&store, &exec::Silent),
         cancelled.clone(),
     )
     .await
     .unwrap();
     sqlite(&scratch, &format!("UPDATE executions SET status = 'InProgress' WHERE id = '{}'", winner.execution_id));
     let _held = journal.acquire(&winner.execution_id).unwrap();
-    let racing = RacingJournal { inner: &journal, missed: Default::default() };
-    let engine = Engine { journal: &racing, ..Engine::new(&journal, &exec::Silent) };
+    let racing = RacingJournal { inner: journal, missed: Default::default() };
+    let engine = Engine { journal: &racing, ..Engine::new(&store, &exec::Silent) };
     match exec::run(&request, &config, &engine, cancelled).await {
         Err(exec::Error::Journal(journal::Error::Locked { execution_id, .. })) => {
             assert_eq!(execution_id, winner.execution_id)

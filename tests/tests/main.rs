@@ -38,6 +38,8 @@ mod scenarios;
 // Seams: a runner with executors that need no Python and no network, a transport that answers
 // itself, paused time.
 mod seams;
+// The local journal and the S3 store: one contract; S3 across processes against moto.
+mod store;
 // Secrets: a canary through every command and output, and resumes that must not change data.
 mod secrets;
 // Undo and rollback: x-undo, x-rollback, runbook undo, a rollback killed midway.

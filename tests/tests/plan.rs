@@ -111,7 +111,7 @@ fn the_shipped_runbooks_and_examples_draw_in_mermaid_and_graphviz() {
             drawn.push(stem);
         }
     }
-    assert_eq!(drawn.len(), 6, "{drawn:?}");
+    assert_eq!(drawn.len(), 8, "{drawn:?}");
     check_pictures(&pictures, &drawn);
 }
 

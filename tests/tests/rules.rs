@@ -283,9 +283,11 @@ fn action_rules() {
     );
     // x-locks: names that are the same in every store, from what exists before the first step.
     check(
-        &doc("parameters:\n  Zone: {type: String}\nx-locks:\n  - 'dns/{{ Zone }}'\n  - 'dns zone'\n  - {name: '/{{ Zone }}'}\n  \
+        &doc(
+            "parameters:\n  Zone: {type: String}\nx-locks:\n  - 'dns/{{ Zone }}'\n  - 'dns zone'\n  - {name: '/{{ Zone }}'}\n  \
              - 'dns/{{ a.Out }}'\n  - 'fence/{{ automation:FENCING_TOKEN }}'\n  - 'dns/{{ Zome }}'\n\
-             mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n"),
+             mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n",
+        ),
         &[
             ("lock-name", 6, 5),
             ("lock-name", 7, 5),

@@ -364,7 +364,7 @@ fn shipped_runbooks_and_examples_pass_their_scenarios_with_full_coverage() {
     let output = runbook(&["test", &runbooks, &examples, "--min-coverage", "100", "--format", "json"]);
     let report = json(&output);
     assert_eq!(output.code, 0, "{:#}", report);
-    assert_eq!(report["coverage"].as_array().unwrap().len(), 6);
+    assert_eq!(report["coverage"].as_array().unwrap().len(), 8);
     for coverage in report["coverage"].as_array().unwrap() {
         assert_eq!(coverage["percent"], 100.0, "{coverage:#}");
     }

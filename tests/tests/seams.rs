@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use runbook::actions::{self, BoxFuture, Catalogue, Context, Executors, Failure, Output};
 use runbook::aws::{self, Aws, Credentials, Response, Transport, transport};
 use runbook::exec::{self, Engine, Event, Interrupt, Observer};
-use runbook::journal::{Journal, JournalRead, Status};
+use runbook::journal::{self, Journal, Status};
 use runbook_tests::Scratch;
 use serde_json::{Map, Value, json};
 
@@ -101,9 +101,9 @@ async fn a_runner_with_scripted_executors_needs_no_python_no_network_and_no_wait
         flaky: [("restart", 2)].into(),
         asked: RefCell::default(),
     };
-    let journal = Journal::open(std::path::Path::new(&scratch.state())).unwrap();
+    let store = journal::Store::Local(Journal::open(std::path::Path::new(&scratch.state())).unwrap());
     let recorded = Recorded::default();
-    let engine = Engine { executors: &executors, ..Engine::new(&journal, &recorded) };
+    let engine = Engine { executors: &executors, ..Engine::new(&store, &recorded) };
     // No python3 and no AWS: a failure to reach either would show in the outcome.
     let config = exec::Config { python: "/nonexistent/python3".into(), ..exec::Config::default() };
     let (_cancel, cancelled) = tokio::sync::watch::channel(Interrupt::None);
@@ -119,7 +119,7 @@ async fn a_runner_with_scripted_executors_needs_no_python_no_network_and_no_wait
     // Paused time: the retries (30 s, 60 s), the six-hour sleep and the one-minute timeout
     // passed on tokio's clock, not the wall's.
     assert_eq!(started.elapsed().as_secs(), 30 + 60 + 6 * 3600 + 60);
-    let steps = journal.steps(&finished.execution_id).unwrap();
+    let steps = store.steps(&finished.execution_id).unwrap();
     let statuses: Vec<_> = steps.iter().map(|s| (s.step.as_str(), s.status, s.attempts)).collect();
     assert_eq!(
         statuses,

@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::exit;
 use super::run::StateArgs;
-use crate::journal::{self, JournalRead};
+use crate::journal;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {

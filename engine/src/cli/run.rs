@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::{ColourChoice, ParameterArgs, UsageError, ci, exit, exit_for_fault};
 use crate::exec::controls::{self, Controls, InjectedFailure, Walk};
 use crate::exec::{self, Answer, Engine, Event, Interrupt, Observer, PrepareError, Status, WaitMode, dry_run};
-use crate::journal::{self, EventKind, Journal, JournalRead, WaitKind};
+use crate::journal::{self, EventKind, Journal, Store, WaitKind};
 use crate::plan;
 use crate::timeline::{Silent, Timeline};
 
@@ -30,18 +30,42 @@ pub struct StateArgs {
     /// $XDG_STATE_HOME/runbook, else ~/.local/state/runbook).
     #[arg(long, value_name = "DIR", global = true)]
     state_dir: Option<PathBuf>,
+    /// Keep the journal and the locks in S3 instead, shared by every machine that names the
+    /// same place: s3://BUCKET/PREFIX (default: $RUNBOOK_STATE). Credentials, region and
+    /// endpoint come from the standard AWS configuration (AWS_PROFILE, AWS_REGION,
+    /// AWS_ENDPOINT_URL_S3).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX", global = true, conflicts_with = "state_dir")]
+    state: Option<String>,
 }
 
 impl StateArgs {
-    pub fn open(&self) -> anyhow::Result<Journal> {
+    /// The shared store named with --state or $RUNBOOK_STATE (--state-dir wins over the
+    /// variable).
+    fn shared(&self) -> Option<String> {
+        if self.state_dir.is_some() {
+            return None;
+        }
+        self.state.clone().or_else(|| std::env::var(journal::s3::STATE_VARIABLE).ok().filter(|url| !url.is_empty()))
+    }
+
+    pub fn open(&self) -> anyhow::Result<Store> {
+        if let Some(url) = self.shared() {
+            journal::s3::Location::parse(&url).map_err(UsageError)?;
+            return Ok(Store::S3(Box::new(journal::S3Store::open(&url)?)));
+        }
         let dir = self.state_dir.clone().unwrap_or_else(journal::default_dir);
-        Journal::open(&dir).with_context(|| format!("failed to open the journal in {}", dir.display()))
+        let journal =
+            Journal::open(&dir).with_context(|| format!("failed to open the journal in {}", dir.display()))?;
+        Ok(Store::Local(journal))
     }
 
     /// The journal for reading, `None` where there is none yet (reading creates nothing):
     /// opened as usual, or, where it cannot be written (a read-only mount, another user's
     /// files), read-only, with a warning of what that cannot show.
-    pub fn open_for_reading(&self, stderr: &mut dyn Write) -> anyhow::Result<Option<Journal>> {
+    pub fn open_for_reading(&self, stderr: &mut dyn Write) -> anyhow::Result<Option<Store>> {
+        if self.shared().is_some() {
+            return self.open().map(Some);
+        }
         let dir = self.state_dir.clone().unwrap_or_else(journal::default_dir);
         if !dir.join(journal::FILE_NAME).exists() {
             return Ok(None);
@@ -53,7 +77,7 @@ impl StateArgs {
                     if let Some(note) = note {
                         writeln!(stderr, "warning: {note}")?;
                     }
-                    Ok(Some(journal))
+                    Ok(Some(Store::Local(journal)))
                 }
                 Err(_) => Err(error),
             },
@@ -341,11 +365,10 @@ pub enum LocksCommand {
 }
 
 pub fn locks_command(command: LocksCommand, stdout: &mut dyn Write) -> anyhow::Result<u8> {
-    use crate::journal::NamedLocks;
     match command {
         LocksCommand::List { state } => {
             let journal = state.open()?;
-            for grant in journal.grants()? {
+            for grant in journal.named().grants()? {
                 let left = (grant.expires_at - jiff::Timestamp::now().as_millisecond()).max(0) as f64 / 1000.0;
                 writeln!(
                     stdout,
@@ -360,7 +383,7 @@ pub fn locks_command(command: LocksCommand, stdout: &mut dyn Write) -> anyhow::R
         }
         LocksCommand::Release { name, force, state } => {
             let journal = state.open()?;
-            if !journal.force_release(&name, &force)? {
+            if !journal.named().force_release(&name, &force)? {
                 bail!(UsageError(format!(
                     "lock `{name}` is not held by {force}: `runbook locks list` shows who holds it"
                 )));
@@ -476,8 +499,8 @@ pub fn run_command(
     if let Some(saved) = &saved {
         check_saved_plan(saved, &prepared)?;
         // The locks it was planned with that are not the runbook's own came from --lock.
-        let own = plan::saved::lock_names(&prepared.runbook, &prepared.validated.parameters, &[])
-            .map_err(UsageError)?;
+        let own =
+            plan::saved::lock_names(&prepared.runbook, &prepared.validated.parameters, &[]).map_err(UsageError)?;
         locks.extend(saved.locks.iter().map(|lock| lock.name.clone()).filter(|name| !own.contains(name)));
     }
     let Some(journal) = journal else { unreachable!("a real run opens the journal") };
@@ -523,7 +546,9 @@ fn read_saved_plan(
     if !missing.is_empty() {
         return Err(exec::Error::SecretNotKept { names: missing }.into());
     }
-    supplied.extend(saved.parameters.iter().map(|(name, value)| (name.clone(), crate::validate::Supplied::Json(value.clone()))));
+    supplied.extend(
+        saved.parameters.iter().map(|(name, value)| (name.clone(), crate::validate::Supplied::Json(value.clone()))),
+    );
     for (name, value) in given {
         supplied.retain(|(existing, _)| *existing != name);
         supplied.push((name, value));
@@ -545,7 +570,7 @@ fn check_saved_plan(saved: &plan::saved::SavedPlan, prepared: &exec::Prepared) -
 /// `--outputs-from` execution: they are secrets of this run too.
 fn game_day_controls(
     args: &RunArgs,
-    journal: &Journal,
+    journal: &Store,
     planned: &plan::Plan<'_>,
 ) -> anyhow::Result<(Controls, Vec<Value>)> {
     let game = &args.game_day;
@@ -649,7 +674,7 @@ struct Report<'a> {
 fn drive(
     request: &exec::Request<'_>,
     config: &exec::Config,
-    journal: &Journal,
+    journal: &Store,
     report: &Report<'_>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
@@ -768,7 +793,7 @@ fn dry_run_command(
     args: &RunArgs,
     prepared: &exec::Prepared,
     planned: &plan::Plan<'_>,
-    journal: Option<&Journal>,
+    journal: Option<&Store>,
     stdout: &mut dyn Write,
 ) -> anyhow::Result<u8> {
     let mut mocks: dry_run::Mocks = HashMap::new();
@@ -824,7 +849,7 @@ fn dry_run_command(
     if let Some(journal) = journal {
         let id = uuid::Uuid::new_v4().to_string();
         // Through a timeline like every other record: the stored parameters are redacted.
-        let timeline = Timeline::new(&id, journal, &Silent, exec::Redactor::new(prepared.secrets()));
+        let timeline = Timeline::new(&id, journal.journal(), &Silent, exec::Redactor::new(prepared.secrets()));
         timeline.created(
             &journal::Execution {
                 id: id.clone(),
@@ -1111,7 +1136,8 @@ pub fn decide_command(
     let journal = args.state.open()?;
     let by = exec::current_user();
     let execution_id = journal.resolve_id(&args.execution_id)?;
-    let decided = exec::decide(&journal, &journal, &execution_id, answer, resume, &by, args.comment.clone())?;
+    let decided =
+        exec::decide(journal.journal(), journal.locks(), &execution_id, answer, resume, &by, args.comment.clone())?;
     match &decided.decision {
         Some((decision, true)) => {
             writeln!(stderr, "recorded {} for step `{}` of {execution_id}", decision.decision, decision.step)?
@@ -1295,7 +1321,7 @@ impl<'w> Printer<'w> {
         let _ = writeln!(self.out.borrow_mut(), "[{elapsed:>7.2}s] {}{text}", "  ".repeat(depth));
     }
 
-    fn summary(&self, finished: &exec::Finished, journal: &Journal) {
+    fn summary(&self, finished: &exec::Finished, journal: &Store) {
         if self.format == RunFormat::Json {
             return;
         }

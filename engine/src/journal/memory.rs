@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     Attempt, Decision, Error, Event, EventKind, Execution, JournalRead, JournalWrite, Lease, Locks, Result, Status,
-    StepRecord, WaitKind, WaitingOn, now,
+    StepRecord, WaitingOn, now,
 };
 
 #[derive(Default)]
@@ -102,12 +102,8 @@ impl JournalRead for Memory {
 
     fn waiting_on(&self, execution_id: &str) -> Result<Option<WaitingOn>> {
         let records = self.records.borrow();
-        let last = of(&records.events, execution_id).filter(|event| event.kind == EventKind::Waiting).last();
-        Ok(last.and_then(|event| {
-            let iteration = event.detail.get("iteration").and_then(Value::as_u64)?;
-            let kind = event.detail.get("kind").and_then(Value::as_str).and_then(WaitKind::parse)?;
-            Some(WaitingOn { step: event.step.clone()?, iteration: u32::try_from(iteration).ok()?, kind })
-        }))
+        let events: Vec<&Event> = of(&records.events, execution_id).collect();
+        Ok(WaitingOn::last_in(events.into_iter()))
     }
 }
 

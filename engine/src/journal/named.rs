@@ -7,11 +7,11 @@
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Error, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LockMode {
     Exclusive,
@@ -32,7 +32,7 @@ impl LockMode {
 }
 
 /// One holder's grant of a named lock.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub name: String,
     /// Who holds it: an execution id.
@@ -205,9 +205,8 @@ pub fn mark_applied(connection: &Connection, held: &Grant) -> Result<()> {
 
 /// The token of the newest holder of `name` that began to apply (0 when none did).
 pub fn applied(connection: &Connection, name: &str) -> Result<u64> {
-    let token: Option<i64> = connection
-        .query_row("SELECT applied FROM lock_tokens WHERE name = ?1", [name], |row| row.get(0))
-        .optional()?;
+    let token: Option<i64> =
+        connection.query_row("SELECT applied FROM lock_tokens WHERE name = ?1", [name], |row| row.get(0)).optional()?;
     Ok(token.map_or(0, |token| token as u64))
 }
 

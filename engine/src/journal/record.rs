@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::plan::Outcome;
@@ -272,6 +272,13 @@ macro_rules! text_forms {
                 <$kind>::parse(text).ok_or(())
             }
         }
+
+        impl<'de> Deserialize<'de> for $kind {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                <$kind>::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown value `{text}`")))
+            }
+        }
     )*};
 }
 
@@ -283,8 +290,15 @@ impl Serialize for StepOutcome {
     }
 }
 
+impl<'de> Deserialize<'de> for StepOutcome {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        StepOutcome::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown outcome `{text}`")))
+    }
+}
+
 /// An execution as recorded.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Execution {
     pub id: String,
     pub runbook_path: String,
@@ -303,7 +317,7 @@ pub struct Execution {
 }
 
 /// One try of one step.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Attempt {
     pub step: String,
     /// The loop iteration the step ran in (1-based), 0 outside loops.
@@ -320,7 +334,7 @@ pub struct Attempt {
 }
 
 /// How a step visit ended, after all its attempts: what resume restores.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: String,
     pub iteration: u32,
@@ -337,12 +351,12 @@ pub struct StepRecord {
     pub ended_at: String,
     /// Outputs (`Name`) and variables (`variable:Name`) whose values held a secret: the
     /// journal keeps them redacted, so a resume must not feed them to a later step.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sealed: Vec<String>,
 }
 
 /// A timeline entry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Event {
     pub at: String,
     pub kind: EventKind,
@@ -351,7 +365,7 @@ pub struct Event {
 }
 
 /// A person's answer to an `aws:approve` or `aws:pause` step.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Decision {
     pub step: String,
     pub iteration: u32,
@@ -367,6 +381,17 @@ pub struct WaitingOn {
     pub step: String,
     pub iteration: u32,
     pub kind: WaitKind,
+}
+
+impl WaitingOn {
+    /// The step the last `waiting` event of a timeline names (for the stores that keep the
+    /// timeline as a list).
+    pub fn last_in<'e>(events: impl DoubleEndedIterator<Item = &'e Event>) -> Option<WaitingOn> {
+        let event = events.rev().find(|event| event.kind == EventKind::Waiting)?;
+        let iteration = event.detail.get("iteration").and_then(Value::as_u64)?;
+        let kind = event.detail.get("kind").and_then(Value::as_str).and_then(WaitKind::parse)?;
+        Some(WaitingOn { step: event.step.clone()?, iteration: u32::try_from(iteration).ok()?, kind })
+    }
 }
 
 /// The time now, as the journal writes it.

@@ -102,7 +102,11 @@ impl SavedPlan {
             format: FORMAT,
             runbook: path.to_owned(),
             runbook_hash: hash.to_owned(),
-            parameters: parameters.iter().filter(|(name, _)| !secret(name)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            parameters: parameters
+                .iter()
+                .filter(|(name, _)| !secret(name))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             secrets: parameters.keys().filter(|name| secret(name)).cloned().collect(),
             locks,
             planned_at: crate::journal::now(),
@@ -139,22 +143,22 @@ impl SavedPlan {
         if self.runbook_hash == hash {
             return Ok(());
         }
-        Err(Stale::RunbookChanged { runbook: self.runbook.clone(), saved: self.runbook_hash.clone(), now: hash.to_owned() })
+        Err(Stale::RunbookChanged {
+            runbook: self.runbook.clone(),
+            saved: self.runbook_hash.clone(),
+            now: hash.to_owned(),
+        })
     }
 
     /// A value given again with `-p` is the one planned (secrets may only be given).
     pub fn check_parameter(&self, name: &str, now: &Value) -> Result<(), Stale> {
         match self.parameters.get(name) {
-            Some(saved) if saved != now => Err(Stale::ParameterChanged {
-                name: name.to_owned(),
-                saved: saved.to_string(),
-                now: now.to_string(),
-            }),
-            None if !self.secrets.iter().any(|secret| secret == name) => Err(Stale::ParameterChanged {
-                name: name.to_owned(),
-                saved: "no value".into(),
-                now: now.to_string(),
-            }),
+            Some(saved) if saved != now => {
+                Err(Stale::ParameterChanged { name: name.to_owned(), saved: saved.to_string(), now: now.to_string() })
+            }
+            None if !self.secrets.iter().any(|secret| secret == name) => {
+                Err(Stale::ParameterChanged { name: name.to_owned(), saved: "no value".into(), now: now.to_string() })
+            }
             _ => Ok(()),
         }
     }
@@ -212,7 +216,8 @@ pub fn lock_names(runbook: &Runbook, parameters: &Map<String, Value>, extra: &[S
             continue;
         }
         let name = rendered.value.as_str().unwrap_or_default().to_owned();
-        crate::journal::named::check_name(&name).map_err(|why| format!("lock `{}` renders to {name:?}: {why}", spec.name))?;
+        crate::journal::named::check_name(&name)
+            .map_err(|why| format!("lock `{}` renders to {name:?}: {why}", spec.name))?;
         names.push(name);
     }
     names.extend(extra.iter().cloned());
@@ -229,7 +234,8 @@ mod tests {
     fn runbook() -> Runbook {
         let text = "schemaVersion: '0.3'\nparameters:\n  Zone: {type: String}\n  Token: {type: String, x-secret: true}\n\
                     x-locks: ['dns/{{ Zone }}']\nmainSteps:\n  - name: wait\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n";
-        let loaded = crate::document::load("r.yaml".into(), text.as_bytes().to_vec(), Some(crate::document::Format::Yaml));
+        let loaded =
+            crate::document::load("r.yaml".into(), text.as_bytes().to_vec(), Some(crate::document::Format::Yaml));
         crate::validate::validate(loaded, &crate::validate::Config::default()).runbook.unwrap()
     }
 

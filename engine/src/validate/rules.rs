@@ -106,7 +106,8 @@ impl<'a> Rules<'a> {
                     _ => None,
                 };
                 if let Some(late) = late {
-                    let message = format!("lock `{}` reads {late}, which does not exist before the lock is taken", spec.name);
+                    let message =
+                        format!("lock `{}` reads {late}, which does not exist before the lock is taken", spec.name);
                     let help = "a lock is taken before the first step: name it from parameters";
                     self.push(Diagnostic::new(Code::LockName, message).at(pointer).with_help(help));
                 }

@@ -2,7 +2,8 @@
 //! as a separate process (to kill it, interrupt it, or run two at once).
 //!
 //! `runbook-under-test lock-hammer STATE NAME COUNT LOG HOLDER` is the tests' own mode: it
-//! takes the named lock NAME from the store STATE (a state directory) COUNT times, each
+//! takes the named lock NAME from the store STATE (a state directory or `s3://BUCKET/PREFIX`)
+//! COUNT times, each
 //! time appending to LOG the token and when it held the lock, so that a test running several
 //! at once can check that no two grants overlapped and no token was reused.
 
@@ -22,14 +23,19 @@ fn hammer(args: &[String]) -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     };
     let count: u32 = count.parse().expect("COUNT is a number");
-    let store = runbook::journal::Journal::open(std::path::Path::new(state)).expect("the store opens");
+    let store: Box<dyn runbook::journal::NamedLocks> = if state.starts_with("s3://") {
+        Box::new(runbook::journal::S3Store::open(state).expect("the store opens"))
+    } else {
+        Box::new(runbook::journal::Journal::open(std::path::Path::new(state)).expect("the store opens"))
+    };
+    // A remote store is asked less often by those waiting.
+    let patience = if state.starts_with("s3://") { 8 } else { 1 };
     let mut log = std::fs::File::options().create(true).append(true).open(log).expect("the log opens");
     let lease = std::time::Duration::from_secs(30);
     let mut taken = 0;
     let mut seed = u64::from(std::process::id());
     while taken < count {
-        let granted =
-            runbook::journal::NamedLocks::grant(&store, name, holder, runbook::journal::named::LockMode::Exclusive, lease);
+        let granted = store.grant(name, holder, runbook::journal::named::LockMode::Exclusive, lease);
         match granted {
             Ok(grant) => {
                 let start = nanos();
@@ -38,12 +44,12 @@ fn hammer(args: &[String]) -> std::process::ExitCode {
                 let end = nanos();
                 // One write per line: appends of this size are never interleaved.
                 log.write_all(format!("{} {holder} {start} {end}\n", grant.token).as_bytes()).expect("logged");
-                runbook::journal::NamedLocks::release(&store, &grant).expect("released");
+                store.release(&grant).expect("released");
                 taken += 1;
             }
             Err(runbook::journal::Error::LockHeld { .. }) => {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                std::thread::sleep(std::time::Duration::from_micros(seed >> 54));
+                std::thread::sleep(std::time::Duration::from_micros((seed >> 54) * patience));
             }
             Err(error) => {
                 eprintln!("lock-hammer: {error}");
