@@ -42,6 +42,8 @@ mod seams;
 mod store;
 // Secrets: a canary through every command and output, and resumes that must not change data.
 mod secrets;
+// The outage behind issue 16: three DNS enactors racing, without locks and with them.
+mod race;
 // Undo and rollback: x-undo, x-rollback, runbook undo, a rollback killed midway.
 mod undo;
 // The README's five-minute tour, run as written, its outputs compared.
