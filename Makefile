@@ -43,10 +43,11 @@ tests/browser/node_modules/.installed: tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund --silent
 	touch $@
 
-bench:
+bench: venv
 	cargo bench -p runbook --bench validate --locked
 	cargo bench -p runbook --bench plan --locked
 	cargo bench -p runbook --bench run --locked
+	cargo bench -p runbook --bench store --locked
 	cargo build --release --locked
 	cargo bench -p runbook --bench scenarios --locked
 
