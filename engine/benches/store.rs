@@ -108,7 +108,7 @@ fn s3_store(moto: &Moto, prefix: &str) -> Store {
         aws::Settings { endpoint_url: Some(moto.url.clone()), region: Some("us-east-1".into()), profile: None };
     let credentials = Credentials::new("testing", "testing", None, None, "bench");
     let client = Aws::with_transport(settings, Arc::new(aws::transport::Https::default()), Some(credentials));
-    Store::S3(Box::new(S3Store::open_with(&format!("s3://bench/{prefix}"), client).unwrap()))
+    Store::S3(Box::new(S3Store::open_with(&format!("s3://bench/{prefix}"), client, true).unwrap()))
 }
 
 fn main() {

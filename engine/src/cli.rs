@@ -553,8 +553,12 @@ fn save_plan(
         locks.push(plan::saved::SavedLock { name, applied });
     }
     let path = args.path.display().to_string();
-    let saved = plan::saved::SavedPlan::new(&prepared.runbook, &path, &prepared.hash, parameters, locks);
+    let store = journal.describe();
+    let saved = plan::saved::SavedPlan::new(&prepared.runbook, &path, &prepared.hash, parameters, locks, &store);
     let text = serde_json::to_string_pretty(&saved)? + "\n";
+    // Recorded first: a plan file that exists was recorded (one recorded but never written
+    // is harmless).
+    journal.named().record_plan(&saved.digest)?;
     write_whole(out, text.as_bytes())?;
     let planned = plan::plan(&prepared.runbook);
     let bound = plan::values::bind(&prepared.runbook, parameters, &plan::values::NothingKnown);

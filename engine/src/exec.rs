@@ -102,6 +102,8 @@ pub struct Config {
     pub lock_timeout: std::time::Duration,
     /// `run --plan`: the saved plan, checked under the locks before anything is recorded.
     pub saved_plan: Option<crate::plan::saved::SavedPlan>,
+    /// A child runbook's: the named locks its parent holds (name, token), not taken again.
+    pub inherited_locks: Vec<(String, u64)>,
 }
 
 impl Default for Config {
@@ -128,6 +130,7 @@ impl Default for Config {
             locks: Vec::new(),
             lock_timeout: std::time::Duration::ZERO,
             saved_plan: None,
+            inherited_locks: Vec::new(),
         }
     }
 }

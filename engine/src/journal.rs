@@ -142,7 +142,7 @@ impl Store {
     pub fn list(&self, limit: u32) -> Result<sqlite::Listing> {
         match self {
             Store::Local(journal) => journal.list(limit),
-            Store::S3(store) => Ok((store.executions(limit)?, Vec::new())),
+            Store::S3(store) => store.list(limit),
         }
     }
 
@@ -181,6 +181,11 @@ pub trait NamedLocks {
     fn mark_applied(&self, held: &named::Grant) -> Result<()>;
     /// The token of the newest holder that began to apply under `name` (0 when none did).
     fn applied(&self, name: &str) -> Result<u64>;
+    /// Records that a plan with this digest was saved against this store (`plan --out`).
+    fn record_plan(&self, digest: &str) -> Result<()>;
+    /// Whether a plan with this digest was saved against this store: `run --plan` refuses
+    /// one that was not (edited, or saved against another store).
+    fn plan_recorded(&self, digest: &str) -> Result<bool>;
 }
 
 /// Reading the record: what `runbook executions`, resumes and decisions look at.

@@ -265,3 +265,90 @@ fn undo_takes_the_runbooks_locks() {
     assert!(shown.stdout.contains("lock `dns/zone-a` granted"), "{}", shown.stdout);
     assert!(shown.stdout.contains("undo:change"), "{}", shown.stdout);
 }
+
+/// A lease lost while an attempt runs refuses the retry: the second attempt never starts
+/// (before, only a new step was checked).
+#[test]
+fn a_lease_lost_during_an_attempt_refuses_its_retry() {
+    let scratch = Scratch::new("lock-retry");
+    let script = "import os, time\\ndef h(e, c):\\n  open(e['Trail'], 'a').write('attempt\\\\n')\\n  \
+                  while not os.path.exists(e['Trail'] + '.go'): time.sleep(0.05)\\n  raise Exception('failed')";
+    let path = scratch.runbook(
+        "retry.yaml",
+        &format!(
+            "schemaVersion: '0.3'\nx-locks: [dns/zone-r]\nparameters:\n  Trail: {{type: String}}\nmainSteps:\n{}",
+            script_step("apply", &["maxAttempts: 3"], &trail_payload("apply"), script)
+        ),
+    );
+    let holder = run_process(&scratch, &path, &[]).spawn().unwrap();
+    wait_until("the first attempt runs", || scratch.trail().len() == 1);
+    let state = scratch.state();
+    let listed = runbook(&["locks", "list", "--state-dir", &state]);
+    let execution = listed.stdout.split_whitespace().nth(1).unwrap().to_owned();
+    let released = runbook(&["locks", "release", "dns/zone-r", "--force", &execution, "--state-dir", &state]);
+    assert_eq!(released.code, 0, "{}", released.stderr);
+    std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
+    let output = holder.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(9), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(scratch.trail(), ["attempt"], "no retry ran without the lock");
+}
+
+/// A child runbook (aws:executeAutomation of a local runbook) runs under its parent's locks:
+/// one it also names is not taken again (it would wait for its own parent), and it reads the
+/// parent's fencing token.
+#[test]
+fn a_child_runbook_runs_under_its_parents_locks() {
+    let scratch = Scratch::new("lock-child");
+    scratch.runbook(
+        "child.yaml",
+        &format!(
+            "schemaVersion: '0.3'\nx-locks: ['dns/zone-a']\nparameters:\n  Trail: {{type: String}}\nmainSteps:\n{}",
+            step("work", false)
+        ),
+    );
+    let path = scratch.runbook(
+        "parent.yaml",
+        "schemaVersion: '0.3'\nx-locks: ['dns/zone-a']\nparameters:\n  Trail: {type: String}\nmainSteps:\n  \
+         - name: call\n    action: aws:executeAutomation\n    inputs:\n      DocumentName: child\n      \
+         RuntimeParameters: {Trail: '{{ Trail }}'}\n",
+    );
+    let output = run_process(&scratch, &path, &[]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(scratch.trail(), ["work 1"], "the child ran with its parent's token");
+}
+
+/// A saved plan whose applied token was edited and whose digest was made again is unknown to
+/// the store (only what `plan --out` saved runs), as is a plan saved against another store.
+#[test]
+fn a_forged_plan_or_one_from_another_store_is_refused() {
+    let scratch = Scratch::new("lock-forged");
+    let path = locked(&scratch);
+    let state = scratch.state();
+    let trail = format!("Trail={}", scratch.trail_path());
+    std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
+    let saved = scratch.path("plan.json");
+    let planned = runbook(&["plan", &path, "-p", &trail, "--out", &saved, "--state-dir", &state]);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let ran = runbook(&["run", &path, "-p", &trail, "--state-dir", &state]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    // The stale plan, forged fresh: applied raised, the digest made again as the engine does.
+    let mut plan: runbook::plan::saved::SavedPlan =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    plan.locks[0].applied = 99;
+    plan.digest = String::new();
+    plan.digest = runbook::exec::content_hash(serde_json::to_string(&plan).unwrap().as_bytes());
+    std::fs::write(&saved, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    let forged = runbook(&["run", "--plan", &saved, "--state-dir", &state]);
+    assert_eq!(forged.code, 8, "{}", forged.stderr);
+    assert!(forged.stderr.contains("was not saved against this store"), "{}", forged.stderr);
+    // A plan saved against one store is no plan of another.
+    let fresh = scratch.path("fresh.json");
+    let planned = runbook(&["plan", &path, "-p", &trail, "--out", &fresh, "--state-dir", &state]);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let other = scratch.path("other-state");
+    let elsewhere = runbook(&["run", "--plan", &fresh, "--state-dir", &other]);
+    assert_eq!(elsewhere.code, 8, "{}", elsewhere.stderr);
+    assert!(elsewhere.stderr.contains("was not saved against this store (saved against"), "{}", elsewhere.stderr);
+    let ran = runbook(&["run", "--plan", &fresh, "--state-dir", &state]);
+    assert_eq!(ran.code, 0, "the fresh plan runs where it was saved: {}", ran.stderr);
+}

@@ -284,17 +284,18 @@ fn action_rules() {
     // x-locks: names that are the same in every store, from what exists before the first step.
     check(
         &doc(
-            "parameters:\n  Zone: {type: String}\nx-locks:\n  - 'dns/{{ Zone }}'\n  - 'dns zone'\n  - {name: '/{{ Zone }}'}\n  \
-             - 'dns/{{ a.Out }}'\n  - 'fence/{{ automation:FENCING_TOKEN }}'\n  - 'dns/{{ Zome }}'\n\
+            "parameters:\n  Zone: {type: String}\n  Key: {type: String, x-secret: true}\nx-locks:\n  - 'dns/{{ Zone }}'\n  - 'dns zone'\n  - {name: '/{{ Zone }}'}\n  \
+             - 'dns/{{ a.Out }}'\n  - 'fence/{{ automation:FENCING_TOKEN }}'\n  - 'dns/{{ Zome }}'\n  - 'db/{{ Key }}'\n\
              mainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n",
         ),
         &[
-            ("lock-name", 6, 5),
             ("lock-name", 7, 5),
             ("lock-name", 8, 5),
-            ("unknown-output", 8, 5),
             ("lock-name", 9, 5),
-            ("undeclared-parameter", 10, 5),
+            ("unknown-output", 9, 5),
+            ("lock-name", 10, 5),
+            ("undeclared-parameter", 11, 5),
+            ("lock-name", 12, 5),
         ],
     );
     check(&one("aws:approve", "{Approvers: [a], MinRequiredApprovals: 2}"), &[("approvers-count", 5, 52)]);

@@ -28,7 +28,7 @@ fn s3_store(moto: &Moto, url: &str) -> Store {
         aws::Settings { endpoint_url: Some(moto.url.clone()), region: Some("us-east-1".into()), profile: None };
     let credentials = Credentials::new("testing", "testing", None, None, "test");
     let client = Aws::with_transport(settings, Arc::new(aws::transport::Https::default()), Some(credentials));
-    Store::S3(Box::new(S3Store::open_with(url, client).unwrap()))
+    Store::S3(Box::new(S3Store::open_with(url, client, true).unwrap()))
 }
 
 fn execution(id: &str, key: Option<&str>, parent: Option<&str>) -> Execution {

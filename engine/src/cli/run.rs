@@ -49,9 +49,15 @@ impl StateArgs {
     }
 
     pub fn open(&self) -> anyhow::Result<Store> {
+        self.open_to(true)
+    }
+
+    /// The store; `write`: a new S3 store's format is written (a reader writes nothing).
+    fn open_to(&self, write: bool) -> anyhow::Result<Store> {
         if let Some(url) = self.shared() {
             journal::s3::Location::parse(&url).map_err(UsageError)?;
-            return Ok(Store::S3(Box::new(journal::S3Store::open(&url)?)));
+            let client = crate::aws::Aws::new(crate::aws::Settings::default());
+            return Ok(Store::S3(Box::new(journal::S3Store::open_with(&url, client, write)?)));
         }
         let dir = self.state_dir.clone().unwrap_or_else(journal::default_dir);
         let journal =
@@ -64,7 +70,7 @@ impl StateArgs {
     /// files), read-only, with a warning of what that cannot show.
     pub fn open_for_reading(&self, stderr: &mut dyn Write) -> anyhow::Result<Option<Store>> {
         if self.shared().is_some() {
-            return self.open().map(Some);
+            return self.open_to(false).map(Some);
         }
         let dir = self.state_dir.clone().unwrap_or_else(journal::default_dir);
         if !dir.join(journal::FILE_NAME).exists() {
@@ -114,7 +120,13 @@ pub struct RunArgs {
     /// Run exactly the plan `runbook plan FILE -p ... --out PLAN.json` saved: its runbook and
     /// parameters (give secret ones again with -p). Refused when the runbook or a parameter
     /// changed, or when another run applied under one of its locks since it was saved.
-    #[arg(long, value_name = "PLAN.json", conflicts_with_all = ["dry_run", "resume", "idempotency_key", "params_file"])]
+    #[arg(
+        long,
+        value_name = "PLAN.json",
+        conflicts_with_all = [
+            "dry_run", "resume", "idempotency_key", "params_file", "from", "outputs_from", "to", "only", "skip", "mock",
+        ]
+    )]
     plan: Option<PathBuf>,
     /// Wait up to this long (30s, 5m) for a lock another execution holds, with backoff.
     #[arg(long, value_name = "DURATION", value_parser = controls::parse_duration, default_value = "0s")]
@@ -498,6 +510,18 @@ pub fn run_command(
     let mut locks = args.lock.clone();
     if let Some(saved) = &saved {
         check_saved_plan(saved, &prepared)?;
+        if let Some(journal) = &journal
+            && !journal.named().plan_recorded(&saved.digest)?
+        {
+            let shown = args.plan.as_ref().map(|path| path.display().to_string()).unwrap_or_default();
+            let now = journal.describe();
+            return Err(exec::Error::StalePlan(plan::saved::Stale::Unknown {
+                path: shown,
+                saved: saved.store.clone(),
+                now,
+            })
+            .into());
+        }
         // The locks it was planned with that are not the runbook's own came from --lock.
         let own =
             plan::saved::lock_names(&prepared.runbook, &prepared.validated.parameters, &[]).map_err(UsageError)?;

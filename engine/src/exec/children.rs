@@ -21,6 +21,8 @@ pub const MAX_DEPTH: u32 = 8;
 pub struct ChildRuns<'a> {
     pub engine: &'a Engine<'a>,
     pub config: &'a Config,
+    /// The named locks the parent runs under (name and token): the child runs under them too.
+    pub inherited_locks: Vec<(String, u64)>,
 }
 
 impl Children for ChildRuns<'_> {
@@ -72,8 +74,11 @@ impl ChildRuns<'_> {
             secrets: context.timeline.redactor(),
             // The controls name the parent's steps.
             controls: super::Controls::default(),
-            // The parent holds the run's locks.
+            // The parent holds the run's locks, and the child runs under them; a saved plan is
+            // the parent's.
             locks: Vec::new(),
+            inherited_locks: self.inherited_locks.clone(),
+            saved_plan: None,
             ..self.config.clone()
         };
         let linking = Linking { inner: self.engine.observer, context, linked: Cell::new(false) };

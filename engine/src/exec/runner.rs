@@ -50,6 +50,7 @@ pub async fn run(
     let (timeline, lease, opened) = open(request, config, engine, redactor)?;
     let started = Instant::now();
     let mut runner = Runner::new(request, config, engine, timeline, system, cancel.clone());
+    let new = matches!(opened, Opened::New(_));
     match opened {
         Opened::Existing(execution) => {
             // A finished success has nothing left to do: its record is the answer.
@@ -107,11 +108,14 @@ pub async fn run(
                     return Err(error.into());
                 }
             }
-            runner.record_walk()?;
         }
     }
-    runner.record_grants()?;
-    runner.record_controls()?;
+    // What the run starts under, recorded; the locks go back if it cannot be.
+    if let Err(error) = runner.start_records(new) {
+        runner.release_locks();
+        let _ = runner.timeline.stopped(&error.to_string());
+        return Err(error);
+    }
     let entry = runner.walk.from.as_deref().and_then(|step| request.plan.find(step)).or(request.plan.entry());
     let ended = async {
         // A rollback under way when the last process stopped goes on; the walk had ended.
@@ -236,7 +240,10 @@ pub async fn undo(
     // its status and its record.)
     runner.take_locks().await?;
     runner.timeline.undoing(&request.path.display().to_string());
-    runner.record_grants()?;
+    if let Err(error) = runner.record_grants() {
+        runner.release_locks();
+        return Err(error);
+    }
     let by = &config.user;
     let why = format!("on demand, by {by} (runbook undo), after the run ended {}", execution.status);
     // A rollback that this execution ran already is done again only where it did not finish.
@@ -490,6 +497,7 @@ struct Held {
 
 /// Renews every grant still held; the first one lost is an error (and a fact of the
 /// timeline, once). With `always_note` every renewal is noted (a step runs, and shows none).
+/// A store that cannot be reached is an error too, the lease kept: a keeper tries again.
 fn renew_all(
     named: &dyn journal::NamedLocks,
     held: &RefCell<Vec<Held>>,
@@ -507,15 +515,18 @@ fn renew_all(
                     held.noted = Instant::now();
                     let grant = &held.grant;
                     let text = format!("lock `{}` renewed (token {})", grant.name, grant.token);
-                    timeline.control(None, 0, "lock-renewed", &text, json!({ "name": grant.name }))?;
+                    // The lease is held whether or not the note could be written: a failed
+                    // note never stops the renewals.
+                    let _ = timeline.control(None, 0, "lock-renewed", &text, json!({ "name": grant.name }));
                 }
             }
-            Err(error) => {
+            Err(error @ journal::Error::LeaseLost { .. }) => {
                 held.lost = true;
                 let text = format!("lock `{}` (token {}) lost: {error}", held.grant.name, held.grant.token);
                 let _ = timeline.control(None, 0, "lock-lost", &text, json!({ "name": held.grant.name }));
                 return Err(error);
             }
+            Err(error) => return Err(error),
         }
     }
     Ok(())
@@ -528,7 +539,9 @@ async fn keep_leases(named: Option<&dyn journal::NamedLocks>, held: &RefCell<Vec
     let (Some(named), Some(shortest)) = (named, shortest) else { return std::future::pending().await };
     loop {
         tokio::time::sleep(shortest / 3).await;
-        if renew_all(named, held, timeline, true).is_err() {
+        // Lost: nothing to keep (the next step is refused). A store out of reach is asked
+        // again at the next third of the lease.
+        if let Err(journal::Error::LeaseLost { .. }) = renew_all(named, held, timeline, true) {
             return std::future::pending().await;
         }
     }
@@ -777,6 +790,9 @@ impl<'a> Runner<'a> {
         }
         wanted.sort();
         wanted.dedup_by(|a, b| a.0 == b.0);
+        // A child runbook runs under its parent's grants: a lock the parent holds is not
+        // taken again (it would wait for itself).
+        wanted.retain(|(name, ..)| !self.config.inherited_locks.iter().any(|(held, _)| held == name));
         let holder = self.timeline.execution_id().to_owned();
         let deadline = Instant::now() + self.config.lock_timeout;
         for (name, shared, lease_seconds) in wanted {
@@ -788,6 +804,14 @@ impl<'a> Runner<'a> {
                     Err(journal::Error::LockHeld { .. }) if Instant::now() + wait <= deadline => {
                         tokio::time::sleep(wait).await;
                         wait = (wait * 2).min(Duration::from_secs(5));
+                        // The locks taken already are kept while this one is waited for.
+                        let renewed: Result<(), journal::Error> = self.held.get_mut().iter_mut().try_for_each(|held| {
+                            held.grant = named.renew(&held.grant, held.lease)?;
+                            Ok(())
+                        });
+                        if let Err(error) = renewed {
+                            break Err(error);
+                        }
                     }
                     granted => break granted,
                 }
@@ -801,7 +825,19 @@ impl<'a> Runner<'a> {
                 }
             }
         }
-        self.scope.system.fencing_token = self.held.get_mut().first().map(|held| held.grant.token);
+        let own = self.held.get_mut().first().map(|held| held.grant.token);
+        self.scope.system.fencing_token = own.or(self.config.inherited_locks.first().map(|(_, token)| *token));
+        Ok(())
+    }
+
+    /// The records a run starts with: the part of the runbook it walks (a new execution), the
+    /// locks it holds, the controls given.
+    fn start_records(&mut self, new: bool) -> Result<(), Error> {
+        if new {
+            self.record_walk()?;
+        }
+        self.record_grants()?;
+        self.record_controls()?;
         Ok(())
     }
 
@@ -1384,6 +1420,11 @@ impl<'a> Runner<'a> {
         let mut tries = 0;
         let (settled, mut attempt) = loop {
             tries += 1;
+            // Each attempt runs under the locks: a retry after a wait, and an undo (which no
+            // visit checked), are refused once a lease is lost.
+            if tries > 1 || self.rolling_back {
+                self.renew_locks()?;
+            }
             let mut attempt = Attempt {
                 step: step.name.clone(),
                 iteration,
@@ -1427,6 +1468,7 @@ impl<'a> Runner<'a> {
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     _ = cancel.wait_for(|interrupt| *interrupt >= stops_at) => {}
+                    () = keep_leases(self.engine.named, &self.held, &self.timeline) => unreachable!("keeps leases forever"),
                 }
             }
             attempt_number += 1;
@@ -1523,7 +1565,14 @@ impl<'a> Runner<'a> {
             integrations: &self.config.integrations,
             clock: self.scope.system.clock,
         };
-        let children = ChildRuns { engine: self.engine, config: self.config };
+        let inherited: Vec<(String, u64)> = self
+            .config
+            .inherited_locks
+            .iter()
+            .cloned()
+            .chain(self.held.borrow().iter().map(|held| (held.grant.name.clone(), held.grant.token)))
+            .collect();
+        let children = ChildRuns { engine: self.engine, config: self.config, inherited_locks: inherited };
         let decider = Decisions::new(self.config, self.engine.prompt);
         // An undo (a child runbook's too) sees only a second cancel: the first one, which may
         // have started the rollback, does not stop it.

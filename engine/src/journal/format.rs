@@ -14,8 +14,8 @@ use crate::redact::REDACTED;
 /// records and `steps.sealed`; 3: `executions.records`, the count that finds lost records;
 /// 4: the `Skipped` status and `control` events of game days (same tables: an older journal
 /// needs no change, but an older engine must not read these values); 5: named locks
-/// (`lock_tokens`, `lock_grants`); 6: `lock_tokens.applied`, what saved plans are checked
-/// against.
+/// (`lock_tokens`, `lock_grants`); 6: `lock_tokens.applied` and `saved_plans`, what saved
+/// plans are checked against.
 pub const FORMAT: i64 = 6;
 
 const SCHEMA: &str = "

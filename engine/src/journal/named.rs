@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS lock_tokens (
     token INTEGER NOT NULL,
     applied INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS saved_plans (
+    digest TEXT PRIMARY KEY,
+    saved_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS lock_grants (
     name TEXT NOT NULL,
     holder TEXT NOT NULL,
@@ -208,6 +212,22 @@ pub fn applied(connection: &Connection, name: &str) -> Result<u64> {
     let token: Option<i64> =
         connection.query_row("SELECT applied FROM lock_tokens WHERE name = ?1", [name], |row| row.get(0)).optional()?;
     Ok(token.map_or(0, |token| token as u64))
+}
+
+/// Records a saved plan's digest (`plan --out`); saving the same plan again changes nothing.
+pub fn record_plan(connection: &Connection, digest: &str) -> Result<()> {
+    connection.execute(
+        "INSERT OR IGNORE INTO saved_plans (digest, saved_at) VALUES (?1, ?2)",
+        params![digest, super::now()],
+    )?;
+    Ok(())
+}
+
+/// Whether a plan with this digest was saved against this journal.
+pub fn plan_recorded(connection: &Connection, digest: &str) -> Result<bool> {
+    let found: Option<i64> =
+        connection.query_row("SELECT 1 FROM saved_plans WHERE digest = ?1", [digest], |row| row.get(0)).optional()?;
+    Ok(found.is_some())
 }
 
 /// The newest token granted for `name` (0 when never granted).

@@ -168,7 +168,9 @@ impl Bucket {
         Ok(Some((object.etag, value)))
     }
 
-    /// Writes `name` only where it is absent (`None`) or as it was read (`Some(etag)`).
+    /// Writes `name` only where it is absent (`None`) or as it was read (`Some(etag)`). A
+    /// write the client sent again (its answer lost) finds its own first try there: the object
+    /// holds exactly what was sent, and that is no conflict.
     fn put(
         &self,
         name: &str,
@@ -187,8 +189,17 @@ impl Bucket {
             None => params["IfNoneMatch"] = json!("*"),
         }
         match self.client.call("PutObject", params) {
-            Ok(response) => Ok(Ok(response["ETag"].as_str().unwrap_or_default().to_owned())),
-            Err(error) if is_conflict(&error) => Ok(Err(Conflict)),
+            Ok(response) => match response["ETag"].as_str() {
+                Some(etag) if !etag.is_empty() => Ok(Ok(etag.to_owned())),
+                _ => Err(Error::Store {
+                    location: self.location.to_string(),
+                    message: format!("PutObject of {name} answered without an ETag"),
+                }),
+            },
+            Err(error) if is_conflict(&error) => match self.get(name)? {
+                Some(object) if object.text == body && !object.etag.is_empty() => Ok(Ok(object.etag)),
+                _ => Ok(Err(Conflict)),
+            },
             Err(error) => Err(store_error(&self.location, &error)),
         }
     }
@@ -239,6 +250,9 @@ struct Record {
     /// Who drives it now (see [`Driver`]): a driver that lost its lease cannot write.
     #[serde(default)]
     driver: Option<String>,
+    /// The epoch of that driver: a takeover writes a newer one.
+    #[serde(default)]
+    driver_epoch: u64,
     /// Rows written so far, in order (what the local journal's sequence numbers order).
     attempts: Vec<Attempt>,
     steps: Vec<StepRecord>,
@@ -250,17 +264,57 @@ struct Record {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Driver {
     owner: String,
+    /// The machine and process namespace it runs in (see [`Process`]); empty where unknown.
     host: String,
     pid: u32,
+    /// When the process started, in clock ticks since boot: a pid used again is another process.
+    started: u64,
+    /// Grows with every driver that takes the execution over, so a late one cannot write
+    /// itself back in.
+    epoch: u64,
     expires_at: i64,
 }
 
+/// This process as a driver record names it.
+#[derive(Clone, Debug, Default)]
+struct Process {
+    /// The boot's id and the pid namespace: the same value means `/proc` shows the same
+    /// processes. Empty where they cannot be read (then only the lease tells a driver gone).
+    host: String,
+    pid: u32,
+    started: u64,
+}
+
+impl Process {
+    fn this() -> Process {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        let namespace =
+            std::fs::read_link("/proc/self/ns/pid").map(|link| link.display().to_string()).unwrap_or_default();
+        let pid = std::process::id();
+        let host = if boot.trim().is_empty() || namespace.is_empty() {
+            String::new()
+        } else {
+            format!("{}/{namespace}", boot.trim())
+        };
+        Process { host, pid, started: started(pid).unwrap_or(0) }
+    }
+}
+
+/// When process `pid` started (field 22 of `/proc/PID/stat`), if it runs.
+fn started(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: the fields after it follow its `)`.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
 impl Driver {
-    /// Whether a driver can no longer be driving: its lease ran out, or it ran on this host
-    /// and its process is gone.
-    fn is_gone(&self, host: &str) -> bool {
-        self.expires_at <= now_ms()
-            || (self.host == host && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists())
+    /// Whether a driver can no longer be driving: its lease ran out, or it ran where this
+    /// process can see its processes and it is gone (a pid now another process's counts).
+    fn is_gone(&self, here: &Process) -> bool {
+        if self.expires_at <= now_ms() {
+            return true;
+        }
+        !here.host.is_empty() && self.host == here.host && started(self.pid) != Some(self.started)
     }
 }
 
@@ -271,6 +325,16 @@ struct LockRecord {
     #[serde(default)]
     applied: u64,
     grants: Vec<Grant>,
+}
+
+/// How many times a conditional write is tried before the store gives up.
+const MAX_TRIES: u32 = 64;
+
+/// A pause before trying a conditional write again: a few milliseconds, more the more it
+/// lost, with jitter so that writers that collided part.
+fn back_off(tries: u32) {
+    let ceiling = 2u64.saturating_pow(tries.min(7)).min(100);
+    std::thread::sleep(Duration::from_micros((aws::random_unit() * ceiling as f64 * 1000.0) as u64));
 }
 
 fn now_ms() -> i64 {
@@ -286,9 +350,9 @@ pub struct S3Store {
     bucket: Arc<Bucket>,
     /// Each execution's record as this process last wrote or read it, with its ETag.
     cache: RefCell<HashMap<String, (String, Record)>>,
-    /// The executions this process drives, by the owner id written in their records.
-    driving: Arc<Mutex<HashMap<String, String>>>,
-    host: String,
+    /// The executions this process drives: the owner id and epoch written in their records.
+    driving: Arc<Mutex<HashMap<String, (String, u64)>>>,
+    process: Process,
     lease: Duration,
 }
 
@@ -297,11 +361,12 @@ impl S3Store {
     /// checked before anything else, so a bucket that does not exist or denies access is one
     /// clear error and nothing is written.
     pub fn open(url: &str) -> Result<S3Store> {
-        S3Store::open_with(url, aws::Aws::new(aws::Settings::default()))
+        S3Store::open_with(url, aws::Aws::new(aws::Settings::default()), true)
     }
 
-    /// [`S3Store::open`] through the given client (a test's, with its own credentials).
-    pub fn open_with(url: &str, aws: Arc<aws::Aws>) -> Result<S3Store> {
+    /// [`S3Store::open`] through the given client (a test's, with its own credentials);
+    /// `create`: a new store's format is written (reading commands write nothing).
+    pub fn open_with(url: &str, aws: Arc<aws::Aws>, create: bool) -> Result<S3Store> {
         let location = Location::parse(url).map_err(|message| Error::Store { location: url.to_owned(), message })?;
         let client = Client::new(aws).map_err(|source| Error::Io { path: PathBuf::from(url), source })?;
         let bucket = Bucket { client, location };
@@ -314,16 +379,14 @@ impl S3Store {
             bucket: Arc::new(bucket),
             cache: RefCell::new(HashMap::new()),
             driving: Arc::new(Mutex::new(HashMap::new())),
-            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|host| host.trim().to_owned())
-                .unwrap_or_else(|_| "unknown".into()),
+            process: Process::this(),
             lease,
         };
-        store.check_format()?;
+        store.check_format(create)?;
         Ok(store)
     }
 
-    fn check_format(&self) -> Result<()> {
+    fn check_format(&self, create: bool) -> Result<()> {
         match self.bucket.read::<Value>("format.json")? {
             Some((_, value)) => {
                 let found = value["format"].as_i64().unwrap_or(0);
@@ -334,7 +397,9 @@ impl S3Store {
                 Ok(())
             }
             // Two processes creating it at once write the same thing: either wins.
-            None => self.bucket.put("format.json", &json!({ "format": FORMAT }), None).map(|_| ()),
+            None if create => self.bucket.put("format.json", &json!({ "format": FORMAT }), None).map(|_| ()),
+            // Reaching the bucket is the check (a listing needs no object).
+            None => self.bucket.list("format.json").map(|_| ()),
         }
     }
 
@@ -371,7 +436,10 @@ impl S3Store {
     ) -> Result<T> {
         let name = Self::record_name(execution_id);
         let mut fresh = false;
-        loop {
+        for tries in 0..MAX_TRIES {
+            if tries > 0 {
+                back_off(tries);
+            }
             let cached = self.cache.borrow().get(execution_id).cloned();
             let (etag, mut record) = match cached {
                 Some(cached) if !fresh => cached,
@@ -382,7 +450,7 @@ impl S3Store {
             };
             // A driver whose lease another took over writes nothing more.
             if as_driver
-                && let Some(owner) = self.driving.lock().expect("not poisoned").get(execution_id)
+                && let Some((owner, _)) = self.driving.lock().expect("not poisoned").get(execution_id)
                 && record.driver.as_deref().is_some_and(|driver| driver != owner)
             {
                 return Err(Error::Locked {
@@ -399,11 +467,21 @@ impl S3Store {
                 Err(Conflict) => fresh = true,
             }
         }
+        Err(self.contended(&name))
     }
 
-    /// Every execution's record (for listings).
-    fn records(&self) -> Result<Vec<Record>> {
-        let mut records = Vec::new();
+    /// A write that lost to other writers every time it was tried.
+    fn contended(&self, name: &str) -> Error {
+        Error::Store {
+            location: self.bucket.location.to_string(),
+            message: format!("{name} was changed by others each of the {MAX_TRIES} times it was written"),
+        }
+    }
+
+    /// Every execution's record (for listings), newest first, with the id of each that could
+    /// not be read and why (set aside, as the local journal sets aside a damaged row).
+    fn records(&self) -> Result<(Vec<Record>, Vec<(String, Error)>)> {
+        let (mut records, mut malformed) = (Vec::new(), Vec::new());
         for name in self.bucket.list("executions/")? {
             let Some(id) = name.strip_prefix("executions/").and_then(|rest| rest.strip_suffix(".json")) else {
                 continue;
@@ -412,17 +490,25 @@ impl S3Store {
                 Ok(record) => records.push(record),
                 // Deleted between the listing and the read.
                 Err(Error::NotFound(_)) => {}
+                Err(error @ Error::Corrupt(_)) => malformed.push((id.to_owned(), error)),
                 Err(error) => return Err(error),
             }
         }
         records.sort_by(|a, b| b.execution.started_at.cmp(&a.execution.started_at));
-        Ok(records)
+        Ok((records, malformed))
+    }
+
+    /// The most recent executions first, as [`JournalRead::executions`], with those that
+    /// could not be read set aside (`runbook executions list`).
+    pub fn list(&self, limit: u32) -> Result<super::sqlite::Listing> {
+        let (records, malformed) = self.records()?;
+        Ok((records.into_iter().take(limit as usize).map(|record| record.execution).collect(), malformed))
     }
 
     /// The full id an execution was given as: the id, a unique prefix of it, or `last`.
     pub fn resolve_id(&self, given: &str) -> Result<String> {
         let found: Vec<String> = if given == "last" {
-            let newest = self.records()?.into_iter().find(|record| record.execution.parent_id.is_none());
+            let newest = self.records()?.0.into_iter().find(|record| record.execution.parent_id.is_none());
             newest.map(|record| record.execution.id).into_iter().collect()
         } else {
             self.bucket
@@ -450,7 +536,10 @@ impl S3Store {
     /// Applies `change` to a named lock's record as it was read, again on a conflict.
     fn update_lock<T>(&self, name: &str, change: impl Fn(&mut LockRecord) -> Result<T>) -> Result<T> {
         let object = Self::lock_name(name);
-        loop {
+        for tries in 0..MAX_TRIES {
+            if tries > 0 {
+                back_off(tries);
+            }
             let (etag, mut record) = match self.bucket.read::<LockRecord>(&object)? {
                 Some((etag, record)) => (Some(etag), record),
                 None => (None, LockRecord::default()),
@@ -460,6 +549,7 @@ impl S3Store {
                 return Ok(result);
             }
         }
+        Err(self.contended(&object))
     }
 }
 
@@ -473,19 +563,20 @@ impl JournalRead for S3Store {
         let Some(execution_id) = holder["execution_id"].as_str() else { return Ok(None) };
         match self.execution(execution_id) {
             Ok(execution) => Ok(Some(execution)),
-            // Its creator died between taking the key and writing the execution.
+            // Its record was taken away by hand.
             Err(Error::NotFound(_)) => Ok(None),
             Err(error) => Err(error),
         }
     }
 
     fn executions(&self, limit: u32) -> Result<Vec<Execution>> {
-        Ok(self.records()?.into_iter().take(limit as usize).map(|record| record.execution).collect())
+        Ok(self.list(limit)?.0)
     }
 
     fn children(&self, execution_id: &str) -> Result<Vec<Execution>> {
         let mut children: Vec<Execution> = self
             .records()?
+            .0
             .into_iter()
             .map(|record| record.execution)
             .filter(|execution| execution.parent_id.as_deref() == Some(execution_id))
@@ -522,38 +613,37 @@ fn event(kind: EventKind, step: Option<&str>, detail: &Value) -> Event {
 
 impl JournalWrite for S3Store {
     fn create_execution(&self, execution: &Execution, detail: &Value) -> Result<()> {
-        if let Some(key) = &execution.idempotency_key {
-            let name = Self::key_name(key);
-            let holder = json!({ "key": key, "execution_id": execution.id });
-            if self.bucket.put(&name, &holder, None)?.is_err() {
-                match self.find_by_key(key)? {
-                    Some(other) => return Err(Error::KeyTaken { key: key.clone(), execution_id: other.id }),
-                    // The key's execution was never written: the key is taken over.
-                    None => {
-                        let Some(object) = self.bucket.get(&name)? else { return Err(Error::Corrupt(name)) };
-                        if self.bucket.put(&name, &holder, Some(&object.etag))?.is_err() {
-                            return Err(Error::KeyTaken { key: key.clone(), execution_id: String::new() });
-                        }
-                    }
-                }
-            }
-        }
+        let driving = self.driving.lock().expect("not poisoned").get(&execution.id).cloned();
         let record = Record {
             format: FORMAT,
             execution: execution.clone(),
-            driver: self.driving.lock().expect("not poisoned").get(&execution.id).cloned(),
+            driver: driving.as_ref().map(|(owner, _)| owner.clone()),
+            driver_epoch: driving.map_or(0, |(_, epoch)| epoch),
             attempts: Vec::new(),
             steps: Vec::new(),
             events: vec![event(EventKind::ExecutionCreated, None, detail)],
             decisions: Vec::new(),
         };
-        match self.bucket.put(&Self::record_name(&execution.id), &record, None)? {
-            Ok(etag) => {
-                self.cache.borrow_mut().insert(execution.id.clone(), (etag, record));
-                Ok(())
+        let name = Self::record_name(&execution.id);
+        let Ok(etag) = self.bucket.put(&name, &record, None)? else {
+            return Err(Error::Corrupt(format!("execution {} exists already", execution.id)));
+        };
+        // The record first, then the key: a key always names a record. Of two executions
+        // started at once with one key, the one whose key write loses takes its record back.
+        if let Some(key) = &execution.idempotency_key {
+            let holder = json!({ "key": key, "execution_id": execution.id });
+            if self.bucket.put(&Self::key_name(key), &holder, None)?.is_err() {
+                self.bucket.delete(&name, &etag)?;
+                let other = self.bucket.read::<Value>(&Self::key_name(key))?;
+                let other = other.and_then(|(_, holder)| holder["execution_id"].as_str().map(str::to_owned));
+                return Err(Error::KeyTaken {
+                    key: key.clone(),
+                    execution_id: other.unwrap_or_else(|| "(unknown)".to_owned()),
+                });
             }
-            Err(Conflict) => Err(Error::Corrupt(format!("execution {} exists already", execution.id))),
         }
+        self.cache.borrow_mut().insert(execution.id.clone(), (etag, record));
+        Ok(())
     }
 
     fn set_status(
@@ -647,7 +737,7 @@ fn keep_step(record: &mut Record, step: &StepRecord) {
 /// A driver's lease on an execution, renewed by a thread until released.
 struct Driving {
     bucket: Arc<Bucket>,
-    driving: Arc<Mutex<HashMap<String, String>>>,
+    driving: Arc<Mutex<HashMap<String, (String, u64)>>>,
     execution_id: String,
     /// The lease object's ETag, and whether the renewals should stop.
     state: Arc<Mutex<(String, bool)>>,
@@ -665,41 +755,56 @@ impl super::Held for Driving {
 impl Locks for S3Store {
     fn acquire(&self, execution_id: &str) -> Result<Lease> {
         let name = format!("drivers/{execution_id}.json");
-        let owner = uuid::Uuid::new_v4().to_string();
-        let driver = Driver {
-            owner: owner.clone(),
-            host: self.host.clone(),
-            pid: std::process::id(),
-            expires_at: now_ms() + millis(self.lease),
-        };
         let locked = || Error::Locked {
             execution_id: execution_id.to_owned(),
             lock: PathBuf::from(format!("{}{name}", self.bucket.location)),
+        };
+        // Epochs go on from the record's: a driver after a clean release is newer still.
+        let recorded = match self.fetch(execution_id) {
+            Ok(record) => record.driver_epoch,
+            Err(Error::NotFound(_)) => 0,
+            Err(error) => return Err(error),
+        };
+        let owner = uuid::Uuid::new_v4().to_string();
+        let mut driver = Driver {
+            owner: owner.clone(),
+            host: self.process.host.clone(),
+            pid: self.process.pid,
+            started: self.process.started,
+            epoch: recorded + 1,
+            expires_at: now_ms() + millis(self.lease),
         };
         let etag = match self.bucket.put(&name, &driver, None)? {
             Ok(etag) => etag,
             Err(Conflict) => {
                 let Some((etag, holder)) = self.bucket.read::<Driver>(&name)? else { return Err(locked()) };
-                if !holder.is_gone(&self.host) {
+                if !holder.is_gone(&self.process) {
                     return Err(locked());
                 }
                 // Taken over from a driver that is gone: only one of several takers wins.
+                driver.epoch = driver.epoch.max(holder.epoch + 1);
                 self.bucket.put(&name, &driver, Some(&etag))?.map_err(|Conflict| locked())?
             }
         };
-        self.driving.lock().expect("not poisoned").insert(execution_id.to_owned(), owner.clone());
-        // The record says who drives it now (a new execution's record is written with it).
-        match self.update_as(execution_id, false, |record| {
+        let epoch = driver.epoch;
+        // The record says who drives it now, unless a newer driver wrote itself in already (a
+        // new execution's record is written with it).
+        let written = self.update_as(execution_id, false, |record| {
+            if record.driver_epoch > epoch {
+                return Err(locked());
+            }
             record.driver = Some(owner.clone());
+            record.driver_epoch = epoch;
             Ok(())
-        }) {
+        });
+        match written {
             Ok(()) | Err(Error::NotFound(_)) => {}
             Err(error) => {
                 let _ = self.bucket.delete(&name, &etag);
-                self.driving.lock().expect("not poisoned").remove(execution_id);
                 return Err(error);
             }
         }
+        self.driving.lock().expect("not poisoned").insert(execution_id.to_owned(), (owner.clone(), epoch));
         let state = Arc::new(Mutex::new((etag, false)));
         let renewal = (self.bucket.clone(), state.clone(), driver, self.lease, name);
         std::thread::spawn(move || {
@@ -731,7 +836,7 @@ impl Locks for S3Store {
 
     fn is_held(&self, execution_id: &str) -> bool {
         match self.bucket.read::<Driver>(&format!("drivers/{execution_id}.json")) {
-            Ok(Some((_, driver))) => !driver.is_gone(&self.host),
+            Ok(Some((_, driver))) => !driver.is_gone(&self.process),
             _ => false,
         }
     }
@@ -824,6 +929,16 @@ impl NamedLocks for S3Store {
 
     fn applied(&self, name: &str) -> Result<u64> {
         Ok(self.bucket.read::<LockRecord>(&Self::lock_name(name))?.map_or(0, |(_, record)| record.applied))
+    }
+
+    fn record_plan(&self, digest: &str) -> Result<()> {
+        let saved = json!({ "digest": digest, "saved_at": now() });
+        // The same plan saved twice is recorded once.
+        self.bucket.put(&format!("plans/{digest}.json"), &saved, None).map(|_| ())
+    }
+
+    fn plan_recorded(&self, digest: &str) -> Result<bool> {
+        Ok(self.bucket.get(&format!("plans/{digest}.json"))?.is_some())
     }
 }
 

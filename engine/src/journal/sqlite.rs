@@ -573,6 +573,14 @@ impl super::NamedLocks for Journal {
     fn applied(&self, name: &str) -> Result<u64> {
         super::named::applied(&self.connection, name)
     }
+
+    fn record_plan(&self, digest: &str) -> Result<()> {
+        super::named::record_plan(&self.connection, digest)
+    }
+
+    fn plan_recorded(&self, digest: &str) -> Result<bool> {
+        super::named::plan_recorded(&self.connection, digest)
+    }
 }
 
 impl Locks for Journal {

@@ -29,7 +29,11 @@ pub struct SavedPlan {
     /// Each named lock the run takes, with the newest token that had begun to apply.
     pub locks: Vec<SavedLock>,
     pub planned_at: String,
-    /// SHA-256 of everything above: a plan edited by hand is refused.
+    /// The store it was planned against (a state directory, `s3://...`): it records the plan,
+    /// and a run against another store is refused.
+    pub store: String,
+    /// SHA-256 of everything above: a plan edited by hand is refused, and the store records it,
+    /// so a plan whose digest was made again after an edit is unknown to the store.
     pub digest: String,
 }
 
@@ -49,6 +53,8 @@ pub enum Stale {
     Unreadable { path: String, why: String },
     #[error("{path} was changed after it was saved (its digest does not match)")]
     Edited { path: String },
+    #[error("{path} was not saved against this store (saved against {saved}; this run uses {now})")]
+    Unknown { path: String, saved: String, now: String },
     #[error("{path} has plan format {found}; this runbook reads format {FORMAT}")]
     Format { path: String, found: u32 },
     #[error("the runbook {runbook} changed since the plan was saved (hash {saved} then, {now} now)")]
@@ -70,6 +76,10 @@ impl Stale {
         match self {
             Stale::Unreadable { .. } | Stale::Edited { .. } | Stale::Format { .. } => {
                 "make the plan again with `runbook plan FILE -p ... --out PLAN.json`"
+            }
+            Stale::Unknown { .. } => {
+                "run it with the store it was planned against (--state or --state-dir), or make the plan again \
+                 against this one"
             }
             Stale::RunbookChanged { .. } => {
                 "a saved plan runs the runbook it was made of: plan the changed runbook again with `runbook plan FILE \
@@ -96,6 +106,7 @@ impl SavedPlan {
         hash: &str,
         parameters: &Map<String, Value>,
         locks: Vec<SavedLock>,
+        store: &str,
     ) -> SavedPlan {
         let secret = |name: &str| runbook.parameter(name).is_some_and(|parameter| parameter.secret);
         let mut plan = SavedPlan {
@@ -110,6 +121,7 @@ impl SavedPlan {
             secrets: parameters.keys().filter(|name| secret(name)).cloned().collect(),
             locks,
             planned_at: crate::journal::now(),
+            store: store.to_owned(),
             digest: String::new(),
         };
         plan.digest = plan.compute_digest();
@@ -247,7 +259,7 @@ mod tests {
     fn a_saved_plan_keeps_no_secret_and_refuses_edits() {
         let runbook = runbook();
         let locks = vec![SavedLock { name: "dns/Z1".into(), applied: 4 }];
-        let plan = SavedPlan::new(&runbook, "r.yaml", "abc", &parameters(), locks);
+        let plan = SavedPlan::new(&runbook, "r.yaml", "abc", &parameters(), locks, "state");
         let text = serde_json::to_string_pretty(&plan).unwrap();
         assert!(!text.contains("s3cret"), "{text}");
         assert_eq!(plan.secrets, ["Token"]);
@@ -264,7 +276,7 @@ mod tests {
         let runbook = runbook();
         assert_eq!(lock_names(&runbook, &parameters(), &[]).unwrap(), ["dns/Z1"]);
         let locks = vec![SavedLock { name: "dns/Z1".into(), applied: 4 }];
-        let plan = SavedPlan::new(&runbook, "r.yaml", "abc", &parameters(), locks);
+        let plan = SavedPlan::new(&runbook, "r.yaml", "abc", &parameters(), locks, "state");
         let held = ["dns/Z1".to_owned()];
         assert_eq!(plan.check_locks(&held, |_| Ok(4)), Ok(()));
         assert_eq!(

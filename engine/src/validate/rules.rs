@@ -99,6 +99,16 @@ impl<'a> Rules<'a> {
         for spec in &self.runbook.locks {
             let pointer = &spec.pointer;
             for (_, reference) in template::references_in(&spec.name, config) {
+                if let Reference::Parameter(name) = reference
+                    && self.runbook.parameter(name).is_some_and(|parameter| parameter.secret)
+                {
+                    let message = format!(
+                        "lock `{}` reads the secret parameter `{name}`: lock names are shown and stored in the clear",
+                        spec.name
+                    );
+                    self.push(Diagnostic::new(Code::LockName, message).at(pointer));
+                    continue;
+                }
                 let late = match reference {
                     Reference::StepOutput { step, output } => Some(format!("the step output `{step}.{output}`")),
                     Reference::Variable(name) => Some(format!("the variable `{name}`")),
