@@ -374,6 +374,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Executions(command) => command.json(),
         Command::Approve(args) | Command::Reject(args) | Command::Resume(args) => args.json(),
         Command::Undo(args) => args.json(),
+        Command::Locks(run::LocksCommand::List { format, .. }) => *format == run::LocksFormat::Json,
         Command::Report(_) | Command::Locks(_) => false,
         Command::Test(args) => args.json(),
         Command::Codes { .. } | Command::Completions { .. } | Command::Man { .. } => false,

@@ -356,11 +356,22 @@ impl ExecutionsCommand {
     }
 }
 
+/// `runbook locks list --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LocksFormat {
+    Text,
+    Json,
+}
+
 /// `runbook locks`.
 #[derive(Debug, Subcommand)]
 pub enum LocksCommand {
     /// Every named lock held now: name, holder (an execution id), mode, fencing token, lease.
     List {
+        /// text for people, or json: an array of grants (name, holder, mode, token,
+        /// granted_at and expires_at in Unix milliseconds).
+        #[arg(long, value_enum, default_value_t = LocksFormat::Text)]
+        format: LocksFormat,
         #[command(flatten)]
         state: StateArgs,
     },
@@ -378,9 +389,14 @@ pub enum LocksCommand {
 
 pub fn locks_command(command: LocksCommand, stdout: &mut dyn Write) -> anyhow::Result<u8> {
     match command {
-        LocksCommand::List { state } => {
+        LocksCommand::List { format, state } => {
             let journal = state.open()?;
-            for grant in journal.named().grants()? {
+            let grants = journal.named().grants()?;
+            if format == LocksFormat::Json {
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&grants)?)?;
+                return Ok(exit::SUCCESS);
+            }
+            for grant in grants {
                 let left = (grant.expires_at - jiff::Timestamp::now().as_millisecond()).max(0) as f64 / 1000.0;
                 writeln!(
                     stdout,

@@ -121,6 +121,13 @@ pub fn text(shown: &Shown<'_>) -> String {
             let _ = writeln!(out, "  {:<width$}  {value}  ({note})", binding.name);
         }
     }
+    if !plan.runbook.locks.is_empty() {
+        out.push_str("\nLocks (x-locks: taken before the first step, released at the end)\n");
+        for lock in &plan.runbook.locks {
+            let mode = if lock.shared { "shared" } else { "exclusive" };
+            let _ = writeln!(out, "  {}  ({mode}, lease {} s)", lock.name, lock.lease_seconds);
+        }
+    }
     out.push_str("\nSteps\n");
     for id in plan.steps() {
         let node = plan.node(id);
