@@ -318,6 +318,9 @@ impl Driver {
     }
 }
 
+/// Execution records read, and the id of each that could not be, with why.
+type Records = (Vec<Record>, Vec<(String, Error)>);
+
 /// A named lock, as stored.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct LockRecord {
@@ -480,7 +483,7 @@ impl S3Store {
 
     /// Every execution's record (for listings), newest first, with the id of each that could
     /// not be read and why (set aside, as the local journal sets aside a damaged row).
-    fn records(&self) -> Result<(Vec<Record>, Vec<(String, Error)>)> {
+    fn records(&self) -> Result<Records> {
         let (mut records, mut malformed) = (Vec::new(), Vec::new());
         for name in self.bucket.list("executions/")? {
             let Some(id) = name.strip_prefix("executions/").and_then(|rest| rest.strip_suffix(".json")) else {
