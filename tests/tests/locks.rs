@@ -41,7 +41,10 @@ fn a_second_run_is_refused_or_waits_while_the_first_holds_the_lock_and_tokens_gr
     assert!(listed.stdout.contains("dns/zone-a") && listed.stdout.contains("token 1"), "{}", listed.stdout);
     let listed = runbook(&["locks", "list", "--state-dir", &state, "--format", "json"]);
     let grants: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
-    assert_eq!((&grants[0]["name"], &grants[0]["token"], &grants[0]["mode"]), (&"dns/zone-a".into(), &1.into(), &"exclusive".into()));
+    assert_eq!(
+        (&grants[0]["name"], &grants[0]["token"], &grants[0]["mode"]),
+        (&"dns/zone-a".into(), &1.into(), &"exclusive".into())
+    );
 
     let refused = runbook(&["run", &path, "-p", &trail, "--state-dir", &state]);
     assert_eq!(refused.code, 8, "{}{}", refused.stdout, refused.stderr);

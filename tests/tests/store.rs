@@ -320,6 +320,10 @@ fn a_run_killed_on_one_machine_is_resumed_from_another_through_s3() {
     let shown = on("machine-c").args(["executions", "show", &id]).output().unwrap();
     let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
     assert!(shown.contains("Success") && shown.contains("lock `shared/one` granted"), "{shown}");
+    let page = scratch.path("report.html");
+    let reported = on("machine-b").args(["report", &id, "--html", &page]).output().unwrap();
+    assert!(reported.status.success(), "{}", String::from_utf8_lossy(&reported.stderr));
+    assert!(std::fs::read_to_string(&page).unwrap().contains("third"));
 }
 
 /// A bucket that does not exist, a bucket that denies access, and a location that is no S3
