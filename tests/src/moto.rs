@@ -152,6 +152,15 @@ impl Moto {
         runbook_against(&self.url, scratch, variables, args)
     }
 
+    /// A Route 53 hosted zone for `domain`, made with boto3; its bare id (no `/hostedzone/`).
+    pub fn hosted_zone(&self, domain: &str) -> String {
+        let id = self.boto3(&format!(
+            "zone = boto3.client('route53').create_hosted_zone(Name='{domain}', CallerReference='{domain}')['HostedZone']\n\
+             emit(zone['Id'].split('/')[-1])"
+        ));
+        id.as_str().unwrap().to_owned()
+    }
+
     /// Runs a Python snippet with boto3 against moto; `emit(value)` prints its JSON result.
     pub fn boto3(&self, script: &str) -> Value {
         let program = format!(

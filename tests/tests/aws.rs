@@ -936,16 +936,6 @@ fn the_game_day_template_puts_the_flag_back_when_detection_fails() {
     assert_eq!(seen, json!({"value": "none", "version": 3}));
 }
 
-/// A hosted zone for `domain` in moto; its id without the `/hostedzone/` prefix, as the DNS
-/// runbooks take it (one lock name per zone).
-fn hosted_zone(moto: &Moto, domain: &str) -> String {
-    let id = moto.boto3(&format!(
-        "zone = boto3.client('route53').create_hosted_zone(Name='{domain}', CallerReference='{domain}')['HostedZone']\n\
-         emit(zone['Id'].split('/')[-1])"
-    ));
-    id.as_str().unwrap().to_owned()
-}
-
 /// The A record `name` and its plan marker `_plan.name` as boto3 sees them:
 /// `{"A": [TTL, [values...]], "TXT": [TTL, [values...]]}`, values sorted, absent ones left out.
 fn dns_records(moto: &Moto, zone: &str, name: &str) -> Value {
@@ -978,7 +968,7 @@ fn the_dns_enactor_refuses_a_stale_plan_and_undo_puts_the_previous_plan_back() {
     };
     let scratch = Scratch::new("aws-dns-plan");
     let domain = format!("{}.example.com", unique("dns-plan"));
-    let zone = hosted_zone(moto, &domain);
+    let zone = moto.hosted_zone(&domain);
     let name = format!("api.{domain}.");
     let path = project_root().join("runbooks/dns-apply-plan.yaml").display().to_string();
     let apply = |plan: u32, values: &str| {
@@ -1035,7 +1025,7 @@ fn the_dns_override_is_verified_and_undo_puts_the_record_back() {
     let Some(moto) = moto("the_dns_override_is_verified_and_undo_puts_the_record_back") else { return };
     let scratch = Scratch::new("aws-dns-override");
     let domain = format!("{}.example.com", unique("dns-override"));
-    let zone = hosted_zone(moto, &domain);
+    let zone = moto.hosted_zone(&domain);
     let name = format!("api.{domain}.");
     moto.boto3(&format!(
         "boto3.client('route53').change_resource_record_sets(HostedZoneId='{zone}', ChangeBatch={{'Changes': [\

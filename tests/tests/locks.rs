@@ -17,6 +17,15 @@ fn step(name: &str, wait: bool) -> String {
     script_step(name, &[], &payload, &script)
 }
 
+/// `runbook locks release NAME --force HOLDER`, the holder read from `runbook locks list`.
+fn release_by_force(scratch: &Scratch, name: &str) {
+    let state = scratch.state();
+    let listed = runbook(&["locks", "list", "--state-dir", &state]);
+    let execution = listed.stdout.split_whitespace().nth(1).unwrap().to_owned();
+    let released = runbook(&["locks", "release", name, "--force", &execution, "--state-dir", &state]);
+    assert_eq!(released.code, 0, "{}", released.stderr);
+}
+
 fn locked(scratch: &Scratch) -> String {
     scratch.runbook(
         "locked.yaml",
@@ -66,11 +75,7 @@ fn a_run_whose_lease_is_taken_from_it_stops_before_its_next_step() {
     let path = locked(&scratch);
     let holder = run_process(&scratch, &path, &[]).spawn().unwrap();
     wait_until("the run holds the lock", || scratch.trail().len() == 1);
-    let state = scratch.state();
-    let listed = runbook(&["locks", "list", "--state-dir", &state]);
-    let execution = listed.stdout.split_whitespace().nth(1).unwrap().to_owned();
-    let released = runbook(&["locks", "release", "dns/zone-a", "--force", &execution, "--state-dir", &state]);
-    assert_eq!(released.code, 0, "{}", released.stderr);
+    release_by_force(&scratch, "dns/zone-a");
     std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
     let output = holder.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(9), "{}", String::from_utf8_lossy(&output.stderr));
@@ -288,11 +293,7 @@ fn a_lease_lost_during_an_attempt_refuses_its_retry() {
     );
     let holder = run_process(&scratch, &path, &[]).spawn().unwrap();
     wait_until("the first attempt runs", || scratch.trail().len() == 1);
-    let state = scratch.state();
-    let listed = runbook(&["locks", "list", "--state-dir", &state]);
-    let execution = listed.stdout.split_whitespace().nth(1).unwrap().to_owned();
-    let released = runbook(&["locks", "release", "dns/zone-r", "--force", &execution, "--state-dir", &state]);
-    assert_eq!(released.code, 0, "{}", released.stderr);
+    release_by_force(&scratch, "dns/zone-r");
     std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
     let output = holder.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(9), "{}", String::from_utf8_lossy(&output.stderr));

@@ -15,15 +15,6 @@ use runbook_tests::moto::{Moto, moto};
 use runbook_tests::{Scratch, project_root};
 use serde_json::{Value, json};
 
-/// A hosted zone of its own; its bare id.
-fn zone(moto: &Moto, domain: &str) -> String {
-    let id = moto.boto3(&format!(
-        "zone = boto3.client('route53').create_hosted_zone(Name='{domain}', CallerReference='{domain}')['HostedZone']\n\
-         emit(zone['Id'].split('/')[-1])"
-    ));
-    id.as_str().unwrap().to_owned()
-}
-
 /// The A record's addresses (empty when there is none).
 fn addresses(moto: &Moto, zone: &str, name: &str) -> Value {
     moto.boto3(&format!(
@@ -100,7 +91,7 @@ impl<'m> Trial<'m> {
     fn new(moto: &'m Moto, label: &str, index: usize) -> Trial<'m> {
         let scratch = Scratch::new(&format!("race-{label}-{index}"));
         let domain = format!("race-{label}-{index}-{}.example.com", std::process::id());
-        let zone = zone(moto, &domain);
+        let zone = moto.hosted_zone(&domain);
         Trial { moto, scratch, zone, name: format!("api.{domain}.") }
     }
 

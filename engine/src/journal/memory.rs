@@ -158,13 +158,7 @@ impl JournalWrite for Memory {
             };
             match records.attempts.iter_mut().rev().find(same) {
                 // Its inputs were kept when it started.
-                Some((_, kept)) => {
-                    kept.status = attempt.status;
-                    kept.outputs.clone_from(&attempt.outputs);
-                    kept.error.clone_from(&attempt.error);
-                    kept.log.clone_from(&attempt.log);
-                    kept.ended_at.clone_from(&attempt.ended_at);
-                }
+                Some((_, kept)) => kept.finish_from(attempt),
                 None => records.attempts.push((execution_id.to_owned(), attempt.clone())),
             }
         }
@@ -190,10 +184,7 @@ impl JournalWrite for Memory {
             return Ok(false);
         }
         self.records.borrow_mut().decisions.push((execution_id.to_owned(), decision.clone()));
-        let detail = serde_json::json!({
-            "iteration": decision.iteration, "decision": decision.decision, "by": decision.by,
-            "comment": decision.comment,
-        });
+        let detail = decision.detail();
         self.event(execution_id, EventKind::Decision, Some(&decision.step), &detail)?;
         Ok(true)
     }

@@ -375,6 +375,26 @@ pub struct Decision {
     pub at: String,
 }
 
+impl Attempt {
+    /// The attempt as it finished, its inputs kept from when it started.
+    pub fn finish_from(&mut self, finished: &Attempt) {
+        self.status = finished.status;
+        self.outputs.clone_from(&finished.outputs);
+        self.error.clone_from(&finished.error);
+        self.log.clone_from(&finished.log);
+        self.ended_at.clone_from(&finished.ended_at);
+    }
+}
+
+impl Decision {
+    /// The detail of the timeline's `decision` event.
+    pub fn detail(&self) -> Value {
+        serde_json::json!({
+            "iteration": self.iteration, "decision": self.decision, "by": self.by, "comment": self.comment,
+        })
+    }
+}
+
 /// The step an execution waits on, from its timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WaitingOn {

@@ -684,13 +684,7 @@ impl JournalWrite for S3Store {
             };
             match record.attempts.iter_mut().rev().find(same) {
                 // Its inputs were kept when it started.
-                Some(kept) => {
-                    kept.status = attempt.status;
-                    kept.outputs.clone_from(&attempt.outputs);
-                    kept.error.clone_from(&attempt.error);
-                    kept.log.clone_from(&attempt.log);
-                    kept.ended_at.clone_from(&attempt.ended_at);
-                }
+                Some(kept) => kept.finish_from(attempt),
                 None => record.attempts.push(attempt.clone()),
             }
             if let Some(step) = step {
@@ -721,10 +715,7 @@ impl JournalWrite for S3Store {
                 return Ok(false);
             }
             record.decisions.push(decision.clone());
-            let detail = json!({
-                "iteration": decision.iteration, "decision": decision.decision, "by": decision.by,
-                "comment": decision.comment,
-            });
+            let detail = decision.detail();
             record.events.push(event(EventKind::Decision, Some(&decision.step), &detail));
             Ok(true)
         })

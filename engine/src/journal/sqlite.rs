@@ -522,10 +522,7 @@ impl JournalWrite for Journal {
             ],
         )? == 1;
         if inserted {
-            let detail = serde_json::json!({
-                "iteration": decision.iteration, "decision": decision.decision, "by": decision.by,
-                "comment": decision.comment,
-            });
+            let detail = decision.detail();
             insert_event(&transaction, execution_id, EventKind::Decision, Some(&decision.step), &detail)?;
         }
         let records = count_records(&transaction, execution_id, u32::from(inserted))?;
