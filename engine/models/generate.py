@@ -24,7 +24,8 @@ import zlib
 import botocore
 
 # Every `Service` named by the AWS-published runbooks (../shared/corpus/ssm-public), the
-# services the dedicated actions call, and sts, route53 and s3. A corpus test checks that no
+# services the dedicated actions call, sts, route53 and s3, and the two that resolve the
+# targets of runs over targets (resourcegroupstaggingapi, resource-groups). A corpus test checks that no
 # corpus service is missing from the bundle.
 SERVICES = sorted(
     {
@@ -34,7 +35,7 @@ SERVICES = sorted(
         "eks", "elasticbeanstalk", "elb", "elbv2", "emr", "events", "firehose", "fsx", "glue",
         "guardduty", "iam", "identitystore", "inspector2", "kafka", "kinesis", "kms",
         "lambda", "logs", "migration-hub-refactor-spaces", "mwaa", "neptune", "ram", "rds",
-        "redshift", "route53", "s3", "s3control", "sagemaker", "secretsmanager",
+        "redshift", "resource-groups", "resourcegroupstaggingapi", "route53", "s3", "s3control", "sagemaker", "secretsmanager",
         "securityhub", "service-quotas", "ses", "sesv2", "sns", "sqs", "ssm", "sso-admin",
         "stepfunctions", "sts", "waf", "waf-regional", "workspaces", "xray",
     }

@@ -242,11 +242,14 @@ pub struct ChildRun {
 /// document, runs it in this process with its own execution linked to the parent's, and on a
 /// resume goes on with the same child instead of starting another.
 pub trait Children {
+    /// Runs `document` with `parameters`; with `over` (the step's `Targets`, `TargetMaps`,
+    /// `TargetParameterName`, `MaxConcurrency`, `MaxErrors`), as a run over targets.
     fn run<'a>(
         &'a self,
         context: &'a Context<'a>,
         document: &'a str,
         parameters: Map<String, Value>,
+        over: Option<Map<String, Value>>,
     ) -> BoxFuture<'a, std::result::Result<ChildRun, Failure>>;
 }
 

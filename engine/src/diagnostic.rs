@@ -301,7 +301,7 @@ codes! {
     SleepDuration = "sleep-duration", Error, "8.2", "aws:sleep without a valid Duration or Timestamp";
     CreateStackTemplate = "create-stack-template", Error, "8.2", "aws:createStack needs exactly one of TemplateBody/TemplateURL";
     ExecuteAutomationTargets = "execute-automation-targets", Error, "8.2", "aws:executeAutomation with both Targets and TargetMaps";
-    FanOut = "execute-automation-fan-out", Error, "8.3", "a run reaches aws:executeAutomation over targets, which runs only on AWS for now";
+    FanOut = "execute-automation-fan-out", Error, "6.11", "aws:executeAutomation rate control that cannot be read, or that rates no targets";
     RunCommandTargets = "run-command-targets", Error, "8.2", "aws:runCommand without InstanceIds/Targets, or over 50 literal InstanceIds";
     CreateTagsResources = "create-tags-resources", Error, "8.2", "aws:createTags with a non-EC2 ResourceType and several ResourceIds";
     LoopLimit = "loop-limit", Error, "8.2", "over 100 literal Iterators or MaxIterations above 100";

@@ -16,8 +16,10 @@ mod children;
 pub mod controls;
 mod decide;
 pub mod dry_run;
+pub mod fan_out;
 mod runner;
 pub mod scope;
+pub mod targets;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -187,6 +189,7 @@ pub fn current_user() -> String {
 }
 
 /// What to run: a planned runbook, where it came from, and the bound parameter values.
+#[derive(Clone)]
 pub struct Request<'a> {
     pub plan: &'a Plan<'a>,
     /// The runbook file; attachments and child runbooks are found beside it.

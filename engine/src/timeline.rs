@@ -100,6 +100,24 @@ pub enum Event {
         step: String,
         child_id: String,
     },
+    /// A run over targets: how it runs (targets, rate), or that launching stopped.
+    FanOut {
+        execution_id: String,
+        text: String,
+    },
+    /// A run over targets (`--targets`, `aws:executeAutomation` with `Targets`): one target's
+    /// child ended, with the counts so far.
+    TargetFinished {
+        execution_id: String,
+        target: String,
+        child_id: String,
+        status: Status,
+        error: Option<String>,
+        succeeded: usize,
+        failed: usize,
+        running: usize,
+        total: usize,
+    },
     /// A game-day control acted (`exec::controls`): a fault injected, a step skipped, an
     /// operator's pause or choice, where the walk started or stopped. Marked as such
     /// everywhere, so a rehearsal is never taken for a real failure.
@@ -439,6 +457,44 @@ impl<'a> Timeline<'a> {
             execution_id: self.execution_id.clone(),
             step: step.to_owned(),
             child_id: child_id.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// What a run over targets does (its targets and rate, launching stopped): a note in the
+    /// journal, and shown.
+    pub fn fan_out(&self, text: &str, detail: Value) -> journal::Result<()> {
+        let text = self.redact_text(text);
+        let mut detail = self.redact(&detail);
+        detail["text"] = json!(text);
+        self.journal.event(&self.execution_id, EventKind::Note, None, &detail)?;
+        self.emit(Event::FanOut { execution_id: self.execution_id.clone(), text });
+        Ok(())
+    }
+
+    /// One target's child of a run over targets ended (`exec::fan_out`): linked in the journal
+    /// with its status, and shown with the counts so far.
+    pub fn target_finished(
+        &self,
+        target: &str,
+        child_id: &str,
+        status: Status,
+        error: Option<&str>,
+        counts: &crate::exec::fan_out::Scheduler,
+    ) -> journal::Result<()> {
+        let error = error.map(|error| self.redact_text(error));
+        let detail = json!({ "target": target, "child_id": child_id, "status": status, "error": error });
+        self.journal.event(&self.execution_id, EventKind::ChildLinked, None, &detail)?;
+        self.emit(Event::TargetFinished {
+            execution_id: self.execution_id.clone(),
+            target: target.to_owned(),
+            child_id: child_id.to_owned(),
+            status,
+            error,
+            succeeded: counts.succeeded,
+            failed: counts.failed,
+            running: counts.running,
+            total: counts.total,
         });
         Ok(())
     }

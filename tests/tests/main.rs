@@ -44,6 +44,8 @@ mod store;
 mod secrets;
 // The outage behind issue 16: three DNS enactors racing, without locks and with them.
 mod race;
+// Runs over targets: rate control, MaxErrors, tag targets, a parent killed and resumed.
+mod fan_out;
 // Undo and rollback: x-undo, x-rollback, runbook undo, a rollback killed midway.
 mod undo;
 // The README's five-minute tour, run as written, its outputs compared.

@@ -448,22 +448,28 @@ fn api_actions_are_checked_against_the_aws_models() {
     );
 }
 
-/// A run over targets is AWS's to run for now: a run that starts refuses it (a start-time
-/// finding, defect 5 of the one-timeline issue); plain validation, as of the corpus, does not.
+/// A run over targets is rate-controlled as AWS documents it; rate control that cannot be read,
+/// or that rates no targets, is refused where it stands (it used to refuse every run over
+/// targets: defect 5 of the one-timeline issue).
 #[test]
-fn r_a_child_run_over_targets_is_refused_before_it_starts_never_run_as_one_child() {
+fn r_rate_control_that_cannot_be_read_is_refused_where_it_stands() {
     let text = doc(
         "mainSteps:\n  - name: fan\n    action: aws:executeAutomation\n    inputs: {DocumentName: d, TargetParameterName: p, Targets: [{Key: ParameterValues, Values: [a, b]}]}\n",
     );
-    assert_eq!(findings(&text, None), []);
     let loaded = document::load("case.yaml".into(), text.into_bytes(), Some(Format::Yaml));
     let validated = validate::validate_to_start(loaded, &Config::default());
-    let found: Vec<_> = validated
-        .diagnostics
-        .iter()
-        .map(|d| (d.code.as_str(), d.location.map(|l| (l.line, l.column)), d.help.is_some()))
-        .collect();
-    assert_eq!(found, [("execute-automation-fan-out", Some((5, 64)), true)]);
+    assert!(validated.diagnostics.is_empty(), "{:?}", validated.diagnostics);
+    check(
+        &doc(
+            "mainSteps:\n  - name: fan\n    action: aws:executeAutomation\n    inputs: {DocumentName: d, TargetParameterName: p, Targets: [{Key: ParameterValues, Values: [a]}], MaxConcurrency: ten, MaxErrors: 101%}\n\
+             \x20 - name: lone\n    action: aws:executeAutomation\n    inputs: {DocumentName: d, MaxErrors: '1'}\n",
+        ),
+        &[
+            ("execute-automation-fan-out", 5, 119),
+            ("execute-automation-fan-out", 5, 135),
+            ("execute-automation-fan-out", 8, 42),
+        ],
+    );
 }
 
 /// Writes a scenario file for the kinds runbook and returns the `runbook test` output.

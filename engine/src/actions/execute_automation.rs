@@ -1,8 +1,8 @@
 //! `aws:executeAutomation` (reference 6.11): runs a child runbook through the [`Children`]
 //! seam, which finds the document, runs it as its own execution linked to this one, and on a
-//! resume goes on with the same child. Rate-controlled runs over targets (`Targets`,
-//! `TargetMaps`, `MaxConcurrency`, `MaxErrors`) are not built yet: a run that would need them
-//! is refused before it starts, never run as a single child.
+//! resume goes on with the same child. With `Targets` or `TargetMaps` the child is a run over
+//! targets at the rate `MaxConcurrency` and `MaxErrors` ask (`exec::fan_out`): one grandchild
+//! per target.
 //!
 //! [`Children`]: super::Children
 
@@ -29,9 +29,13 @@ pub const ACTION: Action = Action {
 const FAN_OUT_INPUTS: &[&str] = &["Targets", "TargetMaps", "MaxConcurrency", "MaxErrors"];
 
 async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
-    if let Some(input) = FAN_OUT_INPUTS.iter().find(|input| inputs.contains_key(**input)) {
-        return Err(Failure::error(format!("`{input}` asks for a run over targets, which runs only on AWS for now")));
-    }
+    // The target inputs, for a run over targets.
+    let over: Option<Map<String, Value>> = FAN_OUT_INPUTS.iter().any(|input| inputs.contains_key(*input)).then(|| {
+        ["Targets", "TargetMaps", "TargetParameterName", "MaxConcurrency", "MaxErrors"]
+            .iter()
+            .filter_map(|input| Some((input.to_string(), inputs.get(*input)?.clone())))
+            .collect()
+    });
     let name = inputs.get("DocumentName").and_then(Value::as_str).unwrap_or_default();
     if name.is_empty() {
         return Err(Failure::error("`DocumentName` is required"));
@@ -41,7 +45,7 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
         None | Some(Value::Null) => Map::new(),
         Some(other) => return Err(Failure::error(format!("`RuntimeParameters` must be a mapping, found {other}"))),
     };
-    let child = context.children.run(context, name, parameters).await?;
+    let child = context.children.run(context, name, parameters, over).await?;
     let id = child.execution_id;
     match child.status {
         Status::Success => {}
@@ -87,15 +91,72 @@ fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
         let message = "`Targets` needs `TargetParameterName`: the child parameter each target fills";
         out.push(Diagnostic::new(Code::ExecuteAutomationTargets, message).at(step.input_pointer("Targets")));
     }
-    // AWS runs these children over targets at a rate; run locally as one child they would do
-    // something else, so a run that reaches this step is refused before anything runs.
-    if checked.starting
-        && let Some(input) = FAN_OUT_INPUTS.iter().find(|input| inputs.contains_key(**input))
+    if (inputs.contains_key("MaxConcurrency") || inputs.contains_key("MaxErrors"))
+        && !inputs.contains_key("Targets")
+        && !inputs.contains_key("TargetMaps")
     {
-        let message =
-            format!("step `{}` runs its child over targets (`{input}`), which runs only on AWS for now", step.name);
-        let help = "rate-controlled fan-out is not built yet; remove the target inputs to run one child \
-                    here, or start this runbook on AWS";
-        out.push(Diagnostic::new(Code::FanOut, message).at(step.input_pointer(input)).with_help(help));
+        let input = if inputs.contains_key("MaxConcurrency") { "MaxConcurrency" } else { "MaxErrors" };
+        let message = format!("`{input}` rates a run over targets, but the step gives no `Targets` or `TargetMaps`");
+        out.push(Diagnostic::new(Code::FanOut, message).at(step.input_pointer(input)));
+    }
+    for input in ["MaxConcurrency", "MaxErrors"] {
+        let Some(value) = inputs.get(input) else { continue };
+        let text = crate::template::render::to_text(value);
+        if crate::template::has_braces(&text) {
+            continue;
+        }
+        if let Err(problem) = Limit::parse(&text) {
+            let message = format!("`{input}`: {problem}");
+            out.push(Diagnostic::new(Code::FanOut, message).at(step.input_pointer(input)));
+        }
+    }
+}
+
+/// A limit given as a number or a percent of the targets (`10`, `10%`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Limit {
+    Count(u64),
+    Percent(u8),
+}
+
+impl Limit {
+    /// Reads `10` or `10%` (a percent from 0 to 100), as the API takes them.
+    pub fn parse(text: &str) -> std::result::Result<Limit, String> {
+        let text = text.trim();
+        let wrong = || format!("`{text}` is neither a number (10) nor a percent (10%)");
+        match text.strip_suffix('%') {
+            Some(percent) => match percent.parse::<u8>() {
+                Ok(percent) if percent <= 100 => Ok(Limit::Percent(percent)),
+                _ => Err(format!("`{text}` is not a percent from 0% to 100%")),
+            },
+            None => text.parse::<u64>().map(Limit::Count).map_err(|_| wrong()),
+        }
+    }
+
+    /// How many children may run at once over `targets` targets: a percent rounded up, and
+    /// at least one.
+    pub fn concurrency(self, targets: usize) -> usize {
+        let limit = match self {
+            Limit::Count(count) => usize::try_from(count).unwrap_or(usize::MAX),
+            Limit::Percent(percent) => (targets * usize::from(percent)).div_ceil(100),
+        };
+        limit.max(1)
+    }
+
+    /// How many errors are allowed before launching stops: a percent rounded down.
+    pub fn errors(self, targets: usize) -> usize {
+        match self {
+            Limit::Count(count) => usize::try_from(count).unwrap_or(usize::MAX),
+            Limit::Percent(percent) => targets * usize::from(percent) / 100,
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limit::Count(count) => write!(f, "{count}"),
+            Limit::Percent(percent) => write!(f, "{percent}%"),
+        }
     }
 }

@@ -180,12 +180,83 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", requires = "dry_run")]
     report: Option<PathBuf>,
     #[command(flatten)]
+    targets: TargetArgs,
+    #[command(flatten)]
     game_day: GameDayArgs,
     #[command(flatten)]
     engine: EngineArgs,
     /// Colour diagnostics: auto, always, never.
     #[arg(long, value_enum, default_value_t = ColourChoice::Auto)]
     color: ColourChoice,
+}
+
+/// A run over targets, as StartAutomationExecution takes it: one child execution per target,
+/// linked to a parent execution, at most MaxConcurrency at once.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Targets and rate control")]
+pub struct TargetArgs {
+    /// The parameter each target fills (StartAutomationExecution's TargetParameterName).
+    #[arg(long, value_name = "PARAMETER", requires = "targets")]
+    target_parameter_name: Option<String>,
+    /// Targets, as the AWS CLI writes them: Key=ParameterValues,Values=i-1,i-2;
+    /// Key=tag:NAME,Values=V1,V2 (resources with the tag, through the Resource Groups Tagging
+    /// API); Key=ResourceGroup,Values=NAME (repeatable: tag keys must all match).
+    #[arg(
+        long,
+        value_name = "Key=K,Values=V1,V2",
+        value_parser = exec::targets::TargetKey::parse,
+        requires = "target_parameter_name",
+        conflicts_with_all = ["target_maps", "dry_run", "resume", "plan"]
+    )]
+    targets: Vec<exec::targets::TargetKey>,
+    /// A JSON or YAML file with a list of maps, each the parameters of one child
+    /// ([{InstanceId: [i-1], Mode: [fast]}, ...]).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "resume", "plan"])]
+    target_maps: Option<PathBuf>,
+    /// How many children run at once: a number, or a percent of the targets (default 10).
+    #[arg(long, value_name = "N|N%", value_parser = exec::fan_out::Limit::parse, default_value = "10")]
+    max_concurrency: exec::fan_out::Limit,
+    /// How many children may fail before no more are launched: a number, or a percent of the
+    /// targets (default 0: stop at the first error). Children already running finish.
+    #[arg(long, value_name = "N|N%", value_parser = exec::fan_out::Limit::parse, default_value = "0")]
+    max_errors: exec::fan_out::Limit,
+}
+
+impl TargetArgs {
+    fn given(&self) -> bool {
+        !self.targets.is_empty() || self.target_maps.is_some()
+    }
+
+    /// The targets, resolved (tags and groups through AWS) and typed by `runbook`.
+    fn resolve(
+        &self,
+        runbook: &crate::document::model::Runbook,
+        aws: &crate::aws::Aws,
+    ) -> anyhow::Result<exec::fan_out::FanOut> {
+        let control = exec::fan_out::RateControl { max_concurrency: self.max_concurrency, max_errors: self.max_errors };
+        let (targets, described) = if let Some(file) = &self.target_maps {
+            let loaded = crate::document::load_path(file).map_err(|e| UsageError(format!("{e:#}: {}", e.source)))?;
+            if let Some(diagnostic) = loaded.diagnostics.iter().find(|d| d.is_error()) {
+                bail!(UsageError(format!("target maps {}: {}", file.display(), diagnostic.message)));
+            }
+            let Some(Value::Array(maps)) = loaded.value else {
+                bail!(UsageError(format!("target maps {}: expected a list of maps", file.display())));
+            };
+            let targets = exec::targets::from_maps(runbook, &maps).map_err(UsageError)?;
+            (targets, format!("target maps from {}", file.display()))
+        } else {
+            let parameter = self.target_parameter_name.clone().unwrap_or_default();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (values, described) =
+                runtime.block_on(exec::targets::resolve(aws, &self.targets)).map_err(anyhow::Error::msg)?;
+            let targets = exec::targets::from_values(runbook, &parameter, &values).map_err(UsageError)?;
+            (targets, format!("{parameter} over {described}"))
+        };
+        if targets.is_empty() {
+            bail!(UsageError(format!("no targets: {described} resolved to none")));
+        }
+        Ok(exec::fan_out::FanOut { targets, control, described })
+    }
 }
 
 /// Rehearsal controls: each is journaled and shown as injected or as an operator's action,
@@ -502,16 +573,37 @@ pub fn run_command(
         (Some(given), Some(journal)) => Some(journal.resolve_id(given)?),
         _ => None,
     };
+    let mut fan_out = None;
     if let (Some(id), Some(journal)) = (&resume, &journal) {
         let execution = journal.execution(id)?;
         path.get_or_insert_with(|| PathBuf::from(&execution.runbook_path));
         supplied = exec::resume_parameters(&execution.parameters, supplied)?;
+        // A run over targets goes on over the targets it was started with.
+        fan_out = exec::fan_out::recorded(journal.journal(), id)?;
     }
     let saved = match &args.plan {
         Some(plan_path) => Some(read_saved_plan(plan_path, &mut path, &mut supplied)?),
         None => None,
     };
     let Some(path) = path else { bail!(UsageError("give the runbook FILE".into())) };
+    if args.targets.given() {
+        // The runbook as written, to resolve and type the targets by.
+        let written = match exec::prepare(&path, supplied.clone(), false) {
+            Ok(written) => written,
+            Err(PrepareError::Io(error)) => return Err(error).context("failed to read the runbook"),
+            Err(PrepareError::Invalid(validated)) => {
+                return super::report_invalid(&validated, args.format == RunFormat::Json, colour, stdout, stderr);
+            }
+        };
+        fan_out = Some(args.targets.resolve(&written.runbook, &args.engine.config()?.aws)?);
+    }
+    // Each child gets its target's values; the runbook is checked with the first target's.
+    if let Some(first) = fan_out.as_ref().and_then(|fan_out| fan_out.targets.first()) {
+        for (name, value) in &first.parameters {
+            supplied.retain(|(given, _)| given != name);
+            supplied.push((name.clone(), crate::validate::Supplied::Json(value.clone())));
+        }
+    }
     let prepared = match exec::prepare(&path, supplied, args.dry_run.is_none()) {
         Ok(prepared) => prepared,
         Err(PrepareError::Io(error)) => return Err(error).context("failed to read the runbook"),
@@ -565,7 +657,13 @@ pub fn run_command(
         ..args.engine.config()?
     };
     config.secrets.extend(given_secrets);
-    let report = Report { undo: false, format: args.format, junit: args.junit.as_deref(), prepared: &prepared };
+    let report = Report {
+        undo: false,
+        fan_out: fan_out.as_ref(),
+        format: args.format,
+        junit: args.junit.as_deref(),
+        prepared: &prepared,
+    };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
@@ -702,6 +800,8 @@ fn wait_mode(wait: bool) -> WaitMode {
 struct Report<'a> {
     /// `runbook undo`: roll the execution back instead of running it.
     undo: bool,
+    /// A run over targets: a child per target instead of one execution.
+    fan_out: Option<&'a exec::fan_out::FanOut>,
     format: RunFormat,
     junit: Option<&'a std::path::Path>,
     /// The runbook as validated: where its steps are, for annotations.
@@ -760,6 +860,8 @@ fn drive(
         });
         let result = if report.undo {
             exec::undo(request, config, &engine, cancelled).await
+        } else if let Some(fan_out) = report.fan_out {
+            exec::fan_out::run(request, config, &engine, cancelled, fan_out).await
         } else {
             exec::run(request, config, &engine, cancelled).await
         };
@@ -1160,7 +1262,7 @@ pub fn undo_command(args: UndoArgs, stdout: &mut dyn Write, stderr: &mut dyn Wri
         wait: wait_mode(false),
         ..args.engine.config()?
     };
-    let report = Report { undo: true, format: args.format, junit: None, prepared: &prepared };
+    let report = Report { undo: true, fan_out: None, format: args.format, junit: None, prepared: &prepared };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
@@ -1207,7 +1309,7 @@ pub fn decide_command(
     };
     let planned = plan::plan(&prepared.runbook);
     let config = exec::Config { resume: Some(top.id.clone()), wait: wait_mode(false), ..args.engine.config()? };
-    let report = Report { undo: false, format: args.format, junit: None, prepared: &prepared };
+    let report = Report { undo: false, fan_out: None, format: args.format, junit: None, prepared: &prepared };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
@@ -1630,6 +1732,36 @@ impl Printer<'_> {
                 &format!("  {step} attempt {attempt} was interrupted when the engine stopped; it runs again"),
             ),
             Event::ChildLinked { .. } => {}
+            Event::FanOut { execution_id, text } => self.line(execution_id, &format!("⇉ {text}")),
+            Event::TargetFinished {
+                execution_id,
+                target,
+                child_id,
+                status,
+                error,
+                succeeded,
+                failed,
+                running,
+                total,
+            } => {
+                let mark = if *status == Status::Success { "✓" } else { "✗" };
+                let done = succeeded + failed;
+                let elapsed = self.started.elapsed().as_secs_f64();
+                // What is left to finish, at the rate targets have finished so far.
+                let left = elapsed / done.max(1) as f64 * (total - done) as f64;
+                let mut text = format!("{mark} target {target}: {status}");
+                if !child_id.is_empty() {
+                    text.push_str(&format!(" (execution {child_id})"));
+                }
+                if let Some(error) = error {
+                    text.push_str(&format!(": {error}"));
+                }
+                text.push_str(&format!(" · {done} of {total} done, {failed} failed, {running} running"));
+                if done < *total && *running > 0 {
+                    text.push_str(&format!(", about {left:.0} s left"));
+                }
+                self.line(execution_id, &text);
+            }
             Event::ExecutionFinished { execution_id, status, duration_ms, .. } => {
                 if self.depth.borrow().get(execution_id).copied().unwrap_or(0) > 0 {
                     self.line(

@@ -31,8 +31,9 @@ impl Children for ChildRuns<'_> {
         context: &'c Context<'c>,
         document: &'c str,
         parameters: Map<String, Value>,
+        over: Option<Map<String, Value>>,
     ) -> BoxFuture<'c, Result<ChildRun, Failure>> {
-        Box::pin(self.run_child(context, document, parameters))
+        Box::pin(self.run_child(context, document, parameters, over))
     }
 }
 
@@ -42,13 +43,25 @@ impl ChildRuns<'_> {
         context: &Context<'_>,
         document: &str,
         parameters: Map<String, Value>,
+        over: Option<Map<String, Value>>,
     ) -> Result<ChildRun, Failure> {
         if self.config.depth >= MAX_DEPTH {
             return Err(Failure::error(format!("child runbooks nest deeper than {MAX_DEPTH} levels")));
         }
         let path = find_runbook(context.settings.runbook_path, document)?;
-        let supplied: Vec<(String, Supplied)> =
+        let mut supplied: Vec<(String, Supplied)> =
             parameters.into_iter().map(|(name, value)| (name, Supplied::Json(value))).collect();
+        let fan_out = match &over {
+            Some(over) => Some(fan_out_of(context, &path, &supplied, over).await?),
+            None => None,
+        };
+        // Each target's child gets its values; the runbook is checked with the first target's.
+        if let Some(first) = fan_out.as_ref().and_then(|fan_out| fan_out.targets.first()) {
+            for (name, value) in &first.parameters {
+                supplied.retain(|(given, _)| given != name);
+                supplied.push((name.clone(), Supplied::Json(value.clone())));
+            }
+        }
         let prepared = match super::prepare(&path, supplied, true) {
             Ok(prepared) => prepared,
             Err(PrepareError::Io(error)) => return Err(Failure::error(format!("{error:#}: {}", error.source))),
@@ -83,11 +96,68 @@ impl ChildRuns<'_> {
         };
         let linking = Linking { inner: self.engine.observer, context, linked: Cell::new(false) };
         let engine = Engine { observer: &linking, ..*self.engine };
-        let run = Box::pin(super::run(&request, &config, &engine, context.cancel.clone()));
+        let finished = match &fan_out {
+            Some(fan_out) => {
+                Box::pin(super::fan_out::run(&request, &config, &engine, context.cancel.clone(), fan_out)).await
+            }
+            None => Box::pin(super::run(&request, &config, &engine, context.cancel.clone())).await,
+        };
         let finished =
-            run.await.map_err(|error| Failure::error(format!("child runbook {}: {error}", path.display())))?;
+            finished.map_err(|error| Failure::error(format!("child runbook {}: {error}", path.display())))?;
         Ok(ChildRun { execution_id: finished.execution_id, status: finished.status, outputs: finished.outputs })
     }
+}
+
+/// The run over targets a step's target inputs ask for: the targets resolved (tags through
+/// AWS) and typed by the child runbook, and the rate.
+async fn fan_out_of(
+    context: &Context<'_>,
+    path: &Path,
+    supplied: &[(String, Supplied)],
+    over: &Map<String, Value>,
+) -> Result<super::fan_out::FanOut, Failure> {
+    use super::fan_out::{FanOut, Limit, RateControl};
+    let runbook = match super::prepare(path, supplied.to_vec(), false) {
+        Ok(prepared) => prepared.runbook,
+        Err(PrepareError::Io(error)) => return Err(Failure::error(format!("{error:#}: {}", error.source))),
+        Err(PrepareError::Invalid(_)) => {
+            return Err(Failure::error(format!("child runbook {} is invalid", path.display())));
+        }
+    };
+    let limit = |input: &str, default: Limit| match over.get(input) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => Limit::parse(&crate::template::render::to_text(value))
+            .map_err(|problem| Failure::error(format!("`{input}`: {problem}"))),
+    };
+    let control = RateControl {
+        max_concurrency: limit("MaxConcurrency", Limit::Count(10))?,
+        max_errors: limit("MaxErrors", Limit::Count(0))?,
+    };
+    let (targets, described) = match over.get("TargetMaps") {
+        Some(Value::Array(maps)) => {
+            (super::targets::from_maps(&runbook, maps).map_err(Failure::error)?, "TargetMaps".to_owned())
+        }
+        Some(other) => return Err(Failure::error(format!("`TargetMaps` must be a list of maps, found {other}"))),
+        None => {
+            let parameter = over.get("TargetParameterName").and_then(Value::as_str).unwrap_or_default();
+            let keys = match over.get("Targets") {
+                Some(Value::Array(keys)) => keys
+                    .iter()
+                    .map(super::targets::TargetKey::from_value)
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(Failure::error)?,
+                _ => return Err(Failure::error("`Targets` must be a list of {Key, Values}")),
+            };
+            let (values, described) =
+                super::targets::resolve(context.settings.aws, &keys).await.map_err(Failure::error)?;
+            let targets = super::targets::from_values(&runbook, parameter, &values).map_err(Failure::error)?;
+            (targets, format!("{parameter} over {described}"))
+        }
+    };
+    if targets.is_empty() {
+        return Err(Failure::error(format!("no targets: {described} resolved to none")));
+    }
+    Ok(FanOut { targets, control, described })
 }
 
 /// Passes the child's events on, and links the child to the parent's step in the parent's

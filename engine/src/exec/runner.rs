@@ -369,7 +369,7 @@ fn new_execution(request: &Request<'_>, config: &Config, execution_id: &str) -> 
 
 /// Supplied parameters as stored: a secret parameter's value is never stored (the timeline
 /// redacts the rest).
-fn stored_parameters(request: &Request<'_>) -> Map<String, Value> {
+pub(super) fn stored_parameters(request: &Request<'_>) -> Map<String, Value> {
     request
         .parameters
         .iter()

@@ -1,0 +1,229 @@
+//! Runs over targets (issue 17): one child execution per target, at most MaxConcurrency at
+//! once (read back from the journal's attempt intervals), launching stopped at the error AWS
+//! documents for a number, a percent and 0, children already running let finish, tag targets
+//! resolved against moto, and a parent killed mid-run resumed with no child run twice.
+
+use runbook::journal::{Journal, JournalRead, Status};
+use runbook_tests::moto::moto;
+use runbook_tests::{Scratch, json_lines, runbook, script_step, trail_payload, wait_until};
+use serde_json::Value;
+
+/// A child runbook: `i-bad...` fails, `i-slow...` sleeps half a second, others sleep 100 ms.
+const CHILD: &str = "schemaVersion: '0.3'
+parameters:
+  InstanceId: {type: String, allowedPattern: '^i-[a-z0-9-]+$'}
+mainSteps:
+  - name: route
+    action: aws:branch
+    inputs:
+      Choices:
+        - {NextStep: fail, Variable: '{{ InstanceId }}', StartsWith: i-bad}
+        - {NextStep: slow, Variable: '{{ InstanceId }}', StartsWith: i-slow}
+      Default: work
+  - name: work
+    action: aws:sleep
+    inputs: {Duration: PT0.1S}
+    isEnd: true
+  - name: slow
+    action: aws:sleep
+    inputs: {Duration: PT0.5S}
+    isEnd: true
+  - name: fail
+    action: aws:executeScript
+    inputs:
+      Runtime: python3.11
+      Handler: h
+      Script: \"def h(e, c):\\n  raise Exception('a bad target')\"
+";
+
+fn fleet(scratch: &Scratch, targets: &[&str], extra: &[&str]) -> runbook_tests::Output {
+    let path = scratch.runbook("child.yaml", CHILD);
+    let state = scratch.state();
+    let values = format!("Key=ParameterValues,Values={}", targets.join(","));
+    let mut args =
+        vec!["run", &path, "--state-dir", &state, "--target-parameter-name", "InstanceId", "--targets", &values];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--format", "json"]);
+    runbook(&args)
+}
+
+/// The run's `execution_finished` event of the parent (the last one).
+fn parent(output: &runbook_tests::Output) -> Value {
+    let events = json_lines(&output.stdout);
+    events.into_iter().rev().find(|event| event["event"] == "execution_finished").unwrap_or(Value::Null)
+}
+
+/// Every child of `parent`, with its target (its InstanceId) and status.
+fn children(scratch: &Scratch, parent: &str) -> Vec<(String, Status)> {
+    let journal = Journal::open(std::path::Path::new(&scratch.state())).unwrap();
+    let mut children: Vec<(String, Status)> = journal
+        .children(parent)
+        .unwrap()
+        .into_iter()
+        .map(|child| (child.parameters["InstanceId"].as_str().unwrap_or_default().to_owned(), child.status))
+        .collect();
+    children.sort_by(|a, b| a.0.cmp(&b.0));
+    children
+}
+
+#[test]
+fn max_concurrency_is_never_exceeded_and_every_target_gets_one_child() {
+    let scratch = Scratch::new("fan-concurrency");
+    let targets: Vec<String> = (0..12).map(|i| format!("i-{i}")).collect();
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let output = fleet(&scratch, &targets, &["--max-concurrency", "4"]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let finished = parent(&output);
+    assert_eq!(finished["status"], "Success");
+    let parent_id = finished["execution_id"].as_str().unwrap();
+    assert_eq!(children(&scratch, parent_id).len(), 12, "one child per target");
+    // Each child's span, from its first attempt's start to its last attempt's end.
+    let journal = Journal::open(std::path::Path::new(&scratch.state())).unwrap();
+    let mut edges: Vec<(String, i32)> = Vec::new();
+    for child in journal.children(parent_id).unwrap() {
+        let attempts = journal.attempts(&child.id).unwrap();
+        let start = attempts.iter().map(|a| a.started_at.clone()).min().unwrap();
+        let end = attempts.iter().filter_map(|a| a.ended_at.clone()).max().unwrap();
+        edges.push((start, 1));
+        edges.push((end, -1));
+    }
+    // Times are fixed-width text that sorts as time does; at one instant an end comes first.
+    edges.sort();
+    let (mut running, mut most) = (0, 0);
+    for (_, step) in edges {
+        running += step;
+        most = most.max(running);
+    }
+    assert!(most <= 4, "{most} children ran at once, over MaxConcurrency 4");
+    assert!(most >= 2, "the children never ran side by side");
+}
+
+#[test]
+fn launching_stops_at_the_error_after_max_errors_for_a_number_a_percent_and_zero() {
+    // One at a time, so the order is the targets'.
+    let targets =
+        ["i-bad-1", "i-ok-1", "i-bad-2", "i-ok-2", "i-bad-3", "i-ok-3", "i-ok-4", "i-ok-5", "i-ok-6", "i-ok-7"];
+    for (errors, launched) in [("2", 5), ("20%", 5), ("0", 1), ("10%", 3)] {
+        let scratch = Scratch::new("fan-errors");
+        let output = fleet(&scratch, &targets, &["--max-concurrency", "1", "--max-errors", errors]);
+        assert_eq!(output.code, 4, "MaxErrors {errors}: {}", output.stderr);
+        let finished = parent(&output);
+        assert_eq!(finished["status"], "Failed");
+        let outputs = &finished["outputs"];
+        assert_eq!(outputs["NotLaunched"], 10 - launched, "MaxErrors {errors}: {outputs}");
+        let parent_id = finished["execution_id"].as_str().unwrap();
+        assert_eq!(children(&scratch, parent_id).len(), launched as usize, "MaxErrors {errors}");
+        let stopped = json_lines(&output.stdout)
+            .into_iter()
+            .any(|event| event["event"] == "fan_out" && event["text"].as_str().unwrap().contains("launching stopped"));
+        assert!(stopped, "MaxErrors {errors}: the stop is in the timeline");
+    }
+    // Errors under the limit: every target runs, and the parent still fails.
+    let scratch = Scratch::new("fan-errors-under");
+    let output = fleet(&scratch, &targets, &["--max-concurrency", "1", "--max-errors", "3"]);
+    assert_eq!(parent(&output)["outputs"]["NotLaunched"], 0);
+    assert_eq!(parent(&output)["status"], "Failed");
+}
+
+/// When launching stops, the children already running finish (and are recorded as they end).
+#[test]
+fn children_already_running_finish_when_launching_stops() {
+    let scratch = Scratch::new("fan-running");
+    // One first, then two at once: the slow one is still running when the bad one fails.
+    let output = fleet(&scratch, &["i-ok", "i-slow", "i-bad", "i-later", "i-last"], &["--max-concurrency", "3"]);
+    assert_eq!(output.code, 4, "{}", output.stderr);
+    let finished = parent(&output);
+    let parent_id = finished["execution_id"].as_str().unwrap();
+    assert_eq!(
+        children(&scratch, parent_id),
+        [
+            ("i-bad".to_owned(), Status::Failed),
+            ("i-ok".to_owned(), Status::Success),
+            ("i-slow".to_owned(), Status::Success)
+        ]
+    );
+    assert_eq!(finished["outputs"]["NotLaunched"], 2);
+}
+
+/// Targets by tag, resolved through the Resource Groups Tagging API (moto).
+#[test]
+fn tag_targets_are_resolved_against_moto() {
+    let Some(moto) = moto("tag_targets_are_resolved_against_moto") else { return };
+    let scratch = Scratch::new("fan-tags");
+    let tag = format!("drill-{}", std::process::id());
+    let ids = moto.boto3(&format!(
+        "ec2 = boto3.client('ec2')\nimage = ec2.describe_images()['Images'][0]['ImageId']\n\
+         def launch(value):\n    spec = [{{'ResourceType': 'instance', 'Tags': [{{'Key': 'Drill', 'Value': value}}]}}]\n    \
+         return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=spec)['Instances'][0]['InstanceId']\n\
+         ids = sorted(launch('{tag}') for _ in range(3))\nlaunch('other')\nemit(ids)"
+    ));
+    let path = scratch.runbook("child.yaml", CHILD);
+    let targets = format!("Key=tag:Drill,Values={tag}");
+    let output = moto.runbook(
+        &scratch,
+        &["run", &path, "--target-parameter-name", "InstanceId", "--targets", &targets, "--format", "json"],
+    );
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let finished = parent(&output);
+    let journal = Journal::open(std::path::Path::new(&scratch.state())).unwrap();
+    let mut resolved: Vec<String> = journal
+        .children(finished["execution_id"].as_str().unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|child| child.parameters["InstanceId"].as_str().unwrap().to_owned())
+        .collect();
+    resolved.sort();
+    assert_eq!(serde_json::to_value(&resolved).unwrap(), ids);
+}
+
+/// The parent killed while a child runs, then resumed: no child that finished runs again, and
+/// no target gets a second child (the one that was running goes on as the same execution).
+#[test]
+fn a_parent_killed_mid_run_resumes_without_running_a_child_twice() {
+    let scratch = Scratch::new("fan-kill");
+    let script = "import os, time\\ndef h(e, c):\\n  open(e['Trail'], 'a').write(e['Name'] + '\\\\n')\\n  \
+                  while e['Name'] == 'i-c' and not os.path.exists(e['Trail'] + '.go'): time.sleep(0.05)";
+    let path = scratch.runbook(
+        "child.yaml",
+        &format!(
+            "schemaVersion: '0.3'\nparameters:\n  Trail: {{type: String}}\n  InstanceId: {{type: String}}\nmainSteps:\n{}",
+            script_step("work", &["x-idempotent: true"], &trail_payload("'{{ InstanceId }}'"), script)
+        ),
+    );
+    let state = scratch.state();
+    let trail = format!("Trail={}", scratch.trail_path());
+    let args = [
+        "run",
+        &path,
+        "--state-dir",
+        &state,
+        "-p",
+        &trail,
+        "--target-parameter-name",
+        "InstanceId",
+        "--targets",
+        "Key=ParameterValues,Values=i-a,i-b,i-c,i-d,i-e",
+        "--max-concurrency",
+        "1",
+        "--format",
+        "json",
+    ];
+    let mut killed = std::process::Command::new(runbook_tests::binary())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("i-c runs", || scratch.trail().contains(&"i-c".to_owned()));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let journal = Journal::open(std::path::Path::new(&state)).unwrap();
+    let parent_id = journal.executions(100).unwrap().into_iter().find(|e| e.parent_id.is_none()).unwrap().id;
+    std::fs::write(format!("{}.go", scratch.trail_path()), "").unwrap();
+    let resumed = runbook(&["run", "--resume", &parent_id, "--state-dir", &state, "-p", &trail, "--format", "json"]);
+    assert_eq!(resumed.code, 0, "{}{}", resumed.stdout, resumed.stderr);
+    // i-c's step was declared safe to repeat, so it ran again within the same execution.
+    assert_eq!(scratch.trail(), ["i-a", "i-b", "i-c", "i-c", "i-d", "i-e"]);
+    let children = children(&scratch, &parent_id);
+    assert_eq!(children.len(), 5, "one child per target: {children:?}");
+    assert!(children.iter().all(|(_, status)| *status == Status::Success), "{children:?}");
+}
