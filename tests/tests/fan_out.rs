@@ -227,3 +227,34 @@ fn a_parent_killed_mid_run_resumes_without_running_a_child_twice() {
     assert_eq!(children.len(), 5, "one child per target: {children:?}");
     assert!(children.iter().all(|(_, status)| *status == Status::Success), "{children:?}");
 }
+
+/// Targets by resource group: Resource Groups' ListGroupResources (emulated in the harness's
+/// moto server, which lacks it) lists the group's tag query's resources.
+#[test]
+fn resource_group_targets_are_resolved_through_the_groups_query() {
+    let Some(moto) = moto("resource_group_targets_are_resolved_through_the_groups_query") else { return };
+    let scratch = Scratch::new("fan-group");
+    let tag = format!("group-{}", std::process::id());
+    let ids = moto.boto3(&format!(
+        "import json\nec2 = boto3.client('ec2')\nimage = ec2.describe_images()['Images'][0]['ImageId']\n\
+         def launch(value):\n    spec = [{{'ResourceType': 'instance', 'Tags': [{{'Key': 'Fleet', 'Value': value}}]}}]\n    \
+         return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=spec)['Instances'][0]['InstanceId']\n\
+         ids = sorted(launch('{tag}') for _ in range(2))\nlaunch('other')\n\
+         query = {{'ResourceTypeFilters': ['AWS::EC2::Instance'], 'TagFilters': [{{'Key': 'Fleet', 'Values': ['{tag}']}}]}}\n\
+         boto3.client('resource-groups').create_group(Name='{tag}', ResourceQuery={{'Type': 'TAG_FILTERS_1_0', 'Query': json.dumps(query)}})\n\
+         emit(ids)"
+    ));
+    let path = scratch.runbook("child.yaml", CHILD);
+    let targets = format!("Key=ResourceGroup,Values={tag}");
+    let output = moto.runbook(
+        &scratch,
+        &["run", &path, "--target-parameter-name", "InstanceId", "--targets", &targets, "--format", "json"],
+    );
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let finished = parent(&output);
+    let mut resolved: Vec<String> =
+        children(&scratch, finished["execution_id"].as_str().unwrap()).into_iter().map(|(id, _)| id).collect();
+    resolved.sort();
+    assert_eq!(serde_json::to_value(&resolved).unwrap(), ids);
+    assert!(moto.requests().iter().any(|request| request["path"] == "/list-group-resources"));
+}
