@@ -48,6 +48,7 @@ bench: venv
 	cargo bench -p runbook --bench plan --locked
 	cargo bench -p runbook --bench run --locked
 	cargo bench -p runbook --bench store --locked
+	cargo bench -p runbook --bench fan_out --locked
 	cargo build --release --locked
 	cargo bench -p runbook --bench scenarios --locked
 

@@ -235,6 +235,21 @@ pub trait JournalWrite: JournalRead {
     fn event(&self, execution_id: &str, kind: EventKind, step: Option<&str>, detail: &Value) -> Result<()>;
     /// Records a decision; the first one for a step visit stands (returns whether this one did).
     fn decide(&self, execution_id: &str, decision: &Decision) -> Result<bool>;
+    /// Group commit (runs over targets, children side by side): with `on`, writes are held in
+    /// one open transaction until [`JournalWrite::flush`], so one sync commits many
+    /// children's; off, what is held is committed. A store without it ignores this.
+    fn group(&self, _on: bool) -> Result<()> {
+        Ok(())
+    }
+    /// Under group commit, the batch that holds writes not committed yet (its number, which
+    /// grows with each commit); `None` when nothing waits.
+    fn pending(&self) -> Option<u64> {
+        None
+    }
+    /// Commits (and syncs) what group commit holds.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Who drives which execution: one process at a time, released when it dies.

@@ -258,3 +258,30 @@ fn resource_group_targets_are_resolved_through_the_groups_query() {
     assert_eq!(serde_json::to_value(&resolved).unwrap(), ids);
     assert!(moto.requests().iter().any(|request| request["path"] == "/list-group-resources"));
 }
+
+/// `aws:executeAutomation` with `Targets` runs its child over them at the rate its
+/// `MaxConcurrency` and `MaxErrors` ask, as a child run over targets linked to the step.
+#[test]
+fn execute_automation_with_targets_runs_a_child_per_target() {
+    let scratch = Scratch::new("fan-step");
+    scratch.runbook("child.yaml", CHILD);
+    let path = scratch.runbook(
+        "parent.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - name: fleet\n    action: aws:executeAutomation\n    inputs:\n      \
+         DocumentName: child\n      TargetParameterName: InstanceId\n      \
+         Targets: [{Key: ParameterValues, Values: [i-1, i-bad, i-3, i-4]}]\n      MaxConcurrency: '1'\n      MaxErrors: '0'\n",
+    );
+    let state = scratch.state();
+    let output = runbook(&["run", &path, "--state-dir", &state, "--format", "json"]);
+    assert_eq!(output.code, 4, "{}", output.stderr);
+    let events = json_lines(&output.stdout);
+    let targets: Vec<(String, String)> = events
+        .iter()
+        .filter(|event| event["event"] == "target_finished")
+        .map(|event| (event["target"].as_str().unwrap().to_owned(), event["status"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(targets, [("i-1".to_owned(), "Success".to_owned()), ("i-bad".to_owned(), "Failed".to_owned())]);
+    let step = events.iter().find(|event| event["event"] == "step_finished" && event["step"] == "fleet").unwrap();
+    assert_eq!(step["status"], "Failed");
+    assert!(step["error"].as_str().unwrap().contains("ended Failed"), "{step}");
+}

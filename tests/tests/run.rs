@@ -501,20 +501,25 @@ fn executions_list_and_show_give_the_timeline() {
     assert!(text.stdout.contains("Failed     b (aws:executeScript)  1 attempt"), "{}", text.stdout);
 }
 
+/// A child run over targets runs one child per target (it used to be refused: defect 5 of the
+/// one-timeline issue, now issue 17's rate-controlled run), never one child for all.
 #[test]
-fn r_a_child_run_over_targets_is_refused_not_run_as_one_child() {
+fn r_a_child_run_over_targets_runs_a_child_per_target_not_one_child() {
     let scratch = Scratch::new("fan-out");
     scratch.runbook("child.yaml", &doc(&[ok("work", &[])]));
-    let parent =
-        doc(&["  - name: fan\n    action: aws:executeAutomation\n    inputs:\n      DocumentName: child\n      \
-         TargetParameterName: Trail\n      Targets: [{Key: ParameterValues, Values: [a, b]}]\n"
-            .to_owned()]);
+    let (first, second) = (scratch.path("first-trail"), scratch.path("second-trail"));
+    let parent = doc(&[format!(
+        "  - name: fan\n    action: aws:executeAutomation\n    inputs:\n      DocumentName: child\n      \
+         TargetParameterName: Trail\n      Targets: [{{Key: ParameterValues, Values: ['{first}', '{second}']}}]\n"
+    )]);
     let path = scratch.runbook("parent.yaml", &parent);
     let state = scratch.state();
-    let refused = runbook(&["run", &path, "--state-dir", &state, "-p", &format!("Trail={}", scratch.trail_path())]);
-    assert_eq!(refused.code, 1, "{}", refused.stdout);
-    assert!(refused.stderr.contains("[execute-automation-fan-out]"), "{}", refused.stderr);
-    assert!(scratch.trail().is_empty(), "nothing ran");
+    let ran = runbook(&["run", &path, "--state-dir", &state, "-p", &format!("Trail={}", scratch.trail_path())]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    for trail in [&first, &second] {
+        assert_eq!(std::fs::read_to_string(trail).unwrap(), "work\n", "each target's child ran once");
+    }
+    assert!(scratch.trail().is_empty(), "no child ran with the parent's own value");
     // Validation and dry-runs still describe it (every corpus runbook validates and dry-runs).
     assert_eq!(runbook(&["validate", &path]).code, 0);
     assert_eq!(runbook(&["run", &path, "--dry-run"]).code, 0);

@@ -288,7 +288,11 @@ fn a_run_killed_on_one_machine_is_resumed_from_another_through_s3() {
 
     // Killed while `second` runs.
     let mut first = on("machine-a");
-    let mut first = first.args(["run", &path, "-p", &trail, "--format", "json"]).spawn().unwrap();
+    let mut first = first
+        .args(["run", &path, "-p", &trail, "--format", "json"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     wait_until("`second` runs", || scratch.trail().len() == 2);
     first.kill().unwrap();
     first.wait().unwrap();

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 
 use super::{Config, Engine, Error, Finished, Request, Status};
 use crate::actions::Interrupt;
-use crate::journal::{self, Execution};
+use crate::journal;
 use crate::timeline::{Silent, Timeline};
 
 pub use crate::actions::execute_automation::Limit;
@@ -167,6 +167,23 @@ pub async fn run(
     cancel: watch::Receiver<Interrupt>,
     fan_out: &FanOut,
 ) -> Result<Finished, Error> {
+    // The children's writes are committed together (group commit); each attempt's start is
+    // still committed before its executor runs.
+    engine.journal.group(true)?;
+    let finished = run_grouped(request, config, engine, cancel, fan_out).await;
+    let flushed = engine.journal.group(false);
+    let finished = finished?;
+    flushed?;
+    Ok(finished)
+}
+
+async fn run_grouped(
+    request: &Request<'_>,
+    config: &Config,
+    engine: &Engine<'_>,
+    cancel: watch::Receiver<Interrupt>,
+    fan_out: &FanOut,
+) -> Result<Finished, Error> {
     let started = tokio::time::Instant::now();
     let redactor = {
         let mut redactor = config.secrets.clone();
@@ -204,21 +221,11 @@ pub async fn run(
     let timeline = Timeline::new(&parent_id, engine.journal, engine.observer, redactor.clone());
     let total = fan_out.targets.len();
     if !resuming {
-        let execution = Execution {
-            id: parent_id.clone(),
-            runbook_path: request.path.display().to_string(),
-            runbook_hash: request.hash.clone(),
-            parameters: Value::Object(super::runner::stored_parameters(request)),
-            status: Status::InProgress,
-            started_at: journal::now(),
-            ended_at: None,
-            idempotency_key: config.idempotency_key.clone(),
-            parent_id: config.parent.as_ref().map(|(id, _)| id.clone()),
-            parent_step: config.parent.as_ref().map(|(_, step)| step.clone()),
-            dry_run: false,
-            outputs: None,
-            error: None,
-        };
+        let mut execution = super::runner::new_execution(request, config, &parent_id);
+        // The run's own parameters: each target's are its child's.
+        if let Value::Object(parameters) = &mut execution.parameters {
+            parameters.retain(|name, _| !fan_out.targets.iter().any(|target| target.parameters.contains_key(name)));
+        }
         timeline.created(&execution, &json!({ "fan_out": fan_out }))?;
     } else {
         timeline.resumed(&request.path.display().to_string(), None)?;

@@ -349,7 +349,7 @@ fn claim(
 }
 
 /// The record of a new execution.
-fn new_execution(request: &Request<'_>, config: &Config, execution_id: &str) -> Execution {
+pub(super) fn new_execution(request: &Request<'_>, config: &Config, execution_id: &str) -> Execution {
     Execution {
         id: execution_id.to_owned(),
         runbook_path: request.path.display().to_string(),
@@ -369,7 +369,7 @@ fn new_execution(request: &Request<'_>, config: &Config, execution_id: &str) -> 
 
 /// Supplied parameters as stored: a secret parameter's value is never stored (the timeline
 /// redacts the rest).
-pub(super) fn stored_parameters(request: &Request<'_>) -> Map<String, Value> {
+fn stored_parameters(request: &Request<'_>) -> Map<String, Value> {
     request
         .parameters
         .iter()
@@ -528,6 +528,18 @@ fn renew_all(
             }
             Err(error) => return Err(error),
         }
+    }
+    Ok(())
+}
+
+/// Write-ahead under group commit (children side by side): the attempt's start is committed
+/// before its executor runs. The other children get one turn first, to add their writes to the
+/// same commit: one sync for many attempts.
+async fn durable(journal: &dyn journal::JournalWrite) -> Result<(), journal::Error> {
+    let Some(batch) = journal.pending() else { return Ok(()) };
+    tokio::task::yield_now().await;
+    if journal.pending() == Some(batch) {
+        journal.flush()?;
     }
     Ok(())
 }
@@ -1439,6 +1451,7 @@ impl<'a> Runner<'a> {
                 ended_at: None,
             };
             self.timeline.attempt_started(&mut attempt, max_attempts)?;
+            durable(self.engine.journal).await?;
             let result = match &rendered {
                 Err(message) => Attempted::Failed(format!("inputs could not be rendered: {message}"), None),
                 Ok(inputs) => self.attempt(step, iteration, attempt_number, tries, inputs).await?,

@@ -17,6 +17,22 @@ use super::{Error, FILE_NAME, JournalRead, JournalWrite, Lease, Locks, Result, f
 pub struct Journal {
     connection: Connection,
     dir: PathBuf,
+    /// Group commit (runs over targets): writes held in one open transaction until `flush`.
+    group: std::cell::RefCell<Group>,
+}
+
+/// The state of group commit.
+#[derive(Default)]
+struct Group {
+    /// How many runs over targets asked for it (one may run inside another).
+    on: u32,
+    /// A transaction is open with writes in it.
+    open: bool,
+    /// How many batches were committed: a write made in batch N is durable once it passed N.
+    generation: u64,
+    /// Each execution's record tally, written when the group ends (a file per execution and
+    /// per commit would cost more than the commits: the tally only narrows a check).
+    tallies: std::collections::HashMap<String, u64>,
 }
 
 fn json_text(value: &Value) -> String {
@@ -64,7 +80,46 @@ impl Journal {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         format::prepare(&connection, path)?;
-        Ok(Journal { connection, dir: dir.to_owned() })
+        Ok(Journal { connection, dir: dir.to_owned(), group: Default::default() })
+    }
+
+    /// Runs one write as its own transaction, committed (and synced) before it returns; under
+    /// group commit, as a savepoint of the open batch, committed by [`JournalWrite::flush`].
+    fn write<T>(&self, change: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let grouped = self.group.borrow().on > 0;
+        if !grouped {
+            let transaction = self.connection.unchecked_transaction()?;
+            let result = change(&transaction)?;
+            transaction.commit()?;
+            return Ok(result);
+        }
+        if !self.group.borrow().open {
+            self.connection.execute_batch("BEGIN IMMEDIATE")?;
+            self.group.borrow_mut().open = true;
+        }
+        self.connection.execute_batch("SAVEPOINT write")?;
+        match change(&self.connection) {
+            Ok(result) => {
+                self.connection.execute_batch("RELEASE write")?;
+                Ok(result)
+            }
+            Err(error) => {
+                self.connection.execute_batch("ROLLBACK TO write; RELEASE write")?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Records an execution's tally after its records commit (under group commit, at flush).
+    fn tally(&self, execution_id: &str, records: Option<u64>) {
+        let Some(records) = records else { return };
+        let mut group = self.group.borrow_mut();
+        if group.on > 0 {
+            group.tallies.insert(execution_id.to_owned(), records);
+        } else {
+            drop(group);
+            self.write_tally(execution_id, Some(records));
+        }
     }
 
     /// Opens an existing journal for reading only (`runbook executions` on a read-only mount
@@ -83,7 +138,7 @@ impl Journal {
             if version > format::FORMAT {
                 return Err(Error::NewerFormat { path: path.clone(), found: version });
             }
-            Ok(Journal { connection, dir: dir.to_owned() })
+            Ok(Journal { connection, dir: dir.to_owned(), group: Default::default() })
         };
         if let Ok(journal) = Connection::open_with_flags(&path, flags).map_err(Error::from).and_then(check) {
             return Ok((journal, None));
@@ -379,37 +434,41 @@ impl JournalRead for Journal {
 
 impl JournalWrite for Journal {
     fn create_execution(&self, execution: &Execution, detail: &Value) -> Result<()> {
-        let transaction = self.connection.unchecked_transaction()?;
-        let inserted = transaction.execute(
-            "INSERT INTO executions (id, runbook_path, runbook_hash, parameters, status, started_at, ended_at, \
-             idempotency_key, parent_id, parent_step, dry_run, outputs, records) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0)",
-            params![
-                execution.id,
-                execution.runbook_path,
-                execution.runbook_hash,
-                json_text(&execution.parameters),
-                execution.status.as_str(),
-                execution.started_at,
-                execution.ended_at,
-                execution.idempotency_key,
-                execution.parent_id,
-                execution.parent_step,
-                execution.dry_run,
-                execution.outputs.as_ref().map(json_text),
-            ],
-        );
-        if let (Err(rusqlite::Error::SqliteFailure(failure, _)), Some(key)) = (&inserted, &execution.idempotency_key)
-            && failure.code == ErrorCode::ConstraintViolation
-        {
-            drop(transaction);
-            let holder = self.find_by_key(key)?.map(|existing| existing.id).unwrap_or_default();
-            return Err(Error::KeyTaken { key: key.clone(), execution_id: holder });
+        let created = self.write(|transaction| {
+            let inserted = transaction.execute(
+                "INSERT INTO executions (id, runbook_path, runbook_hash, parameters, status, started_at, ended_at, \
+                 idempotency_key, parent_id, parent_step, dry_run, outputs, records) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0)",
+                params![
+                    execution.id,
+                    execution.runbook_path,
+                    execution.runbook_hash,
+                    json_text(&execution.parameters),
+                    execution.status.as_str(),
+                    execution.started_at,
+                    execution.ended_at,
+                    execution.idempotency_key,
+                    execution.parent_id,
+                    execution.parent_step,
+                    execution.dry_run,
+                    execution.outputs.as_ref().map(json_text),
+                ],
+            );
+            if let (Err(rusqlite::Error::SqliteFailure(failure, _)), Some(key)) =
+                (&inserted, &execution.idempotency_key)
+                && failure.code == ErrorCode::ConstraintViolation
+            {
+                return Ok(Some(key.clone()));
+            }
+            inserted?;
+            insert_event(transaction, &execution.id, EventKind::ExecutionCreated, None, detail)?;
+            Ok(None)
+        })?;
+        if let Some(key) = created {
+            let holder = self.find_by_key(&key)?.map(|existing| existing.id).unwrap_or_default();
+            return Err(Error::KeyTaken { key, execution_id: holder });
         }
-        inserted?;
-        insert_event(&transaction, &execution.id, EventKind::ExecutionCreated, None, detail)?;
-        transaction.commit()?;
-        self.write_tally(&execution.id, Some(0));
+        self.tally(&execution.id, Some(0));
         Ok(())
     }
 
@@ -421,114 +480,170 @@ impl JournalWrite for Journal {
         outputs: Option<&Value>,
         error: Option<&str>,
     ) -> Result<()> {
-        let transaction = self.connection.unchecked_transaction()?;
-        let ended_at = ended.then(now);
-        transaction.execute(
-            "UPDATE executions SET status = ?2, ended_at = ?3, outputs = COALESCE(?4, outputs), error = ?5 WHERE id = ?1",
-            params![execution_id, status.as_str(), ended_at, outputs.map(json_text), error],
-        )?;
-        let detail = serde_json::json!({ "status": status });
-        insert_event(&transaction, execution_id, EventKind::Status, None, &detail)?;
-        transaction.commit()?;
-        if ended {
+        self.write(|transaction| {
+            let ended_at = ended.then(now);
+            transaction.execute(
+                "UPDATE executions SET status = ?2, ended_at = ?3, outputs = COALESCE(?4, outputs), error = ?5 \
+                 WHERE id = ?1",
+                params![execution_id, status.as_str(), ended_at, outputs.map(json_text), error],
+            )?;
+            let detail = serde_json::json!({ "status": status });
+            insert_event(transaction, execution_id, EventKind::Status, None, &detail)
+        })?;
+        if ended && self.group.borrow().on == 0 {
             // At rest the database file alone holds everything: losing `journal.sqlite-wal`
             // then loses nothing. Another process reading now only delays it (best effort),
-            // and the tally stays until a checkpoint completes.
-            let busy = self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0));
-            if busy.is_ok_and(|busy| busy == 0) {
-                let _ = std::fs::remove_file(self.tally_path(execution_id));
-            }
+            // and the tally stays until a checkpoint completes. (Under group commit, once the
+            // group ends.)
+            self.checkpoint(&[execution_id]);
         }
         Ok(())
     }
 
     fn attempt_started(&self, execution_id: &str, attempt: &Attempt) -> Result<()> {
-        let transaction = self.connection.unchecked_transaction()?;
-        transaction
-            .prepare_cached(
-                "INSERT INTO attempts (execution_id, step, iteration, attempt, action, status, inputs, started_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                execution_id,
-                attempt.step,
-                attempt.iteration,
-                attempt.attempt,
-                attempt.action,
-                attempt.status.as_str(),
-                json_text(&attempt.inputs),
-                attempt.started_at,
-            ])?;
-        let records = count_records(&transaction, execution_id, 1)?;
-        transaction.commit()?;
-        self.write_tally(execution_id, records);
+        let records = self.write(|transaction| {
+            transaction
+                .prepare_cached(
+                    "INSERT INTO attempts (execution_id, step, iteration, attempt, action, status, inputs, started_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    execution_id,
+                    attempt.step,
+                    attempt.iteration,
+                    attempt.attempt,
+                    attempt.action,
+                    attempt.status.as_str(),
+                    json_text(&attempt.inputs),
+                    attempt.started_at,
+                ])?;
+            count_records(transaction, execution_id, 1)
+        })?;
+        self.tally(execution_id, records);
         Ok(())
     }
 
     fn attempt_finished(&self, execution_id: &str, attempt: &Attempt, step: Option<&StepRecord>) -> Result<()> {
-        let transaction = self.connection.unchecked_transaction()?;
-        transaction
-            .prepare_cached(
-                "UPDATE attempts SET status = ?5, outputs = ?6, error = ?7, log = ?8, ended_at = ?9 \
-                 WHERE execution_id = ?1 AND step = ?2 AND iteration = ?3 AND attempt = ?4",
-            )?
-            .execute(params![
-                execution_id,
-                attempt.step,
-                attempt.iteration,
-                attempt.attempt,
-                attempt.status.as_str(),
-                attempt.outputs.as_ref().map(json_text),
-                attempt.error,
-                attempt.log,
-                attempt.ended_at,
-            ])?;
-        let added = match step {
-            Some(step) => insert_step(&transaction, execution_id, step)?,
-            None => 0,
-        };
-        let records = count_records(&transaction, execution_id, added)?;
-        transaction.commit()?;
-        self.write_tally(execution_id, records);
+        let records = self.write(|transaction| {
+            transaction
+                .prepare_cached(
+                    "UPDATE attempts SET status = ?5, outputs = ?6, error = ?7, log = ?8, ended_at = ?9 \
+                     WHERE execution_id = ?1 AND step = ?2 AND iteration = ?3 AND attempt = ?4",
+                )?
+                .execute(params![
+                    execution_id,
+                    attempt.step,
+                    attempt.iteration,
+                    attempt.attempt,
+                    attempt.status.as_str(),
+                    attempt.outputs.as_ref().map(json_text),
+                    attempt.error,
+                    attempt.log,
+                    attempt.ended_at,
+                ])?;
+            let added = match step {
+                Some(step) => insert_step(transaction, execution_id, step)?,
+                None => 0,
+            };
+            count_records(transaction, execution_id, added)
+        })?;
+        self.tally(execution_id, records);
         Ok(())
     }
 
     fn step_finished(&self, execution_id: &str, step: &StepRecord) -> Result<()> {
-        let transaction = self.connection.unchecked_transaction()?;
-        let added = insert_step(&transaction, execution_id, step)?;
-        let records = count_records(&transaction, execution_id, added)?;
-        transaction.commit()?;
-        self.write_tally(execution_id, records);
+        let records = self.write(|transaction| {
+            let added = insert_step(transaction, execution_id, step)?;
+            count_records(transaction, execution_id, added)
+        })?;
+        self.tally(execution_id, records);
         Ok(())
     }
 
     fn event(&self, execution_id: &str, kind: EventKind, step: Option<&str>, detail: &Value) -> Result<()> {
+        if self.group.borrow().on > 0 {
+            return self.write(|transaction| insert_event(transaction, execution_id, kind, step, detail));
+        }
         insert_event(&self.connection, execution_id, kind, step, detail)
     }
 
     fn decide(&self, execution_id: &str, decision: &Decision) -> Result<bool> {
-        let transaction = self.connection.unchecked_transaction()?;
-        let inserted = transaction.execute(
-            "INSERT OR IGNORE INTO decisions (execution_id, step, iteration, decision, by, comment, at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                execution_id,
-                decision.step,
-                decision.iteration,
-                decision.decision.as_str(),
-                decision.by,
-                decision.comment,
-                decision.at
-            ],
-        )? == 1;
-        if inserted {
-            let detail = decision.detail();
-            insert_event(&transaction, execution_id, EventKind::Decision, Some(&decision.step), &detail)?;
-        }
-        let records = count_records(&transaction, execution_id, u32::from(inserted))?;
-        transaction.commit()?;
-        self.write_tally(execution_id, records);
+        let (inserted, records) = self.write(|transaction| {
+            let inserted = transaction.execute(
+                "INSERT OR IGNORE INTO decisions (execution_id, step, iteration, decision, by, comment, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    execution_id,
+                    decision.step,
+                    decision.iteration,
+                    decision.decision.as_str(),
+                    decision.by,
+                    decision.comment,
+                    decision.at
+                ],
+            )? == 1;
+            if inserted {
+                let detail = decision.detail();
+                insert_event(transaction, execution_id, EventKind::Decision, Some(&decision.step), &detail)?;
+            }
+            Ok((inserted, count_records(transaction, execution_id, u32::from(inserted))?))
+        })?;
+        self.tally(execution_id, records);
         Ok(inserted)
+    }
+
+    fn group(&self, on: bool) -> Result<()> {
+        if on {
+            self.group.borrow_mut().on += 1;
+            return Ok(());
+        }
+        let last = self.group.borrow().on == 1;
+        if last {
+            self.flush()?;
+            let tallies = std::mem::take(&mut self.group.borrow_mut().tallies);
+            for (execution_id, records) in tallies {
+                self.write_tally(&execution_id, Some(records));
+            }
+            self.checkpoint(&[]);
+        }
+        let mut group = self.group.borrow_mut();
+        group.on = group.on.saturating_sub(1);
+        Ok(())
+    }
+
+    fn pending(&self) -> Option<u64> {
+        let group = self.group.borrow();
+        group.open.then_some(group.generation)
+    }
+
+    fn flush(&self) -> Result<()> {
+        let mut group = self.group.borrow_mut();
+        if !group.open {
+            return Ok(());
+        }
+        self.connection.execute_batch("COMMIT")?;
+        group.open = false;
+        group.generation += 1;
+        Ok(())
+    }
+}
+
+impl Journal {
+    /// Moves the write-ahead log into the database file, and, where that completed, drops the
+    /// tallies of these executions (ended: the file alone holds them).
+    fn checkpoint(&self, ended: &[&str]) {
+        let busy = self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0));
+        if busy.is_ok_and(|busy| busy == 0) {
+            for execution_id in ended {
+                let _ = std::fs::remove_file(self.tally_path(execution_id));
+            }
+        }
+    }
+
+    /// Commits what group commit holds before a write of another kind (a named lock's own
+    /// transaction).
+    fn settle(&self) -> Result<()> {
+        self.flush()
     }
 }
 
@@ -540,18 +655,22 @@ impl super::NamedLocks for Journal {
         mode: super::named::LockMode,
         lease: std::time::Duration,
     ) -> Result<super::named::Grant> {
+        self.settle()?;
         super::named::grant(&self.connection, name, holder, mode, lease)
     }
 
     fn renew(&self, held: &super::named::Grant, lease: std::time::Duration) -> Result<super::named::Grant> {
+        self.settle()?;
         super::named::renew(&self.connection, held, lease)
     }
 
     fn release(&self, held: &super::named::Grant) -> Result<()> {
+        self.settle()?;
         super::named::release(&self.connection, held)
     }
 
     fn force_release(&self, name: &str, holder: &str) -> Result<bool> {
+        self.settle()?;
         super::named::force_release(&self.connection, name, holder)
     }
 
@@ -564,6 +683,7 @@ impl super::NamedLocks for Journal {
     }
 
     fn mark_applied(&self, held: &super::named::Grant) -> Result<()> {
+        self.settle()?;
         super::named::mark_applied(&self.connection, held)
     }
 
@@ -572,6 +692,7 @@ impl super::NamedLocks for Journal {
     }
 
     fn record_plan(&self, digest: &str) -> Result<()> {
+        self.settle()?;
         super::named::record_plan(&self.connection, digest)
     }
 
