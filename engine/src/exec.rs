@@ -287,6 +287,9 @@ pub enum Error {
     /// A named lock cannot be taken as named: the name its parameters give is malformed.
     #[error("{0}")]
     LockName(String),
+    /// A run over targets that cannot run as asked.
+    #[error("{0}")]
+    Targets(String),
     /// `run --plan`: the saved plan no longer describes the world (Terraform's stale plan).
     #[error(transparent)]
     StalePlan(#[from] crate::plan::saved::Stale),
@@ -374,9 +377,11 @@ impl Error {
         match self {
             Error::Journal(error) => Fault::from(error),
             Error::Aws(_) | Error::Decision(_) => Fault::Environment,
-            Error::DryRunRecord { .. } | Error::NotWaiting(_) | Error::SecretNotKept { .. } | Error::LockName(_) => {
-                Fault::Caller
-            }
+            Error::DryRunRecord { .. }
+            | Error::NotWaiting(_)
+            | Error::SecretNotKept { .. }
+            | Error::LockName(_)
+            | Error::Targets(_) => Fault::Caller,
             Error::UnknownOutcome { .. }
             | Error::RunbookChanged { .. }
             | Error::Sealed { .. }

@@ -285,3 +285,56 @@ fn execute_automation_with_targets_runs_a_child_per_target() {
     assert_eq!(step["status"], "Failed");
     assert!(step["error"].as_str().unwrap().contains("ended Failed"), "{step}");
 }
+
+/// Target maps: each child gets its own map's values, and a parameter one map sets but another
+/// does not is that other child's default, never the first map's value.
+#[test]
+fn each_target_map_is_its_own_childs_parameters() {
+    let scratch = Scratch::new("fan-maps");
+    let path = scratch.runbook(
+        "modes.yaml",
+        "schemaVersion: '0.3'\nparameters:\n  InstanceId: {type: String}\n  Mode: {type: String, default: normal}\n\
+         mainSteps:\n  - name: work\n    action: aws:sleep\n    inputs: {Duration: PT0S}\n",
+    );
+    let maps = scratch.runbook("maps.yaml", "- {InstanceId: [i-1], Mode: [fast]}\n- {InstanceId: [i-2]}\n");
+    let state = scratch.state();
+    let output = runbook(&["run", &path, "--state-dir", &state, "--target-maps", &maps, "--format", "json"]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let journal = Journal::open(std::path::Path::new(&state)).unwrap();
+    let parent_id = parent(&output)["execution_id"].as_str().unwrap().to_owned();
+    let mut seen: Vec<(String, Value)> = journal
+        .children(&parent_id)
+        .unwrap()
+        .into_iter()
+        .map(|child| (child.parameters["InstanceId"].as_str().unwrap().to_owned(), child.parameters["Mode"].clone()))
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(seen, [("i-1".to_owned(), Value::from("fast")), ("i-2".to_owned(), Value::Null)]);
+    assert_eq!(journal.execution(&parent_id).unwrap().parameters, serde_json::json!({}), "no target's value");
+}
+
+/// A runbook that waits for a person is refused over targets (before any child starts).
+#[test]
+fn a_runbook_that_waits_for_a_person_is_refused_over_targets() {
+    let scratch = Scratch::new("fan-approve");
+    let path = scratch.runbook(
+        "ask.yaml",
+        "schemaVersion: '0.3'\nparameters:\n  InstanceId: {type: String}\nmainSteps:\n  - name: ask\n    \
+         action: aws:approve\n    inputs: {Approvers: [ops]}\n",
+    );
+    let state = scratch.state();
+    let output = runbook(&[
+        "run",
+        &path,
+        "--state-dir",
+        &state,
+        "--target-parameter-name",
+        "InstanceId",
+        "--targets",
+        "Key=ParameterValues,Values=i-1,i-2",
+    ]);
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert!(output.stderr.contains("waits for a person"), "{}", output.stderr);
+    let listed = runbook(&["executions", "list", "--state-dir", &state]);
+    assert!(!listed.stdout.contains("ask.yaml"), "nothing recorded: {}", listed.stdout);
+}

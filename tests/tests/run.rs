@@ -253,7 +253,8 @@ fn process_exists(pid: &str) -> bool {
 #[test]
 fn a_timeout_kills_the_whole_process_group_and_times_the_run_out() {
     let scratch = Scratch::new("timeout");
-    let run = execute(&scratch, &doc(&[sleeper("slow", &["timeoutSeconds: 1"]), ok("after", &[])]), &[]);
+    // Three seconds: time for the interpreter to start and say its child's pid on a busy machine.
+    let run = execute(&scratch, &doc(&[sleeper("slow", &["timeoutSeconds: 3"]), ok("after", &[])]), &[]);
     assert_eq!((run.code, run.status()), (5, "TimedOut"));
     assert_eq!(run.step("slow")["status"], json!("TimedOut"));
     let trail = scratch.trail();

@@ -206,12 +206,12 @@ pub struct TargetArgs {
         value_name = "Key=K,Values=V1,V2",
         value_parser = exec::targets::TargetKey::parse,
         requires = "target_parameter_name",
-        conflicts_with_all = ["target_maps", "dry_run", "resume", "plan"]
+        conflicts_with_all = ["target_maps", "dry_run", "resume", "plan", "lock"]
     )]
     targets: Vec<exec::targets::TargetKey>,
     /// A JSON or YAML file with a list of maps, each the parameters of one child
     /// ([{InstanceId: [i-1], Mode: [fast]}, ...]).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "resume", "plan"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "resume", "plan", "lock"])]
     target_maps: Option<PathBuf>,
     /// How many children run at once: a number, or a percent of the targets (default 10).
     #[arg(long, value_name = "N|N%", value_parser = exec::fan_out::Limit::parse, default_value = "10")]
@@ -580,6 +580,13 @@ pub fn run_command(
         supplied = exec::resume_parameters(&execution.parameters, supplied)?;
         // A run over targets goes on over the targets it was started with.
         fan_out = exec::fan_out::recorded(journal.journal(), id)?;
+    }
+    // So does a run over targets found again by its idempotency key.
+    if let (None, Some(key), Some(journal)) = (&resume, &args.idempotency_key, &journal)
+        && !args.targets.given()
+        && let Some(execution) = journal.find_by_key(key)?
+    {
+        fan_out = exec::fan_out::recorded(journal.journal(), &execution.id)?;
     }
     let saved = match &args.plan {
         Some(plan_path) => Some(read_saved_plan(plan_path, &mut path, &mut supplied)?),
@@ -1288,6 +1295,12 @@ pub fn decide_command(
         None => {}
     }
     if args.no_continue {
+        return Ok(exit::SUCCESS);
+    }
+    if let Some(top) = &decided.go_on
+        && exec::fan_out::recorded(journal.journal(), &top.id)?.is_some()
+    {
+        writeln!(stderr, "execution {} runs over targets: go on with `runbook run --resume {}`", top.id, top.id)?;
         return Ok(exit::SUCCESS);
     }
     let Some(top) = decided.go_on else {

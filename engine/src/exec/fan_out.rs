@@ -139,8 +139,10 @@ struct Ended {
 
 type Running<'f> = Pin<Box<dyn Future<Output = Ended> + 'f>>;
 
-/// Waits for the first of `running` to end, and takes it out.
-async fn first_ended(running: &mut Vec<Running<'_>>) -> Ended {
+/// Waits for the first of `running` to end, and takes it out. Whenever every child waits (a
+/// sleep, a poll, a call in flight), what group commit holds is committed: nothing sits
+/// uncommitted while nothing would commit it.
+async fn first_ended(running: &mut Vec<Running<'_>>, journal: &dyn journal::JournalWrite) -> Ended {
     std::future::poll_fn(|context| {
         for at in 0..running.len() {
             if let Poll::Ready(ended) = running[at].as_mut().poll(context) {
@@ -148,6 +150,8 @@ async fn first_ended(running: &mut Vec<Running<'_>>) -> Ended {
                 return Poll::Ready(ended);
             }
         }
+        // A failed commit shows at the next write, which then fails its step.
+        let _ = journal.flush();
         Poll::Pending
     })
     .await
@@ -167,14 +171,42 @@ pub async fn run(
     cancel: watch::Receiver<Interrupt>,
     fan_out: &FanOut,
 ) -> Result<Finished, Error> {
+    // A child that waits for a person would hold its target, and its parent, until someone
+    // answers in another terminal: not here yet.
+    if let Some(step) = request
+        .plan
+        .runbook
+        .all_steps()
+        .into_iter()
+        .find(|step| crate::actions::lookup(&step.action).is_some_and(|action| action.asks_person))
+    {
+        return Err(Error::Targets(format!(
+            "step `{}` ({}) waits for a person, which a run over targets does not take yet: run the targets one \
+             at a time",
+            step.name, step.action
+        )));
+    }
     // The children's writes are committed together (group commit); each attempt's start is
-    // still committed before its executor runs.
-    engine.journal.group(true)?;
-    let finished = run_grouped(request, config, engine, cancel, fan_out).await;
-    let flushed = engine.journal.group(false);
-    let finished = finished?;
-    flushed?;
-    Ok(finished)
+    // still committed before its executor runs, and all of it when nothing can go on.
+    let _grouped = Grouped::new(engine.journal)?;
+    run_grouped(request, config, engine, cancel, fan_out).await
+}
+
+/// Group commit for as long as it lives: ended (and what it holds committed) however the run
+/// ends, an error or a dropped future included.
+struct Grouped<'j>(&'j dyn journal::JournalWrite);
+
+impl<'j> Grouped<'j> {
+    fn new(journal: &'j dyn journal::JournalWrite) -> Result<Grouped<'j>, Error> {
+        journal.group(true)?;
+        Ok(Grouped(journal))
+    }
+}
+
+impl Drop for Grouped<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.group(false);
+    }
 }
 
 async fn run_grouped(
@@ -182,7 +214,7 @@ async fn run_grouped(
     config: &Config,
     engine: &Engine<'_>,
     cancel: watch::Receiver<Interrupt>,
-    fan_out: &FanOut,
+    given: &FanOut,
 ) -> Result<Finished, Error> {
     let started = tokio::time::Instant::now();
     let redactor = {
@@ -206,7 +238,16 @@ async fn run_grouped(
             duration_ms: 0,
         });
     }
-    let resuming = existing.is_some();
+    if let Some(execution) = &existing
+        && execution.runbook_hash != request.hash
+        && !config.force
+    {
+        return Err(Error::RunbookChanged {
+            execution_id: execution.id.clone(),
+            recorded: execution.runbook_hash.clone(),
+            now: request.hash.clone(),
+        });
+    }
     let (parent_id, lease) = match &existing {
         Some(execution) => {
             let lease = engine.locks.acquire(&execution.id)?;
@@ -218,9 +259,15 @@ async fn run_grouped(
             (id, lease)
         }
     };
+    // A resumed run goes on over the targets it was started with, never ones resolved again.
+    let recorded_targets = match &existing {
+        Some(execution) => recorded(engine.journal, &execution.id)?,
+        None => None,
+    };
+    let fan_out = recorded_targets.as_ref().unwrap_or(given);
     let timeline = Timeline::new(&parent_id, engine.journal, engine.observer, redactor.clone());
     let total = fan_out.targets.len();
-    if !resuming {
+    if existing.is_none() {
         let mut execution = super::runner::new_execution(request, config, &parent_id);
         // The run's own parameters: each target's are its child's.
         if let Value::Object(parameters) = &mut execution.parameters {
@@ -243,31 +290,49 @@ async fn run_grouped(
         fan_out.control.max_errors
     );
     timeline.fan_out(&text, json!({ "targets": total }))?;
-    // What earlier processes finished counts; what they left running is resumed by its key.
+    // What earlier processes finished counts; what they left running goes on first (by its
+    // key, the same execution), even once launching has stopped: it had been launched.
     let mut done = vec![false; total];
+    let mut unfinished = Vec::new();
     for (index, _) in fan_out.targets.iter().enumerate() {
-        if let Some(child) = engine.journal.find_by_key(&child_key(&parent_id, index))?
-            && child.status.is_terminal()
-        {
-            done[index] = true;
-            scheduler.launched += 1;
+        let Some(child) = engine.journal.find_by_key(&child_key(&parent_id, index))? else { continue };
+        done[index] = true;
+        scheduler.launched += 1;
+        if child.status.is_terminal() {
             scheduler.finished(child.status == Status::Success, false);
+        } else {
+            scheduler.running += 1;
+            unfinished.push(index);
         }
     }
+    // Each child's parameters: the run's own (a parameter some target sets is the target's,
+    // else the runbook's default), then its target's.
+    let mut base = request.parameters.clone();
+    base.retain(|name, _| !fan_out.targets.iter().any(|target| target.parameters.contains_key(name)));
     let quiet = Engine { observer: &Silent, ..*engine };
-    let mut order = (0..total).filter(|index| !done[*index]);
+    let mut order = unfinished
+        .into_iter()
+        .map(|index| (index, true))
+        .chain((0..total).filter(|index| !done[*index]).map(|index| (index, false)).collect::<Vec<_>>());
+    let mut resumes_left = scheduler.running;
+    scheduler.running = 0;
     let mut running: Vec<Running<'_>> = Vec::new();
     let mut cancelled = false;
     loop {
-        if *cancel.borrow() >= Interrupt::Cancel && !scheduler.stopped {
-            scheduler.stopped = true;
+        if *cancel.borrow() >= Interrupt::Cancel && !cancelled {
             cancelled = true;
+            scheduler.stopped = true;
         }
-        while scheduler.may_launch() {
-            let Some(index) = order.next() else { break };
-            scheduler.launch();
+        while resumes_left > 0 || scheduler.may_launch() {
+            let Some((index, resumed)) = order.next() else { break };
+            if resumed {
+                resumes_left -= 1;
+                scheduler.running += 1;
+            } else {
+                scheduler.launch();
+            }
             let target = &fan_out.targets[index];
-            let mut parameters = request.parameters.clone();
+            let mut parameters = base.clone();
             parameters.extend(target.parameters.clone());
             let key = child_key(&parent_id, index);
             let child_config = Config {
@@ -276,6 +341,7 @@ async fn run_grouped(
                 parent: Some((parent_id.clone(), format!("target {}", target.label))),
                 depth: config.depth + 1,
                 saved_plan: None,
+                locks: Vec::new(),
                 ..config.clone()
             };
             let cancel = cancel.clone();
@@ -291,18 +357,25 @@ async fn run_grouped(
         }
         let mut interrupted = cancel.clone();
         let ended = tokio::select! {
-            ended = first_ended(&mut running) => ended,
-            _ = interrupted.wait_for(|interrupt| *interrupt >= Interrupt::Cancel), if !cancelled => continue,
+            ended = first_ended(&mut running, engine.journal) => ended,
+            Ok(_) = interrupted.wait_for(|interrupt| *interrupt >= Interrupt::Cancel), if !cancelled => continue,
         };
         let target = &fan_out.targets[ended.index];
         let (status, child_id, error) = match &ended.child {
             Ok(finished) => (finished.status, finished.execution_id.clone(), None),
-            Err(error) => (Status::Failed, String::new(), Some(error.to_string())),
+            // Refused before it could run (its record, if any, says where it stopped).
+            Err(error) => {
+                let child = engine.journal.find_by_key(&child_key(&parent_id, ended.index))?;
+                (Status::Failed, child.map(|child| child.id).unwrap_or_default(), Some(error.to_string()))
+            }
         };
         scheduler.finished(status == Status::Success, true);
-        let stopped_now = scheduler.stopped && !cancelled && status != Status::Success;
         timeline.target_finished(&target.label, &child_id, status, error.as_deref(), &scheduler)?;
-        if stopped_now && scheduler.failed == scheduler.errors_allowed + 1 {
+        if scheduler.stopped
+            && !cancelled
+            && status != Status::Success
+            && scheduler.failed == scheduler.errors_allowed + 1
+        {
             let text = format!(
                 "launching stopped: error {} passed MaxErrors {}; {} running finish, {} not launched",
                 scheduler.failed,
@@ -321,6 +394,8 @@ async fn run_grouped(
     let failed_steps = Vec::new();
     let duration_ms = started.elapsed().as_millis() as u64;
     let outputs = timeline.finished(status, &outputs, &failed_steps, duration_ms)?;
+    // Committed before the lease goes: whoever takes it next reads the end.
+    engine.journal.flush()?;
     lease.release(true);
     Ok(Finished { execution_id: parent_id, status, outputs, failed_steps, duration_ms })
 }

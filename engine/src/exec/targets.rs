@@ -166,9 +166,13 @@ pub fn from_maps(runbook: &Runbook, maps: &[Value]) -> Result<Vec<Target>, Strin
             let Value::Object(map) = map else { return Err(format!("target map {} is not a mapping", at + 1)) };
             let supplied = map.iter().map(|(name, value)| (name.clone(), Supplied::Json(value.clone()))).collect();
             let parameters = typed(runbook, supplied).map_err(|why| format!("target map {}: {why}", at + 1))?;
+            // A secret value never names its target (labels are shown and stored).
             let label = map
                 .iter()
-                .map(|(name, value)| format!("{name}={}", crate::template::render::to_text(value)))
+                .map(|(name, value)| match runbook.parameter(name).is_some_and(|parameter| parameter.secret) {
+                    true => format!("{name}={}", crate::redact::REDACTED),
+                    false => format!("{name}={}", crate::template::render::to_text(value)),
+                })
                 .collect::<Vec<_>>()
                 .join(" ");
             Ok(Target { label, parameters })

@@ -104,6 +104,12 @@ impl Journal {
                 Ok(result)
             }
             Err(error) => {
+                // An error that rolled the whole batch back (a full disk) ends it: what it held
+                // is lost, and the next write starts another.
+                if self.connection.is_autocommit() {
+                    self.group.borrow_mut().open = false;
+                    return Err(error);
+                }
                 self.connection.execute_batch("ROLLBACK TO write; RELEASE write")?;
                 Err(error)
             }
@@ -598,6 +604,10 @@ impl JournalWrite for Journal {
             return Ok(());
         }
         let last = self.group.borrow().on == 1;
+        {
+            let mut group = self.group.borrow_mut();
+            group.on = group.on.saturating_sub(1);
+        }
         if last {
             self.flush()?;
             let tallies = std::mem::take(&mut self.group.borrow_mut().tallies);
@@ -606,8 +616,6 @@ impl JournalWrite for Journal {
             }
             self.checkpoint(&[]);
         }
-        let mut group = self.group.borrow_mut();
-        group.on = group.on.saturating_sub(1);
         Ok(())
     }
 
