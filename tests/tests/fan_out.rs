@@ -338,3 +338,33 @@ fn a_runbook_that_waits_for_a_person_is_refused_over_targets() {
     let listed = runbook(&["executions", "list", "--state-dir", &state]);
     assert!(!listed.stdout.contains("ask.yaml"), "nothing recorded: {}", listed.stdout);
 }
+
+/// A secret target parameter: no value names its target in the output or the journal's
+/// timeline, and the run's record of its targets keeps none.
+#[test]
+fn secret_target_values_never_name_their_targets() {
+    let scratch = Scratch::new("fan-secret");
+    let path = scratch.runbook(
+        "secret.yaml",
+        "schemaVersion: '0.3'\nparameters:\n  Token: {type: String, x-secret: true}\nmainSteps:\n  - name: work\n    \
+         action: aws:sleep\n    inputs: {Duration: PT0S}\n",
+    );
+    let state = scratch.state();
+    let output = runbook(&[
+        "run",
+        &path,
+        "--state-dir",
+        &state,
+        "--target-parameter-name",
+        "Token",
+        "--targets",
+        "Key=ParameterValues,Values=canary-one-7f3a,canary-two-7f3a",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(!output.stdout.contains("canary"), "{}", output.stdout);
+    let parent_id = parent(&output)["execution_id"].as_str().unwrap().to_owned();
+    let shown = runbook(&["executions", "show", &parent_id, "--state-dir", &state, "--format", "json"]);
+    assert!(!shown.stdout.contains("canary"), "{}", shown.stdout);
+}

@@ -217,11 +217,14 @@ async fn run_grouped(
     given: &FanOut,
 ) -> Result<Finished, Error> {
     let started = tokio::time::Instant::now();
-    let redactor = {
-        let mut redactor = config.secrets.clone();
-        redactor.extend(request.plan.runbook.secret_values(request.parameters.iter().map(|(n, v)| (n.as_str(), v))));
-        redactor
-    };
+    // Every target's secret values are the run's secrets too: its record of the targets
+    // holds them redacted.
+    let runbook = request.plan.runbook;
+    let mut redactor = config.secrets.clone();
+    redactor.extend(runbook.secret_values(request.parameters.iter().map(|(n, v)| (n.as_str(), v))));
+    for target in &given.targets {
+        redactor.extend(runbook.secret_values(target.parameters.iter().map(|(n, v)| (n.as_str(), v))));
+    }
     // The one to resume: named, or found by its key (a resumed step's run over targets).
     let existing = match (&config.resume, &config.idempotency_key) {
         (Some(id), _) => Some(engine.journal.execution(id)?),
@@ -265,6 +268,16 @@ async fn run_grouped(
         None => None,
     };
     let fan_out = recorded_targets.as_ref().unwrap_or(given);
+    // The record keeps secret target values redacted: such a run cannot go on from it.
+    if recorded_targets.as_ref().is_some_and(|recorded| {
+        recorded.targets.iter().any(|target| {
+            serde_json::to_string(&target.parameters).unwrap_or_default().contains(crate::redact::REDACTED)
+        })
+    }) {
+        return Err(Error::Targets(format!(
+            "the targets of execution {parent_id} hold secrets the journal does not keep: start a new run over them"
+        )));
+    }
     let timeline = Timeline::new(&parent_id, engine.journal, engine.observer, redactor.clone());
     let total = fan_out.targets.len();
     if existing.is_none() {

@@ -145,15 +145,18 @@ async fn paginate(
 
 /// One target per value of `parameter`, typed and checked as the runbook declares it.
 pub fn from_values(runbook: &Runbook, parameter: &str, values: &[String]) -> Result<Vec<Target>, String> {
-    if runbook.parameter(parameter).is_none() {
+    let Some(declared) = runbook.parameter(parameter) else {
         return Err(format!("the runbook declares no parameter `{parameter}` (--target-parameter-name)"));
-    }
+    };
     values
         .iter()
-        .map(|value| {
+        .enumerate()
+        .map(|(at, value)| {
+            // A secret value never names its target (labels are shown and stored).
+            let label = if declared.secret { format!("target {}", at + 1) } else { value.clone() };
             let parameters = typed(runbook, vec![(parameter.to_owned(), Supplied::Text(value.clone()))])
-                .map_err(|why| format!("target `{value}`: {why}"))?;
-            Ok(Target { label: value.clone(), parameters })
+                .map_err(|why| format!("{label}: {why}"))?;
+            Ok(Target { label, parameters })
         })
         .collect()
 }
