@@ -4,7 +4,7 @@
 //! resolved against moto, and a parent killed mid-run resumed with no child run twice.
 
 use runbook::journal::{Journal, JournalRead, Status};
-use runbook_tests::moto::moto;
+use runbook_tests::moto::{Moto, moto};
 use runbook_tests::{Scratch, json_lines, runbook, script_step, trail_payload, wait_until};
 use serde_json::Value;
 
@@ -145,35 +145,39 @@ fn children_already_running_finish_when_launching_stops() {
     assert_eq!(finished["outputs"]["NotLaunched"], 2);
 }
 
+/// Launches `count` EC2 instances in moto tagged `key=value` (and one tagged `other`): their
+/// ids, sorted.
+fn tagged_instances(moto: &Moto, key: &str, value: &str, count: usize) -> Value {
+    moto.boto3(&format!(
+        "ec2 = boto3.client('ec2')\nimage = ec2.describe_images()['Images'][0]['ImageId']\n\
+         def launch(value):\n    spec = [{{'ResourceType': 'instance', 'Tags': [{{'Key': '{key}', 'Value': value}}]}}]\n    \
+         return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=spec)['Instances'][0]['InstanceId']\n\
+         ids = sorted(launch('{value}') for _ in range({count}))\nlaunch('other')\nemit(ids)"
+    ))
+}
+
+/// Runs CHILD against moto over `targets`: the InstanceId each child got, sorted.
+fn resolved_targets(moto: &Moto, scratch: &Scratch, targets: &str) -> Value {
+    let path = scratch.runbook("child.yaml", CHILD);
+    let output = moto.runbook(
+        scratch,
+        &["run", &path, "--target-parameter-name", "InstanceId", "--targets", targets, "--format", "json"],
+    );
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let finished = parent(&output);
+    let resolved: Vec<String> =
+        children(scratch, finished["execution_id"].as_str().unwrap()).into_iter().map(|(id, _)| id).collect();
+    serde_json::to_value(resolved).unwrap()
+}
+
 /// Targets by tag, resolved through the Resource Groups Tagging API (moto).
 #[test]
 fn tag_targets_are_resolved_against_moto() {
     let Some(moto) = moto("tag_targets_are_resolved_against_moto") else { return };
     let scratch = Scratch::new("fan-tags");
     let tag = format!("drill-{}", std::process::id());
-    let ids = moto.boto3(&format!(
-        "ec2 = boto3.client('ec2')\nimage = ec2.describe_images()['Images'][0]['ImageId']\n\
-         def launch(value):\n    spec = [{{'ResourceType': 'instance', 'Tags': [{{'Key': 'Drill', 'Value': value}}]}}]\n    \
-         return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=spec)['Instances'][0]['InstanceId']\n\
-         ids = sorted(launch('{tag}') for _ in range(3))\nlaunch('other')\nemit(ids)"
-    ));
-    let path = scratch.runbook("child.yaml", CHILD);
-    let targets = format!("Key=tag:Drill,Values={tag}");
-    let output = moto.runbook(
-        &scratch,
-        &["run", &path, "--target-parameter-name", "InstanceId", "--targets", &targets, "--format", "json"],
-    );
-    assert_eq!(output.code, 0, "{}", output.stderr);
-    let finished = parent(&output);
-    let journal = Journal::open(std::path::Path::new(&scratch.state())).unwrap();
-    let mut resolved: Vec<String> = journal
-        .children(finished["execution_id"].as_str().unwrap())
-        .unwrap()
-        .into_iter()
-        .map(|child| child.parameters["InstanceId"].as_str().unwrap().to_owned())
-        .collect();
-    resolved.sort();
-    assert_eq!(serde_json::to_value(&resolved).unwrap(), ids);
+    let ids = tagged_instances(moto, "Drill", &tag, 3);
+    assert_eq!(resolved_targets(moto, &scratch, &format!("Key=tag:Drill,Values={tag}")), ids);
 }
 
 /// The parent killed while a child runs, then resumed: no child that finished runs again, and
@@ -235,27 +239,13 @@ fn resource_group_targets_are_resolved_through_the_groups_query() {
     let Some(moto) = moto("resource_group_targets_are_resolved_through_the_groups_query") else { return };
     let scratch = Scratch::new("fan-group");
     let tag = format!("group-{}", std::process::id());
-    let ids = moto.boto3(&format!(
-        "import json\nec2 = boto3.client('ec2')\nimage = ec2.describe_images()['Images'][0]['ImageId']\n\
-         def launch(value):\n    spec = [{{'ResourceType': 'instance', 'Tags': [{{'Key': 'Fleet', 'Value': value}}]}}]\n    \
-         return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=spec)['Instances'][0]['InstanceId']\n\
-         ids = sorted(launch('{tag}') for _ in range(2))\nlaunch('other')\n\
-         query = {{'ResourceTypeFilters': ['AWS::EC2::Instance'], 'TagFilters': [{{'Key': 'Fleet', 'Values': ['{tag}']}}]}}\n\
+    let ids = tagged_instances(moto, "Fleet", &tag, 2);
+    moto.boto3(&format!(
+        "import json\nquery = {{'ResourceTypeFilters': ['AWS::EC2::Instance'], 'TagFilters': [{{'Key': 'Fleet', 'Values': ['{tag}']}}]}}\n\
          boto3.client('resource-groups').create_group(Name='{tag}', ResourceQuery={{'Type': 'TAG_FILTERS_1_0', 'Query': json.dumps(query)}})\n\
-         emit(ids)"
+         emit(0)"
     ));
-    let path = scratch.runbook("child.yaml", CHILD);
-    let targets = format!("Key=ResourceGroup,Values={tag}");
-    let output = moto.runbook(
-        &scratch,
-        &["run", &path, "--target-parameter-name", "InstanceId", "--targets", &targets, "--format", "json"],
-    );
-    assert_eq!(output.code, 0, "{}", output.stderr);
-    let finished = parent(&output);
-    let mut resolved: Vec<String> =
-        children(&scratch, finished["execution_id"].as_str().unwrap()).into_iter().map(|(id, _)| id).collect();
-    resolved.sort();
-    assert_eq!(serde_json::to_value(&resolved).unwrap(), ids);
+    assert_eq!(resolved_targets(moto, &scratch, &format!("Key=ResourceGroup,Values={tag}")), ids);
     assert!(moto.requests().iter().any(|request| request["path"] == "/list-group-resources"));
 }
 

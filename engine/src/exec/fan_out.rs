@@ -98,10 +98,9 @@ impl Scheduler {
         !self.stopped && self.launched < self.total && self.running < self.window()
     }
 
-    pub fn launch(&mut self) -> usize {
+    pub fn launch(&mut self) {
         self.launched += 1;
         self.running += 1;
-        self.launched - 1
     }
 
     /// A child that finished (here, or in an earlier process when `running` is false).

@@ -81,8 +81,8 @@ pub fn resource_id(arn: &str) -> String {
     arn.rsplit(['/', ':']).next().unwrap_or(arn).to_owned()
 }
 
-/// Resolves `keys` to the values of `parameter`, in order, each once (several tag keys are
-/// all required of a resource, as AWS combines them).
+/// Resolves `keys` to target values, in order, each once (several tag keys are all required
+/// of a resource, as AWS combines them), with how they were given, for people.
 pub async fn resolve(aws: &aws::Aws, keys: &[TargetKey]) -> Result<(Vec<String>, String), String> {
     let mut values: Vec<String> = Vec::new();
     let mut tags: Vec<Value> = Vec::new();
