@@ -242,7 +242,8 @@ pub struct ChildRun {
 /// document, runs it in this process with its own execution linked to the parent's, and on a
 /// resume goes on with the same child instead of starting another.
 pub trait Children {
-    /// Runs `document` with `parameters`; with `over` (the step's `Targets`, `TargetMaps`,
+    /// Runs `document` (`NAME`, or `NAME:VERSION` when the step names a version) with
+    /// `parameters`; with `over` (the step's `Targets`, `TargetMaps`,
     /// `TargetParameterName`, `MaxConcurrency`, `MaxErrors`), as a run over targets.
     fn run<'a>(
         &'a self,

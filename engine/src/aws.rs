@@ -398,6 +398,15 @@ impl Aws {
             .await
     }
 
+    /// One call the engine makes for itself (no step, no role): `params` is a JSON object.
+    pub async fn request(&self, service: &str, api: &str, params: Value) -> Result<Value, Error> {
+        let params: Map<String, Value> = match params {
+            Value::Object(params) => params,
+            _ => Map::new(),
+        };
+        self.call(&Call { service, api, params: &params, role: None, token_seed: "" }).await
+    }
+
     /// Makes one API call: checks the parameters against the model, fills idempotency tokens,
     /// signs and sends, retries throttling and 5xx, and returns the boto3-shaped response.
     pub async fn call(&self, call: &Call<'_>) -> Result<Value, Error> {

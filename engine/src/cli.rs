@@ -2,6 +2,7 @@
 
 mod ci;
 mod page;
+mod publish;
 mod run;
 mod test;
 mod walk;
@@ -162,6 +163,22 @@ when every undo succeeded, 4 when one failed.")]
     /// outputs, error and log (secrets redacted as in the journal). No network is needed to
     /// open it. For a dry-run: `runbook run --dry-run --report FILE`.
     Report(page::ReportArgs),
+    /// Publish a runbook to SSM as an Automation document: created, or updated to a new
+    /// version made the default; the same content publishes nothing.
+    #[command(after_help = "\
+Examples:
+  runbook publish runbooks/restart.yaml
+  runbook publish restart.yaml --name Team-RestartWeb --strip-extensions
+  runbook publish collect.yaml --attachments s3://my-bucket/runbook-attachments
+
+The runbook is validated first, then checked for what SSM does not run: engine extensions
+(x-locks, x-undo, x-rollback, x-secret, ...) are refused with the line of each, or removed
+with --strip-extensions (the document is then published as JSON) with a warning of what is
+lost; x-expressions expressions and the fencing token are refused either way. Documents over
+64 KB and names SSM would refuse are refused here. `runbook validate --for ssm` runs the same
+checks without publishing.
+Exit status: 0 published (or unchanged), 1 invalid or not portable, 2 usage, 3 environment.")]
+    Publish(publish::PublishArgs),
     /// Named locks (x-locks, --lock): list them, or release one by force.
     #[command(subcommand)]
     Locks(run::LocksCommand),
@@ -211,6 +228,10 @@ struct ValidateArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     deny_warnings: bool,
+    /// Also check that the runbook runs unchanged on this engine too: `ssm` reports what SSM
+    /// Automation would not run (engine extensions, expressions), as `runbook publish` does.
+    #[arg(long = "for", value_name = "ENGINE", value_enum)]
+    for_engine: Option<ForEngine>,
     /// Leave out what a directory walk finds under this glob (`drafts/**`, `*.tmpl.yaml`);
     /// repeatable. Hidden entries and what .gitignore lists are never walked.
     #[arg(long, value_name = "GLOB")]
@@ -222,7 +243,8 @@ struct ValidateArgs {
 
 #[derive(Debug, Args)]
 struct PlanArgs {
-    /// The runbook file.
+    /// The runbook file, or ssm:NAME[:VERSION] for an Automation document in SSM (fetched as
+    /// `runbook run` does, with the standard AWS configuration).
     #[arg(value_name = "FILE")]
     path: PathBuf,
     #[command(flatten)]
@@ -243,6 +265,13 @@ struct PlanArgs {
     lock: Vec<String>,
     #[command(flatten)]
     state: run::StateArgs,
+}
+
+/// Where a runbook must also run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ForEngine {
+    /// SSM Automation.
+    Ssm,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -333,6 +362,7 @@ pub fn run(
         Command::Undo(args) => run::undo_command(args, stdout, stderr),
         Command::Report(args) => page::report_command(args, stdout, stderr),
         Command::Locks(command) => run::locks_command(command, stdout),
+        Command::Publish(args) => publish::publish_command(args, stdout, stderr),
         Command::Test(args) => test::test_command(*args, stdout, terminal_colour),
         Command::Codes { code } => codes_command(code.as_deref(), stdout).map(|()| exit::SUCCESS),
         Command::Completions { shell } => {
@@ -375,6 +405,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Approve(args) | Command::Reject(args) | Command::Resume(args) => args.json(),
         Command::Undo(args) => args.json(),
         Command::Locks(run::LocksCommand::List { format, .. }) => *format == run::LocksFormat::Json,
+        Command::Publish(args) => args.format == publish::PublishFormat::Json,
         Command::Report(_) | Command::Locks(_) => false,
         Command::Test(args) => args.json(),
         Command::Codes { .. } | Command::Completions { .. } | Command::Man { .. } => false,
@@ -476,12 +507,14 @@ impl ColourChoice {
 }
 
 fn plan_command(
-    args: PlanArgs,
+    mut args: PlanArgs,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
     terminal_colour: bool,
 ) -> anyhow::Result<u8> {
     let colour = args.color.resolve(terminal_colour);
+    let aws = crate::aws::Aws::new(crate::aws::Settings::default());
+    args.path = run::named_document(args.path, &args.state, &aws, stderr)?;
     if let Some(out) = &args.out {
         return save_plan(&args, out, stdout, stderr, colour);
     }
@@ -617,7 +650,8 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
     let deny_warnings = args.deny_warnings;
     // Documents are rendered by the workers and dropped there: memory stays flat however
     // many runbooks a tree holds.
-    let results = validate_files(&files, &config, |validated| {
+    let portable = args.for_engine == Some(ForEngine::Ssm);
+    let results = validate_files(&files, &config, portable, |validated| {
         let mut rendered = Rendered {
             invalid: validated.errors() > 0 || (deny_warnings && validated.warnings() > 0),
             warnings: validated.warnings(),
@@ -687,6 +721,7 @@ struct Rendered {
 fn validate_files<R: Send>(
     files: &[PathBuf],
     config: &Config,
+    portable: bool,
     render: impl Fn(&Validated) -> R + Sync,
 ) -> Vec<anyhow::Result<R>> {
     let next = AtomicUsize::new(0);
@@ -704,8 +739,12 @@ fn validate_files<R: Send>(
                         let Some(path) = files.get(index) else { break };
                         let result = document::load_path(path)
                             .map(|loaded| {
+                                let value = if portable { loaded.value.clone() } else { None };
                                 let mut validated = validate::validate(loaded, config);
                                 plan::check(&mut validated);
+                                if let Some(value) = value {
+                                    validated.add(validate::portable::check(&value, false).diagnostics);
+                                }
                                 render(&validated)
                             })
                             .map_err(anyhow::Error::from);

@@ -312,6 +312,8 @@ codes! {
     ExpressionBudget = "expression-budget", Error, "5", "an x-expressions expression nested deeper than the engine's budget";
     Undo = "undo", Error, "x-undo", "an x-undo that names no step, sits on an aws:loop, or runs a loop or a branch";
     LockName = "lock-name", Error, "x-locks", "a lock name that is malformed, or reads more than parameters";
+    // Portability to SSM Automation (`validate --for ssm`, `publish`).
+    NotPortable = "not-portable", Error, "1", "an engine extension or expression SSM Automation does not run";
     UnreachableStep = "unreachable-step", Warning, "8.2", "a step no path from the first step reaches";
     OutputMayBeUnset = "output-may-be-unset", Warning, "8.2", "a step output referenced where its producer may not have succeeded";
     CriticalFailureJump = "critical-failure-jump", Warning, "4.6", "onFailure: step:X without isCritical: false ends the run Failed";

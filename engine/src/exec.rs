@@ -102,6 +102,9 @@ pub struct Config {
     pub locks: Vec<String>,
     /// How long to wait for a named lock another execution holds (`--lock-timeout`).
     pub lock_timeout: std::time::Duration,
+    /// Where documents fetched from SSM by name are cached (`aws:executeAutomation` of a
+    /// document found in no local folder); none: such a child is not looked for in SSM.
+    pub documents: Option<PathBuf>,
     /// `run --plan`: the saved plan, checked under the locks before anything is recorded.
     pub saved_plan: Option<crate::plan::saved::SavedPlan>,
     /// A child runbook's: the named locks its parent holds (name, token), not taken again.
@@ -132,6 +135,7 @@ impl Default for Config {
             locks: Vec::new(),
             lock_timeout: std::time::Duration::ZERO,
             saved_plan: None,
+            documents: None,
             inherited_locks: Vec::new(),
         }
     }

@@ -14,6 +14,7 @@ pub mod plan;
 pub mod redact;
 pub mod report;
 pub mod scenario;
+pub mod ssm;
 pub mod template;
 pub mod timeline;
 pub mod validate;

@@ -3,6 +3,7 @@
 
 pub(crate) mod java_regex;
 pub mod params;
+pub mod portable;
 pub(crate) mod rules;
 pub mod schema;
 

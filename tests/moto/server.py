@@ -1,9 +1,10 @@
 """The moto server the end-to-end tests talk to (started by tests/src/moto.rs).
 
 Listens on a free 127.0.0.1 port, prints it, and logs every request it receives (method,
-path, operation) as one JSON line to the file named by the first argument, so tests can
-check which calls the engine made. It exits when its stdin closes: the test process holds
-the other end, so the server never outlives the tests.
+path, operation, and the body of an SSM request) as one JSON line to the
+file named by the first argument, so tests can check which calls the engine made. It exits
+when its stdin closes: the test process holds the other end, so the server never outlives
+the tests.
 """
 
 import io
@@ -20,6 +21,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.core.config import default_user_config
 from werkzeug.serving import make_server
+
+import automation
 
 
 def operation(environ, body):
@@ -74,6 +77,13 @@ def emulated(environ, body, start_response):
         status, answer = list_group_resources(environ, body)
         start_response(f"{status} {'OK' if status == 200 else 'Not Found'}", [("Content-Type", "application/json")])
         return [json.dumps(answer).encode()]
+    # SSM Automation's execution APIs (tests/moto/automation.py).
+    answered = automation.handle(environ, body, region_of(environ))
+    if answered is not None:
+        status, answer = answered
+        reason = "OK" if status == 200 else "Bad Request"
+        start_response(f"{status} {reason}", [("Content-Type", "application/x-amz-json-1.1")])
+        return [json.dumps(answer).encode()]
     return None
 
 
@@ -94,6 +104,12 @@ def logging(app, log):
             "query": environ.get("QUERY_STRING", ""),
             "operation": operation(environ, body),
         }
+        # An SSM request's body too (documents, Automation), so tests can check what was sent.
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonSSM."):
+            try:
+                entry["request"] = json.loads(body or b"{}")
+            except ValueError:
+                entry["request"] = body.decode("utf-8", "replace")
         with lock:
             log.write(json.dumps(entry) + "\n")
             log.flush()

@@ -52,3 +52,6 @@ mod undo;
 mod tour;
 // `aws:invokeWebhook` against a local HTTP server, from a local mapping or Parameter Store.
 mod webhook;
+// SSM as the managed engine: documents run by name, published, and run on SSM Automation (the
+// harness's emulation of its execution APIs).
+mod ssm;

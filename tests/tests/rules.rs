@@ -847,3 +847,24 @@ fn every_code_is_explained_with_a_mistake_that_raises_it_and_a_fix_that_does_not
         }
     }
 }
+
+/// `validate --for ssm` reports what SSM Automation would not run, at its line; plain
+/// `validate` does not.
+#[test]
+fn not_portable_findings_come_with_validate_for_ssm() {
+    let scratch = runbook_tests::Scratch::new("not-portable");
+    let path = scratch.runbook(
+        "extended.yaml",
+        "schemaVersion: '0.3'\nmainSteps:\n  - name: wait\n    action: aws:sleep\n    inputs: {Duration: PT1S}\n    x-undo: {action: aws:sleep, inputs: {Duration: PT1S}}\n",
+    );
+    let plain = runbook_tests::runbook(&["validate", &path, "--format", "json"]);
+    assert_eq!(plain.code, 0, "{}", plain.stdout);
+    let output = runbook_tests::runbook(&["validate", &path, "--for", "ssm", "--format", "json"]);
+    assert_eq!(output.code, 1, "{}", output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    let found = &report["diagnostics"][0];
+    assert_eq!(
+        (found["code"].as_str(), found["line"].as_u64(), found["column"].as_u64()),
+        (Some("not-portable"), Some(6), Some(5))
+    );
+}

@@ -45,7 +45,12 @@ async fn execute(context: &Context<'_>, inputs: &Map<String, Value>) -> Result {
         None | Some(Value::Null) => Map::new(),
         Some(other) => return Err(Failure::error(format!("`RuntimeParameters` must be a mapping, found {other}"))),
     };
-    let child = context.children.run(context, name, parameters, over).await?;
+    // `NAME:VERSION`, as `ssm:NAME:VERSION` names a document.
+    let document = match inputs.get("DocumentVersion").map(to_text).filter(|version| !version.is_empty()) {
+        Some(version) => format!("{name}:{version}"),
+        None => name.to_owned(),
+    };
+    let child = context.children.run(context, &document, parameters, over).await?;
     let id = child.execution_id;
     match child.status {
         Status::Success => {}

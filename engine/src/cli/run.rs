@@ -52,6 +52,12 @@ impl StateArgs {
         self.open_to(true)
     }
 
+    /// Where documents fetched from SSM by name are cached: `documents/` in the state
+    /// directory (on this machine, with an S3 store too).
+    pub fn documents_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(journal::default_dir).join("documents")
+    }
+
     /// The store; `write`: a new S3 store's format is written (a reader writes nothing).
     fn open_to(&self, write: bool) -> anyhow::Result<Store> {
         if let Some(url) = self.shared() {
@@ -97,8 +103,9 @@ impl StateArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The runbook file (with --resume, defaults to the file the execution ran; with --plan,
-    /// to the file planned).
+    /// The runbook file, or ssm:NAME[:VERSION] for an Automation document in SSM, fetched
+    /// with GetDocument and cached in the state directory (with --resume, defaults to the file
+    /// the execution ran; with --plan, to the file planned).
     #[arg(value_name = "FILE", required_unless_present_any = ["resume", "plan"])]
     path: Option<PathBuf>,
     #[command(flatten)]
@@ -354,7 +361,7 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
-    fn settings(&self) -> crate::aws::Settings {
+    pub fn settings(&self) -> crate::aws::Settings {
         crate::aws::Settings {
             endpoint_url: self.endpoint_url.clone(),
             profile: self.profile.clone(),
@@ -593,6 +600,7 @@ pub fn run_command(
         None => None,
     };
     let Some(path) = path else { bail!(UsageError("give the runbook FILE".into())) };
+    let path = named_document(path, &args.state, &args.engine.config()?.aws, stderr)?;
     if args.targets.given() {
         // The runbook as written, to resolve and type the targets by.
         let written = match exec::prepare(&path, supplied.clone(), false) {
@@ -661,6 +669,7 @@ pub fn run_command(
         locks,
         lock_timeout: args.lock_timeout,
         saved_plan: saved,
+        documents: Some(args.state.documents_dir()),
         ..args.engine.config()?
     };
     config.secrets.extend(given_secrets);
@@ -672,6 +681,24 @@ pub fn run_command(
         prepared: &prepared,
     };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
+}
+
+/// FILE as given, or for `ssm:NAME[:VERSION]`, the document fetched from SSM into the cache
+/// (a numbered version already there is not fetched again).
+pub fn named_document(
+    path: PathBuf,
+    state: &StateArgs,
+    aws: &crate::aws::Aws,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<PathBuf> {
+    use crate::ssm::documents;
+    let Some(reference) = path.to_str().and_then(documents::Reference::parse) else { return Ok(path) };
+    let reference = reference.map_err(|error| UsageError(error.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let fetched = runtime.block_on(documents::fetch(aws, &state.documents_dir(), &reference))?;
+    let how = if fetched.cached { "cached" } else { "fetched" };
+    writeln!(stderr, "{reference}: version {} {how} as {}", fetched.version, fetched.path.display())?;
+    Ok(fetched.path)
 }
 
 /// `run --plan`: the saved plan read (refused when edited), its runbook and parameters taken,

@@ -1,6 +1,7 @@
 //! The [`Children`] seam as the runner implements it: `DocumentName` is looked up beside the
 //! parent runbook (as is, or with `.yaml`, `.yml`, `.json`) and in the folders of
-//! `RUNBOOK_PATH`; the child runs in this process as its own execution in the same journal,
+//! `RUNBOOK_PATH` (a local file has no versions: `DocumentVersion` applies to SSM only), then
+//! fetched from SSM with GetDocument as `runbook run ssm:NAME` does; the child runs in this process as its own execution in the same journal,
 //! linked to the parent's, with the parent's secrets known to its redactor. Its idempotency
 //! key derives from the parent's step, so a resumed parent resumes the same child instead of
 //! starting another.
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::{Config, Engine, PrepareError};
 use crate::actions::{BoxFuture, ChildRun, Children, Context, Failure};
+use crate::ssm::documents::{self, Reference};
 use crate::timeline::{Event, Observer};
 use crate::validate::Supplied;
 
@@ -38,6 +40,22 @@ impl Children for ChildRuns<'_> {
 }
 
 impl ChildRuns<'_> {
+    /// The child's file: found locally, else fetched from SSM into the document cache.
+    async fn find(&self, context: &Context<'_>, document: &str) -> Result<PathBuf, Failure> {
+        let not_found = match find_runbook(context.settings.runbook_path, document) {
+            Ok(path) => return Ok(path),
+            Err(not_found) => not_found,
+        };
+        let reference = Reference::parse(&format!("{}{document}", documents::PREFIX));
+        let (Some(cache), Some(Ok(reference))) = (&self.config.documents, reference) else {
+            return Err(Failure::error(not_found));
+        };
+        match documents::fetch(context.settings.aws, cache, &reference).await {
+            Ok(fetched) => Ok(fetched.path),
+            Err(error) => Err(Failure::error(format!("{not_found}; {error}"))),
+        }
+    }
+
     async fn run_child(
         &self,
         context: &Context<'_>,
@@ -48,7 +66,7 @@ impl ChildRuns<'_> {
         if self.config.depth >= MAX_DEPTH {
             return Err(Failure::error(format!("child runbooks nest deeper than {MAX_DEPTH} levels")));
         }
-        let path = find_runbook(context.settings.runbook_path, document)?;
+        let path = self.find(context, document).await?;
         let mut supplied: Vec<(String, Supplied)> =
             parameters.into_iter().map(|(name, value)| (name, Supplied::Json(value))).collect();
         let fan_out = match &over {
@@ -181,13 +199,14 @@ impl Observer for Linking<'_> {
     }
 }
 
-fn find_runbook(parent: &Path, name: &str) -> Result<PathBuf, Failure> {
+fn find_runbook(parent: &Path, name: &str) -> Result<PathBuf, String> {
     let mut dirs = vec![parent.parent().unwrap_or(Path::new(".")).to_owned()];
     if let Some(path) = std::env::var_os("RUNBOOK_PATH") {
         dirs.extend(std::env::split_paths(&path));
     }
-    // ARNs name the document last.
+    // ARNs name the document last; a version follows it.
     let name = name.rsplit('/').next().unwrap_or(name);
+    let name = name.split(':').next().unwrap_or(name);
     for dir in &dirs {
         for candidate in [name.to_owned(), format!("{name}.yaml"), format!("{name}.yml"), format!("{name}.json")] {
             let path = dir.join(candidate);
@@ -197,8 +216,5 @@ fn find_runbook(parent: &Path, name: &str) -> Result<PathBuf, Failure> {
         }
     }
     let looked: Vec<String> = dirs.iter().map(|dir| dir.display().to_string()).collect();
-    Err(Failure::error(format!(
-        "child runbook `{name}` not found in {} (set RUNBOOK_PATH to add folders)",
-        looked.join(", ")
-    )))
+    Err(format!("child runbook `{name}` not found in {} (set RUNBOOK_PATH to add folders)", looked.join(", ")))
 }

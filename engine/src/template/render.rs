@@ -141,7 +141,7 @@ fn is_whole_reference(value: &Value, config: Config) -> bool {
 
 /// One `{{ ... }}` that has a meaning: a reference, or (opt-in) an expression.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Part<'a> {
+pub enum Part<'a> {
     Reference(Reference<'a>),
     Expression(&'a str),
 }
@@ -157,7 +157,7 @@ fn whole(text: &str, config: Config) -> Option<Part<'_>> {
 }
 
 /// Every meaningful `{{ ... }}` of `text`, in order, with its byte range.
-pub(crate) fn parts(text: &str, config: Config) -> Box<dyn Iterator<Item = (std::ops::Range<usize>, Part<'_>)> + '_> {
+pub fn parts(text: &str, config: Config) -> Box<dyn Iterator<Item = (std::ops::Range<usize>, Part<'_>)> + '_> {
     if config.expressions {
         Box::new(super::braces(text).filter_map(|(range, inner)| match super::parse_reference(inner) {
             // The lenient output-name rule (AWS allows spaces) would read `a.b | f` as the
