@@ -326,8 +326,8 @@ pub struct Action {
     /// action changes nothing outside the execution (or, for `aws:executeAutomation`, its
     /// child is found again by an idempotency key and resumed, not started twice).
     pub safe_to_repeat: bool,
-    /// Whether a step waits for a person's answer (`aws:approve`, `aws:pause`).
-    pub asks_person: bool,
+    /// What a step waits for when it waits for a person's answer (`aws:approve`, `aws:pause`).
+    pub asks_person: Option<crate::journal::WaitKind>,
     /// Whether it runs a script in a local interpreter, whose return value is its `Payload`
     /// (and which takes real time even when a test's clock is virtual).
     pub runs_script: bool,
@@ -360,7 +360,7 @@ impl Action {
             builtin_outputs: &[],
             returns_data: false,
             safe_to_repeat: false,
-            asks_person: false,
+            asks_person: None,
             runs_script: false,
             self_contained: false,
             calls_aws: false,

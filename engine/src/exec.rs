@@ -9,6 +9,8 @@
 //!   `runbook approve|reject|resume ID`.
 //! - `scope.rs`: the values templates render with during a run.
 //! - `dry_run.rs`: the exploration of every path.
+//! - `fan_out.rs`, `targets.rs`: runs over targets with AWS's rate control.
+//! - `remote.rs`: runs on SSM Automation, followed into the same timeline.
 //!
 //! [`Timeline`]: crate::timeline::Timeline
 
@@ -17,6 +19,7 @@ pub mod controls;
 mod decide;
 pub mod dry_run;
 pub mod fan_out;
+pub mod remote;
 mod runner;
 pub mod scope;
 pub mod targets;

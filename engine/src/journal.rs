@@ -26,6 +26,7 @@ pub use locks::{Held, Lease};
 pub use memory::Memory;
 pub use record::{
     Answer, Attempt, Decision, Event, EventKind, Execution, Status, StepOutcome, StepRecord, WaitKind, WaitingOn, now,
+    time_of,
 };
 pub use s3::S3Store;
 pub use sqlite::Journal;

@@ -105,6 +105,12 @@ pub enum Event {
         execution_id: String,
         text: String,
     },
+    /// A run on SSM Automation (`run --on ssm`): started there, connection lost or found
+    /// again, no longer followed.
+    Remote {
+        execution_id: String,
+        text: String,
+    },
     /// A run over targets (`--targets`, `aws:executeAutomation` with `Targets`): one target's
     /// child ended, with the counts so far.
     TargetFinished {
@@ -469,6 +475,17 @@ impl<'a> Timeline<'a> {
         detail["text"] = json!(text);
         self.journal.event(&self.execution_id, EventKind::Note, None, &detail)?;
         self.emit(Event::FanOut { execution_id: self.execution_id.clone(), text });
+        Ok(())
+    }
+
+    /// What a run on SSM did that steps do not show (`exec::remote`): a note in the journal
+    /// with `detail` (the AutomationExecutionId once started), and shown.
+    pub fn remote(&self, text: &str, detail: Value) -> journal::Result<()> {
+        let text = self.redact_text(text);
+        let mut detail = self.redact(&detail);
+        detail["text"] = json!(text);
+        self.journal.event(&self.execution_id, EventKind::Note, None, &detail)?;
+        self.emit(Event::Remote { execution_id: self.execution_id.clone(), text });
         Ok(())
     }
 

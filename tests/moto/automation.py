@@ -93,7 +93,11 @@ def handle(environ, body, region):
             return None
         caller = (account_of(environ), region)
         with lock:
-            return 200, OPERATIONS[operation](parse(body), caller)
+            request = parse(body)
+            answer = OPERATIONS[operation](request, caller)
+            if answer_lost(operation, request, answer):
+                return 500, {"__type": "InternalServerError", "message": "emulated: the answer was lost"}
+            return 200, answer
     except Failure as failure:
         return 400, {"__type": failure.kind, "message": failure.message}
 
@@ -126,7 +130,8 @@ def set_controls(request):
 
     Body: {"DocumentName": NAME, "Steps": {STEP: CONTROL}, "Targets": {VALUE: CONTROL}},
     CONTROL being {"Fail": bool, "FailureMessage": str, "Outputs": {NAME: [str]},
-    "Reads": N}. A Targets entry applies to every step of the child run over that target
+    "Reads": N}. "LostAnswers": {OPERATION: N} drops the next N answers of OPERATION for the
+    document's executions (the request takes effect; the caller gets a 500). A Targets entry applies to every step of the child run over that target
     value, in place of the Steps entries. Each post replaces the document's controls, so
     tests that run at once each need a document of their own.
     """
@@ -141,6 +146,18 @@ def set_controls(request):
             raise Failure("ValidationException", "Reads must be a whole number of at least 1")
     controls[name] = request
     return {}
+
+
+def answer_lost(operation, request, answer):
+    """Whether a "LostAnswers" control drops this answer: the request took effect, and the
+    caller gets a 500 instead, as when a connection drops before the answer arrives."""
+    execution = executions.get(request.get("AutomationExecutionId") or answer.get("AutomationExecutionId"))
+    name = execution.name if execution else request.get("DocumentName")
+    lost = (controls.get(name) or {}).get("LostAnswers") or {}
+    if lost.get(operation, 0) <= 0:
+        return False
+    lost[operation] -= 1
+    return True
 
 
 # StartAutomationExecution

@@ -2,6 +2,7 @@
 //! document with GetDocument and caches it by name and hash; a child `DocumentName` found in no
 //! local folder is fetched the same way.
 
+use runbook::journal::JournalRead;
 use runbook_tests::Scratch;
 use runbook_tests::moto::{Moto, moto};
 use serde_json::Value;
@@ -251,4 +252,376 @@ mainSteps:
         moto.runbook(&scratch, &["publish", &path, "--name", name, "--attachments", "s3://runbook-attachments/docs"]);
     assert_eq!(output.code, 3, "{}", output.stderr);
     assert!(output.stderr.contains("not the checksum the document declares"), "{}", output.stderr);
+}
+
+// ---- Runs on SSM (`run --on ssm`), against the harness's emulation of the Automation APIs
+// (tests/moto/automation.py: each read of an execution moves it one step).
+
+/// Sets the emulation's controls for the executions of `document` started from now on.
+fn emulate(moto: &Moto, document: &str, controls: Value) {
+    let mut body = controls;
+    body["DocumentName"] = Value::from(document);
+    let body = serde_json::to_string(&body.to_string()).unwrap();
+    moto.boto3(&format!(
+        "import urllib.request, os\n\
+         request = urllib.request.Request(os.environ['AWS_ENDPOINT_URL'] + '/_emulation/automation/steps', data={body}.encode(), method='POST')\n\
+         emit(json.loads(urllib.request.urlopen(request).read()))"
+    ));
+}
+
+/// The Automation requests moto received for the execution `automation_id` (or, for starts,
+/// of `document`).
+fn automation_calls(moto: &Moto, operation: &str, key: &str, value: &str) -> Vec<Value> {
+    moto.requests()
+        .into_iter()
+        .filter(|r| r["operation"] == operation && r["request"][key] == value)
+        .map(|r| r["request"].clone())
+        .collect()
+}
+
+const REMOTE: &str = "schemaVersion: '0.3'
+parameters:
+  Who: {type: String}
+  Count: {type: Integer, default: 2}
+mainSteps:
+  - name: first
+    action: aws:sleep
+    inputs: {Duration: PT1S}
+  - name: check
+    action: aws:executeAwsApi
+    inputs: {Service: ec2, Api: DescribeInstances, Filters: [{Name: tag:Who, Values: ['{{ Who }}']}]}
+    outputs:
+      - {Name: Found, Selector: $.Reservations, Type: MapList}
+  - name: last
+    action: aws:sleep
+    inputs: {Duration: PT1S}
+outputs: [check.Found]
+";
+
+/// The newest execution in the scratch journal, and the journal.
+fn latest(scratch: &Scratch) -> Option<(String, runbook::journal::Journal)> {
+    let journal = runbook::journal::Journal::open(std::path::Path::new(&scratch.state())).ok()?;
+    let (executions, _) = journal.list(10).ok()?;
+    Some((executions.first()?.id.clone(), journal))
+}
+
+/// The `--format json` events of a run, and the finished one.
+fn events(output: &runbook_tests::Output) -> (Vec<Value>, Value) {
+    let events = runbook_tests::json_lines(&output.stdout);
+    let finished = events.iter().rev().find(|e| e["event"] == "execution_finished").cloned().unwrap_or_default();
+    (events, finished)
+}
+
+/// The AutomationExecutionId the journal recorded for the run's execution.
+fn automation_id_of(events: &[Value]) -> String {
+    let remote = events.iter().find(|e| e["event"] == "remote").expect("a remote event");
+    let text = remote["text"].as_str().unwrap();
+    text.split(" as ").nth(1).unwrap().split(' ').next().unwrap().to_owned()
+}
+
+#[test]
+fn a_run_on_ssm_publishes_starts_once_and_streams_every_step_into_the_journal() {
+    let Some(moto) = moto("a_run_on_ssm_publishes_starts_once_and_streams_every_step_into_the_journal") else { return };
+    let scratch = Scratch::new("ssm-remote");
+    let path = scratch.runbook("remote.yaml", REMOTE);
+    let name = "Runbook-Remote-Basic";
+    emulate(moto, name, serde_json::json!({"Steps": {"check": {"Outputs": {"Found": ["{\"Id\": 1}"]}}}}));
+    let output = moto.runbook(
+        &scratch,
+        &["run", &path, "--on", "ssm", "--name", name, "-p", "Who=ops", "--poll-interval", "0.05", "--format", "json"],
+    );
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    assert!(output.stderr.contains(&format!("{name} version 1 (created)")), "{}", output.stderr);
+    let (events, finished) = events(&output);
+    assert_eq!(finished["status"], "Success");
+    assert_eq!(finished["outputs"]["check.Found"], serde_json::json!(["{\"Id\": 1}"]));
+    let started: Vec<&str> =
+        events.iter().filter(|e| e["event"] == "step_started").map(|e| e["step"].as_str().unwrap()).collect();
+    assert_eq!(started, ["first", "check", "last"]);
+    // The inputs are SSM's, its references to parameters filled in.
+    let check = events.iter().find(|e| e["event"] == "step_started" && e["step"] == "check").unwrap();
+    assert_eq!(check["inputs"]["Filters"][0]["Values"], serde_json::json!(["ops"]));
+    let automation_id = automation_id_of(&events);
+    let starts = automation_calls(moto, "StartAutomationExecution", "DocumentName", name);
+    assert_eq!(starts.len(), 1, "one start");
+    assert_eq!(starts[0]["Parameters"], serde_json::json!({"Who": ["ops"]}), "SSM fills in defaults");
+    assert_eq!(starts[0]["DocumentVersion"], "1");
+    assert!(!automation_calls(moto, "GetAutomationExecution", "AutomationExecutionId", &automation_id).is_empty());
+    // The journal has it as it has a local run: listed, shown, each step with its status.
+    let execution_id = finished["execution_id"].as_str().unwrap();
+    let shown = moto.runbook(&scratch, &["executions", "show", execution_id, "--format", "json"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["execution"]["status"], "Success", "{shown}");
+    let attempts = shown["attempts"].as_array().unwrap();
+    assert!(attempts.iter().all(|a| a["status"] == "Success" && a["ended_at"].is_string()), "{shown}");
+    assert!(shown.to_string().contains(&automation_id), "the SSM id is in the record: {shown}");
+    let text = moto.runbook(&scratch, &["executions", "show", execution_id]);
+    assert!(
+        text.stdout.contains(&format!("on SSM    {automation_id} (document {name}, version 1)")),
+        "{}",
+        text.stdout
+    );
+    let page = scratch.path("report.html");
+    let report = moto.runbook(&scratch, &["report", execution_id, "--html", &page]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&format!("started on SSM Automation as {automation_id}")), "the page shows where it ran");
+    // A second run of the same file publishes nothing new.
+    let again = moto
+        .runbook(&scratch, &["run", &path, "--on", "ssm", "--name", name, "-p", "Who=ops", "--poll-interval", "0.05"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains(&format!("{name} version 1 (unchanged)")), "{}", again.stderr);
+}
+
+#[test]
+fn a_step_that_fails_on_ssm_fails_the_run_with_ssm_s_message() {
+    let Some(moto) = moto("a_step_that_fails_on_ssm_fails_the_run_with_ssm_s_message") else { return };
+    let scratch = Scratch::new("ssm-remote-fails");
+    let path = scratch.runbook("remote.yaml", REMOTE);
+    let name = "Runbook-Remote-Fails";
+    emulate(moto, name, serde_json::json!({"Steps": {"check": {"Fail": true, "FailureMessage": "instance gone"}}}));
+    let output = moto.runbook(
+        &scratch,
+        &["run", &path, "--on", "ssm", "--name", name, "-p", "Who=ops", "--poll-interval", "0.05", "--format", "json"],
+    );
+    assert_eq!(output.code, 4, "{}{}", output.stdout, output.stderr);
+    let (events, finished) = events(&output);
+    assert_eq!(finished["status"], "Failed");
+    assert_eq!(finished["failed_steps"], serde_json::json!(["check"]));
+    let check = events.iter().find(|e| e["event"] == "step_finished" && e["step"] == "check").unwrap();
+    assert_eq!((check["status"].as_str(), check["error"].as_str()), (Some("Failed"), Some("instance gone")));
+    assert!(!events.iter().any(|e| e["event"] == "step_started" && e["step"] == "last"), "Abort ends the run");
+}
+
+const APPROVAL: &str = "schemaVersion: '0.3'
+mainSteps:
+  - name: prepare
+    action: aws:sleep
+    inputs: {Duration: PT1S}
+  - name: approve
+    action: aws:approve
+    inputs: {Approvers: ['arn:aws:iam::123456789012:user/ops'], Message: 'Go ahead?'}
+  - name: apply
+    action: aws:sleep
+    inputs: {Duration: PT1S}
+";
+
+#[test]
+fn an_approval_on_ssm_waits_then_runbook_approve_signals_it_and_follows_to_the_end() {
+    let Some(moto) = moto("an_approval_on_ssm_waits_then_runbook_approve_signals_it_and_follows_to_the_end") else {
+        return;
+    };
+    let scratch = Scratch::new("ssm-remote-approve");
+    let path = scratch.runbook("approval.yaml", APPROVAL);
+    let name = "Runbook-Remote-Approval";
+    let output = moto.runbook(
+        &scratch,
+        &["run", &path, "--on", "ssm", "--name", name, "--poll-interval", "0.05", "--format", "json"],
+    );
+    assert_eq!(output.code, 7, "waits for a person: {}{}", output.stdout, output.stderr);
+    let (events, _) = events(&output);
+    assert!(events.iter().any(|e| e["event"] == "waiting" && e["step"] == "approve"), "{}", output.stdout);
+    let automation_id = automation_id_of(&events);
+    let execution_id = events[0]["execution_id"].as_str().unwrap().to_owned();
+    let approved = moto.runbook(
+        &scratch,
+        &["approve", &execution_id, "--comment", "looks fine", "--poll-interval", "0.05", "--format", "json"],
+    );
+    assert_eq!(approved.code, 0, "{}{}", approved.stdout, approved.stderr);
+    let signals = automation_calls(moto, "SendAutomationSignal", "AutomationExecutionId", &automation_id);
+    assert_eq!(signals.len(), 1, "{signals:?}");
+    assert_eq!(signals[0]["SignalType"], "Approve");
+    assert_eq!(signals[0]["Payload"]["Comment"], serde_json::json!(["looks fine"]));
+    let (events, finished) = self::events(&approved);
+    assert_eq!(finished["status"], "Success", "{}", approved.stdout);
+    assert!(events.iter().any(|e| e["event"] == "step_finished" && e["step"] == "apply"));
+    // The start was sent once, whatever followed it.
+    assert_eq!(automation_calls(moto, "StartAutomationExecution", "DocumentName", name).len(), 1);
+}
+
+#[test]
+fn reject_on_the_command_line_is_sent_to_ssm_and_the_run_fails() {
+    let Some(moto) = moto("reject_on_the_command_line_is_sent_to_ssm_and_the_run_fails") else { return };
+    let scratch = Scratch::new("ssm-remote-reject");
+    let path = scratch.runbook("approval.yaml", APPROVAL);
+    let name = "Runbook-Remote-Reject";
+    let output = moto.runbook(
+        &scratch,
+        &["run", &path, "--on", "ssm", "--name", name, "--reject", "--poll-interval", "0.05", "--format", "json"],
+    );
+    assert_eq!(output.code, 4, "{}{}", output.stdout, output.stderr);
+    let (events, finished) = events(&output);
+    let automation_id = automation_id_of(&events);
+    let signals = automation_calls(moto, "SendAutomationSignal", "AutomationExecutionId", &automation_id);
+    assert_eq!(signals.iter().map(|s| s["SignalType"].as_str().unwrap()).collect::<Vec<_>>(), ["Reject"]);
+    assert_eq!(finished["failed_steps"], serde_json::json!(["approve"]));
+}
+
+#[test]
+fn ctrl_c_stops_the_ssm_execution_and_waits_for_it_to_be_cancelled() {
+    let Some(moto) = moto("ctrl_c_stops_the_ssm_execution_and_waits_for_it_to_be_cancelled") else { return };
+    let scratch = Scratch::new("ssm-remote-cancel");
+    let path = scratch.runbook("remote.yaml", REMOTE);
+    let name = "Runbook-Remote-Cancel";
+    emulate(moto, name, serde_json::json!({"Steps": {"check": {"Reads": 100000}}}));
+    let mut command = moto.command(&scratch);
+    command
+        .args(["run", &path, "--on", "ssm", "--name", name, "-p", "Who=ops", "--poll-interval", "0.05"])
+        .args(["--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    let pid = child.id();
+    // Once the follower has seen `check` start on SSM (its attempt is in the journal).
+    runbook_tests::wait_until("check's attempt is journaled", || {
+        latest(&scratch)
+            .is_some_and(|(id, journal)| journal.attempts(&id).unwrap_or_default().iter().any(|a| a.step == "check"))
+    });
+    assert!(std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(6), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let events = runbook_tests::json_lines(&stdout);
+    let automation_id = automation_id_of(&events);
+    let stops = automation_calls(moto, "StopAutomationExecution", "AutomationExecutionId", &automation_id);
+    assert_eq!(stops.len(), 1);
+    assert_eq!(stops[0]["Type"], "Cancel");
+    let finished = events.iter().rev().find(|e| e["event"] == "execution_finished").unwrap();
+    assert_eq!(finished["status"], "Cancelled");
+    assert!(!events.iter().any(|e| e["event"] == "step_started" && e["step"] == "last"));
+}
+
+#[test]
+fn lost_answers_and_a_killed_follower_never_start_a_second_execution() {
+    let Some(moto) = moto("lost_answers_and_a_killed_follower_never_start_a_second_execution") else { return };
+    let scratch = Scratch::new("ssm-remote-lost");
+    let path = scratch.runbook("approval.yaml", APPROVAL);
+    let name = "Runbook-Remote-Lost";
+    // The start takes effect but its answer is lost (the client sends it again with the same
+    // ClientToken); then six answers in a row are lost, past the client's own retries.
+    emulate(
+        moto,
+        name,
+        serde_json::json!({"LostAnswers": {"StartAutomationExecution": 1, "GetAutomationExecution": 6}}),
+    );
+    let mut command = moto.command(&scratch);
+    command
+        .args(["run", &path, "--on", "ssm", "--name", name, "--wait", "--poll-interval", "0.05", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    runbook_tests::wait_until("the execution waits for approval", || {
+        latest(&scratch).is_some_and(|(id, journal)| {
+            journal.execution(&id).is_ok_and(|e| e.status == runbook::journal::Status::Waiting)
+        })
+    });
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("lost SSM") && stdout.contains("reached SSM again"), "{stdout}");
+    let starts = automation_calls(moto, "StartAutomationExecution", "DocumentName", name);
+    assert_eq!(starts.len(), 2, "the start was sent again after its answer was lost");
+    assert_eq!(starts[0]["ClientToken"], starts[1]["ClientToken"], "with the same token");
+    // Someone approves in the console; a resume follows the same execution to its end.
+    let automation_id = automation_id_of(&runbook_tests::json_lines(&stdout));
+    moto.boto3(&format!(
+        "boto3.client('ssm').send_automation_signal(AutomationExecutionId='{automation_id}', SignalType='Approve')\nemit(1)"
+    ));
+    let execution_id = runbook_tests::only_execution_id(&scratch);
+    let resumed =
+        moto.runbook(&scratch, &["run", "--resume", &execution_id, "--poll-interval", "0.05", "--format", "json"]);
+    assert_eq!(resumed.code, 0, "{}{}", resumed.stdout, resumed.stderr);
+    let (events, finished) = events(&resumed);
+    assert_eq!(finished["status"], "Success");
+    let started: Vec<&str> =
+        events.iter().filter(|e| e["event"] == "step_started").map(|e| e["step"].as_str().unwrap()).collect();
+    assert_eq!(started, ["apply"], "steps already in the journal are not put there again");
+    assert_eq!(automation_calls(moto, "StartAutomationExecution", "DocumentName", name).len(), 2, "no start on resume");
+    let listed = moto.boto3(&format!(
+        "ssm = boto3.client('ssm')\n\
+         emit(len(ssm.describe_automation_executions(Filters=[{{'Key': 'DocumentNamePrefix', 'Values': ['{name}']}}])['AutomationExecutionMetadataList']))"
+    ));
+    assert_eq!(listed, 1, "one execution in SSM");
+}
+
+#[test]
+fn a_run_over_targets_on_ssm_reports_each_target_as_a_local_one_does() {
+    let Some(moto) = moto("a_run_over_targets_on_ssm_reports_each_target_as_a_local_one_does") else { return };
+    let scratch = Scratch::new("ssm-remote-targets");
+    let path = scratch.runbook("remote.yaml", REMOTE);
+    let name = "Runbook-Remote-Targets";
+    emulate(moto, name, serde_json::json!({"Targets": {"i-2": {"Fail": true}, "i-4": {"Fail": true}}}));
+    let output = moto.runbook(
+        &scratch,
+        &[
+            "run",
+            &path,
+            "--on",
+            "ssm",
+            "--name",
+            name,
+            "--target-parameter-name",
+            "Who",
+            "--targets",
+            "Key=ParameterValues,Values=i-1,i-2,i-3,i-4,i-5",
+            "--max-concurrency",
+            "2",
+            "--max-errors",
+            "1",
+            "--poll-interval",
+            "0.05",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(output.code, 4, "{}{}", output.stdout, output.stderr);
+    let (events, finished) = events(&output);
+    assert_eq!(finished["status"], "Failed");
+    let start = &automation_calls(moto, "StartAutomationExecution", "DocumentName", name)[0];
+    assert_eq!(
+        (&start["TargetParameterName"], &start["MaxConcurrency"], &start["MaxErrors"]),
+        (&Value::from("Who"), &Value::from("2"), &Value::from("1"))
+    );
+    assert_eq!(
+        start["Targets"],
+        serde_json::json!([{"Key": "ParameterValues", "Values": ["i-1", "i-2", "i-3", "i-4", "i-5"]}])
+    );
+    let mut targets: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["event"] == "target_finished")
+        .map(|e| (e["target"].as_str().unwrap().to_owned(), e["status"].as_str().unwrap().to_owned()))
+        .collect();
+    targets.sort();
+    // Launching stopped at the second error: i-5 was never launched.
+    assert_eq!(
+        targets,
+        [("i-1", "Success"), ("i-2", "Failed"), ("i-3", "Success"), ("i-4", "Failed")]
+            .map(|(t, s)| (t.to_owned(), s.to_owned()))
+    );
+    let last = events.iter().rev().find(|e| e["event"] == "target_finished").unwrap();
+    assert_eq!((last["total"].as_u64(), last["failed"].as_u64()), (Some(5), Some(2)));
+    // `runbook undo` has nothing to run on SSM.
+    let undo = moto.runbook(&scratch, &["undo", finished["execution_id"].as_str().unwrap()]);
+    assert_eq!(undo.code, 2, "{}", undo.stderr);
+    assert!(undo.stderr.contains("ran on SSM Automation"), "{}", undo.stderr);
+}
+
+#[test]
+fn approve_with_no_continue_sends_the_signal_and_a_later_resume_follows_on() {
+    let Some(moto) = moto("approve_with_no_continue_sends_the_signal_and_a_later_resume_follows_on") else { return };
+    let scratch = Scratch::new("ssm-remote-no-continue");
+    let path = scratch.runbook("approval.yaml", APPROVAL);
+    let name = "Runbook-Remote-NoContinue";
+    let output = moto.runbook(&scratch, &["run", &path, "--on", "ssm", "--name", name, "--poll-interval", "0.05"]);
+    assert_eq!(output.code, 7, "{}{}", output.stdout, output.stderr);
+    let execution_id = runbook_tests::only_execution_id(&scratch);
+    let approved = moto.runbook(&scratch, &["approve", &execution_id, "--no-continue"]);
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+    assert!(approved.stderr.contains("sent Approve to SSM execution"), "{}", approved.stderr);
+    let resumed =
+        moto.runbook(&scratch, &["run", "--resume", &execution_id, "--poll-interval", "0.05", "--format", "json"]);
+    assert_eq!(resumed.code, 0, "{}{}", resumed.stdout, resumed.stderr);
+    let (_, finished) = events(&resumed);
+    assert_eq!(finished["status"], "Success");
 }

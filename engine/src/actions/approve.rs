@@ -14,7 +14,7 @@ use crate::journal::{Answer, WaitKind};
 const DAY: u64 = 24 * 3600;
 
 pub const ACTION: Action = Action {
-    asks_person: true,
+    asks_person: Some(WaitKind::Approval),
     self_contained: true,
     cancel_target: false,
     default_timeout_seconds: Some(7 * DAY),

@@ -8,7 +8,7 @@ use crate::document::model::Step;
 use crate::journal::{Answer, WaitKind};
 
 pub const ACTION: Action = Action {
-    asks_person: true,
+    asks_person: Some(WaitKind::Pause),
     self_contained: true,
     cancel_target: false,
     safe_to_repeat: true,

@@ -188,6 +188,18 @@ pub struct RunArgs {
     report: Option<PathBuf>,
     #[command(flatten)]
     targets: TargetArgs,
+    /// Where the steps run: here, or on SSM Automation (the runbook is published first, unless
+    /// it is given as ssm:NAME; the execution is followed into the journal as a local one is).
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = RunOn::Local,
+        help_heading = "Runs on SSM",
+        conflicts_with_all = ["dry_run", "plan", "lock", "from", "outputs_from", "to", "only", "skip", "mock"],
+    )]
+    on: RunOn,
+    #[command(flatten)]
+    publish: super::publish::PublishTarget,
     #[command(flatten)]
     game_day: GameDayArgs,
     #[command(flatten)]
@@ -263,6 +275,46 @@ impl TargetArgs {
             bail!(UsageError(format!("no targets: {described} resolved to none")));
         }
         Ok(exec::fan_out::FanOut { targets, control, described })
+    }
+}
+
+/// Where a run's steps run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunOn {
+    /// In this process.
+    Local,
+    /// On SSM Automation, followed from here.
+    Ssm,
+}
+
+impl TargetArgs {
+    /// The target inputs of StartAutomationExecution, for a run over targets on SSM (SSM
+    /// resolves tags and groups itself).
+    fn to_api(&self) -> anyhow::Result<Option<serde_json::Map<String, Value>>> {
+        if !self.given() {
+            return Ok(None);
+        }
+        let mut inputs = serde_json::Map::new();
+        if let Some(file) = &self.target_maps {
+            let loaded = crate::document::load_path(file).map_err(|e| UsageError(format!("{e:#}: {}", e.source)))?;
+            let Some(Value::Array(maps)) = loaded.value else {
+                bail!(UsageError(format!("target maps {}: expected a list of maps", file.display())));
+            };
+            let api: Vec<Value> = maps
+                .iter()
+                .map(|map| match map {
+                    Value::Object(map) => Ok(Value::Object(exec::remote::api_parameters(map))),
+                    other => Err(UsageError(format!("target maps {}: {other} is not a map", file.display()))),
+                })
+                .collect::<Result<_, _>>()?;
+            inputs.insert("TargetMaps".into(), Value::Array(api));
+        } else {
+            inputs.insert("TargetParameterName".into(), json!(self.target_parameter_name));
+            inputs.insert("Targets".into(), self.targets.iter().map(exec::targets::TargetKey::to_api).collect());
+        }
+        inputs.insert("MaxConcurrency".into(), json!(self.max_concurrency.to_string()));
+        inputs.insert("MaxErrors".into(), json!(self.max_errors.to_string()));
+        Ok(Some(inputs))
     }
 }
 
@@ -600,8 +652,15 @@ pub fn run_command(
         None => None,
     };
     let Some(path) = path else { bail!(UsageError("give the runbook FILE".into())) };
+    let mut remote = match (&resume, &journal) {
+        (Some(id), Some(journal)) => exec::remote::recorded(journal.journal(), id)?,
+        _ => None,
+    };
+    if remote.is_none() && args.on == RunOn::Ssm {
+        remote = Some(run_on_ssm(&args, &path, stdout, stderr)?);
+    }
     let path = named_document(path, &args.state, &args.engine.config()?.aws, stderr)?;
-    if args.targets.given() {
+    if args.targets.given() && remote.is_none() {
         // The runbook as written, to resolve and type the targets by.
         let written = match exec::prepare(&path, supplied.clone(), false) {
             Ok(written) => written,
@@ -619,7 +678,9 @@ pub fn run_command(
             supplied.push((name.clone(), crate::validate::Supplied::Json(value.clone())));
         }
     }
-    let prepared = match exec::prepare(&path, supplied, args.dry_run.is_none()) {
+    // On SSM, the target parameter is SSM's to give.
+    let required = args.dry_run.is_none() && remote.as_ref().is_none_or(|remote| remote.targets.is_none());
+    let prepared = match exec::prepare(&path, supplied, required) {
         Ok(prepared) => prepared,
         Err(PrepareError::Io(error)) => return Err(error).context("failed to read the runbook"),
         Err(PrepareError::Invalid(validated)) => {
@@ -676,11 +737,37 @@ pub fn run_command(
     let report = Report {
         undo: false,
         fan_out: fan_out.as_ref(),
+        remote: remote.as_ref(),
         format: args.format,
         junit: args.junit.as_deref(),
         prepared: &prepared,
     };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
+}
+
+/// `run --on ssm`: the document to start, published first when FILE is a file.
+fn run_on_ssm(
+    args: &RunArgs,
+    path: &std::path::Path,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<exec::remote::Remote> {
+    let targets = args.targets.to_api()?;
+    if let Some(reference) = path.to_str().and_then(crate::ssm::documents::Reference::parse) {
+        let reference = reference.map_err(|error| UsageError(error.to_string()))?;
+        return Ok(exec::remote::Remote::new(reference.name, reference.version, targets));
+    }
+    let json = args.format == RunFormat::Json;
+    let ready = match super::publish::ready(path, &args.publish, json, stdout, stderr)? {
+        Ok(ready) => ready,
+        Err(_) => bail!(UsageError(format!("{} cannot run on SSM as it is (see above)", path.display()))),
+    };
+    for warning in &ready.warnings {
+        writeln!(stderr, "warning: {warning}")?;
+    }
+    let published = super::publish::publish_ready(&ready, &args.publish, &args.engine.config()?.aws)?;
+    writeln!(stderr, "{} version {} ({})", ready.name, published.version(), published.action())?;
+    Ok(exec::remote::Remote::new(ready.name, Some(published.version().to_owned()), targets))
 }
 
 /// FILE as given, or for `ssm:NAME[:VERSION]`, the document fetched from SSM into the cache
@@ -836,6 +923,8 @@ struct Report<'a> {
     undo: bool,
     /// A run over targets: a child per target instead of one execution.
     fan_out: Option<&'a exec::fan_out::FanOut>,
+    /// A run on SSM Automation, followed from here.
+    remote: Option<&'a exec::remote::Remote>,
     format: RunFormat,
     junit: Option<&'a std::path::Path>,
     /// The runbook as validated: where its steps are, for annotations.
@@ -894,6 +983,8 @@ fn drive(
         });
         let result = if report.undo {
             exec::undo(request, config, &engine, cancelled).await
+        } else if let Some(remote) = report.remote {
+            exec::remote::run(request, config, &engine, cancelled, remote).await
         } else if let Some(fan_out) = report.fan_out {
             exec::fan_out::run(request, config, &engine, cancelled, fan_out).await
         } else {
@@ -1166,6 +1257,17 @@ fn write_timeline(
     if let Some(parent) = &execution.parent_id {
         writeln!(out, "  parent    {parent} (step {})", execution.parent_step.as_deref().unwrap_or("?"))?;
     }
+    let remote = events
+        .iter()
+        .find(|event| event.kind == EventKind::ExecutionCreated)
+        .map(|event| &event.detail["remote"])
+        .filter(|remote| !remote.is_null());
+    if let Some(remote) = remote {
+        let id = events.iter().find_map(|event| event.detail["automation_execution_id"].as_str());
+        let document = remote["document"].as_str().unwrap_or("?");
+        let version = remote["version"].as_str().map_or("default version".to_owned(), |v| format!("version {v}"));
+        writeln!(out, "  on SSM    {} (document {document}, {version})", id.unwrap_or("not started yet"))?;
+    }
     if execution.parameters.as_object().is_some_and(|p| !p.is_empty()) {
         writeln!(out, "  parameters {}", execution.parameters)?;
     }
@@ -1217,6 +1319,19 @@ fn write_timeline(
             let control = event.detail["control"].as_str().unwrap_or("?");
             let text = event.detail["text"].as_str().unwrap_or_default();
             writeln!(out, "  {}  {control:<15} {text}", event.at)?;
+        }
+    }
+    let targets: Vec<&journal::Event> = events
+        .iter()
+        .filter(|event| event.kind == EventKind::ChildLinked && event.detail["target"].is_string())
+        .collect();
+    if !targets.is_empty() {
+        writeln!(out, "\nTargets")?;
+        for event in targets {
+            let (target, status) = (event.detail["target"].as_str().unwrap_or("?"), event.detail["status"].as_str());
+            let child = event.detail["child_id"].as_str().unwrap_or_default();
+            let error = event.detail["error"].as_str().map(|error| format!(": {error}")).unwrap_or_default();
+            writeln!(out, "  {:<10} {target}  {child}{error}", status.unwrap_or("?"))?;
         }
     }
     if !children.is_empty() {
@@ -1279,6 +1394,11 @@ pub fn undo_command(args: UndoArgs, stdout: &mut dyn Write, stderr: &mut dyn Wri
     let journal = args.state.open()?;
     let execution_id = journal.resolve_id(&args.execution_id)?;
     let execution = journal.execution(&execution_id)?;
+    if exec::remote::recorded(journal.journal(), &execution_id)?.is_some() {
+        bail!(UsageError(format!(
+            "execution {execution_id} ran on SSM Automation, which has no undo: `runbook undo` rolls back local runs"
+        )));
+    }
     let supplied = exec::resume_parameters(&execution.parameters, args.parameters.supplied()?.unwrap_or_default())?;
     let path = PathBuf::from(&execution.runbook_path);
     let prepared = match exec::prepare(&path, supplied, true) {
@@ -1296,7 +1416,8 @@ pub fn undo_command(args: UndoArgs, stdout: &mut dyn Write, stderr: &mut dyn Wri
         wait: wait_mode(false),
         ..args.engine.config()?
     };
-    let report = Report { undo: true, fan_out: None, format: args.format, junit: None, prepared: &prepared };
+    let report =
+        Report { undo: true, fan_out: None, remote: None, format: args.format, junit: None, prepared: &prepared };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
@@ -1312,6 +1433,7 @@ pub fn decide_command(
     let journal = args.state.open()?;
     let by = exec::current_user();
     let execution_id = journal.resolve_id(&args.execution_id)?;
+    let waiting = journal.journal().waiting_on(&execution_id)?;
     let decided =
         exec::decide(journal.journal(), journal.locks(), &execution_id, answer, resume, &by, args.comment.clone())?;
     match &decided.decision {
@@ -1322,6 +1444,16 @@ pub fn decide_command(
         None => {}
     }
     if args.no_continue {
+        // A run on SSM hears of the decision now; the next follower follows it on.
+        if let (Some((decision, _)), Some(waiting)) = (&decided.decision, &waiting)
+            && let Some(automation_id) = exec::remote::automation_id(journal.journal(), &execution_id)?
+        {
+            let aws = args.engine.config()?.aws;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let comment = decision.comment.as_deref();
+            runtime.block_on(exec::remote::signal(&aws, &automation_id, waiting.kind, decision.decision, comment))?;
+            writeln!(stderr, "sent {} to SSM execution {automation_id}", decision.decision)?;
+        }
         return Ok(exit::SUCCESS);
     }
     if let Some(top) = &decided.go_on
@@ -1349,7 +1481,15 @@ pub fn decide_command(
     };
     let planned = plan::plan(&prepared.runbook);
     let config = exec::Config { resume: Some(top.id.clone()), wait: wait_mode(false), ..args.engine.config()? };
-    let report = Report { undo: false, fan_out: None, format: args.format, junit: None, prepared: &prepared };
+    let remote = exec::remote::recorded(journal.journal(), &top.id)?;
+    let report = Report {
+        undo: false,
+        fan_out: None,
+        remote: remote.as_ref(),
+        format: args.format,
+        junit: None,
+        prepared: &prepared,
+    };
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
@@ -1773,6 +1913,7 @@ impl Printer<'_> {
             ),
             Event::ChildLinked { .. } => {}
             Event::FanOut { execution_id, text } => self.line(execution_id, &format!("⇉ {text}")),
+            Event::Remote { execution_id, text } => self.line(execution_id, &format!("☁ {text}")),
             Event::TargetFinished {
                 execution_id,
                 target,

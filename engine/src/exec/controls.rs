@@ -268,7 +268,7 @@ impl Controls {
         }
         for step in &self.pause_before {
             let id = known(step, "--pause-before")?;
-            if crate::actions::lookup(&plan.step(id).action).is_some_and(|action| action.asks_person) {
+            if crate::actions::lookup(&plan.step(id).action).is_some_and(|action| action.asks_person.is_some()) {
                 return Err(format!(
                     "--pause-before {step}: `{step}` ({}) waits for a person already",
                     plan.step(id).action

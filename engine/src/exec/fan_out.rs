@@ -177,7 +177,7 @@ pub async fn run(
         .runbook
         .all_steps()
         .into_iter()
-        .find(|step| crate::actions::lookup(&step.action).is_some_and(|action| action.asks_person))
+        .find(|step| crate::actions::lookup(&step.action).is_some_and(|action| action.asks_person.is_some()))
     {
         return Err(Error::Targets(format!(
             "step `{}` ({}) waits for a person, which a run over targets does not take yet: run the targets one \

@@ -1135,7 +1135,7 @@ impl<'a> Runner<'a> {
     /// without running it.
     async fn before_step(&mut self, step: &'a Step, iteration: u32) -> Result<Option<Visited>, Halt> {
         self.operator_failure = None;
-        let asks_person = actions::lookup(&step.action).is_some_and(|action| action.asks_person);
+        let asks_person = actions::lookup(&step.action).is_some_and(|action| action.asks_person.is_some());
         // A pause before this visit answered while no process drove it (`runbook reject ID`)
         // stands, whether or not this process was given the control. Only an execution this
         // process goes on with can hold one: a new run asks the journal nothing per step.

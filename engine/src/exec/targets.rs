@@ -62,6 +62,16 @@ impl TargetKey {
         }
     }
 
+    /// The API's form, `{Key, Values}`, as StartAutomationExecution takes it.
+    pub fn to_api(&self) -> Value {
+        let (key, values) = match self {
+            TargetKey::ParameterValues(values) => ("ParameterValues".to_owned(), values.clone()),
+            TargetKey::Tag { key, values } => (format!("tag:{key}"), values.clone()),
+            TargetKey::ResourceGroup(group) => ("ResourceGroup".to_owned(), vec![group.clone()]),
+        };
+        serde_json::json!({ "Key": key, "Values": values })
+    }
+
     fn describe(&self) -> String {
         match self {
             TargetKey::ParameterValues(values) => format!("{} value{}", values.len(), plural(values.len())),

@@ -431,6 +431,11 @@ pub fn now() -> String {
     })
 }
 
+/// An ISO-8601 time another system gave (SSM's), as the journal writes times.
+pub fn time_of(text: &str) -> Option<String> {
+    text.parse::<jiff::Timestamp>().ok().map(format_millis)
+}
+
 /// `2026-12-01T01:05:06.123Z`: fixed width, so that the text sorts as the time does.
 fn format_millis(timestamp: jiff::Timestamp) -> String {
     let at = jiff::tz::Offset::UTC.to_datetime(timestamp);

@@ -507,6 +507,8 @@ fn timeline_svg(record: &Record<'_>) -> String {
             EventKind::CancelRequested => ("✖", "cancel"),
             EventKind::Control => ("⚑", "control"),
             EventKind::AttemptInterrupted => ("⚡", "interrupted"),
+            // What a run over targets or a run on SSM said (its start there, a lost connection).
+            EventKind::Note if event.detail["text"].is_string() => ("•", "note"),
             _ => continue,
         };
         let Some(at) = parse(&event.at) else { continue };

@@ -430,7 +430,7 @@ impl<'r> Checker<'_, 'r> {
     fn check_waits(&mut self, name: &str, at: &str) {
         let Some(id) = self.plan.find(name) else { return };
         let action = self.plan.step(id).action.clone();
-        if !actions::has(&action, |action| action.asks_person) {
+        if !actions::has(&action, |action| action.asks_person.is_some()) {
             self.error(
                 Code::ScenarioMock,
                 at,

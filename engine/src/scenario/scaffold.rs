@@ -236,7 +236,7 @@ impl Simulation<'_, '_> {
             }
             _ => success_mock(step),
         };
-        if actions::has(&step.action, |action| action.asks_person) && outcome == Outcome::Succeeded {
+        if actions::has(&step.action, |action| action.asks_person.is_some()) && outcome == Outcome::Succeeded {
             self.planned.answers.insert(step.name.clone(), "approve");
         }
         if let Some(mock) = mock {

@@ -19,9 +19,9 @@ pub enum Error {
     #[error("`{given}` is not a document reference: {reason} (expected ssm:NAME, ssm:NAME:VERSION or ssm:ARN)")]
     Reference { given: String, reason: String },
     #[error("no Automation document `{name}`{} in SSM ({source})", version_shown(.version.as_deref()))]
-    NotFound { name: String, version: Option<String>, source: aws::Error },
+    NotFound { name: String, version: Option<String>, source: Box<aws::Error> },
     #[error("failed to fetch document `{name}` from SSM: {source}")]
-    Fetch { name: String, source: aws::Error },
+    Fetch { name: String, source: Box<aws::Error> },
     #[error("document `{name}` is a {kind} document; runbook runs Automation documents")]
     NotAutomation { name: String, kind: String },
     #[error("document `{name}` came back without content")]
@@ -156,9 +156,13 @@ pub async fn fetch(client: &aws::Aws, cache: &Path, reference: &Reference) -> Re
                 "InvalidDocument" | "InvalidDocumentVersion" | "AccessDeniedException"
             ) =>
         {
-            Error::NotFound { name: reference.name.clone(), version: reference.version.clone(), source }
+            Error::NotFound {
+                name: reference.name.clone(),
+                version: reference.version.clone(),
+                source: Box::new(source),
+            }
         }
-        _ => Error::Fetch { name: reference.name.clone(), source },
+        _ => Error::Fetch { name: reference.name.clone(), source: Box::new(source) },
     })?;
     let kind = document["DocumentType"].as_str().unwrap_or("Automation");
     if kind != "Automation" {

@@ -20,7 +20,7 @@ pub enum Error {
     #[error("attachment `{name}`: {reason}")]
     Attachment { name: String, reason: String },
     #[error("failed to publish `{name}`: {source}")]
-    Aws { name: String, source: aws::Error },
+    Aws { name: String, source: Box<aws::Error> },
 }
 
 /// What to publish.
@@ -97,7 +97,7 @@ pub async fn publish(client: &aws::Aws, document: &Document<'_>) -> Result<Publi
     if document.content.len() > MAX_DOCUMENT_BYTES {
         return Err(Error::TooLarge { size: document.content.len() });
     }
-    let failed = |source| Error::Aws { name: document.name.to_owned(), source };
+    let failed = |source| Error::Aws { name: document.name.to_owned(), source: Box::new(source) };
     let sources = upload(client, document).await?;
     let wanted = parse(document.content);
     let current = match call(client, "GetDocument", json!({ "Name": document.name })).await {
