@@ -104,6 +104,9 @@ pub enum Event {
     FanOut {
         execution_id: String,
         text: String,
+        /// How many targets, when the run starts.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        total: Option<usize>,
     },
     /// A run on SSM Automation (`run --on ssm`): started there, connection lost or found
     /// again, no longer followed.
@@ -474,7 +477,8 @@ impl<'a> Timeline<'a> {
         let mut detail = self.redact(&detail);
         detail["text"] = json!(text);
         self.journal.event(&self.execution_id, EventKind::Note, None, &detail)?;
-        self.emit(Event::FanOut { execution_id: self.execution_id.clone(), text });
+        let total = detail["targets"].as_u64().map(|total| total as usize);
+        self.emit(Event::FanOut { execution_id: self.execution_id.clone(), text, total });
         Ok(())
     }
 

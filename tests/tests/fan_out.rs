@@ -358,3 +358,19 @@ fn secret_target_values_never_name_their_targets() {
     let shown = runbook(&["executions", "show", &parent_id, "--state-dir", &state, "--format", "json"]);
     assert!(!shown.stdout.contains("canary"), "{}", shown.stdout);
 }
+
+#[test]
+fn on_a_terminal_a_run_over_targets_draws_a_progress_bar_and_elsewhere_plain_lines() {
+    let scratch = Scratch::new("fan-bar");
+    let path = scratch.runbook("child.yaml", CHILD);
+    let targets = "Key=ParameterValues,Values=i-slow-1,i-slow-2,i-slow-3,i-bad-4,i-5,i-6";
+    let args =
+        ["--target-parameter-name", "InstanceId", "--targets", targets, "--max-concurrency", "2", "--max-errors", "3"];
+    let shown = runbook_tests::run_on_a_terminal(std::path::Path::new(&path), "fan-bar", &args, b"");
+    assert!(shown.contains("targets [") && shown.contains("/6 done"), "no bar: {shown}");
+    assert!(shown.contains("failed, ") && shown.contains(" running"), "{shown}");
+    // The lines say the same, and stay when the bar is gone.
+    assert!(shown.contains("target i-bad-4: Failed"), "{shown}");
+    let plain = fleet(&scratch, &["i-1", "i-2"], &[]);
+    assert!(!plain.stdout.contains("targets [") && !plain.stderr.contains("targets ["), "{}", plain.stderr);
+}

@@ -1516,6 +1516,8 @@ struct Printer<'w> {
     group: RefCell<Option<String>>,
     /// The top execution rolled back.
     rolled_back: std::cell::Cell<bool>,
+    /// On a terminal, a run over targets: done of total, failed, running, time left.
+    bar: RefCell<Option<indicatif::ProgressBar>>,
 }
 
 /// The control facts of a rollback (`x-rollback`, `runbook undo`), which are no game-day act.
@@ -1588,7 +1590,23 @@ impl<'w> Printer<'w> {
             controls: RefCell::default(),
             group: RefCell::default(),
             rolled_back: std::cell::Cell::default(),
+            bar: RefCell::default(),
         }
+    }
+
+    /// The progress bar of a run over `total` targets, on a terminal (lines go above it).
+    fn start_bar(&self, total: usize) {
+        if self.live.is_none() || self.bar.borrow().is_some() {
+            return;
+        }
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} targets [{bar:20}] {pos}/{len} done · {msg} · {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bar = indicatif::ProgressBar::new(total as u64).with_style(style).with_message("starting");
+        bar.enable_steady_tick(Duration::from_millis(100));
+        *self.bar.borrow_mut() = Some(bar);
     }
 
     fn set_live(&self, current: Option<Running>) {
@@ -1607,6 +1625,9 @@ impl<'w> Printer<'w> {
             live.stop.store(true, Ordering::Relaxed);
         }
         self.set_live(None);
+        if let Some(bar) = self.bar.borrow_mut().take() {
+            bar.finish_and_clear();
+        }
     }
 
     /// A step waits for a person: what it asks, and on a terminal how to answer.
@@ -1640,7 +1661,14 @@ impl<'w> Printer<'w> {
     fn line(&self, execution_id: &str, text: &str) {
         let depth = self.depth.borrow().get(execution_id).copied().unwrap_or(0);
         let elapsed = self.started.elapsed().as_secs_f64();
-        let _ = writeln!(self.out.borrow_mut(), "[{elapsed:>7.2}s] {}{text}", "  ".repeat(depth));
+        let write = || {
+            let _ = writeln!(self.out.borrow_mut(), "[{elapsed:>7.2}s] {}{text}", "  ".repeat(depth));
+        };
+        match self.bar.borrow().as_ref() {
+            // The bar steps aside while the line is written, then is drawn again below it.
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
     }
 
     fn summary(&self, finished: &exec::Finished, journal: &Store) {
@@ -1912,7 +1940,12 @@ impl Printer<'_> {
                 &format!("  {step} attempt {attempt} was interrupted when the engine stopped; it runs again"),
             ),
             Event::ChildLinked { .. } => {}
-            Event::FanOut { execution_id, text } => self.line(execution_id, &format!("⇉ {text}")),
+            Event::FanOut { execution_id, text, total } => {
+                self.line(execution_id, &format!("⇉ {text}"));
+                if let Some(total) = total {
+                    self.start_bar(*total);
+                }
+            }
             Event::Remote { execution_id, text } => self.line(execution_id, &format!("☁ {text}")),
             Event::TargetFinished {
                 execution_id,
@@ -1942,6 +1975,10 @@ impl Printer<'_> {
                     text.push_str(&format!(", about {left:.0} s left"));
                 }
                 self.line(execution_id, &text);
+                if let Some(bar) = self.bar.borrow().as_ref() {
+                    bar.set_position(done as u64);
+                    bar.set_message(format!("{failed} failed, {running} running"));
+                }
             }
             Event::ExecutionFinished { execution_id, status, duration_ms, .. } => {
                 if self.depth.borrow().get(execution_id).copied().unwrap_or(0) > 0 {

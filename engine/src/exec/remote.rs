@@ -145,6 +145,7 @@ pub async fn run(
         steps: HashMap::new(),
         children: HashMap::new(),
         targets: remote.targets.is_some(),
+        announced: false,
     };
     follower.restore()?;
     let result = follower.follow(cancel).await;
@@ -251,6 +252,8 @@ struct Follower<'f> {
     /// Children of a run over targets that ended, by id: their target.
     children: HashMap<String, String>,
     targets: bool,
+    /// The run over targets was announced (once SSM resolved its targets).
+    announced: bool,
 }
 
 /// What one poll found.
@@ -275,6 +278,7 @@ impl Follower<'_> {
             self.steps.insert(key, seen);
         }
         for event in self.engine.journal.events(execution_id)? {
+            self.announced |= event.kind == EventKind::Note && event.detail["targets"].is_u64();
             if event.kind == EventKind::ChildLinked
                 && let (Some(child), Some(target)) =
                     (event.detail["child_id"].as_str(), event.detail["target"].as_str())
@@ -451,6 +455,12 @@ impl Follower<'_> {
             let finished =
                 crate::timeline::Finished { record, attempt: Some(&mut seen.attempt), log: None, duration_ms };
             self.timeline.step_finished(finished)?;
+        }
+        if self.targets && !self.announced && observed.target_count > 0 {
+            self.announced = true;
+            let total = observed.target_count;
+            let text = format!("runs over {total} target{} on SSM", if total == 1 { "" } else { "s" });
+            self.timeline.fan_out(&text, json!({ "targets": total }))?;
         }
         for child in &observed.children {
             let id = child["AutomationExecutionId"].as_str().unwrap_or_default();
