@@ -68,6 +68,34 @@ fn fan_out(targets: usize, concurrency: u64, name: &str) -> Duration {
     took
 }
 
+/// The same work as plain durable runs, one target after another, each step committed on its
+/// own (a start and an end per step, as every local run commits them): the serial durable rate.
+fn plain_runs(targets: usize, name: &str) -> Duration {
+    let dir = scratch(name);
+    let path = dir.join("child.yaml");
+    std::fs::write(&path, CHILD).unwrap();
+    let supplied = vec![("Target".to_owned(), runbook::validate::Supplied::Text("t-0".into()))];
+    let prepared = exec::prepare(&path, supplied, true).map_err(|_| "prepares").unwrap();
+    let planned = runbook::plan::plan(&prepared.runbook);
+    let request = prepared.request(&planned);
+    let store = Store::Local(Journal::open(&dir.join("state")).unwrap());
+    let engine = exec::Engine::new(&store, &exec::Silent);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let start = Instant::now();
+    for i in 0..targets {
+        // As a run over targets gives each child its target: the runbook prepared once.
+        let parameters = [("Target".to_owned(), json!(format!("t-{i}")))].into_iter().collect();
+        let child = exec::Request { parameters, ..request.clone() };
+        let (_cancel, cancelled) = tokio::sync::watch::channel(exec::Interrupt::None);
+        let finished = runtime.block_on(exec::run(&child, &exec::Config::default(), &engine, cancelled)).unwrap();
+        assert_eq!(finished.status, Status::Success);
+    }
+    let took = start.elapsed();
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    took
+}
+
 /// The process's peak resident memory so far, in MB.
 fn peak_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -82,18 +110,26 @@ fn peak_mb() -> f64 {
 fn main() {
     println!("runs over targets: a {STEPS}-step child of local no-op actions per target, every step durable\n");
     let targets = 1_000;
+    let plain = plain_runs(targets, "plain");
     let serial = fan_out(targets, 1, "serial");
     let wide = fan_out(targets, 50, "wide");
     let rate = |took: Duration| (targets * STEPS) as f64 / took.as_secs_f64();
     println!(
-        "  {targets} targets one at a time     {:>7.2} s   {:>7.0} durable steps/s",
-        serial.as_secs_f64(),
-        rate(serial)
+        "  {targets} plain runs, one after another {:>7.2} s   {:>7.0} durable steps/s   (the serial durable rate)",
+        plain.as_secs_f64(),
+        rate(plain)
     );
     println!(
-        "  {targets} targets, 50 at once       {:>7.2} s   {:>7.0} durable steps/s   ({:.1}x)",
+        "  {targets} targets, MaxConcurrency 1     {:>7.2} s   {:>7.0} durable steps/s   ({:.1}x)",
+        serial.as_secs_f64(),
+        rate(serial),
+        rate(serial) / rate(plain)
+    );
+    println!(
+        "  {targets} targets, MaxConcurrency 50    {:>7.2} s   {:>7.0} durable steps/s   ({:.1}x; {:.1}x MaxConcurrency 1)",
         wide.as_secs_f64(),
         rate(wide),
+        rate(wide) / rate(plain),
         rate(wide) / rate(serial)
     );
     let before = peak_mb();

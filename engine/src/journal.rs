@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub use format::FORMAT;
-pub use locks::{Held, Lease};
+pub use locks::{Held, Lease, UnderParent};
 pub use memory::Memory;
 pub use record::{
     Answer, Attempt, Decision, Event, EventKind, Execution, Status, StepOutcome, StepRecord, WaitKind, WaitingOn, now,

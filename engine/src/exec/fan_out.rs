@@ -321,7 +321,8 @@ async fn run_grouped(
     // else the runbook's default), then its target's.
     let mut base = request.parameters.clone();
     base.retain(|name, _| !fan_out.targets.iter().any(|target| target.parameters.contains_key(name)));
-    let quiet = Engine { observer: &Silent, ..*engine };
+    // The parent's lease covers its children.
+    let quiet = Engine { observer: &Silent, locks: &journal::UnderParent, ..*engine };
     let mut order = unfinished
         .into_iter()
         .map(|index| (index, true))

@@ -314,6 +314,19 @@ fn open<'a>(
     Ok((timeline, lease, Opened::New(new_execution(request, config, &execution_id))))
 }
 
+/// The top-most execution above `execution`, if it has a parent.
+fn top_parent(journal: &dyn journal::JournalWrite, execution: &Execution) -> Result<Option<String>, Error> {
+    let mut top = None;
+    let mut parent = execution.parent_id.clone();
+    // Bounded: a record pointing in a circle must not hang the run.
+    for _ in 0..64 {
+        let Some(id) = parent else { break };
+        parent = journal.execution(&id)?.parent_id;
+        top = Some(id);
+    }
+    Ok(top)
+}
+
 /// The execution this run goes on with, if any: the one to resume or the one with this
 /// idempotency key, with the right to drive it.
 fn claim(
@@ -337,7 +350,14 @@ fn claim(
             now: request.hash.clone(),
         });
     }
-    let lease = engine.locks.acquire(&execution.id)?;
+    let mut lease = engine.locks.acquire(&execution.id)?;
+    // A child resumed on its own: its top-most parent's driver drives it too (a run over
+    // targets gives its children no lease of their own), so that one's lease is taken as well.
+    if config.parent.is_none()
+        && let Some(root) = top_parent(engine.journal, &execution)?
+    {
+        lease = lease.with(engine.locks.acquire(&root)?);
+    }
     // Another process may have moved it on between reading and locking.
     let execution = engine.journal.execution(&execution.id)?;
     if let Some(what) = engine.journal.missing_records(&execution.id)?

@@ -45,6 +45,46 @@ impl std::fmt::Debug for Lease {
     }
 }
 
+/// The children of a run over targets: the parent's lease is the right to drive them all (a
+/// lock file each would cost more than their steps). A child resumed on its own takes its
+/// top-most parent's lease as well (`exec`), so it cannot race the parent's driver.
+pub struct UnderParent;
+
+struct Nothing;
+
+impl Held for Nothing {
+    fn release(self: Box<Self>, _: bool) {}
+}
+
+impl super::Locks for UnderParent {
+    fn acquire(&self, _: &str) -> Result<Lease> {
+        Ok(Lease::new(Nothing))
+    }
+
+    fn is_held(&self, _: &str) -> bool {
+        false
+    }
+}
+
+/// Two leases held as one.
+struct Both(Lease, Lease);
+
+impl Held for Both {
+    fn release(self: Box<Self>, ended: bool) {
+        let Both(first, second) = *self;
+        first.release(ended);
+        // The other (a parent's) is only borrowed: its execution has not ended.
+        second.release(false);
+    }
+}
+
+impl Lease {
+    /// This lease and `other` (a parent's) held and given up together.
+    pub fn with(self, other: Lease) -> Lease {
+        Lease::new(Both(self, other))
+    }
+}
+
 /// A lock file held with `flock`.
 struct LockFile {
     file: File,

@@ -18,7 +18,8 @@ pub struct Journal {
     connection: Connection,
     dir: PathBuf,
     /// Group commit (runs over targets): writes held in one open transaction until `flush`.
-    group: std::cell::RefCell<Group>,
+    /// Boxed, so that a `Store` holding a journal stays small.
+    group: Box<std::cell::RefCell<Group>>,
 }
 
 /// The state of group commit.
@@ -33,6 +34,9 @@ struct Group {
     /// Each execution's record tally, written when the group ends (a file per execution and
     /// per commit would cost more than the commits: the tally only narrows a check).
     tallies: std::collections::HashMap<String, u64>,
+    /// Executions that ended in the group: once a checkpoint moved everything into the
+    /// database file, they need no tally.
+    ended: std::collections::HashSet<String>,
 }
 
 fn json_text(value: &Value) -> String {
@@ -97,10 +101,11 @@ impl Journal {
             self.connection.execute_batch("BEGIN IMMEDIATE")?;
             self.group.borrow_mut().open = true;
         }
-        self.connection.execute_batch("SAVEPOINT write")?;
+        // Prepared once: thousands of these run in a run over targets.
+        self.connection.prepare_cached("SAVEPOINT write")?.execute([])?;
         match change(&self.connection) {
             Ok(result) => {
-                self.connection.execute_batch("RELEASE write")?;
+                self.connection.prepare_cached("RELEASE write")?.execute([])?;
                 Ok(result)
             }
             Err(error) => {
@@ -496,6 +501,9 @@ impl JournalWrite for Journal {
             let detail = serde_json::json!({ "status": status });
             insert_event(transaction, execution_id, EventKind::Status, None, &detail)
         })?;
+        if ended && self.group.borrow().on > 0 {
+            self.group.borrow_mut().ended.insert(execution_id.to_owned());
+        }
         if ended && self.group.borrow().on == 0 {
             // At rest the database file alone holds everything: losing `journal.sqlite-wal`
             // then loses nothing. Another process reading now only delays it (best effort),
@@ -610,11 +618,25 @@ impl JournalWrite for Journal {
         }
         if last {
             self.flush()?;
-            let tallies = std::mem::take(&mut self.group.borrow_mut().tallies);
+            let (tallies, ended) = {
+                let mut group = self.group.borrow_mut();
+                (std::mem::take(&mut group.tallies), std::mem::take(&mut group.ended))
+            };
+            // Executions that ended need no tally once the database file holds everything;
+            // the others (and all, if another process kept the checkpoint from completing)
+            // get theirs.
+            let settled = self.checkpoint(&[]);
             for (execution_id, records) in tallies {
-                self.write_tally(&execution_id, Some(records));
+                if !(settled && ended.contains(&execution_id)) {
+                    self.write_tally(&execution_id, Some(records));
+                }
             }
-            self.checkpoint(&[]);
+            if settled {
+                // A tally an earlier process left (a resumed child) goes too.
+                for execution_id in ended {
+                    let _ = std::fs::remove_file(self.tally_path(&execution_id));
+                }
+            }
         }
         Ok(())
     }
@@ -638,14 +660,16 @@ impl JournalWrite for Journal {
 
 impl Journal {
     /// Moves the write-ahead log into the database file, and, where that completed, drops the
-    /// tallies of these executions (ended: the file alone holds them).
-    fn checkpoint(&self, ended: &[&str]) {
+    /// tallies of these executions (ended: the file alone holds them). Whether it completed.
+    fn checkpoint(&self, ended: &[&str]) -> bool {
         let busy = self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0));
-        if busy.is_ok_and(|busy| busy == 0) {
+        let settled = busy.is_ok_and(|busy| busy == 0);
+        if settled {
             for execution_id in ended {
                 let _ = std::fs::remove_file(self.tally_path(execution_id));
             }
         }
+        settled
     }
 
     /// Commits what group commit holds before a write of another kind (a named lock's own
