@@ -17,6 +17,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
@@ -136,22 +138,23 @@ struct Ended {
     child: Result<Finished, Error>,
 }
 
-type Running<'f> = Pin<Box<dyn Future<Output = Ended> + 'f>>;
+/// The children running: only those woken are polled again, so a wide window costs no more
+/// per step than a narrow one.
+type Running<'f> = FuturesUnordered<Pin<Box<dyn Future<Output = Ended> + 'f>>>;
 
 /// Waits for the first of `running` to end, and takes it out. Whenever every child waits (a
 /// sleep, a poll, a call in flight), what group commit holds is committed: nothing sits
 /// uncommitted while nothing would commit it.
-async fn first_ended(running: &mut Vec<Running<'_>>, journal: &dyn journal::JournalWrite) -> Ended {
-    std::future::poll_fn(|context| {
-        for at in 0..running.len() {
-            if let Poll::Ready(ended) = running[at].as_mut().poll(context) {
-                drop(running.swap_remove(at));
-                return Poll::Ready(ended);
-            }
+async fn first_ended(running: &mut Running<'_>, journal: &dyn journal::JournalWrite) -> Ended {
+    std::future::poll_fn(|context| match running.poll_next_unpin(context) {
+        Poll::Ready(Some(ended)) => Poll::Ready(ended),
+        // The caller never waits on an empty set; should it, nothing ends.
+        Poll::Ready(None) => Poll::Pending,
+        Poll::Pending => {
+            // A failed commit shows at the next write, which then fails its step.
+            let _ = journal.flush();
+            Poll::Pending
         }
-        // A failed commit shows at the next write, which then fails its step.
-        let _ = journal.flush();
-        Poll::Pending
     })
     .await
 }
@@ -329,7 +332,7 @@ async fn run_grouped(
         .chain((0..total).filter(|index| !done[*index]).map(|index| (index, false)).collect::<Vec<_>>());
     let mut resumes_left = scheduler.running;
     scheduler.running = 0;
-    let mut running: Vec<Running<'_>> = Vec::new();
+    let mut running: Running<'_> = FuturesUnordered::new();
     let mut cancelled = false;
     loop {
         if *cancel.borrow() >= Interrupt::Cancel && !cancelled {
