@@ -514,7 +514,7 @@ fn plan_command(
 ) -> anyhow::Result<u8> {
     let colour = args.color.resolve(terminal_colour);
     let aws = crate::aws::Aws::new(crate::aws::Settings::default());
-    args.path = run::named_document(args.path, &args.state, &aws, stderr)?;
+    args.path = run::named_document(args.path, &args.state, &aws, stderr)?.0;
     if let Some(out) = &args.out {
         return save_plan(&args, out, stdout, stderr, colour);
     }

@@ -297,6 +297,10 @@ pub enum Error {
     /// A run over targets that cannot run as asked.
     #[error("{0}")]
     Targets(String),
+    /// A run on SSM Automation that cannot be started or followed as asked, or an execution
+    /// that ran on SSM asked to run here (or the reverse).
+    #[error("{0}")]
+    Remote(String),
     /// `run --plan`: the saved plan no longer describes the world (Terraform's stale plan).
     #[error(transparent)]
     StalePlan(#[from] crate::plan::saved::Stale),
@@ -384,6 +388,7 @@ impl Error {
         match self {
             Error::Journal(error) => Fault::from(error),
             Error::Aws(_) | Error::Decision(_) => Fault::Environment,
+            Error::Remote(_) => Fault::Caller,
             Error::DryRunRecord { .. }
             | Error::NotWaiting(_)
             | Error::SecretNotKept { .. }

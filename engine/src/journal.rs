@@ -259,4 +259,9 @@ pub trait Locks {
     fn acquire(&self, execution_id: &str) -> Result<Lease>;
     /// Whether some process drives the execution right now.
     fn is_held(&self, execution_id: &str) -> bool;
+    /// Whether the children of a run over targets may run under their parent's lease
+    /// ([`UnderParent`]) instead of each taking its own.
+    fn children_share_lease(&self) -> bool {
+        false
+    }
 }

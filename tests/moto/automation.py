@@ -643,6 +643,10 @@ def send_automation_signal(request, caller):
             comment = " ".join(payload.get("Comment") or [])
             failure = f"step {record['StepName']} was rejected" + (f": {comment}" if comment else "")
             finish_step(execution, record, failure=failure)
+        elif signal == "Approve" and approvals_left(execution, record) > 1:
+            # MinRequiredApprovals: the step waits for the rest (each signal counts as one
+            # approver here; AWS counts distinct approvers).
+            record["_approvals"] = record.get("_approvals", 0) + 1
         else:
             finish_step(execution, record)
     elif signal == "StartStep" and execution.waiting_for_start and execution.status == "Waiting":
@@ -655,6 +659,16 @@ def send_automation_signal(request, caller):
         raise Failure("InvalidAutomationSignalException",
                       f"no step of automation execution {execution.id} waits for a {signal} signal")
     return {}
+
+
+def approvals_left(execution, record):
+    """How many approvals the waiting approve step still needs, this one included."""
+    step = next((step for step in execution.steps if step.get("name") == record["StepName"]), {})
+    try:
+        needed = int((step.get("inputs") or {}).get("MinRequiredApprovals", 1))
+    except (TypeError, ValueError):
+        needed = 1
+    return needed - record.get("_approvals", 0)
 
 
 def stop_automation_execution(request, caller):

@@ -367,8 +367,9 @@ fn on_a_terminal_a_run_over_targets_draws_a_progress_bar_and_elsewhere_plain_lin
     let args =
         ["--target-parameter-name", "InstanceId", "--targets", targets, "--max-concurrency", "2", "--max-errors", "3"];
     let shown = runbook_tests::run_on_a_terminal(std::path::Path::new(&path), "fan-bar", &args, b"");
+    // Drawn from the start (how often it is drawn again depends on the clock, so no more is
+    // asked of it).
     assert!(shown.contains("targets [") && shown.contains("/6 done"), "no bar: {shown}");
-    assert!(shown.contains("failed, ") && shown.contains(" running"), "{shown}");
     // The lines say the same, and stay when the bar is gone.
     assert!(shown.contains("target i-bad-4: Failed"), "{shown}");
     let plain = fleet(&scratch, &["i-1", "i-2"], &[]);

@@ -236,7 +236,7 @@ mainSteps:
     );
     let name = "Runbook-Published-Attachments";
     let output = moto.runbook(&scratch, &["publish", &path, "--name", name]);
-    assert_eq!(output.code, 3, "{}", output.stderr);
+    assert_eq!(output.code, 2, "{}", output.stderr);
     assert!(output.stderr.contains("give --attachments s3://BUCKET/PREFIX"), "{}", output.stderr);
     moto.boto3("boto3.client('s3').create_bucket(Bucket='runbook-attachments')\nemit(1)");
     let output =
@@ -624,4 +624,138 @@ fn approve_with_no_continue_sends_the_signal_and_a_later_resume_follows_on() {
     assert_eq!(resumed.code, 0, "{}{}", resumed.stdout, resumed.stderr);
     let (_, finished) = events(&resumed);
     assert_eq!(finished["status"], "Success");
+}
+
+#[test]
+fn an_approval_that_needs_two_approvers_is_signalled_once_from_here() {
+    let Some(moto) = moto("an_approval_that_needs_two_approvers_is_signalled_once_from_here") else { return };
+    let scratch = Scratch::new("ssm-remote-two-approvers");
+    let two = APPROVAL.replace(
+        "inputs: {Approvers: ['arn:aws:iam::123456789012:user/ops'], Message: 'Go ahead?'}",
+        "inputs: {Approvers: ['arn:aws:iam::123456789012:user/a', 'arn:aws:iam::123456789012:user/b'], \
+         MinRequiredApprovals: 2}",
+    );
+    let path = scratch.runbook("approval.yaml", &two);
+    let name = "Runbook-Remote-TwoApprovers";
+    let mut command = moto.command(&scratch);
+    command
+        .args(["run", &path, "--on", "ssm", "--name", name, "--approve", "--poll-interval", "0.05", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    let execution = || {
+        moto.boto3(&format!(
+            "ids = [e['AutomationExecutionId'] for e in boto3.client('ssm').describe_automation_executions(\
+             Filters=[{{'Key': 'DocumentNamePrefix', 'Values': ['{name}']}}])['AutomationExecutionMetadataList']]\n\
+             emit(ids[0] if ids else '')"
+        ))
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    };
+    runbook_tests::wait_until("the execution started", || !execution().is_empty());
+    let id = execution();
+    let signals = || automation_calls(moto, "SendAutomationSignal", "AutomationExecutionId", &id).len();
+    runbook_tests::wait_until("the follower approved", || signals() == 1);
+    // The step still waits for a second approver: the follower goes on polling, without
+    // approving again. Enough polls for a second signal to show if one were sent.
+    let polls = || automation_calls(moto, "DescribeAutomationStepExecutions", "AutomationExecutionId", &id).len();
+    let before = polls();
+    runbook_tests::wait_until("the follower polled on", || polls() >= before + 6);
+    assert_eq!(signals(), 1, "approved once from here");
+    // A second approver, in the console.
+    moto.boto3(&format!(
+        "boto3.client('ssm').send_automation_signal(AutomationExecutionId='{id}', SignalType='Approve')\nemit(1)"
+    ));
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(signals(), 2, "ours and the console's");
+}
+
+#[test]
+fn sixty_steps_on_ssm_come_back_over_several_pages() {
+    let Some(moto) = moto("sixty_steps_on_ssm_come_back_over_several_pages") else { return };
+    let scratch = Scratch::new("ssm-remote-pages");
+    let steps: String =
+        (0..60).map(|i| format!("  - {{name: s{i}, action: aws:sleep, inputs: {{Duration: PT1S}}}}\n")).collect();
+    let path = scratch.runbook("long.yaml", &format!("schemaVersion: '0.3'\nmainSteps:\n{steps}"));
+    let name = "Runbook-Remote-Pages";
+    let output = moto.runbook(
+        &scratch,
+        &["run", &path, "--on", "ssm", "--name", name, "--poll-interval", "0.05", "--format", "json"],
+    );
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let (events, _) = events(&output);
+    let finished: Vec<&str> =
+        events.iter().filter(|e| e["event"] == "step_finished").map(|e| e["step"].as_str().unwrap()).collect();
+    assert_eq!(finished.len(), 60);
+    assert_eq!((finished[0], finished[59]), ("s0", "s59"));
+    let id = automation_id_of(&events);
+    let paged = automation_calls(moto, "DescribeAutomationStepExecutions", "AutomationExecutionId", &id);
+    assert!(paged.iter().any(|r| r["NextToken"].is_string()), "a second page was asked for");
+}
+
+#[test]
+fn target_maps_on_ssm_run_one_child_per_map() {
+    let Some(moto) = moto("target_maps_on_ssm_run_one_child_per_map") else { return };
+    let scratch = Scratch::new("ssm-remote-maps");
+    let path = scratch.runbook("remote.yaml", REMOTE);
+    let maps = scratch.runbook("maps.yaml", "- {Who: [alpha]}\n- {Who: [beta], Count: ['3']}\n");
+    let name = "Runbook-Remote-Maps";
+    let output = moto.runbook(
+        &scratch,
+        &[
+            "run",
+            &path,
+            "--on",
+            "ssm",
+            "--name",
+            name,
+            "--target-maps",
+            &maps,
+            "--poll-interval",
+            "0.05",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let (events, finished) = events(&output);
+    assert_eq!(finished["status"], "Success");
+    let start = &automation_calls(moto, "StartAutomationExecution", "DocumentName", name)[0];
+    assert_eq!(start["TargetMaps"], serde_json::json!([{"Who": ["alpha"]}, {"Who": ["beta"], "Count": ["3"]}]));
+    let announced = events.iter().find(|e| e["event"] == "fan_out").expect("the run over targets is announced");
+    assert_eq!(announced["total"], 2);
+    assert_eq!(events.iter().filter(|e| e["event"] == "target_finished").count(), 2);
+}
+
+#[test]
+fn approve_goes_on_with_a_child_that_lives_only_in_ssm() {
+    let Some(moto) = moto("approve_goes_on_with_a_child_that_lives_only_in_ssm") else { return };
+    let scratch = Scratch::new("ssm-approve-child");
+    let name = "Runbook-Greeting-AfterApproval";
+    put_document(moto, name, &greeting("hey"), "YAML");
+    let parent = scratch.runbook(
+        "parent.yaml",
+        &format!(
+            "schemaVersion: '0.3'
+mainSteps:
+  - name: approve
+    action: aws:approve
+    inputs: {{Approvers: ['arn:aws:iam::123456789012:user/ops']}}
+  - name: child
+    action: aws:executeAutomation
+    inputs: {{DocumentName: {name}, RuntimeParameters: {{Who: [team]}}}}
+outputs: [child.Output]
+"
+        ),
+    );
+    let output = moto.runbook(&scratch, &["run", &parent]);
+    assert_eq!(output.code, 7, "{}{}", output.stdout, output.stderr);
+    let execution_id = runbook_tests::only_execution_id(&scratch);
+    let approved = moto.runbook(&scratch, &["approve", &execution_id, "--format", "json"]);
+    assert_eq!(approved.code, 0, "{}{}", approved.stdout, approved.stderr);
+    let (_, finished) = events(&approved);
+    assert_eq!(finished["outputs"]["child.Output"], serde_json::json!(["hey team"]));
 }

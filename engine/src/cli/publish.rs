@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
@@ -105,6 +105,10 @@ pub fn ready(
     let folder = path.parent().unwrap_or(Path::new("."));
     let mut attachments = Vec::new();
     for file in validated.runbook.as_ref().map(|runbook| runbook.files.as_slice()).unwrap_or_default() {
+        // A file beside the runbook, never one elsewhere on this machine.
+        if file.name.contains(['/', '\\']) || file.name.starts_with('.') {
+            bail!(UsageError(format!("attachment `{}` must name a file beside the runbook", file.name)));
+        }
         let local = folder.join(&file.name);
         let bytes = std::fs::read(&local)
             .with_context(|| format!("failed to read attachment {} (beside the runbook)", local.display()))?;
@@ -123,7 +127,12 @@ pub fn publish_ready(ready: &Ready, target: &PublishTarget, aws: &crate::aws::Aw
         attachments_url: target.attachments.as_deref(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    Ok(runtime.block_on(publish::publish(aws, &document))?)
+    match runtime.block_on(publish::publish(aws, &document)) {
+        Ok(published) => Ok(published),
+        // The caller's to give: a usage error.
+        Err(error @ publish::Error::NoAttachmentsPlace { .. }) => Err(UsageError(error.to_string()).into()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 pub fn publish_command(args: PublishArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> anyhow::Result<u8> {

@@ -195,7 +195,11 @@ pub struct RunArgs {
         value_enum,
         default_value_t = RunOn::Local,
         help_heading = "Runs on SSM",
-        conflicts_with_all = ["dry_run", "plan", "lock", "from", "outputs_from", "to", "only", "skip", "mock"],
+        conflicts_with_all = [
+            "dry_run", "plan", "lock", "from", "outputs_from", "to", "only", "skip", "mock", "inject_failure",
+            "inject_timeout", "inject_delay", "cancel_at", "confirm_each", "pause_before", "rerun",
+            "accept_lost_records",
+        ],
     )]
     on: RunOn,
     #[command(flatten)]
@@ -651,16 +655,26 @@ pub fn run_command(
         Some(plan_path) => Some(read_saved_plan(plan_path, &mut path, &mut supplied)?),
         None => None,
     };
-    let Some(path) = path else { bail!(UsageError("give the runbook FILE".into())) };
-    let mut remote = match (&resume, &journal) {
+    let Some(given_path) = path else { bail!(UsageError("give the runbook FILE".into())) };
+    // An execution found again (resumed, or by its key) goes on where it ran: here, or on SSM.
+    let found = match (&resume, &args.idempotency_key, &journal) {
+        (Some(id), _, Some(_)) => Some(id.clone()),
+        (None, Some(key), Some(journal)) => journal.find_by_key(key)?.map(|execution| execution.id),
+        _ => None,
+    };
+    let mut remote = match (&found, &journal) {
         (Some(id), Some(journal)) => exec::remote::recorded(journal.journal(), id)?,
         _ => None,
     };
-    if remote.is_none() && args.on == RunOn::Ssm {
-        remote = Some(run_on_ssm(&args, &path, stdout, stderr)?);
+    if let Some(id) = &found
+        && remote.is_none()
+        && args.on == RunOn::Ssm
+    {
+        bail!(UsageError(format!("execution {id} ran here, not on SSM: go on with it without --on ssm")));
     }
-    let path = named_document(path, &args.state, &args.engine.config()?.aws, stderr)?;
-    if args.targets.given() && remote.is_none() {
+    let on_ssm = remote.is_some() || args.on == RunOn::Ssm;
+    let (path, fetched) = named_document(given_path.clone(), &args.state, &args.engine.config()?.aws, stderr)?;
+    if args.targets.given() && !on_ssm {
         // The runbook as written, to resolve and type the targets by.
         let written = match exec::prepare(&path, supplied.clone(), false) {
             Ok(written) => written,
@@ -679,7 +693,8 @@ pub fn run_command(
         }
     }
     // On SSM, the target parameter is SSM's to give.
-    let required = args.dry_run.is_none() && remote.as_ref().is_none_or(|remote| remote.targets.is_none());
+    let ssm_targets = remote.as_ref().map_or(on_ssm && args.targets.given(), |remote| remote.targets.is_some());
+    let required = args.dry_run.is_none() && !ssm_targets;
     let prepared = match exec::prepare(&path, supplied, required) {
         Ok(prepared) => prepared,
         Err(PrepareError::Io(error)) => return Err(error).context("failed to read the runbook"),
@@ -687,6 +702,13 @@ pub fn run_command(
             return super::report_invalid(&validated, args.format == RunFormat::Json, colour, stdout, stderr);
         }
     };
+    // Published (when given as a file) only once the runbook and its values are known good.
+    if remote.is_none() && args.on == RunOn::Ssm {
+        remote = match run_on_ssm(&args, &given_path, fetched, stdout, stderr)? {
+            Ok(remote) => Some(remote),
+            Err(code) => return Ok(code),
+        };
+    }
     let planned = plan::plan(&prepared.runbook);
     if args.dry_run.is_some() {
         return dry_run_command(&args, &prepared, &planned, journal.as_ref(), stdout);
@@ -713,6 +735,11 @@ pub fn run_command(
     }
     let Some(journal) = journal else { unreachable!("a real run opens the journal") };
     let (controls, given_secrets) = game_day_controls(&args, &journal, &planned)?;
+    if remote.is_some() && (!controls.is_empty() || !args.rerun.is_empty() || args.accept_lost_records) {
+        bail!(UsageError(
+            "game-day controls, --rerun and --accept-lost-records act on local runs; this one runs on SSM".into()
+        ));
+    }
     controls.check(&planned).map_err(UsageError)?;
     let mut config = exec::Config {
         resume,
@@ -745,29 +772,30 @@ pub fn run_command(
     drive(&prepared.request(&planned), &config, &journal, &report, stdout, stderr)
 }
 
-/// `run --on ssm`: the document to start, published first when FILE is a file.
+/// `run --on ssm`: the document to start: `ssm:NAME` at the version fetched (what the plan
+/// here is), or FILE published first; `Err(code)` after saying why FILE cannot be published.
 fn run_on_ssm(
     args: &RunArgs,
     path: &std::path::Path,
+    fetched: Option<crate::ssm::documents::Fetched>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
-) -> anyhow::Result<exec::remote::Remote> {
+) -> anyhow::Result<Result<exec::remote::Remote, u8>> {
     let targets = args.targets.to_api()?;
-    if let Some(reference) = path.to_str().and_then(crate::ssm::documents::Reference::parse) {
-        let reference = reference.map_err(|error| UsageError(error.to_string()))?;
-        return Ok(exec::remote::Remote::new(reference.name, reference.version, targets));
+    if let Some(fetched) = fetched {
+        return Ok(Ok(exec::remote::Remote::new(fetched.name, Some(fetched.version), targets)));
     }
     let json = args.format == RunFormat::Json;
     let ready = match super::publish::ready(path, &args.publish, json, stdout, stderr)? {
         Ok(ready) => ready,
-        Err(_) => bail!(UsageError(format!("{} cannot run on SSM as it is (see above)", path.display()))),
+        Err(code) => return Ok(Err(code)),
     };
     for warning in &ready.warnings {
         writeln!(stderr, "warning: {warning}")?;
     }
     let published = super::publish::publish_ready(&ready, &args.publish, &args.engine.config()?.aws)?;
     writeln!(stderr, "{} version {} ({})", ready.name, published.version(), published.action())?;
-    Ok(exec::remote::Remote::new(ready.name, Some(published.version().to_owned()), targets))
+    Ok(Ok(exec::remote::Remote::new(ready.name, Some(published.version().to_owned()), targets)))
 }
 
 /// FILE as given, or for `ssm:NAME[:VERSION]`, the document fetched from SSM into the cache
@@ -777,15 +805,15 @@ pub fn named_document(
     state: &StateArgs,
     aws: &crate::aws::Aws,
     stderr: &mut dyn Write,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<(PathBuf, Option<crate::ssm::documents::Fetched>)> {
     use crate::ssm::documents;
-    let Some(reference) = path.to_str().and_then(documents::Reference::parse) else { return Ok(path) };
+    let Some(reference) = path.to_str().and_then(documents::Reference::parse) else { return Ok((path, None)) };
     let reference = reference.map_err(|error| UsageError(error.to_string()))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let fetched = runtime.block_on(documents::fetch(aws, &state.documents_dir(), &reference))?;
     let how = if fetched.cached { "cached" } else { "fetched" };
     writeln!(stderr, "{reference}: version {} {how} as {}", fetched.version, fetched.path.display())?;
-    Ok(fetched.path)
+    Ok((fetched.path.clone(), Some(fetched)))
 }
 
 /// `run --plan`: the saved plan read (refused when edited), its runbook and parameters taken,
@@ -1414,6 +1442,7 @@ pub fn undo_command(args: UndoArgs, stdout: &mut dyn Write, stderr: &mut dyn Wri
         force: args.force,
         rerun: args.rerun.clone(),
         wait: wait_mode(false),
+        documents: Some(args.state.documents_dir()),
         ..args.engine.config()?
     };
     let report =
@@ -1480,7 +1509,12 @@ pub fn decide_command(
         Err(error) => bail!("cannot continue {}: {error}", top.id),
     };
     let planned = plan::plan(&prepared.runbook);
-    let config = exec::Config { resume: Some(top.id.clone()), wait: wait_mode(false), ..args.engine.config()? };
+    let config = exec::Config {
+        resume: Some(top.id.clone()),
+        wait: wait_mode(false),
+        documents: Some(args.state.documents_dir()),
+        ..args.engine.config()?
+    };
     let remote = exec::remote::recorded(journal.journal(), &top.id)?;
     let report = Report {
         undo: false,
@@ -1962,7 +1996,7 @@ impl Printer<'_> {
                 let done = succeeded + failed;
                 let elapsed = self.started.elapsed().as_secs_f64();
                 // What is left to finish, at the rate targets have finished so far.
-                let left = elapsed / done.max(1) as f64 * (total - done) as f64;
+                let left = elapsed / done.max(1) as f64 * total.saturating_sub(done) as f64;
                 let mut text = format!("{mark} target {target}: {status}");
                 if !child_id.is_empty() {
                     text.push_str(&format!(" (execution {child_id})"));

@@ -228,11 +228,7 @@ async fn run_grouped(
         redactor.extend(runbook.secret_values(target.parameters.iter().map(|(n, v)| (n.as_str(), v))));
     }
     // The one to resume: named, or found by its key (a resumed step's run over targets).
-    let existing = match (&config.resume, &config.idempotency_key) {
-        (Some(id), _) => Some(engine.journal.execution(id)?),
-        (None, Some(key)) => engine.journal.find_by_key(key)?,
-        (None, None) => None,
-    };
+    let existing = super::runner::existing(config, engine.journal)?;
     if let Some(execution) = existing.as_ref().filter(|execution| execution.status.is_terminal()) {
         let outputs = execution.outputs.clone().unwrap_or(Value::Null);
         return Ok(Finished {
@@ -255,7 +251,7 @@ async fn run_grouped(
     }
     let (parent_id, lease) = match &existing {
         Some(execution) => {
-            let lease = engine.locks.acquire(&execution.id)?;
+            let lease = super::runner::lease_for(engine, config, execution)?;
             (execution.id.clone(), lease)
         }
         None => {
@@ -324,8 +320,11 @@ async fn run_grouped(
     // else the runbook's default), then its target's.
     let mut base = request.parameters.clone();
     base.retain(|name, _| !fan_out.targets.iter().any(|target| target.parameters.contains_key(name)));
-    // The parent's lease covers its children.
-    let quiet = Engine { observer: &Silent, locks: &journal::UnderParent, ..*engine };
+    // The parent's lease covers its children, where the store allows (the S3 store fences each
+    // execution's writes by its own driver, so its children keep theirs).
+    let locks: &dyn journal::Locks =
+        if engine.locks.children_share_lease() { &journal::UnderParent } else { engine.locks };
+    let quiet = Engine { observer: &Silent, locks, ..*engine };
     let mut order = unfinished
         .into_iter()
         .map(|index| (index, true))

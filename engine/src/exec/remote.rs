@@ -104,27 +104,37 @@ pub async fn run(
     remote: &Remote,
 ) -> Result<Finished, Error> {
     let started = tokio::time::Instant::now();
-    let existing = match (&config.resume, &config.idempotency_key) {
-        (Some(id), _) => Some(engine.journal.execution(id)?),
-        (None, Some(key)) => engine.journal.find_by_key(key)?,
-        (None, None) => None,
+    let existing = super::runner::existing(config, engine.journal)?;
+    let (execution_id, lease) = match &existing {
+        Some(execution) => (execution.id.clone(), super::runner::lease_for(engine, config, execution)?),
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            let lease = engine.locks.acquire(&id)?;
+            (id, lease)
+        }
+    };
+    // Read again under the lease: another follower may have ended it meanwhile.
+    let existing = match existing {
+        Some(execution) => Some(engine.journal.execution(&execution.id)?),
+        None => None,
     };
     if let Some(execution) = existing.as_ref().filter(|execution| execution.status.is_terminal()) {
         let outputs = execution.outputs.clone().unwrap_or(Value::Null);
         let (execution_id, status) = (execution.id.clone(), execution.status);
         return Ok(Finished { execution_id, status, outputs, failed_steps: Vec::new(), duration_ms: 0 });
     }
-    let execution_id = existing.as_ref().map_or_else(|| uuid::Uuid::new_v4().to_string(), |e| e.id.clone());
-    let lease = engine.locks.acquire(&execution_id)?;
+    // The recorded run wins on a resume: the same document, token and targets. An execution
+    // that ran here is not followed on SSM.
+    let remote = match &existing {
+        Some(execution) => recorded(engine.journal, &execution.id)?.ok_or_else(|| {
+            Error::Remote(format!("execution {} ran here, not on SSM: resume it without --on ssm", execution.id))
+        })?,
+        None => remote.clone(),
+    };
     let mut redactor = config.secrets.clone();
     let runbook = request.plan.runbook;
     redactor.extend(runbook.secret_values(request.parameters.iter().map(|(n, v)| (n.as_str(), v))));
     let timeline = Timeline::new(&execution_id, engine.journal, engine.observer, redactor);
-    // The recorded run wins on a resume: the same document, token and targets.
-    let remote = match &existing {
-        Some(execution) => recorded(engine.journal, &execution.id)?.unwrap_or_else(|| remote.clone()),
-        None => remote.clone(),
-    };
     match &existing {
         Some(_) => timeline.resumed(&request.path.display().to_string(), None)?,
         None => {
@@ -132,46 +142,62 @@ pub async fn run(
             timeline.created(&execution, &json!({ "remote": remote }))?;
         }
     }
+    let mut ssm = Ssm { aws: &config.aws, timeline: &timeline, cancel, handled: Interrupt::None };
     let automation_id = match automation_id(engine.journal, &execution_id)? {
-        Some(id) => id,
-        None => start(request, config, &timeline, &remote).await?,
+        Some(id) => Some(id),
+        None => start(request, &mut ssm, &remote).await?,
     };
-    let mut follower = Follower {
-        request,
-        config,
-        engine,
-        timeline: &timeline,
-        automation_id: &automation_id,
-        steps: HashMap::new(),
-        children: HashMap::new(),
-        targets: remote.targets.is_some(),
-        announced: false,
+    let ended = match &automation_id {
+        Some(automation_id) => {
+            let mut follower = Follower::new(request, config, engine, &timeline, automation_id, &remote);
+            follower.restore()?;
+            follower.follow(&mut ssm).await.map(|ended| (ended, follower.failed_steps()))
+        }
+        // Interrupted before SSM answered the start.
+        None => Ok((Ended::StoppedFollowing, Vec::new())),
     };
-    follower.restore()?;
-    let result = follower.follow(cancel).await;
-    let (status, outputs) = match result {
+    let (ended, failed_steps) = match ended {
         Ok(ended) => ended,
         Err(error) => {
             lease.release(false);
             return Err(error);
         }
     };
-    let failed_steps = follower.failed_steps();
     let duration_ms = started.elapsed().as_millis() as u64;
-    let outputs = timeline.finished(status, &outputs, &failed_steps, duration_ms)?;
+    let followed_to_end = matches!(ended, Ended::Status(..));
+    let (status, outputs) = match ended {
+        Ended::Status(status, outputs) => (status, timeline.finished(status, &outputs, &failed_steps, duration_ms)?),
+        // The execution goes on in AWS (being cancelled): the record stays resumable, and
+        // the exit status says it was cancelled here.
+        Ended::StoppedFollowing => {
+            let text = match &automation_id {
+                Some(id) => format!("stopped following; execution {id} goes on in AWS until it is cancelled"),
+                None => "stopped before SSM answered the start; `runbook run --resume` follows it if it started \
+                         (the same token starts nothing new)"
+                    .to_owned(),
+            };
+            timeline.remote(&text, json!({}))?;
+            timeline.stopped(&text)?;
+            (Status::Cancelled, Value::Null)
+        }
+    };
     engine.journal.flush()?;
-    lease.release(status.is_terminal());
+    lease.release(status.is_terminal() && followed_to_end);
     Ok(Finished { execution_id, status, outputs, failed_steps, duration_ms })
 }
 
+/// How following ended.
+enum Ended {
+    /// The execution ended in SSM, or waits for a person nobody here may be: its status and
+    /// outputs.
+    Status(Status, Value),
+    /// A second Ctrl-C: this process stops following; the execution goes on in AWS.
+    StoppedFollowing,
+}
+
 /// Sends the start (the token makes a second send find the first execution), and records the
-/// id SSM gives it.
-async fn start(
-    request: &Request<'_>,
-    config: &Config,
-    timeline: &Timeline<'_>,
-    remote: &Remote,
-) -> Result<String, Error> {
+/// id SSM gives it; `None` when interrupted before SSM answered.
+async fn start(request: &Request<'_>, ssm: &mut Ssm<'_>, remote: &Remote) -> Result<Option<String>, Error> {
     let mut params = json!({
         "DocumentName": remote.document,
         "ClientToken": remote.client_token,
@@ -185,50 +211,96 @@ async fn start(
             params[name] = value.clone();
         }
     }
-    let answer =
-        with_reconnects(timeline, || config.aws.request("ssm", "StartAutomationExecution", params.clone())).await?;
+    let Some(answer) = ssm.call("StartAutomationExecution", &params).await? else { return Ok(None) };
     let Some(id) = answer["AutomationExecutionId"].as_str().filter(|id| !id.is_empty()) else {
-        return Err(Error::Aws("StartAutomationExecution answered without an AutomationExecutionId".into()));
+        return Err(Error::Remote("StartAutomationExecution answered without an AutomationExecutionId".into()));
     };
-    let region = config.aws.region().await.unwrap_or_default();
+    let region = ssm.aws.region().await.unwrap_or_default();
     let text = format!("started on SSM Automation as {id} ({} in {region})", remote.document);
-    timeline.remote(&text, json!({ "automation_execution_id": id, "region": region }))?;
-    Ok(id.to_owned())
+    ssm.timeline.remote(&text, json!({ "automation_execution_id": id, "region": region }))?;
+    Ok(Some(id.to_owned()))
 }
 
-/// Calls `call` until it answers, riding out a lost connection or throttling for up to
-/// [`RECONNECT_FOR`] with backoff (said once in the timeline); other errors end the follow.
-async fn with_reconnects<F, Fut>(timeline: &Timeline<'_>, mut call: F) -> Result<Value, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Value, aws::Error>>,
-{
-    let mut wait = Duration::from_millis(250);
-    let mut lost_since: Option<tokio::time::Instant> = None;
-    loop {
-        match call().await {
-            Ok(answer) => {
-                if lost_since.is_some() {
-                    timeline.remote("reached SSM again; following the same execution", json!({}))?;
-                }
-                return Ok(answer);
+/// SSM's API as a follower calls it: every call rides out a lost connection or throttling
+/// for up to [`RECONNECT_FOR`] with backoff (said in the timeline), and gives way (`None`)
+/// as soon as an interrupt beyond the one already handled arrives.
+struct Ssm<'f> {
+    aws: &'f aws::Aws,
+    timeline: &'f Timeline<'f>,
+    cancel: watch::Receiver<Interrupt>,
+    /// The interrupt already acted on (a cancel once the stop is sent).
+    handled: Interrupt,
+}
+
+impl Ssm<'_> {
+    fn interrupted(&self) -> bool {
+        *self.cancel.borrow() > self.handled
+    }
+
+    async fn call(&mut self, api: &str, params: &Value) -> Result<Option<Value>, Error> {
+        let mut wait = Duration::from_millis(250);
+        let mut lost_since: Option<tokio::time::Instant> = None;
+        loop {
+            if self.interrupted() {
+                return Ok(None);
             }
-            Err(error) if error.is_transient() => {
-                let since = *lost_since.get_or_insert_with(|| {
-                    let text = format!("lost SSM ({error}); trying again for up to {} s", RECONNECT_FOR.as_secs());
-                    let _ = timeline.remote(&text, json!({}));
-                    tokio::time::Instant::now()
-                });
-                if since.elapsed() > RECONNECT_FOR {
-                    return Err(Error::Aws(format!(
-                        "{error} (for {} s; the execution goes on in AWS: follow it again with runbook run --resume)",
-                        RECONNECT_FOR.as_secs()
-                    )));
+            match self.aws.request("ssm", api, params.clone()).await {
+                Ok(answer) => {
+                    if lost_since.is_some() {
+                        self.timeline.remote("reached SSM again; following the same execution", json!({}))?;
+                    }
+                    return Ok(Some(answer));
                 }
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(10));
+                Err(error) if error.is_transient() => {
+                    let since = match lost_since {
+                        Some(since) => since,
+                        None => {
+                            let text =
+                                format!("lost SSM ({error}); trying again for up to {} s", RECONNECT_FOR.as_secs());
+                            self.timeline.remote(&text, json!({}))?;
+                            *lost_since.insert(tokio::time::Instant::now())
+                        }
+                    };
+                    if since.elapsed() > RECONNECT_FOR {
+                        return Err(Error::Aws(format!(
+                            "{error} (for {} s; the execution goes on in AWS: follow it again with `runbook run \
+                             --resume`)",
+                            RECONNECT_FOR.as_secs()
+                        )));
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = self.cancel.changed() => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+                Err(error) => return Err(Error::Aws(error.to_string())),
             }
-            Err(error) => return Err(Error::Aws(error.to_string())),
+        }
+    }
+
+    /// Every page of a listing: the items under `field` of each.
+    async fn pages(&mut self, api: &str, params: Value, field: &str) -> Result<Option<Vec<Value>>, Error> {
+        let mut params = params;
+        let mut items = Vec::new();
+        loop {
+            let Some(page) = self.call(api, &params).await? else { return Ok(None) };
+            items.extend(page[field].as_array().cloned().unwrap_or_default());
+            match page["NextToken"].as_str().filter(|token| !token.is_empty()) {
+                Some(token) => params["NextToken"] = json!(token),
+                None => return Ok(Some(items)),
+            }
+        }
+    }
+
+    /// Waits `wait`, or less if an interrupt arrives.
+    async fn pause(&mut self, wait: Duration) {
+        if self.interrupted() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = self.cancel.changed() => {}
         }
     }
 }
@@ -240,19 +312,24 @@ struct Seen {
     started: tokio::time::Instant,
 }
 
+/// Puts what SSM reports of one execution into its timeline, poll by poll.
 struct Follower<'f> {
     request: &'f Request<'f>,
     config: &'f Config,
     engine: &'f Engine<'f>,
     timeline: &'f Timeline<'f>,
     automation_id: &'f str,
-    /// By step name and how many times it ran before (SSM lists step executions in the order
-    /// they started), so a resumed follower knows the ones already in the timeline.
-    steps: HashMap<String, Seen>,
+    /// By step name and visit (SSM lists step executions in the order they started), so a
+    /// resumed follower knows the ones already in the timeline.
+    steps: HashMap<(String, u32), Seen>,
+    /// The step visits whose wait was answered from here: not answered twice.
+    signalled: std::collections::HashSet<(String, u32)>,
     /// Children of a run over targets that ended, by id: their target.
     children: HashMap<String, String>,
-    targets: bool,
-    /// The run over targets was announced (once SSM resolved its targets).
+    /// How many targets the run was started over, as far as the start says (SSM resolves
+    /// tags itself, and may truncate the list it reports).
+    targets: Option<usize>,
+    /// The run over targets was announced (once its count is known).
     announced: bool,
 }
 
@@ -266,16 +343,53 @@ struct Observed {
     target_count: usize,
 }
 
-impl Follower<'_> {
+/// A step SSM reports waiting for a signal.
+struct WaitingStep {
+    name: String,
+    iteration: u32,
+    action: String,
+}
+
+impl<'f> Follower<'f> {
+    fn new(
+        request: &'f Request<'f>,
+        config: &'f Config,
+        engine: &'f Engine<'f>,
+        timeline: &'f Timeline<'f>,
+        automation_id: &'f str,
+        remote: &Remote,
+    ) -> Follower<'f> {
+        let targets = remote.targets.as_ref().map(|targets| match targets.get("TargetMaps") {
+            Some(Value::Array(maps)) => maps.len(),
+            _ => targets["Targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|key| key["Key"] == "ParameterValues")
+                .map(|key| key["Values"].as_array().map_or(0, Vec::len))
+                .sum(),
+        });
+        Follower {
+            request,
+            config,
+            engine,
+            timeline,
+            automation_id,
+            steps: HashMap::new(),
+            signalled: std::collections::HashSet::new(),
+            children: HashMap::new(),
+            targets,
+            announced: false,
+        }
+    }
+
     /// What an earlier follower already put in the timeline is not put there again.
     fn restore(&mut self) -> Result<(), Error> {
         let execution_id = self.timeline.execution_id();
-        let mut occurrences: HashMap<String, usize> = HashMap::new();
         for attempt in self.engine.journal.attempts(execution_id)? {
-            let key = occurrence(&mut occurrences, &attempt.step);
             let finished = attempt.ended_at.is_some();
-            let seen = Seen { attempt, finished, started: tokio::time::Instant::now() };
-            self.steps.insert(key, seen);
+            let key = (attempt.step.clone(), attempt.iteration);
+            self.steps.insert(key, Seen { attempt, finished, started: tokio::time::Instant::now() });
         }
         for event in self.engine.journal.events(execution_id)? {
             self.announced |= event.kind == EventKind::Note && event.detail["targets"].is_u64();
@@ -289,6 +403,7 @@ impl Follower<'_> {
         Ok(())
     }
 
+    /// The steps that failed, in the order they started.
     fn failed_steps(&self) -> Vec<String> {
         let mut failed: Vec<&Seen> =
             self.steps.values().filter(|seen| seen.finished && seen.attempt.status == Status::Failed).collect();
@@ -296,167 +411,159 @@ impl Follower<'_> {
         failed.into_iter().map(|seen| seen.attempt.step.clone()).collect()
     }
 
-    /// Polls until the execution ends (or waits, when nobody here may answer): its status and
-    /// outputs.
-    async fn follow(&mut self, mut cancel: watch::Receiver<Interrupt>) -> Result<(Status, Value), Error> {
+    /// The visit of a step SSM reports for the `occurrence`th time: numbered as a local run
+    /// numbers it (1, 2, ... in a loop's body; 0, then 1, ... for a step run again elsewhere).
+    fn iteration(&self, step: &str, occurrence: u32) -> u32 {
+        let in_loop = self.request.plan.find(step).is_some_and(|id| self.request.plan.node(id).parent.is_some());
+        if in_loop { occurrence } else { occurrence - 1 }
+    }
+
+    /// Polls until the execution ends (or waits, when nobody here may answer), or until a
+    /// second Ctrl-C.
+    async fn follow(&mut self, ssm: &mut Ssm<'_>) -> Result<Ended, Error> {
         let slowest = self.config.poll_interval.max(QUICKEST_POLL);
         let mut wait = QUICKEST_POLL;
-        let mut stop_sent = false;
         loop {
-            if *cancel.borrow() >= Interrupt::Stop {
-                let text = format!("stopped following; execution {} goes on in AWS", self.automation_id);
-                self.timeline.remote(&text, json!({}))?;
-                return Ok((Status::Interrupted, Value::Null));
+            let interrupt = *ssm.cancel.borrow();
+            if interrupt >= Interrupt::Stop {
+                return Ok(Ended::StoppedFollowing);
             }
-            if *cancel.borrow() >= Interrupt::Cancel && !stop_sent {
-                stop_sent = true;
+            if interrupt >= Interrupt::Cancel && ssm.handled < Interrupt::Cancel {
+                ssm.handled = Interrupt::Cancel;
                 self.timeline.cancel_requested()?;
                 let params = json!({ "AutomationExecutionId": self.automation_id, "Type": "Cancel" });
-                match self.config.aws.request("ssm", "StopAutomationExecution", params).await {
+                match self.config.aws.request("ssm", "StopAutomationExecution", params.clone()).await {
                     Ok(_) => {}
                     // It ended before the stop arrived: its end is what the next poll reads.
                     Err(error) if error.code() == Some("InvalidAutomationStatusUpdateException") => {}
+                    Err(error) if error.is_transient() => {
+                        if ssm.call("StopAutomationExecution", &params).await?.is_none() {
+                            continue;
+                        }
+                    }
                     Err(error) => return Err(Error::Aws(error.to_string())),
                 }
             }
-            let observed = self.observe().await?;
+            let Some(observed) = self.observe(ssm).await? else { continue };
             let moved = self.apply(&observed)?;
             if let Some(status) = final_status(&observed.status) {
                 let failure = observed.failure.filter(|_| status != Status::Success);
                 if let Some(failure) = failure {
                     self.timeline.remote(&format!("SSM: {failure}"), json!({}))?;
                 }
-                return Ok((status, observed.outputs));
+                return Ok(Ended::Status(status, observed.outputs));
             }
-            if !stop_sent && let Some(waiting) = self.waiting_step(&observed) {
-                match self.answer(&waiting, &mut cancel).await? {
-                    Some(status) => return Ok((status, Value::Null)),
-                    None => {
-                        wait = QUICKEST_POLL;
-                        continue;
-                    }
+            if ssm.handled < Interrupt::Cancel
+                && let Some(waiting) = self.waiting_step(&observed)
+                && !self.signalled.contains(&(waiting.name.clone(), waiting.iteration))
+            {
+                if let Some(status) = self.answer(&waiting, ssm).await? {
+                    return Ok(Ended::Status(status, Value::Null));
                 }
+                wait = QUICKEST_POLL;
+                continue;
             }
             wait = if moved { QUICKEST_POLL } else { (wait * 2).min(slowest) };
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                _ = cancel.changed() => {}
-            }
+            ssm.pause(wait).await;
         }
     }
 
-    async fn observe(&self) -> Result<Observed, Error> {
-        let aws = &self.config.aws;
+    /// One poll: the execution, every page of its steps, and over targets its children.
+    async fn observe(&self, ssm: &mut Ssm<'_>) -> Result<Option<Observed>, Error> {
         let id = json!({ "AutomationExecutionId": self.automation_id });
-        let answer =
-            with_reconnects(self.timeline, || aws.request("ssm", "GetAutomationExecution", id.clone())).await?;
+        let Some(answer) = ssm.call("GetAutomationExecution", &id).await? else { return Ok(None) };
         let execution = &answer["AutomationExecution"];
-        let mut steps = Vec::new();
-        let mut params = id.clone();
-        loop {
-            let page = with_reconnects(self.timeline, || {
-                aws.request("ssm", "DescribeAutomationStepExecutions", params.clone())
-            })
-            .await?;
-            steps.extend(page["StepExecutions"].as_array().cloned().unwrap_or_default());
-            match page["NextToken"].as_str().filter(|token| !token.is_empty()) {
-                Some(token) => params["NextToken"] = json!(token),
-                None => break,
-            }
-        }
+        let Some(steps) = ssm.pages("DescribeAutomationStepExecutions", id.clone(), "StepExecutions").await? else {
+            return Ok(None);
+        };
         let mut children = Vec::new();
-        if self.targets {
-            let mut params = json!({ "Filters": [{ "Key": "ParentExecutionId", "Values": [self.automation_id] }] });
-            loop {
-                let page = with_reconnects(self.timeline, || {
-                    aws.request("ssm", "DescribeAutomationExecutions", params.clone())
-                })
-                .await?;
-                children.extend(page["AutomationExecutionMetadataList"].as_array().cloned().unwrap_or_default());
-                match page["NextToken"].as_str().filter(|token| !token.is_empty()) {
-                    Some(token) => params["NextToken"] = json!(token),
-                    None => break,
-                }
-            }
+        if self.targets.is_some() {
+            let params = json!({ "Filters": [{ "Key": "ParentExecutionId", "Values": [self.automation_id] }] });
+            let Some(listed) =
+                ssm.pages("DescribeAutomationExecutions", params, "AutomationExecutionMetadataList").await?
+            else {
+                return Ok(None);
+            };
+            children = listed;
         }
-        let target_count = execution["ResolvedTargets"]["ParameterValues"].as_array().map_or(0, Vec::len);
-        Ok(Observed {
+        let resolved = &execution["ResolvedTargets"];
+        let reported = resolved["ParameterValues"].as_array().map_or(0, Vec::len);
+        // A truncated or empty report (target maps) counts less than the start asked for.
+        let target_count = match resolved["Truncated"].as_bool() {
+            Some(true) => reported.max(self.targets.unwrap_or(0)),
+            _ if reported == 0 => self.targets.unwrap_or(0),
+            _ => reported,
+        };
+        Ok(Some(Observed {
             status: execution["AutomationExecutionStatus"].as_str().unwrap_or("Pending").to_owned(),
             outputs: document_outputs(&execution["Outputs"]),
             failure: execution["FailureMessage"].as_str().filter(|m| !m.is_empty()).map(str::to_owned),
             steps,
             children,
             target_count,
-        })
+        }))
     }
 
     /// Puts what moved since the last poll in the timeline; whether anything did.
     fn apply(&mut self, observed: &Observed) -> Result<bool, Error> {
         let mut moved = false;
-        let mut occurrences: HashMap<String, usize> = HashMap::new();
+        let mut occurrences: HashMap<String, u32> = HashMap::new();
         for step in &observed.steps {
+            let name = step["StepName"].as_str().unwrap_or_default();
+            let occurrence = occurrences.entry(name.to_owned()).or_default();
+            *occurrence += 1;
             let status = step["StepStatus"].as_str().unwrap_or("Pending");
             if status == "Pending" {
                 continue;
             }
-            let key = occurrence(&mut occurrences, step["StepName"].as_str().unwrap_or_default());
+            let key = (name.to_owned(), self.iteration(name, *occurrence));
             if !self.steps.contains_key(&key) {
                 moved = true;
-                let mut attempt = Attempt {
-                    step: step["StepName"].as_str().unwrap_or_default().to_owned(),
-                    iteration: 0,
-                    attempt: 1,
-                    action: step["Action"].as_str().unwrap_or_default().to_owned(),
-                    status: Status::InProgress,
-                    inputs: step_inputs(&step["Inputs"]),
-                    outputs: None,
-                    error: None,
-                    log: None,
-                    started_at: time(&step["ExecutionStartTime"]),
-                    ended_at: None,
-                };
-                let max_attempts = step["MaxAttempts"].as_u64().unwrap_or(1).max(1) as u32;
-                self.timeline.attempt_started(&mut attempt, max_attempts)?;
-                let seen = Seen { attempt, finished: false, started: tokio::time::Instant::now() };
-                self.steps.insert(key.clone(), seen);
+                self.started(step, key.clone())?;
             }
-            let Some(seen) = self.steps.get_mut(&key) else { continue };
             let Some(status) = final_status(status) else { continue };
-            if seen.finished {
-                continue;
-            }
+            let Some(seen) = self.steps.get_mut(&key).filter(|seen| !seen.finished) else { continue };
             moved = true;
             seen.finished = true;
             seen.attempt.status = status;
             seen.attempt.ended_at = Some(time(&step["ExecutionEndTime"]));
-            let error = step["FailureMessage"].as_str().filter(|m| !m.is_empty()).map(str::to_owned);
-            let outcome = match status {
-                Status::Success => StepOutcome::Succeeded,
-                Status::TimedOut => StepOutcome::TimedOut,
-                Status::Cancelled => StepOutcome::Cancelled,
-                _ => StepOutcome::Failed,
-            };
-            let record = StepRecord {
-                step: seen.attempt.step.clone(),
-                iteration: 0,
-                action: seen.attempt.action.clone(),
-                status,
-                outcome,
-                outputs: step_outputs(&step["Outputs"]),
-                effects: json!({}),
-                error,
-                attempts: 1,
-                critical: step["IsCritical"].as_bool().unwrap_or(true),
-                started_at: seen.attempt.started_at.clone(),
-                ended_at: seen.attempt.ended_at.clone().unwrap_or_else(journal::now),
-                sealed: Vec::new(),
-            };
+            let record = step_record(step, &seen.attempt, status);
             let duration_ms = seen.started.elapsed().as_millis() as u64;
             let finished =
                 crate::timeline::Finished { record, attempt: Some(&mut seen.attempt), log: None, duration_ms };
             self.timeline.step_finished(finished)?;
         }
-        if self.targets && !self.announced && observed.target_count > 0 {
+        moved |= self.children_ended(observed)?;
+        Ok(moved)
+    }
+
+    /// A step SSM started: an attempt started in the timeline.
+    fn started(&mut self, step: &Value, (name, iteration): (String, u32)) -> Result<(), Error> {
+        let mut attempt = Attempt {
+            step: name.clone(),
+            iteration,
+            attempt: 1,
+            action: step["Action"].as_str().unwrap_or_default().to_owned(),
+            status: Status::InProgress,
+            inputs: step_inputs(&step["Inputs"]),
+            outputs: None,
+            error: None,
+            log: None,
+            started_at: time(&step["ExecutionStartTime"]),
+            ended_at: None,
+        };
+        let max_attempts = step["MaxAttempts"].as_u64().unwrap_or(1).max(1) as u32;
+        self.timeline.attempt_started(&mut attempt, max_attempts)?;
+        let seen = Seen { attempt, finished: false, started: tokio::time::Instant::now() };
+        self.steps.insert((name, iteration), seen);
+        Ok(())
+    }
+
+    /// Over targets: the run announced once its count is known, and each child that ended a
+    /// target finished in the timeline. Whether anything moved.
+    fn children_ended(&mut self, observed: &Observed) -> Result<bool, Error> {
+        let mut moved = false;
+        if self.targets.is_some() && !self.announced && observed.target_count > 0 {
             self.announced = true;
             let total = observed.target_count;
             let text = format!("runs over {total} target{} on SSM", if total == 1 { "" } else { "s" });
@@ -480,37 +587,36 @@ impl Follower<'_> {
 
     /// The counts of a run over targets so far, as a local one keeps them.
     fn counts(&self, observed: &Observed) -> super::fan_out::Scheduler {
+        let status_of = |child: &Value| child["AutomationExecutionStatus"].as_str().and_then(final_status);
         let ended = |wanted: bool| {
             observed
                 .children
                 .iter()
                 .filter(|child| {
                     let id = child["AutomationExecutionId"].as_str().unwrap_or_default();
-                    let status = child["AutomationExecutionStatus"].as_str().and_then(final_status);
-                    self.children.contains_key(id) && status.is_some_and(|status| (status == Status::Success) == wanted)
+                    self.children.contains_key(id) && status_of(child).is_some_and(|s| (s == Status::Success) == wanted)
                 })
                 .count()
         };
-        let running = observed
-            .children
-            .iter()
-            .filter(|child| child["AutomationExecutionStatus"].as_str().and_then(final_status).is_none())
-            .count();
         let mut counts = super::fan_out::Scheduler::new(observed.target_count, Default::default());
         counts.launched = observed.children.len();
         counts.succeeded = ended(true);
         counts.failed = ended(false);
-        counts.running = running;
+        counts.running = observed.children.iter().filter(|child| status_of(child).is_none()).count();
         counts
     }
 
-    /// The step SSM says waits for a signal, with what it waits for.
-    fn waiting_step(&self, observed: &Observed) -> Option<(String, String)> {
+    /// The step visit SSM says waits for a signal.
+    fn waiting_step(&self, observed: &Observed) -> Option<WaitingStep> {
+        let mut occurrences: HashMap<&str, u32> = HashMap::new();
         observed.steps.iter().find_map(|step| {
-            (step["StepStatus"].as_str() == Some("Waiting")).then(|| {
-                let name = step["StepName"].as_str().unwrap_or_default().to_owned();
-                let action = step["Action"].as_str().unwrap_or_default().to_owned();
-                (name, action)
+            let name = step["StepName"].as_str().unwrap_or_default();
+            let occurrence = occurrences.entry(name).or_default();
+            *occurrence += 1;
+            (step["StepStatus"].as_str() == Some("Waiting")).then(|| WaitingStep {
+                name: name.to_owned(),
+                iteration: self.iteration(name, *occurrence),
+                action: step["Action"].as_str().unwrap_or_default().to_owned(),
             })
         })
     }
@@ -519,32 +625,30 @@ impl Follower<'_> {
     /// the prompt, a decision another process records) and sends the answer to SSM, while
     /// still watching SSM (someone may answer in the console). `Some(Waiting)`: nobody here
     /// may answer, so the follower stops with the execution waiting.
-    async fn answer(
-        &mut self,
-        (step, action): &(String, String),
-        cancel: &mut watch::Receiver<Interrupt>,
-    ) -> Result<Option<Status>, Error> {
+    async fn answer(&mut self, waiting: &WaitingStep, ssm: &mut Ssm<'_>) -> Result<Option<Status>, Error> {
+        let WaitingStep { name, iteration, action } = waiting;
         let kind = crate::actions::lookup(action).and_then(|action| action.asks_person).unwrap_or(WaitKind::Approval);
-        let Some(on) = self.request.plan.find(step).map(|id| self.request.plan.step(id)) else {
-            return Err(Error::Aws(format!("SSM waits on step `{step}`, which the runbook here does not have")));
+        let Some(on) = self.request.plan.find(name).map(|id| self.request.plan.step(id)) else {
+            return Err(Error::Remote(format!("SSM waits on step `{name}`, which the runbook here does not have")));
         };
         let message = on.inputs.get("Message").and_then(Value::as_str).map(str::to_owned);
         let ask = Ask { kind, message, approvers: on.inputs.get("Approvers").cloned().unwrap_or(Value::Null) };
         let decisions = Decisions::new(self.config, self.engine.prompt);
         let decided = tokio::select! {
-            decided = decisions.decision_for(self.timeline, on, 0, ask) => decided,
-            moved = self.until_not_waiting(step) => {
-                moved?;
+            decided = decisions.decision_for(self.timeline, on, *iteration, ask) => decided,
+            answered = self.until_not_waiting(name, ssm) => {
+                answered?;
+                // Answered elsewhere (the console), or interrupted: the wait is over here.
+                self.timeline.running_again()?;
                 return Ok(None);
             }
-            _ = cancel.changed() => return Ok(None),
         };
         let decision = match decided {
             Ok(decision) => decision,
             Err(Failure::Waiting { kind, message, approvers }) => {
                 let waiting = crate::timeline::Waiting {
-                    step,
-                    iteration: 0,
+                    step: name,
+                    iteration: *iteration,
                     action,
                     kind,
                     message: message.as_deref(),
@@ -553,34 +657,57 @@ impl Follower<'_> {
                 self.timeline.waiting(&waiting, true)?;
                 return Ok(Some(Status::Waiting));
             }
-            Err(failure) => return Err(Error::Decision(format!("{failure:?}"))),
+            Err(Failure::Error { message, .. }) => return Err(Error::Decision(message)),
+            Err(Failure::Cancelled) => return Ok(None),
         };
         signal(&self.config.aws, self.automation_id, kind, decision.decision, decision.comment.as_deref()).await?;
+        // SSM may keep the step waiting (more approvers needed): it is not answered again.
+        self.signalled.insert((name.clone(), *iteration));
         Ok(None)
     }
 
-    /// Returns once SSM no longer reports `step` waiting.
-    async fn until_not_waiting(&self, step: &str) -> Result<(), Error> {
+    /// Returns once SSM no longer reports `step` waiting, or an interrupt arrives.
+    async fn until_not_waiting(&self, step: &str, ssm: &mut Ssm<'_>) -> Result<(), Error> {
         let mut wait = QUICKEST_POLL;
         loop {
-            tokio::time::sleep(wait).await;
+            ssm.pause(wait).await;
             let params = json!({
                 "AutomationExecutionId": self.automation_id,
                 "Filters": [{ "Key": "StepName", "Values": [step] }],
             });
-            let aws = &self.config.aws;
-            let page = with_reconnects(self.timeline, || {
-                aws.request("ssm", "DescribeAutomationStepExecutions", params.clone())
-            })
-            .await?;
-            let still = page["StepExecutions"]
-                .as_array()
-                .is_some_and(|steps| steps.iter().any(|s| s["StepStatus"].as_str() == Some("Waiting")));
-            if !still {
+            let Some(steps) = ssm.pages("DescribeAutomationStepExecutions", params, "StepExecutions").await? else {
+                return Ok(());
+            };
+            if !steps.iter().any(|s| s["StepStatus"].as_str() == Some("Waiting")) {
                 return Ok(());
             }
             wait = (wait * 2).min(self.config.poll_interval.max(QUICKEST_POLL));
         }
+    }
+}
+
+/// A step record from what SSM reports of a step that ended.
+fn step_record(step: &Value, attempt: &Attempt, status: Status) -> StepRecord {
+    let outcome = match status {
+        Status::Success => StepOutcome::Succeeded,
+        Status::TimedOut => StepOutcome::TimedOut,
+        Status::Cancelled => StepOutcome::Cancelled,
+        _ => StepOutcome::Failed,
+    };
+    StepRecord {
+        step: attempt.step.clone(),
+        iteration: attempt.iteration,
+        action: attempt.action.clone(),
+        status,
+        outcome,
+        outputs: step_outputs(&step["Outputs"]),
+        effects: json!({}),
+        error: step["FailureMessage"].as_str().filter(|m| !m.is_empty()).map(str::to_owned),
+        attempts: 1,
+        critical: step["IsCritical"].as_bool().unwrap_or(true),
+        started_at: attempt.started_at.clone(),
+        ended_at: attempt.ended_at.clone().unwrap_or_else(journal::now),
+        sealed: Vec::new(),
     }
 }
 
@@ -631,13 +758,6 @@ fn time(ssm: &Value) -> String {
     ssm.as_str().and_then(journal::time_of).unwrap_or_else(journal::now)
 }
 
-/// `NAME#N`: the Nth run of step NAME.
-fn occurrence(seen: &mut HashMap<String, usize>, step: &str) -> String {
-    let count = seen.entry(step.to_owned()).or_default();
-    *count += 1;
-    format!("{step}#{count}")
-}
-
 /// The local status for SSM's status of an execution or a step; `None` while it is not over.
 fn final_status(ssm: &str) -> Option<Status> {
     match ssm {
@@ -645,7 +765,8 @@ fn final_status(ssm: &str) -> Option<Status> {
         "Failed" | "CompletedWithFailure" | "Rejected" | "ChangeCalendarOverrideRejected" => Some(Status::Failed),
         "TimedOut" => Some(Status::TimedOut),
         "Cancelled" => Some(Status::Cancelled),
-        "Exited" => Some(Status::Exited),
+        // SSM ended it early (a Change Calendar closed, say): not a success.
+        "Exited" => Some(Status::Failed),
         _ => None,
     }
 }

@@ -314,6 +314,30 @@ fn open<'a>(
     Ok((timeline, lease, Opened::New(new_execution(request, config, &execution_id))))
 }
 
+/// The execution a run goes on with, if any: the one to resume, or the one with this
+/// idempotency key.
+pub(super) fn existing(config: &Config, journal: &dyn journal::JournalWrite) -> Result<Option<Execution>, Error> {
+    Ok(match (&config.resume, &config.idempotency_key) {
+        (Some(id), _) => Some(journal.execution(id)?),
+        (None, Some(key)) => journal.find_by_key(key)?,
+        (None, None) => None,
+    })
+}
+
+/// The right to drive `execution`. A child resumed on its own (no parent drives it here)
+/// takes its top-most parent's lease first: that parent's driver drives its children (a run
+/// over targets gives them no lease of their own), and the same order everywhere keeps two
+/// processes from each holding one of the two.
+pub(super) fn lease_for(engine: &Engine<'_>, config: &Config, execution: &Execution) -> Result<journal::Lease, Error> {
+    let top = if config.parent.is_none() { top_parent(engine.journal, execution)? } else { None };
+    let top = top.map(|top| engine.locks.acquire(&top)).transpose()?;
+    let own = engine.locks.acquire(&execution.id)?;
+    Ok(match top {
+        Some(top) => own.with(top),
+        None => own,
+    })
+}
+
 /// The top-most execution above `execution`, if it has a parent.
 fn top_parent(journal: &dyn journal::JournalWrite, execution: &Execution) -> Result<Option<String>, Error> {
     let mut top = None;
@@ -334,12 +358,13 @@ fn claim(
     config: &Config,
     engine: &Engine<'_>,
 ) -> Result<Option<(Execution, journal::Lease)>, Error> {
-    let existing = match (&config.resume, &config.idempotency_key) {
-        (Some(id), _) => Some(engine.journal.execution(id)?),
-        (None, Some(key)) => engine.journal.find_by_key(key)?,
-        (None, None) => None,
-    };
-    let Some(execution) = existing else { return Ok(None) };
+    let Some(execution) = existing(config, engine.journal)? else { return Ok(None) };
+    if super::remote::recorded(engine.journal, &execution.id)?.is_some() {
+        return Err(Error::Remote(format!(
+            "execution {} runs on SSM Automation: follow it with `runbook run --resume {}`",
+            execution.id, execution.id
+        )));
+    }
     if execution.dry_run {
         return Err(Error::DryRunRecord { execution_id: execution.id });
     }
@@ -350,14 +375,7 @@ fn claim(
             now: request.hash.clone(),
         });
     }
-    let mut lease = engine.locks.acquire(&execution.id)?;
-    // A child resumed on its own: its top-most parent's driver drives it too (a run over
-    // targets gives its children no lease of their own), so that one's lease is taken as well.
-    if config.parent.is_none()
-        && let Some(root) = top_parent(engine.journal, &execution)?
-    {
-        lease = lease.with(engine.locks.acquire(&root)?);
-    }
+    let lease = lease_for(engine, config, &execution)?;
     // Another process may have moved it on between reading and locking.
     let execution = engine.journal.execution(&execution.id)?;
     if let Some(what) = engine.journal.missing_records(&execution.id)?

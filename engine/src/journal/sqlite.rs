@@ -741,6 +741,12 @@ impl Locks for Journal {
     fn is_held(&self, execution_id: &str) -> bool {
         locks::is_held(&self.locks_dir(), execution_id)
     }
+
+    /// One process writes this journal's executions under one lease: a lock file per child
+    /// would cost more than the children's steps.
+    fn children_share_lease(&self) -> bool {
+        true
+    }
 }
 
 const EXECUTION_COLUMNS: &str = "SELECT id, runbook_path, runbook_hash, parameters, status, started_at, ended_at, \

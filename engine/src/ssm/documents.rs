@@ -55,7 +55,22 @@ impl Reference {
             Some((at, _)) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
         };
-        let short = name.rsplit('/').next().unwrap_or(name);
+        // A plain name has no `/`; an ARN is arn:PARTITION:ssm:REGION:ACCOUNT:document/NAME.
+        let short = match name.strip_prefix("arn:") {
+            Some(arn) => {
+                let parts: Vec<&str> = arn.splitn(5, ':').collect();
+                let well_formed = matches!(parts.as_slice(), [partition, "ssm", region, account, resource]
+                    if !partition.is_empty()
+                        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                        && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+                        && resource.starts_with("document/") && !resource[9..].contains('/'));
+                if !well_formed {
+                    return Some(Err(refuse("an ARN is arn:PARTITION:ssm:REGION:ACCOUNT:document/NAME")));
+                }
+                name.rsplit('/').next().unwrap_or(name)
+            }
+            None => name,
+        };
         if short.len() < 3 || short.len() > 128 {
             return Some(Err(refuse("a document name has 3 to 128 characters")));
         }
@@ -221,5 +236,8 @@ mod tests {
         assert!(parsed("ssm:My Doc").unwrap_err().contains("only letters"));
         assert!(parsed("ssm:Doc:01").unwrap_err().contains("a version is a number"));
         assert!(parsed("ssm:Doc:").unwrap_err().contains("a version is a number"));
+        assert!(parsed("ssm:team/Doc").unwrap_err().contains("only letters"));
+        assert!(parsed("ssm:arn:aws:ssm:r:../../x:document/Doc").unwrap_err().contains("an ARN is"));
+        assert!(parsed("ssm:arn:aws:ssm:eu-west-1:111122223333:document/a/b").unwrap_err().contains("an ARN is"));
     }
 }

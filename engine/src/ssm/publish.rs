@@ -19,6 +19,10 @@ pub enum Error {
     TooLarge { size: usize },
     #[error("attachment `{name}`: {reason}")]
     Attachment { name: String, reason: String },
+    #[error("the document has attachments ({names}): give --attachments s3://BUCKET/PREFIX to upload them")]
+    NoAttachmentsPlace { names: String },
+    #[error("SSM did not take `{name}` version {version}: {why}")]
+    Rejected { name: String, version: String, why: String },
     #[error("failed to publish `{name}`: {source}")]
     Aws { name: String, source: Box<aws::Error> },
 }
@@ -115,6 +119,7 @@ pub async fn publish(client: &aws::Aws, document: &Document<'_>) -> Result<Publi
         }
         let created = call(client, "CreateDocument", params).await.map_err(failed)?;
         let version = created["DocumentDescription"]["DocumentVersion"].as_str().unwrap_or("1").to_owned();
+        active(client, document.name, &version).await?;
         return Ok(Published::Created { version });
     };
     if current["Content"].as_str().map(parse) == Some(wanted.clone()) {
@@ -131,14 +136,42 @@ pub async fn publish(client: &aws::Aws, document: &Document<'_>) -> Result<Publi
     let version = match call(client, "UpdateDocument", params).await {
         Ok(updated) => updated["DocumentDescription"]["DocumentVersion"].as_str().unwrap_or_default().to_owned(),
         Err(error) if matches!(error.code(), Some("DuplicateDocumentContent")) => {
-            let version = holding(client, document.name, &wanted).await.map_err(failed)?;
+            let version = holding(client, document.name, &wanted).await?;
             make_default(client, document.name, &version).await.map_err(failed)?;
             return Ok(Published::Defaulted { version });
         }
         Err(error) => return Err(failed(error)),
     };
+    active(client, document.name, &version).await?;
     make_default(client, document.name, &version).await.map_err(failed)?;
     Ok(Published::Updated { version })
+}
+
+/// Waits (up to a minute) until SSM has processed a new version: Creating or Updating, then
+/// Active, or Failed with why (an attachment it could not fetch, say).
+async fn active(client: &aws::Aws, name: &str, version: &str) -> Result<(), Error> {
+    let failed = |source| Error::Aws { name: name.to_owned(), source: Box::new(source) };
+    let rejected = |why: String| Error::Rejected { name: name.to_owned(), version: version.to_owned(), why };
+    let mut wait = std::time::Duration::from_millis(200);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let params = json!({ "Name": name, "DocumentVersion": version });
+        let described = call(client, "DescribeDocument", params).await.map_err(failed)?;
+        let document = &described["Document"];
+        match document["Status"].as_str().unwrap_or("Active") {
+            "Active" => return Ok(()),
+            "Failed" => {
+                return Err(rejected(document["StatusInformation"].as_str().unwrap_or("no reason given").to_owned()));
+            }
+            status if tokio::time::Instant::now() >= deadline => {
+                return Err(rejected(format!("still {status} after a minute")));
+            }
+            _ => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// A document's content as data: SSM may hand back YAML as JSON, or reformatted.
@@ -151,18 +184,24 @@ async fn make_default(client: &aws::Aws, name: &str, version: &str) -> Result<()
     Ok(())
 }
 
-/// The version of `name` whose content is `wanted`: the newest first.
-async fn holding(client: &aws::Aws, name: &str, wanted: &Value) -> Result<String, aws::Error> {
-    let described = call(client, "DescribeDocument", json!({ "Name": name })).await?;
+/// The version of `name` whose content is `wanted` (SSM said one holds it), the newest first.
+async fn holding(client: &aws::Aws, name: &str, wanted: &Value) -> Result<String, Error> {
+    let failed = |source| Error::Aws { name: name.to_owned(), source: Box::new(source) };
+    let described = call(client, "DescribeDocument", json!({ "Name": name })).await.map_err(failed)?;
     let latest: u64 = described["Document"]["LatestVersion"].as_str().and_then(|v| v.parse().ok()).unwrap_or(1);
     for version in (1..=latest).rev() {
-        let document =
-            call(client, "GetDocument", json!({ "Name": name, "DocumentVersion": version.to_string() })).await?;
+        let params = json!({ "Name": name, "DocumentVersion": version.to_string() });
+        let document = call(client, "GetDocument", params).await.map_err(failed)?;
         if document["Content"].as_str().map(parse).as_ref() == Some(wanted) {
             return Ok(version.to_string());
         }
     }
-    Ok(latest.to_string())
+    // SSM compares the text; this compares the data, and found none equal.
+    Err(Error::Rejected {
+        name: name.to_owned(),
+        version: format!("1-{latest}"),
+        why: "SSM says a version holds this content, but none reads the same here".into(),
+    })
 }
 
 /// Uploads the attachments (checked against the checksums the document declares); the
@@ -173,11 +212,8 @@ async fn upload(client: &aws::Aws, document: &Document<'_>) -> Result<Vec<Value>
     }
     let refuse = |name: &str, reason: String| Error::Attachment { name: name.to_owned(), reason };
     let Some(url) = document.attachments_url else {
-        let (name, _) = &document.attachments[0];
-        return Err(refuse(
-            name,
-            "the document has attachments: give --attachments s3://BUCKET/PREFIX to upload them".into(),
-        ));
+        let names: Vec<&str> = document.attachments.iter().map(|(name, _)| name.as_str()).collect();
+        return Err(Error::NoAttachmentsPlace { names: names.join(", ") });
     };
     let Some((bucket, prefix)) = url.strip_prefix("s3://").map(|rest| rest.split_once('/').unwrap_or((rest, "")))
     else {

@@ -65,8 +65,9 @@ pub fn check(value: &Value, strip: bool) -> Portable {
             }
         }
     }
+    // What stripping removed is not sent, so only what is left is looked at.
     let mut templates = Vec::new();
-    template::collect_templates(value, "", &mut templates);
+    template::collect_templates(if strip { &stripped } else { value }, "", &mut templates);
     let config = render::Config { strict: false, expressions };
     for (text, at) in templates {
         for (_, part) in render::parts(text, config) {
@@ -86,12 +87,15 @@ pub fn check(value: &Value, strip: bool) -> Portable {
     Portable { diagnostics, stripped: changed.then_some(stripped) }
 }
 
-/// The pointers of every step, loop bodies included.
+/// The pointers of every step and of each of its `outputs` entries, loop bodies included.
 fn steps(list: Option<&Value>, base: &str, out: &mut Vec<String>) {
     let Some(Value::Array(items)) = list else { return };
     for (index, step) in items.iter().enumerate() {
         let at = pointer_push(base, index);
         out.push(at.clone());
+        if let Some(Value::Array(outputs)) = step.get("outputs") {
+            out.extend((0..outputs.len()).map(|output| format!("{at}/outputs/{output}")));
+        }
         steps(step.pointer("/inputs/Steps"), &format!("{at}/inputs/Steps"), out);
     }
 }
@@ -127,6 +131,11 @@ mainSteps:
       Iterators: [a]
       Steps:
         - {name: inner, action: aws:sleep, inputs: {Duration: PT1S, x-header: kept}, x-note: n}
+  - name: read
+    action: aws:executeAwsApi
+    inputs: {Service: ec2, Api: DescribeInstances}
+    outputs:
+      - {Name: Ids, Selector: $.Reservations, Type: MapList, x-doc: d}
 ";
 
     #[test]
@@ -135,7 +144,13 @@ mainSteps:
         let places: Vec<&str> = portable.diagnostics.iter().filter_map(|d| d.pointer.as_deref()).collect();
         assert_eq!(
             places,
-            ["/x-locks", "/parameters/Token/x-secret", "/mainSteps/0/x-undo", "/mainSteps/1/inputs/Steps/0/x-note"]
+            [
+                "/x-locks",
+                "/parameters/Token/x-secret",
+                "/mainSteps/0/x-undo",
+                "/mainSteps/1/inputs/Steps/0/x-note",
+                "/mainSteps/2/outputs/0/x-doc",
+            ]
         );
         assert!(portable.diagnostics.iter().all(|d| d.severity == Severity::Error));
         assert!(portable.stripped.is_none());
@@ -149,6 +164,19 @@ mainSteps:
         let stripped = portable.stripped.unwrap();
         assert!(!stripped.to_string().contains("x-locks") && !stripped.to_string().contains("x-undo"));
         assert_eq!(stripped.pointer("/mainSteps/1/inputs/Steps/0/inputs/x-header"), Some(&Value::from("kept")));
+    }
+
+    #[test]
+    fn what_stripping_removes_is_not_checked_for_expressions() {
+        let text = "schemaVersion: '0.3'
+mainSteps:
+  - name: a
+    action: aws:sleep
+    inputs: {Duration: PT1S}
+    x-undo: {action: aws:sleep, inputs: {Duration: PT1S, Note: '{{ automation:FENCING_TOKEN }}'}}
+";
+        assert!(check(&value(text), false).diagnostics.iter().any(|d| d.message.contains("FENCING_TOKEN")));
+        assert!(check(&value(text), true).diagnostics.iter().all(|d| d.severity == Severity::Warning));
     }
 
     #[test]
