@@ -34,13 +34,19 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs the child over `targets` targets, `concurrency` at once, in a fresh journal.
-fn fan_out(targets: usize, concurrency: u64, name: &str) -> Duration {
+/// A scratch folder with the child runbook, prepared with a first target's value.
+fn child(name: &str) -> (PathBuf, exec::Prepared) {
     let dir = scratch(name);
     let path = dir.join("child.yaml");
     std::fs::write(&path, CHILD).unwrap();
     let supplied = vec![("Target".to_owned(), runbook::validate::Supplied::Text("t-0".into()))];
     let prepared = exec::prepare(&path, supplied, true).map_err(|_| "prepares").unwrap();
+    (dir, prepared)
+}
+
+/// Runs the child over `targets` targets, `concurrency` at once, in a fresh journal.
+fn fan_out(targets: usize, concurrency: u64, name: &str) -> Duration {
+    let (dir, prepared) = child(name);
     let planned = runbook::plan::plan(&prepared.runbook);
     let request = prepared.request(&planned);
     let spread = FanOut {
@@ -71,11 +77,7 @@ fn fan_out(targets: usize, concurrency: u64, name: &str) -> Duration {
 /// The same work as plain durable runs, one target after another, each step committed on its
 /// own (a start and an end per step, as every local run commits them): the serial durable rate.
 fn plain_runs(targets: usize, name: &str) -> Duration {
-    let dir = scratch(name);
-    let path = dir.join("child.yaml");
-    std::fs::write(&path, CHILD).unwrap();
-    let supplied = vec![("Target".to_owned(), runbook::validate::Supplied::Text("t-0".into()))];
-    let prepared = exec::prepare(&path, supplied, true).map_err(|_| "prepares").unwrap();
+    let (dir, prepared) = child(name);
     let planned = runbook::plan::plan(&prepared.runbook);
     let request = prepared.request(&planned);
     let store = Store::Local(Journal::open(&dir.join("state")).unwrap());

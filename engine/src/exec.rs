@@ -217,6 +217,19 @@ pub struct Finished {
     pub duration_ms: u64,
 }
 
+impl Finished {
+    /// An execution that had ended already, as the journal has it: nothing runs again.
+    pub fn recorded(execution: &journal::Execution) -> Finished {
+        Finished {
+            execution_id: execution.id.clone(),
+            status: execution.status,
+            outputs: execution.outputs.clone().unwrap_or(Value::Null),
+            failed_steps: Vec::new(),
+            duration_ms: 0,
+        }
+    }
+}
+
 /// Who is at fault when a run or a decision cannot go on; the CLI turns it into an exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {

@@ -473,22 +473,25 @@ impl<'a> Timeline<'a> {
     /// What a run over targets does (its targets and rate, launching stopped): a note in the
     /// journal, and shown.
     pub fn fan_out(&self, text: &str, detail: Value) -> journal::Result<()> {
-        let text = self.redact_text(text);
-        let mut detail = self.redact(&detail);
-        detail["text"] = json!(text);
-        self.journal.event(&self.execution_id, EventKind::Note, None, &detail)?;
+        let (text, detail) = self.noted(text, detail)?;
         let total = detail["targets"].as_u64().map(|total| total as usize);
         self.emit(Event::FanOut { execution_id: self.execution_id.clone(), text, total });
         Ok(())
     }
 
-    /// What a run on SSM did that steps do not show (`exec::remote`): a note in the journal
-    /// with `detail` (the AutomationExecutionId once started), and shown.
-    pub fn remote(&self, text: &str, detail: Value) -> journal::Result<()> {
+    /// A note of the execution with its text, journaled redacted; the text and detail as kept.
+    fn noted(&self, text: &str, detail: Value) -> journal::Result<(String, Value)> {
         let text = self.redact_text(text);
         let mut detail = self.redact(&detail);
         detail["text"] = json!(text);
         self.journal.event(&self.execution_id, EventKind::Note, None, &detail)?;
+        Ok((text, detail))
+    }
+
+    /// What a run on SSM did that steps do not show (`exec::remote`): a note in the journal
+    /// with `detail` (the AutomationExecutionId once started), and shown.
+    pub fn remote(&self, text: &str, detail: Value) -> journal::Result<()> {
+        let (text, _) = self.noted(text, detail)?;
         self.emit(Event::Remote { execution_id: self.execution_id.clone(), text });
         Ok(())
     }

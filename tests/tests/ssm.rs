@@ -43,6 +43,26 @@ outputs: [greet.Text]
     )
 }
 
+/// A parent runbook: the steps `before`, then `child`, which runs document `name` (at
+/// `version`, when given) for Who=team; its output is the runbook's.
+fn parent_of(scratch: &Scratch, before: &str, name: &str, version: Option<&str>) -> String {
+    let version = version.map(|version| format!(", DocumentVersion: '{version}'")).unwrap_or_default();
+    scratch.runbook(
+        "parent.yaml",
+        &format!(
+            "schemaVersion: '0.3'\nmainSteps:\n{before}  - name: child\n    action: aws:executeAutomation\n    \
+             inputs: {{DocumentName: {name}{version}, RuntimeParameters: {{Who: [team]}}}}\noutputs: [child.Output]\n"
+        ),
+    )
+}
+
+/// `runbook run PATH --on ssm --name NAME ARGS --format json`, polling quickly.
+fn on_ssm(moto: &Moto, scratch: &Scratch, path: &str, name: &str, args: &[&str]) -> runbook_tests::Output {
+    let mut all = vec!["run", path, "--on", "ssm", "--name", name, "--poll-interval", "0.05", "--format", "json"];
+    all.extend_from_slice(args);
+    moto.runbook(scratch, &all)
+}
+
 /// The finished event of a `--format json` run.
 fn finished(stdout: &str) -> Value {
     runbook_tests::json_lines(stdout).into_iter().rev().find(|e| e["event"] == "execution_finished").unwrap_or_default()
@@ -115,21 +135,7 @@ fn a_child_document_found_in_no_folder_is_fetched_from_ssm() {
     let scratch = Scratch::new("ssm-child");
     let name = "Runbook-Greeting-Child";
     put_document(moto, name, &greeting("hi"), "JSON");
-    let parent = scratch.runbook(
-        "parent.yaml",
-        &format!(
-            "schemaVersion: '0.3'
-mainSteps:
-  - name: child
-    action: aws:executeAutomation
-    inputs:
-      DocumentName: {name}
-      DocumentVersion: '1'
-      RuntimeParameters: {{Who: [team]}}
-outputs: [child.Output]
-"
-        ),
-    );
+    let parent = parent_of(&scratch, "", name, Some("1"));
     let output = moto.runbook(&scratch, &["run", &parent, "--format", "json"]);
     assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
     assert_eq!(finished(&output.stdout)["outputs"]["child.Output"], serde_json::json!(["hi team"]));
@@ -326,10 +332,7 @@ fn a_run_on_ssm_publishes_starts_once_and_streams_every_step_into_the_journal() 
     let path = scratch.runbook("remote.yaml", REMOTE);
     let name = "Runbook-Remote-Basic";
     emulate(moto, name, serde_json::json!({"Steps": {"check": {"Outputs": {"Found": ["{\"Id\": 1}"]}}}}));
-    let output = moto.runbook(
-        &scratch,
-        &["run", &path, "--on", "ssm", "--name", name, "-p", "Who=ops", "--poll-interval", "0.05", "--format", "json"],
-    );
+    let output = on_ssm(moto, &scratch, &path, name, &["-p", "Who=ops"]);
     assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
     assert!(output.stderr.contains(&format!("{name} version 1 (created)")), "{}", output.stderr);
     let (events, finished) = events(&output);
@@ -381,10 +384,7 @@ fn a_step_that_fails_on_ssm_fails_the_run_with_ssm_s_message() {
     let path = scratch.runbook("remote.yaml", REMOTE);
     let name = "Runbook-Remote-Fails";
     emulate(moto, name, serde_json::json!({"Steps": {"check": {"Fail": true, "FailureMessage": "instance gone"}}}));
-    let output = moto.runbook(
-        &scratch,
-        &["run", &path, "--on", "ssm", "--name", name, "-p", "Who=ops", "--poll-interval", "0.05", "--format", "json"],
-    );
+    let output = on_ssm(moto, &scratch, &path, name, &["-p", "Who=ops"]);
     assert_eq!(output.code, 4, "{}{}", output.stdout, output.stderr);
     let (events, finished) = events(&output);
     assert_eq!(finished["status"], "Failed");
@@ -415,10 +415,7 @@ fn an_approval_on_ssm_waits_then_runbook_approve_signals_it_and_follows_to_the_e
     let scratch = Scratch::new("ssm-remote-approve");
     let path = scratch.runbook("approval.yaml", APPROVAL);
     let name = "Runbook-Remote-Approval";
-    let output = moto.runbook(
-        &scratch,
-        &["run", &path, "--on", "ssm", "--name", name, "--poll-interval", "0.05", "--format", "json"],
-    );
+    let output = on_ssm(moto, &scratch, &path, name, &[]);
     assert_eq!(output.code, 7, "waits for a person: {}{}", output.stdout, output.stderr);
     let (events, _) = events(&output);
     assert!(events.iter().any(|e| e["event"] == "waiting" && e["step"] == "approve"), "{}", output.stdout);
@@ -446,10 +443,7 @@ fn reject_on_the_command_line_is_sent_to_ssm_and_the_run_fails() {
     let scratch = Scratch::new("ssm-remote-reject");
     let path = scratch.runbook("approval.yaml", APPROVAL);
     let name = "Runbook-Remote-Reject";
-    let output = moto.runbook(
-        &scratch,
-        &["run", &path, "--on", "ssm", "--name", name, "--reject", "--poll-interval", "0.05", "--format", "json"],
-    );
+    let output = on_ssm(moto, &scratch, &path, name, &["--reject"]);
     assert_eq!(output.code, 4, "{}{}", output.stdout, output.stderr);
     let (events, finished) = events(&output);
     let automation_id = automation_id_of(&events);
@@ -552,15 +546,12 @@ fn a_run_over_targets_on_ssm_reports_each_target_as_a_local_one_does() {
     let path = scratch.runbook("remote.yaml", REMOTE);
     let name = "Runbook-Remote-Targets";
     emulate(moto, name, serde_json::json!({"Targets": {"i-2": {"Fail": true}, "i-4": {"Fail": true}}}));
-    let output = moto.runbook(
+    let output = on_ssm(
+        moto,
         &scratch,
+        &path,
+        name,
         &[
-            "run",
-            &path,
-            "--on",
-            "ssm",
-            "--name",
-            name,
             "--target-parameter-name",
             "Who",
             "--targets",
@@ -569,10 +560,6 @@ fn a_run_over_targets_on_ssm_reports_each_target_as_a_local_one_does() {
             "2",
             "--max-errors",
             "1",
-            "--poll-interval",
-            "0.05",
-            "--format",
-            "json",
         ],
     );
     assert_eq!(output.code, 4, "{}{}", output.stdout, output.stderr);
@@ -681,10 +668,7 @@ fn sixty_steps_on_ssm_come_back_over_several_pages() {
         (0..60).map(|i| format!("  - {{name: s{i}, action: aws:sleep, inputs: {{Duration: PT1S}}}}\n")).collect();
     let path = scratch.runbook("long.yaml", &format!("schemaVersion: '0.3'\nmainSteps:\n{steps}"));
     let name = "Runbook-Remote-Pages";
-    let output = moto.runbook(
-        &scratch,
-        &["run", &path, "--on", "ssm", "--name", name, "--poll-interval", "0.05", "--format", "json"],
-    );
+    let output = on_ssm(moto, &scratch, &path, name, &[]);
     assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
     let (events, _) = events(&output);
     let finished: Vec<&str> =
@@ -703,23 +687,7 @@ fn target_maps_on_ssm_run_one_child_per_map() {
     let path = scratch.runbook("remote.yaml", REMOTE);
     let maps = scratch.runbook("maps.yaml", "- {Who: [alpha]}\n- {Who: [beta], Count: ['3']}\n");
     let name = "Runbook-Remote-Maps";
-    let output = moto.runbook(
-        &scratch,
-        &[
-            "run",
-            &path,
-            "--on",
-            "ssm",
-            "--name",
-            name,
-            "--target-maps",
-            &maps,
-            "--poll-interval",
-            "0.05",
-            "--format",
-            "json",
-        ],
-    );
+    let output = on_ssm(moto, &scratch, &path, name, &["--target-maps", &maps]);
     assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
     let (events, finished) = events(&output);
     assert_eq!(finished["status"], "Success");
@@ -736,21 +704,9 @@ fn approve_goes_on_with_a_child_that_lives_only_in_ssm() {
     let scratch = Scratch::new("ssm-approve-child");
     let name = "Runbook-Greeting-AfterApproval";
     put_document(moto, name, &greeting("hey"), "YAML");
-    let parent = scratch.runbook(
-        "parent.yaml",
-        &format!(
-            "schemaVersion: '0.3'
-mainSteps:
-  - name: approve
-    action: aws:approve
-    inputs: {{Approvers: ['arn:aws:iam::123456789012:user/ops']}}
-  - name: child
-    action: aws:executeAutomation
-    inputs: {{DocumentName: {name}, RuntimeParameters: {{Who: [team]}}}}
-outputs: [child.Output]
-"
-        ),
-    );
+    let approve =
+        "  - name: approve\n    action: aws:approve\n    inputs: {Approvers: ['arn:aws:iam::123456789012:user/ops']}\n";
+    let parent = parent_of(&scratch, approve, name, None);
     let output = moto.runbook(&scratch, &["run", &parent]);
     assert_eq!(output.code, 7, "{}{}", output.stdout, output.stderr);
     let execution_id = runbook_tests::only_execution_id(&scratch);

@@ -230,14 +230,7 @@ async fn run_grouped(
     // The one to resume: named, or found by its key (a resumed step's run over targets).
     let existing = super::runner::existing(config, engine.journal)?;
     if let Some(execution) = existing.as_ref().filter(|execution| execution.status.is_terminal()) {
-        let outputs = execution.outputs.clone().unwrap_or(Value::Null);
-        return Ok(Finished {
-            execution_id: execution.id.clone(),
-            status: execution.status,
-            outputs,
-            failed_steps: Vec::new(),
-            duration_ms: 0,
-        });
+        return Ok(Finished::recorded(execution));
     }
     if let Some(execution) = &existing
         && execution.runbook_hash != request.hash

@@ -119,9 +119,7 @@ pub async fn run(
         None => None,
     };
     if let Some(execution) = existing.as_ref().filter(|execution| execution.status.is_terminal()) {
-        let outputs = execution.outputs.clone().unwrap_or(Value::Null);
-        let (execution_id, status) = (execution.id.clone(), execution.status);
-        return Ok(Finished { execution_id, status, outputs, failed_steps: Vec::new(), duration_ms: 0 });
+        return Ok(Finished::recorded(execution));
     }
     // The recorded run wins on a resume: the same document, token and targets. An execution
     // that ran here is not followed on SSM.
