@@ -410,6 +410,12 @@ impl Aws {
     /// Makes one API call: checks the parameters against the model, fills idempotency tokens,
     /// signs and sends, retries throttling and 5xx, and returns the boto3-shaped response.
     pub async fn call(&self, call: &Call<'_>) -> Result<Value, Error> {
+        self.call_with_body(call, None).await
+    }
+
+    /// [`Aws::call`] with the request's body given as bytes (an S3 object that is not text),
+    /// in place of the payload member, which `call.params` then leaves out.
+    pub async fn call_with_body(&self, call: &Call<'_>, body: Option<Vec<u8>>) -> Result<Value, Error> {
         let (model, operation) = resolve(call.service, call.api)?;
         let operation = &model.operations[&operation];
         let (mut params, problems) = check::check(&model, operation, call.params, &[]);
@@ -418,8 +424,11 @@ impl Aws {
         }
         check::fill_idempotency_tokens(&model, operation, &mut params, call.token_seed);
         customize(&model, operation, &mut params);
-        let request = protocol::serialize(&model, operation, &params)
+        let mut request = protocol::serialize(&model, operation, &params)
             .map_err(|message| Error::Request { operation: operation.name.clone(), message })?;
+        if let Some(body) = body {
+            request.body = body;
+        }
         let service = model::canonical_service(call.service).unwrap_or("unknown");
         let outgoing = Outgoing { service, operation: &operation.name, params: &params };
         let mut tries = 0;

@@ -226,6 +226,10 @@ fn publish_uploads_attachments_to_s3_and_points_the_document_at_them() {
     let script = "def handler(events, context):\n    return {'ok': True}\n";
     std::fs::write(scratch.path("collect.py"), script).unwrap();
     let hash = runbook::exec::content_hash(script.as_bytes());
+    // A zip is not text: its bytes go up as they are.
+    let zip: Vec<u8> = vec![0x50, 0x4b, 0x03, 0x04, 0xff, 0x00, 0x80, 0xfe, 0x0a];
+    std::fs::write(scratch.path("tools.zip"), &zip).unwrap();
+    let zip_hash = runbook::exec::content_hash(&zip);
     let path = scratch.runbook(
         "collect.yaml",
         &format!(
@@ -233,6 +237,8 @@ fn publish_uploads_attachments_to_s3_and_points_the_document_at_them() {
 files:
   collect.py:
     checksums: {{sha256: {hash}}}
+  tools.zip:
+    checksums: {{sha256: {zip_hash}}}
 mainSteps:
   - name: collect
     action: aws:executeScript
@@ -252,6 +258,10 @@ mainSteps:
         "emit(boto3.client('s3').get_object(Bucket='runbook-attachments', Key='docs/collect.py')['Body'].read().decode())",
     );
     assert_eq!(uploaded, script);
+    let uploaded = moto.boto3(
+        "emit(boto3.client('s3').get_object(Bucket='runbook-attachments', Key='docs/tools.zip')['Body'].read().hex())",
+    );
+    assert_eq!(uploaded, "504b0304ff0080fe0a", "the zip's bytes as they are");
     // A file that no longer matches the checksum the document declares is refused.
     std::fs::write(scratch.path("collect.py"), "changed").unwrap();
     let output =

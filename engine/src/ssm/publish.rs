@@ -228,20 +228,17 @@ async fn upload(client: &aws::Aws, document: &Document<'_>) -> Result<Vec<Value>
         if expected.and_then(Value::as_str).is_some_and(|expected| !expected.eq_ignore_ascii_case(&hash)) {
             return Err(refuse(name, format!("its sha256 is {hash}, not the checksum the document declares")));
         }
-        // The client sends a body as text; an attachment that is not text must be uploaded
-        // by other means (README: Publishing).
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            return Err(refuse(name, format!("not text: upload it to {url} yourself (aws s3 cp) and publish again")));
-        };
         let key = [prefix.trim_end_matches('/'), name]
             .iter()
             .filter(|part| !part.is_empty())
             .cloned()
             .collect::<Vec<_>>()
             .join("/");
-        let params = json!({ "Bucket": bucket, "Key": key, "Body": text });
+        let params = json!({ "Bucket": bucket, "Key": key });
+        let params = params.as_object().cloned().unwrap_or_default();
+        let put = aws::Call { service: "s3", api: "PutObject", params: &params, role: None, token_seed: "" };
         client
-            .request("s3", "PutObject", params)
+            .call_with_body(&put, Some(bytes.clone()))
             .await
             .map_err(|error| refuse(name, format!("upload to s3://{bucket}/{key}: {error}")))?;
         sources.push(json!({ "Key": "S3FileUrl", "Values": [format!("s3://{bucket}/{key}")], "Name": name }));
