@@ -111,6 +111,9 @@ Examples:
   runbook run runbook.yaml --dry-run --mock describe.State='\"stopped\"' --format json
   runbook run runbook.yaml --idempotency-key deploy-42 --approve
   runbook run --resume 5f0c...       (after a crash, Ctrl-C or a failure)
+  runbook run restart.yaml --target-parameter-name InstanceId --targets Key=tag:Role,Values=web
+  runbook run ssm:AWS-RestartEC2Instance -p InstanceId=i-0abc   (a document in SSM, run here)
+  runbook run restart.yaml --on ssm -p InstanceId=i-0abc         (published, run on SSM, followed here)
 
 Every attempt is committed to the journal before and after it runs. A resume restores the
 steps that finished and runs the rest; a step that started but never finished is run again

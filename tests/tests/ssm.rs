@@ -725,3 +725,20 @@ fn approve_goes_on_with_a_child_that_lives_only_in_ssm() {
     let (_, finished) = events(&approved);
     assert_eq!(finished["outputs"]["child.Output"], serde_json::json!(["hey team"]));
 }
+
+#[test]
+fn a_document_already_in_ssm_runs_there_by_name_at_the_version_planned_here() {
+    let Some(moto) = moto("a_document_already_in_ssm_runs_there_by_name_at_the_version_planned_here") else { return };
+    let scratch = Scratch::new("ssm-remote-by-name");
+    let name = "Runbook-Remote-ByName";
+    put_document(moto, name, REMOTE, "YAML");
+    let reference = format!("ssm:{name}");
+    let output = on_ssm(moto, &scratch, &reference, name, &["-p", "Who=ops"]);
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let starts = automation_calls(moto, "StartAutomationExecution", "DocumentName", name);
+    assert_eq!(starts.len(), 1);
+    assert_eq!(starts[0]["DocumentVersion"], "1", "the version fetched and planned here");
+    let created =
+        moto.requests().iter().filter(|r| r["operation"] == "CreateDocument" && r["request"]["Name"] == name).count();
+    assert_eq!(created, 1, "nothing published: only the test's own document");
+}
