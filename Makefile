@@ -5,7 +5,7 @@
 
 VENV := .venv
 
-.PHONY: test bench venv tools fuzz
+.PHONY: test bench bench-peers venv tools fuzz
 
 test: venv tools
 	cargo fmt --all --check
@@ -51,6 +51,12 @@ bench: venv
 	cargo bench -p runbook --bench fan_out --locked
 	cargo build --release --locked
 	cargo bench -p runbook --bench scenarios --locked
+
+# The same work through runbook and its peers (../shared/bench), side by side, as ratios:
+# about 15 minutes on 2 cores the first time (the peers install into a cache folder).
+bench-peers:
+	cargo build --release --locked -p runbook --bin runbook
+	python3 engine/benches/peers.py --runbook target/release/runbook
 
 # 10,000 hostile and mutated runbooks through validate, plan and dry-run (the test suite runs 240).
 fuzz:
