@@ -622,20 +622,10 @@ fn save_plan(
     Ok(exit::SUCCESS)
 }
 
-/// Writes `bytes` to `path` whole: to a file beside it, synced, then renamed over it.
+/// Writes `bytes` to `path` whole ([`crate::journal::write_whole`]).
 fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    let partial = path.with_file_name(format!(".{name}.partial"));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&partial)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&partial, path)
-    };
-    write().map_err(|error| {
-        let _ = std::fs::remove_file(&partial);
-        anyhow::Error::new(error).context(format!("failed to write {}", path.display()))
-    })
+    use anyhow::Context as _;
+    crate::journal::write_whole(path, bytes).with_context(|| format!("failed to write {}", path.display()))
 }
 
 fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour: bool) -> anyhow::Result<u8> {

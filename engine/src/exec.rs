@@ -417,6 +417,24 @@ impl Error {
     }
 }
 
+/// What an execution was started as, from the detail of its creation under `key` (`fan_out`,
+/// `remote`): `None` for an execution started otherwise; `what` names it in an error.
+fn created_as<T: serde::de::DeserializeOwned>(
+    journal: &dyn journal::JournalRead,
+    execution_id: &str,
+    key: &str,
+    what: &str,
+) -> Result<Option<T>, Error> {
+    let events = journal.events(execution_id)?;
+    let created = events.iter().find(|event| event.kind == journal::EventKind::ExecutionCreated);
+    let Some(value) = created.map(|event| event.detail[key].clone()).filter(|value| !value.is_null()) else {
+        return Ok(None);
+    };
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|error| Error::Journal(journal::Error::Corrupt(format!("{what} of {execution_id}: {error}"))))
+}
+
 /// Hex SHA-256 of a runbook's bytes.
 pub fn content_hash(bytes: &[u8]) -> String {
     use sha2::Digest;

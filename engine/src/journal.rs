@@ -101,6 +101,23 @@ pub fn default_dir() -> PathBuf {
     home.join(".local/state/runbook")
 }
 
+/// Writes `bytes` to `path` whole: to a file beside it (named for this process, so two
+/// writers never share one), synced, then renamed over it; a reader never sees half a file.
+pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&partial)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&partial, path)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&partial);
+    })
+}
+
 /// Where the state lives: the embedded SQLite journal in a state directory (the default), or
 /// the S3 store that machines share (`--state s3://BUCKET/PREFIX`). Both stand behind the same
 /// traits; it dereferences to the journal, so `store.execution(id)` reads either.

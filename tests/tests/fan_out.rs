@@ -38,12 +38,18 @@ mainSteps:
 
 fn fleet(scratch: &Scratch, targets: &[&str], extra: &[&str]) -> runbook_tests::Output {
     let path = scratch.runbook("child.yaml", CHILD);
+    let mut extra = extra.to_vec();
+    extra.extend_from_slice(&["--format", "json"]);
+    over(scratch, &path, "InstanceId", targets, &extra)
+}
+
+/// Runs the runbook at `path` over `targets`, each the value of `parameter`, in the scratch
+/// journal.
+fn over(scratch: &Scratch, path: &str, parameter: &str, targets: &[&str], extra: &[&str]) -> runbook_tests::Output {
     let state = scratch.state();
     let values = format!("Key=ParameterValues,Values={}", targets.join(","));
-    let mut args =
-        vec!["run", &path, "--state-dir", &state, "--target-parameter-name", "InstanceId", "--targets", &values];
+    let mut args = vec!["run", path, "--state-dir", &state, "--target-parameter-name", parameter, "--targets", &values];
     args.extend_from_slice(extra);
-    args.extend_from_slice(&["--format", "json"]);
     runbook(&args)
 }
 
@@ -313,16 +319,7 @@ fn a_runbook_that_waits_for_a_person_is_refused_over_targets() {
          action: aws:approve\n    inputs: {Approvers: [ops]}\n",
     );
     let state = scratch.state();
-    let output = runbook(&[
-        "run",
-        &path,
-        "--state-dir",
-        &state,
-        "--target-parameter-name",
-        "InstanceId",
-        "--targets",
-        "Key=ParameterValues,Values=i-1,i-2",
-    ]);
+    let output = over(&scratch, &path, "InstanceId", &["i-1", "i-2"], &[]);
     assert_eq!(output.code, 2, "{}", output.stderr);
     assert!(output.stderr.contains("waits for a person"), "{}", output.stderr);
     let listed = runbook(&["executions", "list", "--state-dir", &state]);
@@ -340,18 +337,7 @@ fn secret_target_values_never_name_their_targets() {
          action: aws:sleep\n    inputs: {Duration: PT0S}\n",
     );
     let state = scratch.state();
-    let output = runbook(&[
-        "run",
-        &path,
-        "--state-dir",
-        &state,
-        "--target-parameter-name",
-        "Token",
-        "--targets",
-        "Key=ParameterValues,Values=canary-one-7f3a,canary-two-7f3a",
-        "--format",
-        "json",
-    ]);
+    let output = over(&scratch, &path, "Token", &["canary-one-7f3a", "canary-two-7f3a"], &["--format", "json"]);
     assert_eq!(output.code, 0, "{}", output.stderr);
     assert!(!output.stdout.contains("canary"), "{}", output.stdout);
     let parent_id = parent(&output)["execution_id"].as_str().unwrap().to_owned();

@@ -257,14 +257,7 @@ impl TargetArgs {
         aws: &crate::aws::Aws,
     ) -> anyhow::Result<exec::fan_out::FanOut> {
         let control = exec::fan_out::RateControl { max_concurrency: self.max_concurrency, max_errors: self.max_errors };
-        let (targets, described) = if let Some(file) = &self.target_maps {
-            let loaded = crate::document::load_path(file).map_err(|e| UsageError(format!("{e:#}: {}", e.source)))?;
-            if let Some(diagnostic) = loaded.diagnostics.iter().find(|d| d.is_error()) {
-                bail!(UsageError(format!("target maps {}: {}", file.display(), diagnostic.message)));
-            }
-            let Some(Value::Array(maps)) = loaded.value else {
-                bail!(UsageError(format!("target maps {}: expected a list of maps", file.display())));
-            };
+        let (targets, described) = if let Some((file, maps)) = self.maps()? {
             let targets = exec::targets::from_maps(runbook, &maps).map_err(UsageError)?;
             (targets, format!("target maps from {}", file.display()))
         } else {
@@ -280,18 +273,7 @@ impl TargetArgs {
         }
         Ok(exec::fan_out::FanOut { targets, control, described })
     }
-}
 
-/// Where a run's steps run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum RunOn {
-    /// In this process.
-    Local,
-    /// On SSM Automation, followed from here.
-    Ssm,
-}
-
-impl TargetArgs {
     /// The target inputs of StartAutomationExecution, for a run over targets on SSM (SSM
     /// resolves tags and groups itself).
     fn to_api(&self) -> anyhow::Result<Option<serde_json::Map<String, Value>>> {
@@ -299,11 +281,7 @@ impl TargetArgs {
             return Ok(None);
         }
         let mut inputs = serde_json::Map::new();
-        if let Some(file) = &self.target_maps {
-            let loaded = crate::document::load_path(file).map_err(|e| UsageError(format!("{e:#}: {}", e.source)))?;
-            let Some(Value::Array(maps)) = loaded.value else {
-                bail!(UsageError(format!("target maps {}: expected a list of maps", file.display())));
-            };
+        if let Some((file, maps)) = self.maps()? {
             let api: Vec<Value> = maps
                 .iter()
                 .map(|map| match map {
@@ -320,6 +298,28 @@ impl TargetArgs {
         inputs.insert("MaxErrors".into(), json!(self.max_errors.to_string()));
         Ok(Some(inputs))
     }
+
+    /// `--target-maps FILE`, read: the file and its list of maps.
+    fn maps(&self) -> anyhow::Result<Option<(&std::path::Path, Vec<Value>)>> {
+        let Some(file) = &self.target_maps else { return Ok(None) };
+        let loaded = crate::document::load_path(file).map_err(|e| UsageError(format!("{e:#}: {}", e.source)))?;
+        if let Some(diagnostic) = loaded.diagnostics.iter().find(|d| d.is_error()) {
+            bail!(UsageError(format!("target maps {}: {}", file.display(), diagnostic.message)));
+        }
+        let Some(Value::Array(maps)) = loaded.value else {
+            bail!(UsageError(format!("target maps {}: expected a list of maps", file.display())));
+        };
+        Ok(Some((file, maps)))
+    }
+}
+
+/// Where a run's steps run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunOn {
+    /// In this process.
+    Local,
+    /// On SSM Automation, followed from here.
+    Ssm,
 }
 
 /// Rehearsal controls: each is journaled and shown as injected or as an operator's action,
@@ -636,32 +636,30 @@ pub fn run_command(
         (Some(given), Some(journal)) => Some(journal.resolve_id(given)?),
         _ => None,
     };
-    let mut fan_out = None;
     if let (Some(id), Some(journal)) = (&resume, &journal) {
         let execution = journal.execution(id)?;
         path.get_or_insert_with(|| PathBuf::from(&execution.runbook_path));
         supplied = exec::resume_parameters(&execution.parameters, supplied)?;
-        // A run over targets goes on over the targets it was started with.
-        fan_out = exec::fan_out::recorded(journal.journal(), id)?;
     }
-    // So does a run over targets found again by its idempotency key.
-    if let (None, Some(key), Some(journal)) = (&resume, &args.idempotency_key, &journal)
-        && !args.targets.given()
-        && let Some(execution) = journal.find_by_key(key)?
-    {
-        fan_out = exec::fan_out::recorded(journal.journal(), &execution.id)?;
-    }
-    let saved = match &args.plan {
-        Some(plan_path) => Some(read_saved_plan(plan_path, &mut path, &mut supplied)?),
-        None => None,
-    };
-    let Some(given_path) = path else { bail!(UsageError("give the runbook FILE".into())) };
-    // An execution found again (resumed, or by its key) goes on where it ran: here, or on SSM.
+    // An execution found again (resumed, or by its key) goes on as it ran: over the targets it
+    // was started with, and here or on SSM.
     let found = match (&resume, &args.idempotency_key, &journal) {
         (Some(id), _, Some(_)) => Some(id.clone()),
         (None, Some(key), Some(journal)) => journal.find_by_key(key)?.map(|execution| execution.id),
         _ => None,
     };
+    let mut fan_out = match (&found, &journal) {
+        // Targets given again with the key start a new run over them.
+        (Some(id), Some(journal)) if resume.is_some() || !args.targets.given() => {
+            exec::fan_out::recorded(journal.journal(), id)?
+        }
+        _ => None,
+    };
+    let saved = match &args.plan {
+        Some(plan_path) => Some(read_saved_plan(plan_path, &mut path, &mut supplied)?),
+        None => None,
+    };
+    let Some(given_path) = path else { bail!(UsageError("give the runbook FILE".into())) };
     let mut remote = match (&found, &journal) {
         (Some(id), Some(journal)) => exec::remote::recorded(journal.journal(), id)?,
         _ => None,
@@ -673,7 +671,8 @@ pub fn run_command(
         bail!(UsageError(format!("execution {id} ran here, not on SSM: go on with it without --on ssm")));
     }
     let on_ssm = remote.is_some() || args.on == RunOn::Ssm;
-    let (path, fetched) = named_document(given_path.clone(), &args.state, &args.engine.config()?.aws, stderr)?;
+    let engine_config = args.engine.config()?;
+    let (path, fetched) = named_document(given_path.clone(), &args.state, &engine_config.aws, stderr)?;
     if args.targets.given() && !on_ssm {
         // The runbook as written, to resolve and type the targets by.
         let written = match exec::prepare(&path, supplied.clone(), false) {
@@ -683,7 +682,7 @@ pub fn run_command(
                 return super::report_invalid(&validated, args.format == RunFormat::Json, colour, stdout, stderr);
             }
         };
-        fan_out = Some(args.targets.resolve(&written.runbook, &args.engine.config()?.aws)?);
+        fan_out = Some(args.targets.resolve(&written.runbook, &engine_config.aws)?);
     }
     // Each child gets its target's values; the runbook is checked with the first target's.
     if let Some(first) = fan_out.as_ref().and_then(|fan_out| fan_out.targets.first()) {
@@ -704,7 +703,7 @@ pub fn run_command(
     };
     // Published (when given as a file) only once the runbook and its values are known good.
     if remote.is_none() && args.on == RunOn::Ssm {
-        remote = match run_on_ssm(&args, &given_path, fetched, stdout, stderr)? {
+        remote = match run_on_ssm(&args, &given_path, fetched, &engine_config.aws, stdout, stderr)? {
             Ok(remote) => Some(remote),
             Err(code) => return Ok(code),
         };
@@ -758,7 +757,7 @@ pub fn run_command(
         lock_timeout: args.lock_timeout,
         saved_plan: saved,
         documents: Some(args.state.documents_dir()),
-        ..args.engine.config()?
+        ..engine_config
     };
     config.secrets.extend(given_secrets);
     let report = Report {
@@ -778,6 +777,7 @@ fn run_on_ssm(
     args: &RunArgs,
     path: &std::path::Path,
     fetched: Option<crate::ssm::documents::Fetched>,
+    aws: &crate::aws::Aws,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> anyhow::Result<Result<exec::remote::Remote, u8>> {
@@ -793,7 +793,7 @@ fn run_on_ssm(
     for warning in &ready.warnings {
         writeln!(stderr, "warning: {warning}")?;
     }
-    let published = super::publish::publish_ready(&ready, &args.publish, &args.engine.config()?.aws)?;
+    let published = super::publish::publish_ready(&ready, &args.publish, aws)?;
     writeln!(stderr, "{} version {} ({})", ready.name, published.version(), published.action())?;
     Ok(Ok(exec::remote::Remote::new(ready.name, Some(published.version().to_owned()), targets)))
 }

@@ -1,8 +1,9 @@
 //! The [`Children`] seam as the runner implements it: `DocumentName` is looked up beside the
 //! parent runbook (as is, or with `.yaml`, `.yml`, `.json`) and in the folders of
 //! `RUNBOOK_PATH` (a local file has no versions: `DocumentVersion` applies to SSM only), then
-//! fetched from SSM with GetDocument as `runbook run ssm:NAME` does; the child runs in this process as its own execution in the same journal,
-//! linked to the parent's, with the parent's secrets known to its redactor. Its idempotency
+//! fetched from SSM with GetDocument as `runbook run ssm:NAME` does. The child runs in this
+//! process as its own execution in the same journal, linked to the parent's, with the
+//! parent's secrets known to its redactor. Its idempotency
 //! key derives from the parent's step, so a resumed parent resumes the same child instead of
 //! starting another.
 

@@ -410,14 +410,7 @@ async fn run_grouped(
 
 /// The run over targets an execution was started as, from its record, if it was one.
 pub fn recorded(journal: &dyn journal::JournalRead, execution_id: &str) -> Result<Option<FanOut>, Error> {
-    let created =
-        journal.events(execution_id)?.into_iter().find(|event| event.kind == journal::EventKind::ExecutionCreated);
-    let Some(value) = created.map(|event| event.detail["fan_out"].clone()).filter(|value| !value.is_null()) else {
-        return Ok(None);
-    };
-    serde_json::from_value(value)
-        .map(Some)
-        .map_err(|error| Error::Journal(journal::Error::Corrupt(format!("the targets of {execution_id}: {error}"))))
+    super::created_as(journal, execution_id, "fan_out", "the targets")
 }
 
 #[cfg(test)]

@@ -59,14 +59,7 @@ impl Remote {
 
 /// The run on SSM an execution is, from its record, if it is one.
 pub fn recorded(journal: &dyn journal::JournalRead, execution_id: &str) -> Result<Option<Remote>, Error> {
-    let events = journal.events(execution_id)?;
-    let created = events.iter().find(|event| event.kind == EventKind::ExecutionCreated);
-    let Some(value) = created.map(|event| event.detail["remote"].clone()).filter(|value| !value.is_null()) else {
-        return Ok(None);
-    };
-    serde_json::from_value(value)
-        .map(Some)
-        .map_err(|error| Error::Journal(journal::Error::Corrupt(format!("the SSM run of {execution_id}: {error}"))))
+    super::created_as(journal, execution_id, "remote", "the SSM run")
 }
 
 /// The AutomationExecutionId recorded for an execution, once SSM answered its start.

@@ -71,11 +71,8 @@ impl Reference {
             }
             None => name,
         };
-        if short.len() < 3 || short.len() > 128 {
-            return Some(Err(refuse("a document name has 3 to 128 characters")));
-        }
-        if !short.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
-            return Some(Err(refuse("a document name has only letters, digits, `_`, `-` and `.`")));
+        if let Some(problem) = name_problem(short) {
+            return Some(Err(refuse(problem)));
         }
         if let Some(version) = version {
             let number =
@@ -104,6 +101,17 @@ impl Reference {
     fn pinned(&self) -> Option<&str> {
         self.version.as_deref().filter(|version| version.bytes().all(|b| b.is_ascii_digit()))
     }
+}
+
+/// What makes `name` no document name SSM takes (3 to 128 of `[a-zA-Z0-9_.-]`), if anything.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.len() < 3 || name.len() > 128 {
+        return Some("a document name has 3 to 128 characters");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Some("a document name has only letters, digits, `_`, `-` and `.`");
+    }
+    None
 }
 
 impl std::fmt::Display for Reference {
@@ -190,21 +198,13 @@ pub async fn fetch(client: &aws::Aws, cache: &Path, reference: &Reference) -> Re
     let hash = crate::exec::content_hash(content.as_bytes());
     let path = folder.join(format!("{hash}.{extension}"));
     std::fs::create_dir_all(&folder).map_err(cache_error(&folder))?;
-    write_whole(&path, content.as_bytes()).map_err(cache_error(&path))?;
+    crate::journal::write_whole(&path, content.as_bytes()).map_err(cache_error(&path))?;
     if !version.is_empty() {
         index.versions.insert(version.clone(), (hash.clone(), extension.to_owned()));
         let bytes = serde_json::to_vec_pretty(&index).unwrap_or_default();
-        write_whole(&index_path, &bytes).map_err(cache_error(&index_path))?;
+        crate::journal::write_whole(&index_path, &bytes).map_err(cache_error(&index_path))?;
     }
     Ok(Fetched { path, name: reference.name.clone(), version, hash, cached: false })
-}
-
-/// Writes `bytes` to a file beside `path`, then renames it over `path`, so a reader never
-/// sees half a file.
-fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let partial = path.with_extension(format!("partial-{}", std::process::id()));
-    std::fs::write(&partial, bytes)?;
-    std::fs::rename(&partial, path)
 }
 
 #[cfg(test)]

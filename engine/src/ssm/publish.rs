@@ -82,11 +82,8 @@ impl Published {
 /// prefixes AWS keeps for its own documents.
 pub fn check_name(name: &str) -> Result<(), Error> {
     let refuse = |reason| Err(Error::Name { name: name.to_owned(), reason });
-    if name.len() < 3 || name.len() > 128 {
-        return refuse("a document name has 3 to 128 characters");
-    }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
-        return refuse("a document name has only letters, digits, `_`, `-` and `.`");
+    if let Some(problem) = super::documents::name_problem(name) {
+        return refuse(problem);
     }
     let lower = name.to_ascii_lowercase();
     if ["aws", "amazon", "amzn"].iter().any(|prefix| lower.starts_with(prefix)) {
