@@ -6,50 +6,233 @@ version, so the emulator and the engine read one model). Run it from the project
 
     .venv/bin/python engine/models/generate.py
 
-Only what the client and the validator read is kept: metadata, operations, shapes, and the
-partition endpoints of global services. Documentation, examples, patterns and length limits
-are dropped. Each service is compressed on its own so the engine inflates only the services a
-runbook names.
+Every service of that botocore is bundled. Only what the client and the validator read is
+kept: metadata, operations, shapes, and the partition endpoints of global services.
+Documentation, examples, patterns and length limits are dropped.
 
-Bundle layout: the line `runbook-models 1`, one line of JSON index, then the zlib blobs the
-index points at (offsets from the first byte after the index line).
+The models are pre-digested: each operation and shape is one binary record (engine/src/aws/
+model.rs reads them without a JSON parse), records are packed into small compressed blocks in
+the order operations reach them, and a per-service directory sorted by name says which block
+holds each record. The engine reads a service's directory in place when a runbook names the
+service, and inflates only the blocks holding the operations and shapes it reaches.
+
+Layout (integers little-endian, `varint` is LEB128, `str` is a varint length then UTF-8):
+
+    bundle   = "runbook-models 2\\n" index-line "\\n" service-blob*
+    index    = JSON: {"botocore": VERSION, "services": {NAME: {"offset", "length"}},
+               "partitions": {...}}; offsets count from the first byte after the index line
+    service  = u32 directory-length, directory, zlib(block)*
+    directory= metadata, u32 operations, u32 shapes, u32 blocks,
+               entry * operations, entry * shapes (each sorted by name),
+               (u32 offset, u32 length) * blocks (offsets from the end of the directory),
+               name bytes
+    entry    = u32 name offset (into name bytes), u16 name length, u16 block, u32 offset in
+               the inflated block
+
+Records (`flags` is a varint bit set; optional fields follow in bit order when set):
+
+    metadata = str apiVersion, str endpointPrefix, u8 protocol, str serviceId, flags
+               (signingName, targetPrefix, jsonVersion, xmlNamespace, awsQueryCompatible)
+    operation= str name, str method, str requestUri, flags (httpChecksumRequired,
+               httpChecksum.requestChecksumRequired, deprecated | responseCode varint,
+               input member, output member, hostPrefix str)
+    member   = str shape, flags (flattened, xmlAttribute, idempotencyToken, jsonvalue,
+               hostLabel, streaming, deprecated | location u8, locationName, queryName,
+               xmlNamespace, timestampFormat, resultWrapper)
+    shape    = u8 kind, flags (flattened, streaming, sensitive, document, eventstream |
+               member, key, value, locationName, payload, timestampFormat, xmlNamespace),
+               varint n, (str name, member) * n, varint n, str required * n,
+               varint n, str enum * n, then the optional fields
+    xmlns    = u8 0 then str uri | u8 1 then str uri | u8 2 then str prefix, str uri
 """
 
 import gzip
 import json
 import os
+import struct
 import sys
 import zlib
 
 import botocore
 
-# Every `Service` named by the AWS-published runbooks (../shared/corpus/ssm-public), the
-# services the dedicated actions call, sts, route53 and s3, and the two that resolve the
-# targets of runs over targets (resourcegroupstaggingapi, resource-groups). A corpus test checks that no
-# corpus service is missing from the bundle.
-SERVICES = sorted(
-    {
-        "accessanalyzer", "apigatewayv2", "application-autoscaling", "appsync", "athena",
-        "autoscaling", "backup", "cloudformation", "cloudtrail", "cloudwatch", "codebuild",
-        "codedeploy", "config", "connect", "docdb", "ds", "dynamodb", "ec2", "ecs", "efs",
-        "eks", "elasticbeanstalk", "elb", "elbv2", "emr", "events", "firehose", "fsx", "glue",
-        "guardduty", "iam", "identitystore", "inspector2", "kafka", "kinesis", "kms",
-        "lambda", "logs", "migration-hub-refactor-spaces", "mwaa", "neptune", "ram", "rds",
-        "redshift", "resource-groups", "resourcegroupstaggingapi", "route53", "s3", "s3control", "sagemaker", "secretsmanager",
-        "securityhub", "service-quotas", "ses", "sesv2", "sns", "sqs", "ssm", "sso-admin",
-        "stepfunctions", "sts", "waf", "waf-regional", "workspaces", "xray",
-    }
-)
+# Protocols the engine speaks, in the order it prefers them when a model offers several.
+SUPPORTED_PROTOCOLS = ["json", "rest-json", "rest-xml", "query", "ec2", "smithy-rpc-v2-cbor"]
+PROTOCOL_CODES = {"json": 0, "rest-json": 1, "rest-xml": 2, "query": 3, "ec2": 4, "smithy-rpc-v2-cbor": 5}
+KINDS = ["structure", "list", "map", "string", "integer", "long", "float", "double", "boolean",
+         "timestamp", "blob"]
+LOCATIONS = ["uri", "querystring", "header", "headers", "statusCode"]
 
-SUPPORTED_PROTOCOLS = ["json", "rest-json", "rest-xml", "query", "ec2"]
+# Records are packed into blocks of about this many bytes before compression: small enough
+# that reaching one shape inflates little, big enough to compress well.
+BLOCK_BYTES = 8 * 1024
 
-# Keys the engine never reads.
-DROPPED = {
-    "documentation", "documentationUrl", "examples", "pattern", "min", "max",
-    "deprecatedMessage", "deprecatedSince", "errors", "exception", "fault", "error",
-    "retryable", "box", "wrapper", "union", "uid", "serviceAbbreviation", "serviceFullName",
-    "auth", "authtype", "unsigned", "endpointdiscovery", "endpointoperation", "documentationUrl",
-}
+
+def varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def text(value):
+    data = value.encode()
+    return varint(len(data)) + data
+
+
+def flags(bits):
+    return varint(sum(1 << i for i, bit in enumerate(bits) if bit))
+
+
+def xmlns(value):
+    if isinstance(value, str):
+        return b"\0" + text(value)
+    if "prefix" in value:
+        return b"\2" + text(value["prefix"]) + text(value["uri"])
+    return b"\1" + text(value["uri"])
+
+
+def member(value):
+    optional = [
+        ("location", lambda v: bytes([LOCATIONS.index(v)])),
+        ("locationName", text),
+        ("queryName", text),
+        ("xmlNamespace", xmlns),
+        ("timestampFormat", text),
+        ("resultWrapper", text),
+    ]
+    bits = [bool(value.get(k)) for k in
+            ("flattened", "xmlAttribute", "idempotencyToken", "jsonvalue", "hostLabel", "streaming", "deprecated")]
+    bits += [key in value for key, _ in optional]
+    out = text(value["shape"]) + flags(bits)
+    for key, encode in optional:
+        if key in value:
+            out += encode(value[key])
+    return out
+
+
+def shape(value):
+    if value["type"] not in KINDS:
+        sys.exit(f"unknown shape type {value['type']}")
+    optional = [
+        ("member", member), ("key", member), ("value", member), ("locationName", text),
+        ("payload", text), ("timestampFormat", text), ("xmlNamespace", xmlns),
+    ]
+    bits = [bool(value.get(k)) for k in ("flattened", "streaming", "sensitive", "document", "eventstream")]
+    bits += [key in value for key, _ in optional]
+    out = bytes([KINDS.index(value["type"])]) + flags(bits)
+    members = value.get("members", {})
+    out += varint(len(members)) + b"".join(text(name) + member(m) for name, m in members.items())
+    for key in ("required", "enum"):
+        items = value.get(key, [])
+        out += varint(len(items)) + b"".join(text(item) for item in items)
+    for key, encode in optional:
+        if key in value:
+            out += encode(value[key])
+    return out
+
+
+def operation(value):
+    http = value["http"]
+    optional = [
+        ("responseCode", varint, http.get("responseCode")),
+        ("input", member, value.get("input")),
+        ("output", member, value.get("output")),
+        ("hostPrefix", text, value.get("endpoint", {}).get("hostPrefix")),
+    ]
+    bits = [
+        bool(value.get("httpChecksumRequired")),
+        bool(value.get("httpChecksum", {}).get("requestChecksumRequired")),
+        bool(value.get("deprecated")),
+    ]
+    bits += [present is not None for _, _, present in optional]
+    out = text(value["name"]) + text(http["method"]) + text(http["requestUri"]) + flags(bits)
+    for _, encode, present in optional:
+        if present is not None:
+            out += encode(present)
+    return out
+
+
+def metadata(value, protocol):
+    optional = ["signingName", "targetPrefix", "jsonVersion", "xmlNamespace"]
+    namespace = value.get("xmlNamespace")
+    if isinstance(namespace, dict):
+        value = dict(value, xmlNamespace=namespace["uri"])
+    bits = [key in value for key in optional] + ["awsQueryCompatible" in value]
+    out = text(value["apiVersion"]) + text(value["endpointPrefix"]) + bytes([PROTOCOL_CODES[protocol]])
+    out += text(value["serviceId"]) + flags(bits)
+    for key in optional:
+        if key in value:
+            out += text(value[key])
+    return out
+
+
+def reached(model):
+    """Record names in the order operations reach them (operation, then its shapes depth
+    first), so one operation's records sit in few blocks; unreached shapes come last."""
+    order, seen = [], set()
+
+    def visit(name):
+        if name in seen:
+            return
+        seen.add(name)
+        order.append(("shape", name))
+        value = model["shapes"][name]
+        for m in list(value.get("members", {}).values()) + [value[k] for k in ("member", "key", "value") if k in value]:
+            visit(m["shape"])
+
+    for name in sorted(model["operations"]):
+        order.append(("operation", name))
+        for key in ("input", "output"):
+            if key in model["operations"][name]:
+                visit(model["operations"][name][key]["shape"])
+    for name in sorted(model["shapes"]):
+        visit(name)
+    return order
+
+
+def digest(model, protocol):
+    """One service's blob."""
+    blocks, current, where = [], bytearray(), {}
+    for kind, name in reached(model):
+        record = operation(model["operations"][name]) if kind == "operation" else shape(model["shapes"][name])
+        if current and len(current) + len(record) > BLOCK_BYTES:
+            blocks.append(bytes(current))
+            current = bytearray()
+        where[(kind, name)] = (len(blocks), len(current))
+        current += record
+    if current:
+        blocks.append(bytes(current))
+    if len(blocks) > 0xFFFF:
+        sys.exit("too many blocks for a u16")
+
+    names = bytearray()
+    tables = {}
+    for kind in ("operation", "shape"):
+        entries = bytearray()
+        for key in sorted((k for k in where if k[0] == kind), key=lambda k: k[1].encode()):
+            block, offset = where[key]
+            encoded = key[1].encode()
+            entries += struct.pack("<IHHI", len(names), len(encoded), block, offset)
+            names += encoded
+        tables[kind] = entries
+    compressed = [zlib.compress(block, 9) for block in blocks]
+    directory_head = metadata(model["metadata"], protocol) + struct.pack(
+        "<III", len(model["operations"]), len(model["shapes"]), len(blocks))
+    # Block offsets count from the end of the directory.
+    table = bytearray()
+    at = 0
+    for block in compressed:
+        table += struct.pack("<II", at, len(block))
+        at += len(block)
+    # The directory stays uncompressed: inflating it cost more than the rest of loading a
+    # service, and it is read wherever a runbook names the service.
+    directory = directory_head + tables["operation"] + tables["shape"] + table + names
+    return struct.pack("<I", len(directory)) + directory + b"".join(compressed)
 
 
 def strip(value, names=False):
@@ -64,6 +247,10 @@ def strip(value, names=False):
     if isinstance(value, list):
         return [strip(v) for v in value]
     return value
+
+
+# Keys the engine never reads.
+DROPPED = {"documentation", "documentationUrl", "examples"}
 
 
 def merge(base, extra):
@@ -82,9 +269,11 @@ def latest_model(data, name):
     if os.path.exists(path + ".gz"):
         with gzip.open(path + ".gz", "rt") as file:
             model = json.load(file)
-    else:
+    elif os.path.exists(path):
         with open(path) as file:
             model = json.load(file)
+    else:
+        return None
     extras = os.path.join(folder, "service-2.sdk-extras.json")
     if os.path.exists(extras):
         with open(extras) as file:
@@ -93,9 +282,11 @@ def latest_model(data, name):
 
 
 def choose_protocol(metadata):
+    """The first protocol the model offers that the engine speaks, preferring the older
+    protocols where a service offers CBOR beside them (they are what moto emulates)."""
     offered = metadata.get("protocols") or [metadata["protocol"]]
-    for protocol in offered:
-        if protocol in SUPPORTED_PROTOCOLS:
+    for protocol in SUPPORTED_PROTOCOLS:
+        if protocol in offered:
             return protocol
     sys.exit(f"no supported protocol among {offered} for {metadata['serviceId']}")
 
@@ -130,19 +321,22 @@ def main():
     data = os.path.join(os.path.dirname(botocore.__file__), "data")
     index = {"botocore": botocore.__version__, "services": {}, "partitions": global_endpoints(data)}
     blobs = bytearray()
-    for name in SERVICES:
-        model = strip(latest_model(data, name))
-        model["metadata"]["protocol"] = choose_protocol(model["metadata"])
-        model["metadata"].pop("protocols", None)
-        blob = zlib.compress(json.dumps(model, separators=(",", ":")).encode(), 9)
+    for name in sorted(os.listdir(data)):
+        if not os.path.isdir(os.path.join(data, name)):
+            continue
+        model = latest_model(data, name)
+        if model is None:
+            continue
+        model = strip(model)
+        blob = digest(model, choose_protocol(model["metadata"]))
         index["services"][name] = {"offset": len(blobs), "length": len(blob)}
         blobs += blob
     out = os.path.join(here, "botocore.bin")
     with open(out, "wb") as file:
-        file.write(b"runbook-models 1\n")
+        file.write(b"runbook-models 2\n")
         file.write(json.dumps(index, separators=(",", ":"), sort_keys=True).encode() + b"\n")
         file.write(blobs)
-    print(f"{out}: {len(SERVICES)} services from botocore {botocore.__version__}, "
+    print(f"{out}: {len(index['services'])} services from botocore {botocore.__version__}, "
           f"{os.path.getsize(out):,} bytes")
 
 

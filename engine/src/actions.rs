@@ -326,6 +326,10 @@ pub struct Action {
     /// action changes nothing outside the execution (or, for `aws:executeAutomation`, its
     /// child is found again by an idempotency key and resumed, not started twice).
     pub safe_to_repeat: bool,
+    /// Whether an attempt changes nothing outside the engine and its journal, and returns at
+    /// once or only waits: its start need not be durable before it runs. The runner journals
+    /// start and end in one commit once it ran (a crash before that runs it again).
+    pub pure: bool,
     /// What a step waits for when it waits for a person's answer (`aws:approve`, `aws:pause`).
     pub asks_person: Option<crate::journal::WaitKind>,
     /// Whether it runs a script in a local interpreter, whose return value is its `Payload`
@@ -360,6 +364,7 @@ impl Action {
             builtin_outputs: &[],
             returns_data: false,
             safe_to_repeat: false,
+            pure: false,
             asks_person: None,
             runs_script: false,
             self_contained: false,
@@ -437,6 +442,14 @@ pub fn has(name: &str, fact: impl Fn(&Action) -> bool) -> bool {
     lookup(name).is_some_and(fact)
 }
 
+/// Whether a step's attempts may be journaled once, after each ran: its action is pure, or
+/// it is an API call whose operation only reads (`x-idempotent` and `--rerun` do not make a
+/// step pure: they say it may run again, not that it changes nothing).
+pub fn is_pure(step: &Step) -> bool {
+    lookup(&step.action)
+        .is_some_and(|action| action.pure || (matches!(action.kind, Kind::Api { .. }) && api::only_reads(step)))
+}
+
 /// The public actions, for messages and `runbook --help`.
 pub fn public_names() -> impl Iterator<Item = &'static str> {
     ACTIONS.iter().filter(|action| !action.internal).map(|action| action.name)
@@ -486,5 +499,17 @@ mod tests {
         assert!(lookup("aws:putServerUpgradeMetrics").unwrap().internal);
         assert!(lookup("aws:runShellScript").is_none());
         assert!(ACTIONS.iter().all(|action| action.internal || action.execute.is_some() || action.kind == Kind::Loop));
+    }
+
+    /// A pure action may run again (a crash before its one commit repeats it), asks nobody,
+    /// and runs no script or child.
+    #[test]
+    fn pure_actions_are_safe_to_repeat_and_self_contained() {
+        let pure: Vec<&str> = ACTIONS.iter().filter(|action| action.pure).map(|action| action.name).collect();
+        assert_eq!(pure, ["aws:branch", "aws:sleep", "aws:updateVariable"]);
+        for action in ACTIONS.iter().filter(|action| action.pure) {
+            assert!(action.safe_to_repeat && action.self_contained && action.asks_person.is_none(), "{}", action.name);
+            assert!(!action.runs_script && !matches!(action.kind, Kind::Loop | Kind::Child), "{}", action.name);
+        }
     }
 }

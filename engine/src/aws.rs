@@ -575,7 +575,7 @@ pub fn resolve(service: &str, api: &str) -> Result<(Arc<model::Model>, String), 
         suggestion: crate::diagnostic::nearest(service, model::service_names().into_iter()),
     })?;
     let Some(operation) = model.operation(api) else {
-        let names = model.operations.keys().map(String::as_str);
+        let names = model.operations.keys();
         let suggestion = crate::diagnostic::nearest(api, names).map(str::to_string);
         return Err(Error::UnknownOperation { service: service.to_string(), api: api.to_string(), suggestion });
     };

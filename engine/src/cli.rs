@@ -631,20 +631,16 @@ fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour: bool) -> anyhow::Result<u8> {
     let colour = args.color.resolve(terminal_colour);
     let config = Config { parameters: args.parameters.supplied()? };
-    let wanted = walk::Wanted { name: &is_runbook_name, content: Some(&walk::looks_like_runbook) };
-    let walked = walk::walk(&args.paths, &args.exclude, &wanted)?;
-    let skipped = walked.skipped("YAML or JSON files that are not runbooks (no schemaVersion and mainSteps)");
-    let files = walked.files;
-    if files.is_empty() {
-        let why = skipped.as_deref().map_or(String::new(), |skipped| format!(" ({skipped})"));
-        bail!(UsageError(format!("no runbook files (*.json, *.yaml, *.yml) found{why}")));
-    }
+    // What files found in folders hold is checked as the workers load them, so each file is
+    // read and parsed once, on every core.
+    let wanted = walk::Wanted { name: &is_runbook_name, content: None };
+    let mut walked = walk::walk(&args.paths, &args.exclude, &wanted)?;
     let format = args.format;
     let deny_warnings = args.deny_warnings;
     // Documents are rendered by the workers and dropped there: memory stays flat however
     // many runbooks a tree holds.
     let portable = args.for_engine == Some(ForEngine::Ssm);
-    let results = validate_files(&files, &config, portable, |validated| {
+    let results = validate_files(&walked.files, &walked.in_folder, &config, portable, |validated| {
         let mut rendered = Rendered {
             invalid: validated.errors() > 0 || (deny_warnings && validated.warnings() > 0),
             warnings: validated.warnings(),
@@ -668,21 +664,34 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
     let mut invalid = 0;
     let mut warnings = 0;
     let mut json_diagnostics = Vec::new();
+    let mut runbooks = 0;
+    let mut rendered_all = Vec::with_capacity(results.len());
     for result in results {
-        let rendered = result?;
+        match result? {
+            Some(rendered) => rendered_all.push(rendered),
+            None => walked.unrecognised += 1,
+        }
+    }
+    let skipped = walked.skipped("YAML or JSON files that are not runbooks (no schemaVersion and mainSteps)");
+    if rendered_all.is_empty() {
+        let why = skipped.as_deref().map_or(String::new(), |skipped| format!(" ({skipped})"));
+        bail!(UsageError(format!("no runbook files (*.json, *.yaml, *.yml) found{why}")));
+    }
+    for rendered in rendered_all {
+        runbooks += 1;
         invalid += usize::from(rendered.invalid);
         warnings += rendered.warnings;
         stdout.write_all(rendered.text.as_bytes())?;
         json_diagnostics.extend(rendered.json);
     }
-    let summary = report::summary(files.len(), invalid, warnings);
+    let summary = report::summary(runbooks, invalid, warnings);
     match args.format {
         OutputFormat::Json => {
             let document = serde_json::json!({
                 "diagnostics": json_diagnostics,
                 "summary": {
-                    "runbooks": files.len(),
-                    "valid": files.len() - invalid,
+                    "runbooks": runbooks,
+                    "valid": runbooks - invalid,
                     "invalid": invalid,
                     "warnings": warnings,
                     "text": summary,
@@ -710,19 +719,19 @@ struct Rendered {
     warnings: usize,
 }
 
-/// Loads, validates and renders files on every core, keeping the input order.
+/// Loads, validates and renders files on every core, keeping the input order. A file found
+/// in a folder (`in_folder`) that turns out not to be a runbook gives `None`.
 fn validate_files<R: Send>(
     files: &[PathBuf],
+    in_folder: &[bool],
     config: &Config,
     portable: bool,
     render: impl Fn(&Validated) -> R + Sync,
-) -> Vec<anyhow::Result<R>> {
+) -> Vec<anyhow::Result<Option<R>>> {
     let next = AtomicUsize::new(0);
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len()).max(1);
-    let mut results: Vec<Option<anyhow::Result<R>>> = (0..files.len()).map(|_| None).collect();
+    let mut results: Vec<Option<anyhow::Result<Option<R>>>> = (0..files.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
-        // The schema compiles while the first files are read and parsed.
-        let compiling = scope.spawn(validate::schema::prepare);
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
@@ -732,13 +741,16 @@ fn validate_files<R: Send>(
                         let Some(path) = files.get(index) else { break };
                         let result = document::load_path(path)
                             .map(|loaded| {
+                                if in_folder.get(index).copied().unwrap_or(false) && !walk::is_runbook(&loaded) {
+                                    return None;
+                                }
                                 let value = if portable { loaded.value.clone() } else { None };
                                 let mut validated = validate::validate(loaded, config);
                                 plan::check(&mut validated);
                                 if let Some(value) = value {
                                     validated.add(validate::portable::check(&value, false).diagnostics);
                                 }
-                                render(&validated)
+                                Some(render(&validated))
                             })
                             .map_err(anyhow::Error::from);
                         done.push((index, result));
@@ -747,7 +759,6 @@ fn validate_files<R: Send>(
                 })
             })
             .collect();
-        compiling.join().expect("schema compilation panicked");
         for handle in handles {
             // A worker panicking is a bug; let it surface as one.
             for (index, result) in handle.join().expect("validation worker panicked") {

@@ -247,6 +247,11 @@ pub trait JournalWrite: JournalRead {
     fn attempt_started(&self, execution_id: &str, attempt: &Attempt) -> Result<()>;
     /// Commits an attempt as finished, and with the last attempt of a visit, the step's result.
     fn attempt_finished(&self, execution_id: &str, attempt: &Attempt, step: Option<&StepRecord>) -> Result<()>;
+    /// Commits a finished attempt whose start was not journaled (a pure step,
+    /// [`crate::actions::is_pure`]): the whole attempt and, with the last attempt of a visit,
+    /// the step's result, in one commit. No default: a store that finishes an attempt by
+    /// updating its row would lose this one.
+    fn attempt_done(&self, execution_id: &str, attempt: &Attempt, step: Option<&StepRecord>) -> Result<()>;
     /// Records a step visit's result that needed no attempt row (a loop).
     fn step_finished(&self, execution_id: &str, step: &StepRecord) -> Result<()>;
     /// Appends a timeline event.

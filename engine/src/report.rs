@@ -58,7 +58,12 @@ pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
         true => GraphicalTheme::unicode(),
         false => GraphicalTheme::unicode_nocolor(),
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(2).with_width(100);
+    // Messages wrap at spaces: Unicode line breaking cost as much as the rest of rendering,
+    // and the messages are ASCII prose.
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_context_lines(2)
+        .with_width(100)
+        .with_word_separator(textwrap::WordSeparator::AsciiSpace);
     let heading = match diagnostic.location {
         Some(location) => format!("{}:{}:{}", source.name, location.line, location.column),
         None => source.name.clone(),

@@ -201,6 +201,9 @@ pub struct Timeline<'a> {
     journal: &'a dyn JournalWrite,
     observer: &'a dyn Observer,
     redactor: RefCell<Redactor>,
+    /// Attempts shown as started whose start is not journaled yet (pure steps): their end
+    /// is journaled with their start, in one commit.
+    unjournaled: RefCell<Vec<(String, u32, u32)>>,
 }
 
 impl<'a> Timeline<'a> {
@@ -210,7 +213,13 @@ impl<'a> Timeline<'a> {
         observer: &'a dyn Observer,
         redactor: Redactor,
     ) -> Timeline<'a> {
-        Timeline { execution_id: execution_id.to_owned(), journal, observer, redactor: RefCell::new(redactor) }
+        Timeline {
+            execution_id: execution_id.to_owned(),
+            journal,
+            observer,
+            redactor: RefCell::new(redactor),
+            unjournaled: RefCell::default(),
+        }
     }
 
     pub fn execution_id(&self) -> &str {
@@ -282,6 +291,43 @@ impl<'a> Timeline<'a> {
     pub fn attempt_started(&self, attempt: &mut Attempt, max_attempts: u32) -> journal::Result<()> {
         self.redactor.borrow().value_in_place(&mut attempt.inputs);
         self.journal.attempt_started(&self.execution_id, attempt)?;
+        self.announce(attempt, max_attempts);
+        Ok(())
+    }
+
+    /// An attempt of a pure step about to run ([`crate::actions::is_pure`]): shown, but not
+    /// journaled until it ends, or until [`Timeline::attempt_start_journaled`] if it runs long.
+    pub fn attempt_announced(&self, attempt: &mut Attempt, max_attempts: u32) {
+        self.redactor.borrow().value_in_place(&mut attempt.inputs);
+        self.unjournaled.borrow_mut().push(attempt_key(attempt));
+        self.announce(attempt, max_attempts);
+    }
+
+    /// A pure step's attempt still running: its start committed now, so that another reader
+    /// of the journal sees it running. Its end is then journaled as any attempt's.
+    pub fn attempt_start_journaled(&self, attempt: &Attempt) -> journal::Result<()> {
+        self.journal.attempt_started(&self.execution_id, attempt)?;
+        let key = attempt_key(attempt);
+        self.unjournaled.borrow_mut().retain(|kept| *kept != key);
+        Ok(())
+    }
+
+    /// Commits an attempt's end: with its start when that was not journaled yet.
+    fn attempt_ended(&self, attempt: &Attempt, step: Option<&StepRecord>) -> journal::Result<()> {
+        let key = attempt_key(attempt);
+        let unjournaled = {
+            let mut pending = self.unjournaled.borrow_mut();
+            let found = pending.iter().position(|kept| *kept == key);
+            found.map(|at| pending.swap_remove(at)).is_some()
+        };
+        if unjournaled {
+            self.journal.attempt_done(&self.execution_id, attempt, step)
+        } else {
+            self.journal.attempt_finished(&self.execution_id, attempt, step)
+        }
+    }
+
+    fn announce(&self, attempt: &Attempt, max_attempts: u32) {
         self.emit(Event::StepStarted {
             execution_id: self.execution_id.clone(),
             step: attempt.step.clone(),
@@ -291,13 +337,12 @@ impl<'a> Timeline<'a> {
             max_attempts,
             inputs: attempt.inputs.clone(),
         });
-        Ok(())
     }
 
     /// An attempt that failed and will be tried again.
     pub fn attempt_retried(&self, attempt: &mut Attempt, retry_in_ms: u64) -> journal::Result<()> {
         self.redact_attempt(attempt);
-        self.journal.attempt_finished(&self.execution_id, attempt, None)?;
+        self.attempt_ended(attempt, None)?;
         self.emit(Event::AttemptFailed {
             execution_id: self.execution_id.clone(),
             step: attempt.step.clone(),
@@ -345,7 +390,7 @@ impl<'a> Timeline<'a> {
         attempt.status = Status::Waiting;
         attempt.ended_at = Some(journal::now());
         self.redact_attempt(attempt);
-        self.journal.attempt_finished(&self.execution_id, attempt, None)?;
+        self.attempt_ended(attempt, None)?;
         self.waiting(waiting, true)
     }
 
@@ -380,7 +425,7 @@ impl<'a> Timeline<'a> {
                 attempt.outputs = (record.status == Status::Success).then(|| record.outputs.clone());
                 attempt.error = record.error.clone();
                 attempt.log = log.clone();
-                self.journal.attempt_finished(&self.execution_id, attempt, Some(&record))?;
+                self.attempt_ended(attempt, Some(&record))?;
             }
             None => self.journal.step_finished(&self.execution_id, &record)?,
         }
@@ -655,4 +700,9 @@ fn sealed(redactor: &Redactor, outputs: &mut Value, effects: &mut Value) -> Vec<
         }
     }
     names
+}
+
+/// Which attempt of which step visit an attempt is.
+fn attempt_key(attempt: &Attempt) -> (String, u32, u32) {
+    (attempt.step.clone(), attempt.iteration, attempt.attempt)
 }

@@ -3,7 +3,7 @@
 //! through boto3 (never through the engine's own client). Without moto they skip, saying so.
 
 use runbook_tests::moto::{Moto, moto, runbook_against};
-use runbook_tests::{Output, Scratch, project_root};
+use runbook_tests::{Output, Scratch, project_root, runbook};
 use serde_json::{Value, json};
 
 /// The JSON events of a `--format json` run.
@@ -359,6 +359,64 @@ outputs: [createZone.ZoneId, records.Types]
          emit([[x['Name'], x['Type'], x.get('TTL'), [v['Value'] for v in x.get('ResourceRecords', [])]] for x in r if x['Type'] == 'A'])"
     ));
     assert_eq!(seen, json!([[format!("api.{zone}."), "A", 60, ["192.0.2.10"]]]));
+}
+
+/// A service outside the 63 the bundle once held (every botocore service is bundled now):
+/// `Service: ecr` validates, with its members checked, and calls moto.
+#[test]
+fn ecr_a_service_no_corpus_runbook_names_validates_and_calls() {
+    let Some(moto) = moto("ecr_a_service_no_corpus_runbook_names_validates_and_calls") else { return };
+    let scratch = Scratch::new("aws-ecr");
+    let repository = unique("runbook-images");
+    let text = r#"schemaVersion: '0.3'
+parameters:
+  Repository: {type: String}
+mainSteps:
+  - name: create
+    action: aws:executeAwsApi
+    inputs:
+      Service: ecr
+      Api: CreateRepository
+      repositoryName: '{{ Repository }}'
+      imageTagMutability: IMMUTABLE
+    outputs:
+      - {Name: Uri, Selector: $.repository.repositoryUri, Type: String}
+  - name: describe
+    action: aws:executeAwsApi
+    inputs:
+      Service: ecr
+      Api: describe_repositories
+      repositoryNames: ['{{ Repository }}']
+    outputs:
+      - {Name: Mutability, Selector: '$.repositories[0].imageTagMutability', Type: String}
+outputs: [create.Uri, describe.Mutability]
+"#;
+    let path = scratch.runbook("ecr.yaml", text);
+    let checked = runbook(&["validate", &path]);
+    assert_eq!(checked.code, 0, "{}{}", checked.stdout, checked.stderr);
+    // A member ECR does not have is caught before any call, with the nearest name (a warning,
+    // as for every service: an error with `--deny-warnings`).
+    let wrong =
+        scratch.runbook("ecr-wrong.yaml", &text.replace("imageTagMutability: IMMUTABLE", "imageTagMutable: IMMUTABLE"));
+    let refused = runbook(&["validate", &wrong, "--deny-warnings"]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(
+        ["[aws-parameter]", "unknown parameter `imageTagMutable`", "did you mean", "`imageTagMutability`?"]
+            .iter()
+            .all(|part| refused.stdout.contains(part)),
+        "{}",
+        refused.stdout
+    );
+
+    let outputs = assert_success(&run(moto, &scratch, &path, &[&format!("Repository={repository}")]));
+    assert_eq!(outputs["describe.Mutability"], "IMMUTABLE", "{outputs}");
+    let seen = moto.boto3(&format!(
+        "r = boto3.client('ecr').describe_repositories(repositoryNames=['{repository}'])['repositories'][0]\n\
+         emit([r['repositoryName'], r['imageTagMutability'], r['repositoryUri']])"
+    ));
+    assert_eq!(seen[0], json!(repository));
+    assert_eq!(seen[1], "IMMUTABLE");
+    assert_eq!(outputs["create.Uri"], seen[2]);
 }
 
 /// The shipped runbook from the incident write-up: the first PutBucketLogging fails because

@@ -90,11 +90,14 @@ fn r_two_processes_with_the_same_new_key_one_drives_and_the_other_says_who() {
     assert_eq!(scratch.trail(), ["a"]);
 }
 
-/// A journal whose `find_by_key` misses once, as it does for the loser of a race: it then
-/// records its execution, meets the winner's key, and must say who drives it.
+/// A journal whose `find_by_key` misses once (unless `missed` starts true), as it does for
+/// the loser of a race: it then records its execution, meets the winner's key, and must say
+/// who drives it. It logs its attempt writes, as `started:STEP`, `finished:STEP` and
+/// `done:STEP`.
 struct RacingJournal<'a> {
     inner: &'a Journal,
     missed: std::cell::Cell<bool>,
+    writes: std::cell::RefCell<Vec<String>>,
 }
 
 impl JournalRead for RacingJournal<'_> {
@@ -145,10 +148,16 @@ impl JournalWrite for RacingJournal<'_> {
         self.inner.set_status(id, status, ended, outputs, error)
     }
     fn attempt_started(&self, id: &str, attempt: &journal::Attempt) -> journal::Result<()> {
+        self.writes.borrow_mut().push(format!("started:{}", attempt.step));
         self.inner.attempt_started(id, attempt)
     }
     fn attempt_finished(&self, id: &str, a: &journal::Attempt, s: Option<&journal::StepRecord>) -> journal::Result<()> {
+        self.writes.borrow_mut().push(format!("finished:{}", a.step));
         self.inner.attempt_finished(id, a, s)
+    }
+    fn attempt_done(&self, id: &str, a: &journal::Attempt, s: Option<&journal::StepRecord>) -> journal::Result<()> {
+        self.writes.borrow_mut().push(format!("done:{}", a.step));
+        self.inner.attempt_done(id, a, s)
     }
     fn step_finished(&self, id: &str, step: &journal::StepRecord) -> journal::Result<()> {
         self.inner.step_finished(id, step)
@@ -186,7 +195,7 @@ async fn r_the_loser_of_a_key_race_names_the_execution_that_won() {
     .unwrap();
     sqlite(&scratch, &format!("UPDATE executions SET status = 'InProgress' WHERE id = '{}'", winner.execution_id));
     let _held = journal.acquire(&winner.execution_id).unwrap();
-    let racing = RacingJournal { inner: journal, missed: Default::default() };
+    let racing = RacingJournal { inner: journal, missed: Default::default(), writes: Default::default() };
     let engine = Engine { journal: &racing, ..Engine::new(&store, &exec::Silent) };
     match exec::run(&request, &config, &engine, cancelled).await {
         Err(exec::Error::Journal(journal::Error::Locked { execution_id, .. })) => {
@@ -194,6 +203,87 @@ async fn r_the_loser_of_a_key_race_names_the_execution_that_won() {
         }
         other => panic!("expected the winner's execution to be named, got {other:?}"),
     }
+}
+
+/// A step whose action changes nothing (branch, updateVariable, sleep, a read-only call) is
+/// journaled once, after it ran, in one commit; a step with effects keeps write-ahead.
+#[tokio::test]
+async fn r_a_pure_step_is_journaled_once_after_it_ran() {
+    let scratch = Scratch::new("pure-once");
+    let script = "def h(e, c):\\n  return 1";
+    let path = scratch.runbook(
+        "runbook.yaml",
+        &format!(
+            "schemaVersion: '0.3'\nvariables:\n  Count: {{type: Integer, default: 0}}\nmainSteps:\n  \
+             - {{name: add, action: aws:updateVariable, inputs: {{Name: 'variable:Count', Value: 1}}}}\n  \
+             - {{name: pick, action: aws:branch, inputs: {{Choices: [{{NextStep: nap, Variable: '{{{{ variable:Count }}}}', NumericEquals: 1}}], Default: nap}}}}\n  \
+             - {{name: nap, action: aws:sleep, inputs: {{Duration: PT0S}}}}\n{}",
+            script_step("work", &[], "", script)
+        ),
+    );
+    let prepared = exec::prepare(std::path::Path::new(&path), Vec::new(), true).map_err(|e| e.to_string()).unwrap();
+    let plan = runbook::plan::plan(&prepared.runbook);
+    let request = prepared.request(&plan);
+    let store = journal::Store::Local(Journal::open(std::path::Path::new(&scratch.state())).unwrap());
+    let journal::Store::Local(journal) = &store else { unreachable!("opened locally") };
+    let logging = RacingJournal { inner: journal, missed: true.into(), writes: Default::default() };
+    let engine = Engine { journal: &logging, ..Engine::new(&store, &exec::Silent) };
+    let (_cancel, cancelled) = tokio::sync::watch::channel(Interrupt::None);
+    let finished = exec::run(&request, &exec::Config::default(), &engine, cancelled).await.unwrap();
+    assert_eq!(finished.status, journal::Status::Success);
+    assert_eq!(
+        logging.writes.borrow().as_slice(),
+        ["done:add", "done:pick", "done:nap", "started:work", "finished:work"]
+    );
+    // Each pure attempt is whole in the journal: inputs, outputs, start and end.
+    let attempts = journal.attempts(&finished.execution_id).unwrap();
+    assert_eq!(attempts.len(), 4);
+    for attempt in &attempts {
+        assert_eq!(attempt.status, journal::Status::Success, "{attempt:?}");
+        assert!(attempt.ended_at.is_some() && attempt.outputs.is_some(), "{attempt:?}");
+    }
+    assert_eq!(attempts[0].inputs["Name"], "variable:Count");
+    assert_eq!(journal.steps(&finished.execution_id).unwrap().len(), 4);
+}
+
+/// A pure step that runs long has its start journaled while it runs, so another reader sees
+/// it; killed there, it simply runs again on resume.
+#[test]
+fn r_a_long_pure_step_shows_as_running_and_runs_again_after_a_kill() {
+    let scratch = Scratch::new("pure-long");
+    let path = scratch.runbook(
+        "runbook.yaml",
+        &doc(&[step("a", false, &[]), "  - {name: nap, action: aws:sleep, inputs: {Duration: PT30S}}\n".to_owned()]),
+    );
+    let mut engine = run_process(&scratch, &path, &[]).stderr(Stdio::null()).spawn().unwrap();
+    let state = scratch.state();
+    let shown = |id: &str| runbook(&["executions", "show", id, "--state-dir", &state]).stdout;
+    wait_until("a runs", || scratch.trail().contains(&"a".to_owned()));
+    let id = runbook_tests::only_execution_id(&scratch);
+    wait_until("the sleep shows as started", || shown(&id).contains("nap attempt 1 started"));
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    assert!(shown(&id).contains("never finished"), "{}", shown(&id));
+    // Resumed without --rerun: a pure step may run again. A shorter sleep, by a parameter
+    // would change the plan; the whole 30 s is not waited for: the resume is cancelled once
+    // the sleep runs again.
+    let mut resumed = Command::new(runbook_tests::binary())
+        .args(["run", "--resume", &id, "--state-dir", &state, "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the sleep runs again", || {
+        let shown: Value = serde_json::from_str(
+            &runbook(&["executions", "show", &id, "--state-dir", &state, "--format", "json"]).stdout,
+        )
+        .unwrap_or_default();
+        let naps: Vec<_> = shown["attempts"].as_array().into_iter().flatten().filter(|a| a["step"] == "nap").collect();
+        naps.len() == 2 && naps[0]["status"] == "Interrupted" && naps[1]["status"] == "InProgress"
+    });
+    resumed.kill().unwrap();
+    resumed.wait().unwrap();
+    assert_eq!(scratch.trail(), ["a"], "step a, which has effects, ran once");
 }
 
 #[test]

@@ -24,15 +24,25 @@ const UNPARSED: &[(&str, &str, &str)] = &[(
     "Event and Events share the element name Event",
 )];
 
+/// Services that speak only Smithy RPC v2 CBOR, a protocol the engine does not send yet: they
+/// are bundled (their runbooks validate) but left out here. The list must stay exactly the
+/// services the bundle gives that protocol.
+const CBOR_ONLY: &[&str] = &["cloudwatchomni", "eventbridgev2", "partnercentral-revenue-measurement"];
+
 #[test]
 fn requests_and_responses_match_botocore() {
     let Some(python) = venv_python("requests_and_responses_match_botocore") else {
         return;
     };
-    let services: Vec<(&str, Protocol)> = model::service_names()
+    let all: Vec<(&str, Protocol)> = model::service_names()
         .into_iter()
         .map(|name| (name, model::service(name).expect("bundled service").metadata.protocol))
         .collect();
+    let cbor: Vec<&str> =
+        all.iter().filter(|(_, protocol)| *protocol == Protocol::RpcV2Cbor).map(|(name, _)| *name).collect();
+    assert_eq!(cbor, CBOR_ONLY, "the services that speak only CBOR changed");
+    let services: Vec<(&str, Protocol)> =
+        all.into_iter().filter(|(_, protocol)| *protocol != Protocol::RpcV2Cbor).collect();
     let output = Command::new(&python)
         .arg(project_root().join("tests/moto/oracle.py"))
         .args(services.iter().map(|(name, protocol)| format!("{name}={}", protocol.name())))
@@ -147,9 +157,10 @@ fn check_coverage(requests: &[Value], responses: &[Value], unparsed: &[Value]) -
     let key = |case: &Value| (text(case, "service").to_string(), text(case, "operation").to_string());
     let all: BTreeSet<(String, String)> = model::service_names()
         .into_iter()
+        .filter(|name| !CBOR_ONLY.contains(name))
         .flat_map(|name| {
             let model = model::service(name).expect("bundled service");
-            model.operations.keys().map(|operation| (name.to_string(), operation.clone())).collect::<Vec<_>>()
+            model.operations.keys().map(|operation| (name.to_string(), operation.to_string())).collect::<Vec<_>>()
         })
         .collect();
     let mut failures = Vec::new();

@@ -163,7 +163,7 @@ pub fn check(checked: &Checked<'_>, out: &mut Vec<Diagnostic>) {
     let Some(operation) = model.operation(api) else {
         let message = format!("{} has no operation `{api}`", model.metadata.service_id);
         let mut diagnostic = Diagnostic::new(Code::AwsOperation, message).at(step.input_pointer("Api"));
-        if let Some(suggestion) = nearest(api, model.operations.keys().map(String::as_str)) {
+        if let Some(suggestion) = nearest(api, model.operations.keys()) {
             diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
         }
         out.push(diagnostic);

@@ -11,6 +11,7 @@ use crate::document::model::{Step, lenient_bool};
 use crate::template::render::to_text;
 
 pub const ACTION: Action = Action {
+    pure: true,
     kind: Kind::Branch,
     self_contained: true,
     builtin_outputs: &["NextStep"],

@@ -14,6 +14,7 @@ use crate::template;
 pub const MAX_SECONDS: u64 = 604_799;
 
 pub const ACTION: Action = Action {
+    pure: true,
     self_contained: true,
     cancel_target: false,
     max_timeout_seconds: Some(MAX_SECONDS),

@@ -9,6 +9,7 @@ use crate::document::model::Step;
 use crate::template;
 
 pub const ACTION: Action = Action {
+    pure: true,
     kind: Kind::Variable,
     self_contained: true,
     on_cancel_allowed: false,

@@ -1,6 +1,8 @@
-//! The AWS API models the client is driven by: botocore's service models for the services
-//! runbooks name, bundled in `engine/models/botocore.bin` (built by `models/generate.py`),
-//! inflated one service at a time on first use.
+//! The AWS API models the client is driven by: every service of botocore, bundled in
+//! `engine/models/botocore.bin` (built by `models/generate.py`, which documents the layout) in
+//! a pre-digested binary form. A service's directory is read in place when a runbook names
+//! the service; an operation or shape is decoded, from the one small compressed block that
+//! holds it, when it is first reached. Nothing is JSON-parsed but the bundle's short index.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -10,6 +12,9 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 static BUNDLE: &[u8] = include_bytes!("../../models/botocore.bin");
+
+/// The bundle's first line: its format.
+const FORMAT: &[u8] = b"runbook-models 2";
 
 /// The bundle's index line.
 #[derive(Debug, Deserialize)]
@@ -41,16 +46,17 @@ pub struct GlobalEndpoint {
     pub region: Option<String>,
 }
 
-/// One service's model.
-#[derive(Debug, Deserialize)]
+/// One service's model. Its operations and shapes are decoded on first use.
+#[derive(Debug)]
 pub struct Model {
     pub metadata: Metadata,
-    pub operations: IndexMap<String, Operation>,
-    pub shapes: HashMap<String, Shape>,
+    pub operations: Table<Operation>,
+    pub shapes: Table<Shape>,
+    /// Operation indexes by snake_case name, built on the first lookup by another spelling.
+    by_snake_case: OnceLock<HashMap<String, usize>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Metadata {
     pub api_version: String,
     pub endpoint_prefix: String,
@@ -61,18 +67,19 @@ pub struct Metadata {
     pub json_version: Option<String>,
     pub xml_namespace: Option<String>,
     /// A JSON service that still reports query-style error codes (SQS, CloudWatch).
-    pub aws_query_compatible: Option<serde_json::Value>,
+    pub aws_query_compatible: bool,
 }
 
-/// The five wire protocols of botocore models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// The wire protocols of botocore models, in the bundle's numbering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Json,
     RestJson,
     RestXml,
     Query,
     Ec2,
+    /// Smithy RPC v2 in CBOR: the only protocol of a few new services.
+    RpcV2Cbor,
 }
 
 impl Protocol {
@@ -83,12 +90,12 @@ impl Protocol {
             Protocol::RestXml => "rest-xml",
             Protocol::Query => "query",
             Protocol::Ec2 => "ec2",
+            Protocol::RpcV2Cbor => "smithy-rpc-v2-cbor",
         }
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Operation {
     pub name: String,
     pub http: Http,
@@ -96,31 +103,25 @@ pub struct Operation {
     pub output: Option<Member>,
     /// A host prefix such as `{AccountId}.` (S3 Control).
     pub endpoint: Option<HostPrefix>,
-    #[serde(default)]
     pub http_checksum_required: bool,
     pub http_checksum: Option<HttpChecksum>,
-    #[serde(default)]
     pub deprecated: bool,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Http {
     pub method: String,
     pub request_uri: String,
     pub response_code: Option<u16>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct HostPrefix {
     pub host_prefix: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct HttpChecksum {
-    #[serde(default)]
     pub request_checksum_required: bool,
 }
 
@@ -144,36 +145,27 @@ impl Operation {
 }
 
 /// A reference to a shape, with how it travels (location, wire name, XML traits).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub struct Member {
     pub shape: String,
     pub location: Option<Location>,
     pub location_name: Option<String>,
     /// The EC2 protocol's request name of a member.
     pub query_name: Option<String>,
-    #[serde(default)]
     pub flattened: bool,
-    #[serde(default)]
     pub xml_attribute: bool,
     pub xml_namespace: Option<XmlNamespace>,
-    #[serde(default)]
     pub idempotency_token: bool,
-    #[serde(default)]
     pub jsonvalue: bool,
     pub timestamp_format: Option<String>,
-    #[serde(default)]
     pub host_label: bool,
     /// Query protocols wrap an output in an element of this name.
     pub result_wrapper: Option<String>,
-    #[serde(default)]
     pub streaming: bool,
-    #[serde(default)]
     pub deprecated: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Location {
     Uri,
     Querystring,
@@ -182,48 +174,36 @@ pub enum Location {
     StatusCode,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum XmlNamespace {
     Uri(String),
     Prefixed { prefix: Option<String>, uri: String },
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Shape {
-    #[serde(rename = "type")]
     pub kind: Kind,
-    #[serde(default)]
     pub members: IndexMap<String, Member>,
-    #[serde(default)]
     pub required: Vec<String>,
     /// A list's element.
     pub member: Option<Box<Member>>,
     pub key: Option<Box<Member>>,
     pub value: Option<Box<Member>>,
-    #[serde(default)]
     pub flattened: bool,
     pub location_name: Option<String>,
     /// The member sent as the whole HTTP body (REST protocols).
     pub payload: Option<String>,
-    #[serde(rename = "enum", default)]
     pub allowed: Vec<String>,
     pub timestamp_format: Option<String>,
-    #[serde(default)]
     pub streaming: bool,
-    #[serde(default)]
     pub sensitive: bool,
-    #[serde(default)]
     pub document: bool,
     /// botocore spells it `eventstream`, not in camel case.
-    #[serde(default, rename = "eventstream")]
     pub event_stream: bool,
     pub xml_namespace: Option<XmlNamespace>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Structure,
     List,
@@ -265,13 +245,329 @@ impl Model {
     /// snake_case all name the same operation.
     pub fn operation(&self, api: &str) -> Option<&Operation> {
         self.operations.get(api).or_else(|| {
-            let wanted = snake_case(api);
-            self.operations.values().find(|operation| snake_case(&operation.name) == wanted)
+            let by_snake_case = self
+                .by_snake_case
+                .get_or_init(|| self.operations.keys().enumerate().map(|(i, name)| (snake_case(name), i)).collect());
+            let &i = by_snake_case.get(&snake_case(api))?;
+            Some(self.operations.at(i))
         })
     }
 
     pub fn signing_name(&self) -> &str {
         self.metadata.signing_name.as_deref().unwrap_or(&self.metadata.endpoint_prefix)
+    }
+}
+
+/// A service's operations or shapes by name, each decoded from its block on first use.
+pub struct Table<T> {
+    service: Arc<Service>,
+    /// Where this table's entries start in the directory.
+    entries: usize,
+    slots: Vec<OnceLock<T>>,
+    decode: fn(&mut Reader<'_>) -> T,
+}
+
+impl<T> std::fmt::Debug for Table<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table").field("len", &self.slots.len()).finish()
+    }
+}
+
+/// One directory entry: u32 name offset, u16 name length, u16 block, u32 offset.
+const ENTRY: usize = 12;
+
+impl<T> Table<T> {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The names, sorted.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        (0..self.slots.len()).map(|i| self.name(i))
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&T> {
+        Some(self.at(self.find(name)?))
+    }
+
+    /// The entry at index `i` of the sorted names.
+    fn at(&self, i: usize) -> &T {
+        self.slots[i].get_or_init(|| {
+            let entry = self.entry(i);
+            let block = self.service.block(usize::from(u16_at(entry, 6)));
+            (self.decode)(&mut Reader { bytes: block, at: u32_at(entry, 8) })
+        })
+    }
+
+    fn entry(&self, i: usize) -> &[u8] {
+        let at = self.entries + i * ENTRY;
+        &self.service.directory[at..at + ENTRY]
+    }
+
+    fn name(&self, i: usize) -> &str {
+        std::str::from_utf8(self.name_bytes(i)).expect("bundle names are UTF-8")
+    }
+
+    fn name_bytes(&self, i: usize) -> &[u8] {
+        let entry = self.entry(i);
+        let at = self.service.names + u32_at(entry, 0);
+        &self.service.directory[at..at + usize::from(u16_at(entry, 4))]
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        let (mut low, mut high) = (0, self.slots.len());
+        while low < high {
+            let middle = (low + high) / 2;
+            match self.name_bytes(middle).cmp(name.as_bytes()) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return Some(middle),
+            }
+        }
+        None
+    }
+}
+
+impl<T, Q: AsRef<str> + ?Sized> std::ops::Index<&Q> for Table<T> {
+    type Output = T;
+
+    fn index(&self, name: &Q) -> &T {
+        let name = name.as_ref();
+        self.get(name).unwrap_or_else(|| panic!("model has no {name}"))
+    }
+}
+
+/// A service's directory and its blocks, inflated on first use.
+struct Service {
+    directory: &'static [u8],
+    /// Where the names start in the directory.
+    names: usize,
+    /// Each block's compressed bytes in the bundle.
+    compressed: Vec<&'static [u8]>,
+    blocks: Vec<OnceLock<Vec<u8>>>,
+}
+
+impl Service {
+    fn block(&self, i: usize) -> &[u8] {
+        self.blocks[i].get_or_init(|| inflate(self.compressed[i]))
+    }
+}
+
+fn inflate(compressed: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(compressed.len() * 4);
+    flate2::read::ZlibDecoder::new(compressed).read_to_end(&mut out).expect("bundle blocks inflate");
+    out
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> usize {
+    let value = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    usize::try_from(value).expect("a u32 fits a usize")
+}
+
+/// Reads the records `generate.py` writes. The bundle is built with the binary, so a record
+/// that does not decode is a broken build, not bad input.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> u8 {
+        let byte = self.bytes[self.at];
+        self.at += 1;
+        byte
+    }
+
+    fn varint(&mut self) -> u64 {
+        let mut value = 0;
+        let mut shift = 0;
+        loop {
+            let byte = self.byte();
+            value |= u64::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                return value;
+            }
+            shift += 7;
+        }
+    }
+
+    fn count(&mut self) -> usize {
+        usize::try_from(self.varint()).expect("a count fits a usize")
+    }
+
+    fn text(&mut self) -> String {
+        let length = self.count();
+        let bytes = &self.bytes[self.at..self.at + length];
+        self.at += length;
+        std::str::from_utf8(bytes).expect("bundle text is UTF-8").to_owned()
+    }
+
+    fn texts(&mut self) -> Vec<String> {
+        let count = self.count();
+        (0..count).map(|_| self.text()).collect()
+    }
+
+    /// A flag set, read one bit at a time in the order `generate.py` writes them.
+    fn flags(&mut self) -> Flags {
+        Flags(self.varint())
+    }
+
+    fn xml_namespace(&mut self) -> XmlNamespace {
+        match self.byte() {
+            0 => XmlNamespace::Uri(self.text()),
+            1 => XmlNamespace::Prefixed { prefix: None, uri: self.text() },
+            _ => {
+                let prefix = Some(self.text());
+                XmlNamespace::Prefixed { prefix, uri: self.text() }
+            }
+        }
+    }
+
+    fn metadata(&mut self) -> Metadata {
+        let api_version = self.text();
+        let endpoint_prefix = self.text();
+        let protocol = match self.byte() {
+            0 => Protocol::Json,
+            1 => Protocol::RestJson,
+            2 => Protocol::RestXml,
+            3 => Protocol::Query,
+            4 => Protocol::Ec2,
+            _ => Protocol::RpcV2Cbor,
+        };
+        let service_id = self.text();
+        let mut flags = self.flags();
+        let [signing_name, target_prefix, json_version, xml_namespace] =
+            [(); 4].map(|()| flags.next().then(|| self.text()));
+        Metadata {
+            api_version,
+            endpoint_prefix,
+            protocol,
+            service_id,
+            signing_name,
+            target_prefix,
+            json_version,
+            xml_namespace,
+            aws_query_compatible: flags.next(),
+        }
+    }
+
+    fn member(&mut self) -> Member {
+        let shape = self.text();
+        let mut flags = self.flags();
+        let [flattened, xml_attribute, idempotency_token, jsonvalue, host_label, streaming, deprecated] =
+            [(); 7].map(|()| flags.next());
+        let location = flags.next().then(|| match self.byte() {
+            0 => Location::Uri,
+            1 => Location::Querystring,
+            2 => Location::Header,
+            3 => Location::Headers,
+            _ => Location::StatusCode,
+        });
+        let location_name = flags.next().then(|| self.text());
+        let query_name = flags.next().then(|| self.text());
+        let xml_namespace = flags.next().then(|| self.xml_namespace());
+        let timestamp_format = flags.next().then(|| self.text());
+        let result_wrapper = flags.next().then(|| self.text());
+        Member {
+            shape,
+            location,
+            location_name,
+            query_name,
+            flattened,
+            xml_attribute,
+            xml_namespace,
+            idempotency_token,
+            jsonvalue,
+            timestamp_format,
+            host_label,
+            result_wrapper,
+            streaming,
+            deprecated,
+        }
+    }
+
+    fn shape(&mut self) -> Shape {
+        const KINDS: [Kind; 11] = [
+            Kind::Structure,
+            Kind::List,
+            Kind::Map,
+            Kind::String,
+            Kind::Integer,
+            Kind::Long,
+            Kind::Float,
+            Kind::Double,
+            Kind::Boolean,
+            Kind::Timestamp,
+            Kind::Blob,
+        ];
+        let kind = KINDS[usize::from(self.byte())];
+        let mut flags = self.flags();
+        let [flattened, streaming, sensitive, document, event_stream] = [(); 5].map(|()| flags.next());
+        let count = self.count();
+        let members = (0..count).map(|_| (self.text(), self.member())).collect();
+        let required = self.texts();
+        let allowed = self.texts();
+        let [member, key, value] = [(); 3].map(|()| flags.next().then(|| Box::new(self.member())));
+        Shape {
+            kind,
+            members,
+            required,
+            member,
+            key,
+            value,
+            flattened,
+            location_name: flags.next().then(|| self.text()),
+            payload: flags.next().then(|| self.text()),
+            allowed,
+            timestamp_format: flags.next().then(|| self.text()),
+            streaming,
+            sensitive,
+            document,
+            event_stream,
+            xml_namespace: flags.next().then(|| self.xml_namespace()),
+        }
+    }
+
+    fn operation(&mut self) -> Operation {
+        let name = self.text();
+        let method = self.text();
+        let request_uri = self.text();
+        let mut flags = self.flags();
+        let [http_checksum_required, request_checksum_required, deprecated] = [(); 3].map(|()| flags.next());
+        let response_code = flags.next().then(|| u16::try_from(self.varint()).expect("an HTTP status fits a u16"));
+        Operation {
+            name,
+            http: Http { method, request_uri, response_code },
+            input: flags.next().then(|| self.member()),
+            output: flags.next().then(|| self.member()),
+            endpoint: flags.next().then(|| HostPrefix { host_prefix: self.text() }),
+            http_checksum_required,
+            http_checksum: request_checksum_required.then_some(HttpChecksum { request_checksum_required }),
+            deprecated,
+        }
+    }
+}
+
+/// The bits of a flag set, lowest first.
+struct Flags(u64);
+
+impl Flags {
+    fn next(&mut self) -> bool {
+        let bit = self.0 & 1 == 1;
+        self.0 >>= 1;
+        bit
     }
 }
 
@@ -306,6 +602,7 @@ fn index() -> &'static (Index, usize) {
     static INDEX: OnceLock<(Index, usize)> = OnceLock::new();
     INDEX.get_or_init(|| {
         let header = BUNDLE.iter().position(|&b| b == b'\n').expect("bundle header");
+        assert_eq!(&BUNDLE[..header], FORMAT, "the bundle's format");
         let line = BUNDLE[header + 1..].iter().position(|&b| b == b'\n').expect("bundle index") + header + 1;
         let index = serde_json::from_slice(&BUNDLE[header + 1..line]).expect("bundle index is JSON");
         (index, line + 1)
@@ -338,7 +635,7 @@ pub fn canonical_service(name: &str) -> Option<&'static str> {
         .map(|(known, _)| known.as_str())
 }
 
-/// A service's model, inflated on first use and shared afterwards.
+/// A service's model, loaded on first use and shared afterwards.
 pub fn service(name: &str) -> Option<Arc<Model>> {
     static CACHE: OnceLock<Mutex<HashMap<&'static str, Arc<Model>>>> = OnceLock::new();
     let name = canonical_service(name)?;
@@ -348,12 +645,51 @@ pub fn service(name: &str) -> Option<Arc<Model>> {
     }
     let (index, base) = index();
     let entry = &index.services[name];
-    let blob = &BUNDLE[base + entry.offset..base + entry.offset + entry.length];
-    let mut json = Vec::new();
-    flate2::read::ZlibDecoder::new(blob).read_to_end(&mut json).expect("bundle blob inflates");
-    let model: Arc<Model> = Arc::new(serde_json::from_slice(&json).expect("bundled model parses"));
+    let model = Arc::new(load(&BUNDLE[base + entry.offset..base + entry.offset + entry.length]));
     cache.insert(name, model.clone());
     Some(model)
+}
+
+/// A service's model from its blob: nothing inflated or decoded yet but its metadata.
+fn load(blob: &'static [u8]) -> Model {
+    let directory_length = u32_at(blob, 0);
+    let directory = &blob[4..4 + directory_length];
+    let blocks_start = 4 + directory_length;
+    let mut reader = Reader { bytes: directory, at: 0 };
+    let metadata = reader.metadata();
+    let at = reader.at;
+    let [operations, shapes, blocks] = [0, 4, 8].map(|offset| u32_at(directory, at + offset));
+    let operation_entries = at + 12;
+    let shape_entries = operation_entries + operations * ENTRY;
+    let block_table = shape_entries + shapes * ENTRY;
+    let compressed = (0..blocks)
+        .map(|i| {
+            let start = blocks_start + u32_at(directory, block_table + i * 8);
+            &blob[start..start + u32_at(directory, block_table + i * 8 + 4)]
+        })
+        .collect();
+    let service = Arc::new(Service {
+        names: block_table + blocks * 8,
+        directory,
+        compressed,
+        blocks: (0..blocks).map(|_| OnceLock::new()).collect(),
+    });
+    Model {
+        metadata,
+        operations: Table {
+            service: service.clone(),
+            entries: operation_entries,
+            slots: (0..operations).map(|_| OnceLock::new()).collect(),
+            decode: |reader| reader.operation(),
+        },
+        shapes: Table {
+            service,
+            entries: shape_entries,
+            slots: (0..shapes).map(|_| OnceLock::new()).collect(),
+            decode: |reader| reader.shape(),
+        },
+        by_snake_case: OnceLock::new(),
+    }
 }
 
 #[cfg(test)]
@@ -370,11 +706,30 @@ mod tests {
         assert_eq!(snake_case("GetBucketLogging"), "get_bucket_logging");
     }
 
+    /// Every operation and shape of every service decodes, and every shape a member names is
+    /// there.
     #[test]
     fn every_bundled_service_parses_and_resolves_names() {
-        for name in service_names() {
+        let names = service_names();
+        assert!(names.len() > 400, "{} services", names.len());
+        for name in names {
             let model = service(name).unwrap();
             assert!(!model.operations.is_empty(), "{name}");
+            for operation in model.operations.keys() {
+                let operation = model.operation(operation).unwrap();
+                for member in operation.input.iter().chain(&operation.output) {
+                    let _ = model.shape(member);
+                }
+            }
+            for shape in model.shapes.keys() {
+                let shape = &model.shapes[shape];
+                for member in shape.members.values().chain(shape.member.as_deref()).chain(shape.key.as_deref()) {
+                    let _ = model.shape(member);
+                }
+                if let Some(value) = &shape.value {
+                    let _ = model.shape(value);
+                }
+            }
         }
         let ec2 = service("ec2").unwrap();
         assert_eq!(ec2.metadata.protocol, Protocol::Ec2);

@@ -57,6 +57,10 @@ pub fn serialize(model: &Model, operation: &Operation, params: &Map<String, Valu
         Protocol::Json => json::serialize(model, operation, params),
         Protocol::Query | Protocol::Ec2 => query::serialize(model, operation, params),
         Protocol::RestJson | Protocol::RestXml => rest::serialize(model, operation, params),
+        Protocol::RpcV2Cbor => Err(format!(
+            "{} speaks only the smithy-rpc-v2-cbor protocol, which runbook cannot send yet",
+            model.metadata.service_id
+        )),
     }
 }
 
@@ -68,5 +72,14 @@ pub fn parse(model: &Model, operation: &Operation, response: &Response) -> Resul
         Protocol::Json => json::parse(model, operation, response),
         Protocol::Query | Protocol::Ec2 => query::parse(model, operation, response),
         Protocol::RestJson | Protocol::RestXml => rest::parse(model, operation, response),
+        Protocol::RpcV2Cbor => Err(ServiceError {
+            status: response.status,
+            code: "UnsupportedProtocol".into(),
+            message: format!(
+                "{} answers in smithy-rpc-v2-cbor, which runbook cannot read yet",
+                model.metadata.service_id
+            ),
+            request_id: None,
+        }),
     }
 }

@@ -14,6 +14,9 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 #[derive(Debug, Default)]
 pub struct Walked {
     pub files: Vec<PathBuf>,
+    /// Per file, whether it was found in a folder rather than named: its content is not
+    /// checked yet when the walk had no content test.
+    pub in_folder: Vec<bool>,
     /// Files with a wanted extension whose content is not of the wanted kind.
     pub unrecognised: usize,
     /// Entries (files or whole folders) matched by `--exclude`.
@@ -52,6 +55,7 @@ pub fn walk(paths: &[PathBuf], excludes: &[String], wanted: &Wanted<'_>) -> anyh
         let metadata = std::fs::metadata(path).with_context(|| format!("failed to read {}", path.display()))?;
         if !metadata.is_dir() {
             walked.files.push(path.clone());
+            walked.in_folder.push(false);
             continue;
         }
         let pruned = Arc::new(AtomicUsize::new(0));
@@ -88,6 +92,7 @@ pub fn walk(paths: &[PathBuf], excludes: &[String], wanted: &Wanted<'_>) -> anyh
                 }
             }
             walked.files.push(entry.into_path());
+            walked.in_folder.push(true);
         }
         walked.excluded += pruned.load(Ordering::Relaxed);
     }
@@ -104,6 +109,16 @@ fn exclusions(excludes: &[String]) -> anyhow::Result<Option<GlobSet>> {
         set.add(glob);
     }
     Ok(Some(set.build()?))
+}
+
+/// Whether a loaded file is a runbook: its top level has `schemaVersion` and `mainSteps`, or,
+/// when it did not parse, its text looks like one (so its errors are reported).
+pub fn is_runbook(loaded: &crate::document::Loaded) -> bool {
+    match &loaded.value {
+        Some(serde_json::Value::Object(top)) => top.contains_key("schemaVersion") && top.contains_key("mainSteps"),
+        Some(_) => false,
+        None => looks_like_runbook(loaded.source.text.as_bytes()),
+    }
 }
 
 /// Whether a YAML or JSON text is a runbook: `schemaVersion` and `mainSteps` are keys of its

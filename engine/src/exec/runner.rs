@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -20,7 +21,7 @@ use super::controls::{INJECTED, StepChoice, Walk};
 use super::decide::Decisions;
 use super::scope::RunScope;
 use super::{Config, Engine, Error, Finished, Request, Status};
-use crate::actions::{self, Ask, Choice, Context, Failure, Interrupt, Kind, Settings, api, loop_};
+use crate::actions::{self, Ask, Choice, Context, Failure, Interrupt, Kind, Settings, loop_};
 use crate::document::model::{Step, UNDO_PREFIX, lenient_bool};
 use crate::document::outputs;
 use crate::journal::named::{Grant, LockMode};
@@ -479,7 +480,8 @@ struct Runner<'a> {
     request: &'a Request<'a>,
     config: &'a Config,
     engine: &'a Engine<'a>,
-    timeline: Timeline<'a>,
+    /// Shared with the wait that journals a long pure step's start while it runs.
+    timeline: Rc<Timeline<'a>>,
     scope: RunScope,
     assume_role: Option<String>,
     replay: HashMap<(String, u32), StepRecord>,
@@ -570,6 +572,9 @@ fn renew_all(
     Ok(())
 }
 
+/// How long a pure step runs before its start is journaled on its own.
+const PURE_START_LATE: Duration = Duration::from_millis(50);
+
 /// Write-ahead under group commit (children side by side): the attempt's start is committed
 /// before its executor runs. The other children get one turn first, to add their writes to the
 /// same commit: one sync for many attempts.
@@ -632,7 +637,7 @@ impl<'a> Runner<'a> {
             request,
             config,
             engine,
-            timeline,
+            timeline: Rc::new(timeline),
             scope,
             assume_role,
             replay: HashMap::new(),
@@ -1423,9 +1428,8 @@ impl<'a> Runner<'a> {
     /// keep) may simply run again: its action is safe to repeat, its operation only reads,
     /// it says `x-idempotent: true`, or the user named it with `--rerun`.
     fn safe_to_repeat(&self, step: &Step) -> bool {
-        let action = actions::lookup(&step.action);
-        action.is_some_and(|action| action.safe_to_repeat)
-            || action.is_some_and(|action| matches!(action.kind, Kind::Api { .. }) && api::only_reads(step))
+        actions::has(&step.action, |action| action.safe_to_repeat)
+            || actions::is_pure(step)
             || step.extensions.get("x-idempotent").and_then(lenient_bool) == Some(true)
             || self.config.rerun.contains(&step.name)
     }
@@ -1456,8 +1460,8 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// A step visit: its attempts, each journaled before and after it runs, retried as
-    /// `maxAttempts` and `x-retry` say; then its result.
+    /// A step visit: its attempts, each journaled before and after it runs (a pure step's
+    /// once, after it ran), retried as `maxAttempts` and `x-retry` say; then its result.
     async fn run_step(&mut self, step: &'a Step, iteration: u32) -> Result<Outcome, Halt> {
         self.unseal(step).await?;
         let key = (step.name.clone(), iteration);
@@ -1468,6 +1472,7 @@ impl<'a> Runner<'a> {
         let inputs = Value::Object(rendered.clone().unwrap_or_default());
         let mut attempt_number = self.attempt_numbers.get(&key).copied().unwrap_or(0) + 1;
         let mut tries = 0;
+        let pure = actions::is_pure(step);
         let (settled, mut attempt) = loop {
             tries += 1;
             // Each attempt runs under the locks: a retry after a wait, and an undo (which no
@@ -1488,10 +1493,31 @@ impl<'a> Runner<'a> {
                 started_at: journal::now(),
                 ended_at: None,
             };
-            self.timeline.attempt_started(&mut attempt, max_attempts)?;
-            durable(self.engine.journal).await?;
+            // A pure step's start is journaled with its end, in one commit: a crash before
+            // that runs it again, which changes nothing. One still running after a moment has
+            // its start journaled then, so that `executions show` sees it running.
+            if pure {
+                self.timeline.attempt_announced(&mut attempt, max_attempts);
+            } else {
+                self.timeline.attempt_started(&mut attempt, max_attempts)?;
+                durable(self.engine.journal).await?;
+            }
             let result = match &rendered {
                 Err(message) => Attempted::Failed(format!("inputs could not be rendered: {message}"), None),
+                Ok(inputs) if pure => {
+                    let timeline = Rc::clone(&self.timeline);
+                    let journal = self.engine.journal;
+                    let run = self.attempt(step, iteration, attempt_number, tries, inputs);
+                    tokio::pin!(run);
+                    tokio::select! {
+                        result = &mut run => result?,
+                        () = tokio::time::sleep(PURE_START_LATE) => {
+                            timeline.attempt_start_journaled(&attempt)?;
+                            durable(journal).await?;
+                            run.await?
+                        }
+                    }
+                }
                 Ok(inputs) => self.attempt(step, iteration, attempt_number, tries, inputs).await?,
             };
             let settled = match self.settle(step, result) {

@@ -148,6 +148,11 @@ impl JournalWrite for Memory {
         Ok(())
     }
 
+    /// An attempt this store never saw start is added whole by `attempt_finished`.
+    fn attempt_done(&self, execution_id: &str, attempt: &Attempt, step: Option<&StepRecord>) -> Result<()> {
+        self.attempt_finished(execution_id, attempt, step)
+    }
+
     fn attempt_finished(&self, execution_id: &str, attempt: &Attempt, step: Option<&StepRecord>) -> Result<()> {
         {
             let mut records = self.records.borrow_mut();

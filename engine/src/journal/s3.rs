@@ -676,6 +676,11 @@ impl JournalWrite for S3Store {
         })
     }
 
+    /// An attempt this store never saw start is added whole by `attempt_finished`.
+    fn attempt_done(&self, execution_id: &str, attempt: &Attempt, step: Option<&StepRecord>) -> Result<()> {
+        self.attempt_finished(execution_id, attempt, step)
+    }
+
     fn attempt_finished(&self, execution_id: &str, attempt: &Attempt, step: Option<&StepRecord>) -> Result<()> {
         self.update(execution_id, |record| {
             let same = |kept: &&mut Attempt| {

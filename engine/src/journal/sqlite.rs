@@ -37,7 +37,15 @@ struct Group {
     /// Executions that ended in the group: once a checkpoint moved everything into the
     /// database file, they need no tally.
     ended: std::collections::HashSet<String>,
+    /// Each execution's tally file, kept open: a tally is overwritten in place after every
+    /// commit outside group commit, and a new file renamed into place each time cost as much
+    /// as the commit.
+    tally_files: std::collections::HashMap<String, std::fs::File>,
 }
+
+/// A tally's width on disk: always written whole at offset 0, so a shorter count never
+/// leaves digits of a longer one behind.
+const TALLY_DIGITS: usize = 20;
 
 fn json_text(value: &Value) -> String {
     value.to_string()
@@ -92,9 +100,24 @@ impl Journal {
     fn write<T>(&self, change: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let grouped = self.group.borrow().on > 0;
         if !grouped {
-            let transaction = self.connection.unchecked_transaction()?;
-            let result = change(&transaction)?;
-            transaction.commit()?;
+            // Prepared once: a run commits twice per step.
+            self.connection.prepare_cached("BEGIN")?.execute([])?;
+            let result = match change(&self.connection) {
+                Ok(result) => result,
+                Err(error) => {
+                    if !self.connection.is_autocommit() {
+                        let _ = self.connection.execute_batch("ROLLBACK");
+                    }
+                    return Err(error);
+                }
+            };
+            if let Err(error) = self.connection.prepare_cached("COMMIT").and_then(|mut commit| commit.execute([])) {
+                // As a dropped transaction does: what did not commit is rolled back.
+                if !self.connection.is_autocommit() {
+                    let _ = self.connection.execute_batch("ROLLBACK");
+                }
+                return Err(error.into());
+            }
             return Ok(result);
         }
         if !self.group.borrow().open {
@@ -209,17 +232,32 @@ impl Journal {
         self.locks_dir().join(format!("{execution_id}.records"))
     }
 
-    /// Writes the tally after a commit: written whole and renamed into place, not synced (a
-    /// tally behind the database after a power cut only weakens the check, never fails it).
+    /// Writes the tally after a commit: a fixed-width count overwritten in place with one
+    /// write, not synced (a tally behind the database after a power cut only weakens the
+    /// check, never fails it). Another process (an approval) writing the same tally writes
+    /// whole counts at the same offset too, and only under the execution's lease.
     fn write_tally(&self, execution_id: &str, records: Option<u64>) {
+        use std::os::unix::fs::FileExt;
         let Some(records) = records else { return };
-        let path = self.tally_path(execution_id);
-        // Another process (an approval) may write the same tally: each its own partial file.
-        let partial = path.with_extension(format!("records.{}.partial", std::process::id()));
-        let _ = std::fs::create_dir_all(self.locks_dir());
-        if std::fs::write(&partial, records.to_string()).is_ok() {
-            let _ = std::fs::rename(&partial, &path);
+        let mut group = self.group.borrow_mut();
+        if !group.tally_files.contains_key(execution_id) {
+            let _ = std::fs::create_dir_all(self.locks_dir());
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(self.tally_path(execution_id));
+            let Ok(file) = opened else { return };
+            group.tally_files.insert(execution_id.to_owned(), file);
         }
+        let text = format!("{records:0TALLY_DIGITS$}");
+        let _ = group.tally_files[execution_id].write_all_at(text.as_bytes(), 0);
+    }
+
+    /// Removes an execution's tally (the database file alone holds its records).
+    fn remove_tally(&self, execution_id: &str) {
+        self.group.borrow_mut().tally_files.remove(execution_id);
+        let _ = std::fs::remove_file(self.tally_path(execution_id));
     }
 
     /// The most recent executions first, as [`JournalRead::executions`], except that a row
@@ -565,6 +603,37 @@ impl JournalWrite for Journal {
         Ok(())
     }
 
+    fn attempt_done(&self, execution_id: &str, attempt: &Attempt, step: Option<&StepRecord>) -> Result<()> {
+        let records = self.write(|transaction| {
+            transaction
+                .prepare_cached(
+                    "INSERT INTO attempts (execution_id, step, iteration, attempt, action, status, inputs, outputs, \
+                     error, log, started_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    execution_id,
+                    attempt.step,
+                    attempt.iteration,
+                    attempt.attempt,
+                    attempt.action,
+                    attempt.status.as_str(),
+                    json_text(&attempt.inputs),
+                    attempt.outputs.as_ref().map(json_text),
+                    attempt.error,
+                    attempt.log,
+                    attempt.started_at,
+                    attempt.ended_at,
+                ])?;
+            let added = match step {
+                Some(step) => insert_step(transaction, execution_id, step)?,
+                None => 0,
+            };
+            count_records(transaction, execution_id, 1 + added)
+        })?;
+        self.tally(execution_id, records);
+        Ok(())
+    }
+
     fn step_finished(&self, execution_id: &str, step: &StepRecord) -> Result<()> {
         let records = self.write(|transaction| {
             let added = insert_step(transaction, execution_id, step)?;
@@ -634,7 +703,7 @@ impl JournalWrite for Journal {
             if settled {
                 // A tally an earlier process left (a resumed child) goes too.
                 for execution_id in ended {
-                    let _ = std::fs::remove_file(self.tally_path(&execution_id));
+                    self.remove_tally(&execution_id);
                 }
             }
         }
@@ -666,7 +735,7 @@ impl Journal {
         let settled = busy.is_ok_and(|busy| busy == 0);
         if settled {
             for execution_id in ended {
-                let _ = std::fs::remove_file(self.tally_path(execution_id));
+                self.remove_tally(execution_id);
             }
         }
         settled
@@ -792,12 +861,15 @@ fn insert_event(
 /// Adds `added` records (attempt, step and decision rows) to the execution's count, and
 /// returns the count (`None` for an execution from before counting, or none at all).
 fn count_records(connection: &Connection, execution_id: &str, added: u32) -> Result<Option<u64>> {
+    // An update then a read: `RETURNING` made SQLite build a temporary table on every call.
+    connection
+        .prepare_cached("UPDATE executions SET records = records + ?2 WHERE id = ?1 AND records IS NOT NULL")?
+        .execute(params![execution_id, added])?;
     Ok(connection
-        .prepare_cached(
-            "UPDATE executions SET records = records + ?2 WHERE id = ?1 AND records IS NOT NULL RETURNING records",
-        )?
-        .query_row(params![execution_id, added], |row| row.get(0))
-        .optional()?)
+        .prepare_cached("SELECT records FROM executions WHERE id = ?1")?
+        .query_row([execution_id], |row| row.get::<_, Option<u64>>(0))
+        .optional()?
+        .flatten())
 }
 
 /// Records a step visit's result; returns 1 when the row is new, 0 when it replaced one.

@@ -16,7 +16,7 @@ pub fn serialize(model: &Model, operation: &Operation, params: &Map<String, Valu
         ("X-Amz-Target".to_string(), format!("{prefix}.{}", operation.name)),
         ("Content-Type".to_string(), format!("application/x-amz-json-{version}")),
     ];
-    if metadata.aws_query_compatible.is_some() {
+    if metadata.aws_query_compatible {
         // Asks a service that moved from query to JSON for its query-era error codes.
         headers.push(("x-amzn-query-mode".into(), "true".into()));
     }
