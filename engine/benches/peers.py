@@ -117,7 +117,7 @@ def main():
         print(f"  {what:38s} {mine * 1e3:9.3f} ms   {other:44s} {theirs * 1e3:9.3f} ms   "
               f"{theirs / mine:7.2f}x")
     print(f"  a durable aws:sleep step costs {step / fsync:.1f} fsync'd SQLite commits on this disk "
-          f"(one: {fsync * 1e3:.3f} ms; a step commits twice)")
+          f"(one: {fsync * 1e3:.3f} ms; an aws:sleep step, which is pure, commits once)")
     figures = [{"runbook": w, "runbook_s": m, "peer": o, "peer_s": t, "ratio": t / m} for w, m, o, t in rows]
     figures.append({"runbook": "a durable aws:sleep step", "runbook_s": step, "fsync_floor_s": fsync})
     c.write_json(os.path.join(results, "ratios.json"), figures)

@@ -18,9 +18,10 @@ service, and inflates only the blocks holding the operations and shapes it reach
 
 Layout (integers little-endian, `varint` is LEB128, `str` is a varint length then UTF-8):
 
-    bundle   = "runbook-models 2\\n" index-line "\\n" service-blob*
-    index    = JSON: {"botocore": VERSION, "services": {NAME: {"offset", "length"}},
-               "partitions": {...}}; offsets count from the first byte after the index line
+    bundle   = "runbook-models 3\\n", u32 index-length, index, service-blob*
+    index    = str botocore version, u32 services, (str name, u32 offset, u32 length) *
+               services (sorted by name; offsets count from the first byte after the index),
+               str partitions (JSON, parsed only when an endpoint is resolved)
     service  = u32 directory-length, directory, zlib(block)*
     directory= metadata, u32 operations, u32 shapes, u32 blocks,
                entry * operations, entry * shapes (each sorted by name),
@@ -64,7 +65,7 @@ LOCATIONS = ["uri", "querystring", "header", "headers", "statusCode"]
 
 # Records are packed into blocks of about this many bytes before compression: small enough
 # that reaching one shape inflates little, big enough to compress well.
-BLOCK_BYTES = 8 * 1024
+BLOCK_BYTES = 4 * 1024
 
 
 def varint(value):
@@ -332,9 +333,14 @@ def main():
         index["services"][name] = {"offset": len(blobs), "length": len(blob)}
         blobs += blob
     out = os.path.join(here, "botocore.bin")
+    head = text(index["botocore"]) + struct.pack("<I", len(index["services"]))
+    for name in sorted(index["services"], key=str.encode):
+        entry = index["services"][name]
+        head += text(name) + struct.pack("<II", entry["offset"], entry["length"])
+    head += text(json.dumps(index["partitions"], separators=(",", ":"), sort_keys=True))
     with open(out, "wb") as file:
-        file.write(b"runbook-models 2\n")
-        file.write(json.dumps(index, separators=(",", ":"), sort_keys=True).encode() + b"\n")
+        file.write(b"runbook-models 3\n")
+        file.write(struct.pack("<I", len(head)) + head)
         file.write(blobs)
     print(f"{out}: {len(index['services'])} services from botocore {botocore.__version__}, "
           f"{os.path.getsize(out):,} bytes")

@@ -633,7 +633,7 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
     let config = Config { parameters: args.parameters.supplied()? };
     // What files found in folders hold is checked as the workers load them, so each file is
     // read and parsed once, on every core.
-    let wanted = walk::Wanted { name: &is_runbook_name, content: None };
+    let wanted = walk::Wanted { name: &is_runbook_name };
     let mut walked = walk::walk(&args.paths, &args.exclude, &wanted)?;
     let format = args.format;
     let deny_warnings = args.deny_warnings;
@@ -739,9 +739,19 @@ fn validate_files<R: Send>(
                     loop {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = files.get(index) else { break };
-                        let result = document::load_path(path)
-                            .map(|loaded| {
-                                if in_folder.get(index).copied().unwrap_or(false) && !walk::is_runbook(&loaded) {
+                        let in_folder = in_folder.get(index).copied().unwrap_or(false);
+                        let result = std::fs::read(path)
+                            .map_err(|source| document::Error { path: path.display().to_string(), source })
+                            .map(|bytes| {
+                                // A file found in a folder that does not even name both keys is
+                                // passed over unparsed; one that does is a runbook if they are
+                                // keys of its top level.
+                                if in_folder && !walk::names_runbook_keys(&bytes) {
+                                    return None;
+                                }
+                                let loaded =
+                                    document::load(path.display().to_string(), bytes, document::format_of(path));
+                                if in_folder && !walk::is_runbook(&loaded) {
                                     return None;
                                 }
                                 let value = if portable { loaded.value.clone() } else { None };

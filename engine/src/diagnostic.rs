@@ -257,6 +257,8 @@ codes! {
     AliasBudget = "alias-budget", Error, "V1", "YAML aliases expand past the budget (alias bomb)";
     TooDeep = "too-deep", Error, "V1", "values are nested deeper than the engine accepts";
     DocumentTooLarge = "document-too-large", Warning, "V17", "over 64 KB: AWS would not accept the document";
+    YamlLeniency = "yaml-leniency", Warning, "V1", "indentation YAML 1.2 refuses, read as PyYAML and SnakeYAML read it";
+    YamlSsmRefuses = "yaml-ssm-refuses", Warning, "V1", "YAML that PyYAML, and so maybe SSM, refuses or reads differently";
     // Shape, checked by the JSON Schema.
     SchemaVersion = "schema-version", Error, "V2", "schemaVersion must be the string \"0.3\"";
     MissingMainSteps = "missing-main-steps", Error, "V3", "mainSteps is missing or empty";

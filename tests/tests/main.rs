@@ -55,3 +55,5 @@ mod webhook;
 // SSM as the managed engine: documents run by name, published, and run on SSM Automation (the
 // harness's emulation of its execution APIs).
 mod ssm;
+// YAML read as PyYAML reads it: tests/yaml/ against a real PyYAML from the virtual environment.
+mod yaml_compat;

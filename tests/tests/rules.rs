@@ -80,6 +80,28 @@ fn loading() {
         "x".repeat(70_000)
     ));
     check(&big, &[("document-too-large", 1, 1)]);
+    // YAML that PyYAML reads though YAML 1.2 does not loads, with a warning at the original
+    // column, and what follows keeps its place; YAML that PyYAML refuses gets a warning.
+    check(
+        &doc(
+            "description: \"Waits,\nthen ends.\"\nmainSteps:\n  - {name: s, action: aws:sleep, inputs: {Duration: PT1S}}\n",
+        ),
+        &[("yaml-leniency", 3, 1)],
+    );
+    check(
+        &doc("mainSteps:\n  - name: s\n    action: aws:sleep\n    inputs: {\n      \"Duration\": \"PT1S\"\n    }\n"),
+        &[("yaml-leniency", 7, 5)],
+    );
+    check(
+        &doc(
+            "mainSteps:\n  - name: s\n    action: aws:sleep\n    inputs: {\n\"Duration\": \"PT1S\"\n}\n    retries: 3\n",
+        ),
+        &[("yaml-leniency", 6, 1), ("unknown-step-key", 8, 5)],
+    );
+    check(
+        &doc("x-note: {text: Go ahead?}\nmainSteps:\n  - {name: s, action: aws:sleep, inputs: {Duration: PT1S}}\n"),
+        &[("yaml-ssm-refuses", 2, 24)],
+    );
 }
 
 #[test]

@@ -5,7 +5,6 @@
 //! holds it, when it is first reached. Nothing is JSON-parsed but the bundle's short index.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use indexmap::IndexMap;
@@ -14,20 +13,14 @@ use serde::Deserialize;
 static BUNDLE: &[u8] = include_bytes!("../../models/botocore.bin");
 
 /// The bundle's first line: its format.
-const FORMAT: &[u8] = b"runbook-models 2";
+const FORMAT: &[u8] = b"runbook-models 3\n";
 
-/// The bundle's index line.
-#[derive(Debug, Deserialize)]
+/// The bundle's index: read without a JSON parse; the partitions are parsed on first use.
 struct Index {
-    botocore: String,
-    services: HashMap<String, Entry>,
-    partitions: HashMap<String, Partition>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Entry {
-    offset: usize,
-    length: usize,
+    botocore: &'static str,
+    /// Each service's name and blob, sorted by name.
+    services: Vec<(&'static str, &'static [u8])>,
+    partitions_json: &'static str,
 }
 
 /// A partition's DNS suffix and the services it serves from one global host.
@@ -52,8 +45,6 @@ pub struct Model {
     pub metadata: Metadata,
     pub operations: Table<Operation>,
     pub shapes: Table<Shape>,
-    /// Operation indexes by snake_case name, built on the first lookup by another spelling.
-    by_snake_case: OnceLock<HashMap<String, usize>>,
 }
 
 #[derive(Debug)]
@@ -244,11 +235,13 @@ impl Model {
     /// An operation by the name a runbook gives (reference 7.1): PascalCase, lowerCamel or
     /// snake_case all name the same operation.
     pub fn operation(&self, api: &str) -> Option<&Operation> {
+        // Every spelling botocore accepts (snake_case, lowerCamel) differs from the name only
+        // in letter case and underscores: names that differ in more are passed over without
+        // being rebuilt, and the one candidate is then held to botocore's own rule.
         self.operations.get(api).or_else(|| {
-            let by_snake_case = self
-                .by_snake_case
-                .get_or_init(|| self.operations.keys().enumerate().map(|(i, name)| (snake_case(name), i)).collect());
-            let &i = by_snake_case.get(&snake_case(api))?;
+            let wanted = snake_case(api);
+            let i =
+                self.operations.keys().position(|name| letters(name).eq(letters(api)) && snake_case(name) == wanted)?;
             Some(self.operations.at(i))
         })
     }
@@ -362,9 +355,20 @@ impl Service {
 }
 
 fn inflate(compressed: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(compressed.len() * 4);
-    flate2::read::ZlibDecoder::new(compressed).read_to_end(&mut out).expect("bundle blocks inflate");
-    out
+    // Straight into a vector, without a reader's buffer: blocks are small and many.
+    let mut decompress = flate2::Decompress::new(true);
+    let mut out = Vec::with_capacity(8 * 1024);
+    loop {
+        let consumed = usize::try_from(decompress.total_in()).expect("a block's size fits a usize");
+        let status = decompress
+            .decompress_vec(&compressed[consumed..], &mut out, flate2::FlushDecompress::None)
+            .expect("bundle blocks inflate");
+        if status == flate2::Status::StreamEnd {
+            return out;
+        }
+        assert!(out.len() == out.capacity(), "a broken bundle: a block ends before its stream");
+        out.reserve(out.capacity());
+    }
 }
 
 fn u16_at(bytes: &[u8], at: usize) -> u16 {
@@ -428,10 +432,11 @@ impl<'a> Reader<'a> {
         match self.byte() {
             0 => XmlNamespace::Uri(self.text()),
             1 => XmlNamespace::Prefixed { prefix: None, uri: self.text() },
-            _ => {
+            2 => {
                 let prefix = Some(self.text());
                 XmlNamespace::Prefixed { prefix, uri: self.text() }
             }
+            other => unreachable!("a broken bundle: XML namespace form {other}"),
         }
     }
 
@@ -444,7 +449,8 @@ impl<'a> Reader<'a> {
             2 => Protocol::RestXml,
             3 => Protocol::Query,
             4 => Protocol::Ec2,
-            _ => Protocol::RpcV2Cbor,
+            5 => Protocol::RpcV2Cbor,
+            other => unreachable!("a broken bundle: protocol {other}"),
         };
         let service_id = self.text();
         let mut flags = self.flags();
@@ -473,7 +479,8 @@ impl<'a> Reader<'a> {
             1 => Location::Querystring,
             2 => Location::Header,
             3 => Location::Headers,
-            _ => Location::StatusCode,
+            4 => Location::StatusCode,
+            other => unreachable!("a broken bundle: location {other}"),
         });
         let location_name = flags.next().then(|| self.text());
         let query_name = flags.next().then(|| self.text());
@@ -560,6 +567,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl Reader<'static> {
+    /// Text of the bundle itself, borrowed.
+    fn static_text(&mut self) -> &'static str {
+        let length = self.count();
+        let bytes: &'static [u8] = &self.bytes[self.at..self.at + length];
+        self.at += length;
+        std::str::from_utf8(bytes).expect("bundle text is UTF-8")
+    }
+}
+
 /// The bits of a flag set, lowest first.
 struct Flags(u64);
 
@@ -569,6 +586,11 @@ impl Flags {
         self.0 >>= 1;
         bit
     }
+}
+
+/// A name's letters and digits in lower case, without the underscores and dashes.
+fn letters(name: &str) -> impl Iterator<Item = u8> + '_ {
+    name.bytes().filter(|&b| b != b'_' && b != b'-').map(|b| b.to_ascii_lowercase())
 }
 
 /// botocore's `xform_name`: `DescribeDBInstances`, `describeDBInstances` and
@@ -598,41 +620,52 @@ pub fn snake_case(name: &str) -> String {
     out
 }
 
-fn index() -> &'static (Index, usize) {
-    static INDEX: OnceLock<(Index, usize)> = OnceLock::new();
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let header = BUNDLE.iter().position(|&b| b == b'\n').expect("bundle header");
-        assert_eq!(&BUNDLE[..header], FORMAT, "the bundle's format");
-        let line = BUNDLE[header + 1..].iter().position(|&b| b == b'\n').expect("bundle index") + header + 1;
-        let index = serde_json::from_slice(&BUNDLE[header + 1..line]).expect("bundle index is JSON");
-        (index, line + 1)
+        assert!(BUNDLE.starts_with(FORMAT), "the bundle's format");
+        let length = u32_at(BUNDLE, FORMAT.len());
+        let start = FORMAT.len() + 4;
+        let base = start + length;
+        let mut reader = Reader { bytes: &BUNDLE[..base], at: start };
+        let botocore = reader.static_text();
+        let count = u32_at(BUNDLE, reader.at);
+        reader.at += 4;
+        let services = (0..count)
+            .map(|_| {
+                let name = reader.static_text();
+                let (offset, length) = (u32_at(BUNDLE, reader.at), u32_at(BUNDLE, reader.at + 4));
+                reader.at += 8;
+                (name, &BUNDLE[base + offset..base + offset + length])
+            })
+            .collect();
+        Index { botocore, services, partitions_json: reader.static_text() }
     })
 }
 
 /// The botocore release the bundle was generated from.
 pub fn botocore_version() -> &'static str {
-    &index().0.botocore
+    index().botocore
 }
 
-/// Every service the bundle has, by boto3 client name.
+/// Every service the bundle has, by boto3 client name, sorted.
 pub fn service_names() -> Vec<&'static str> {
-    let mut names: Vec<&str> = index().0.services.keys().map(String::as_str).collect();
-    names.sort_unstable();
-    names
+    index().services.iter().map(|(name, _)| *name).collect()
 }
 
 pub fn partition(name: &str) -> Option<&'static Partition> {
-    index().0.partitions.get(name)
+    static PARTITIONS: OnceLock<HashMap<String, Partition>> = OnceLock::new();
+    PARTITIONS
+        .get_or_init(|| serde_json::from_str(index().partitions_json).expect("bundled partitions are JSON"))
+        .get(name)
 }
 
 /// The boto3 client name a runbook's `Service` means: exact, else case-insensitive (one
 /// AWS-samples runbook writes `SQS`).
 pub fn canonical_service(name: &str) -> Option<&'static str> {
-    let names = &index().0.services;
-    names
-        .get_key_value(name)
-        .or_else(|| names.iter().find(|(known, _)| known.eq_ignore_ascii_case(name)))
-        .map(|(known, _)| known.as_str())
+    let services = &index().services;
+    let exact = services.binary_search_by(|(known, _)| known.as_bytes().cmp(name.as_bytes())).ok();
+    exact.or_else(|| services.iter().position(|(known, _)| known.eq_ignore_ascii_case(name))).map(|at| services[at].0)
 }
 
 /// A service's model, loaded on first use and shared afterwards.
@@ -643,9 +676,9 @@ pub fn service(name: &str) -> Option<Arc<Model>> {
     if let Some(model) = cache.get(name) {
         return Some(model.clone());
     }
-    let (index, base) = index();
-    let entry = &index.services[name];
-    let model = Arc::new(load(&BUNDLE[base + entry.offset..base + entry.offset + entry.length]));
+    let services = &index().services;
+    let at = services.binary_search_by(|(known, _)| known.as_bytes().cmp(name.as_bytes())).ok()?;
+    let model = Arc::new(load(services[at].1));
     cache.insert(name, model.clone());
     Some(model)
 }
@@ -688,7 +721,6 @@ fn load(blob: &'static [u8]) -> Model {
             slots: (0..shapes).map(|_| OnceLock::new()).collect(),
             decode: |reader| reader.shape(),
         },
-        by_snake_case: OnceLock::new(),
     }
 }
 

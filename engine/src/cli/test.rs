@@ -108,7 +108,7 @@ pub fn test_command(args: TestArgs, stdout: &mut dyn Write, terminal_colour: boo
         bail!(UsageError(format!("--min-coverage takes a percentage from 0 to 100, not {percent}")));
     }
     let colour = args.color.resolve(terminal_colour);
-    let wanted = walk::Wanted { name: &file::is_scenario_file, content: None };
+    let wanted = walk::Wanted { name: &file::is_scenario_file };
     let paths = walk::walk(&args.paths, &[], &wanted)?.files;
     if paths.is_empty() {
         bail!(UsageError(format!(

@@ -14,10 +14,11 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 #[derive(Debug, Default)]
 pub struct Walked {
     pub files: Vec<PathBuf>,
-    /// Per file, whether it was found in a folder rather than named: its content is not
-    /// checked yet when the walk had no content test.
+    /// Per file, whether it was found in a folder rather than named (a named file is always
+    /// taken; one found may turn out not to be of the wanted kind).
     pub in_folder: Vec<bool>,
-    /// Files with a wanted extension whose content is not of the wanted kind.
+    /// Files with a wanted extension whose content is not of the wanted kind (counted by the
+    /// caller, which reads them).
     pub unrecognised: usize,
     /// Entries (files or whole folders) matched by `--exclude`.
     pub excluded: usize,
@@ -38,13 +39,9 @@ impl Walked {
     }
 }
 
-/// Whether a file's content is of the kind wanted.
-pub type ContentTest = dyn Fn(&[u8]) -> bool;
-
-/// What a walk looks for: files by name, then, optionally, by content.
+/// What a walk looks for: files by name (their content is for the caller to judge).
 pub struct Wanted<'a> {
     pub name: &'a dyn Fn(&Path) -> bool,
-    pub content: Option<&'a ContentTest>,
 }
 
 /// Walks `paths` for the files `wanted` accepts, sorted per path.
@@ -83,14 +80,6 @@ pub fn walk(paths: &[PathBuf], excludes: &[String], wanted: &Wanted<'_>) -> anyh
             if !entry.file_type().is_some_and(|kind| kind.is_file()) || !(wanted.name)(entry.path()) {
                 continue;
             }
-            if let Some(content) = wanted.content {
-                let bytes = std::fs::read(entry.path())
-                    .with_context(|| format!("failed to read {}", entry.path().display()))?;
-                if !content(&bytes) {
-                    walked.unrecognised += 1;
-                    continue;
-                }
-            }
             walked.files.push(entry.into_path());
             walked.in_folder.push(true);
         }
@@ -121,12 +110,18 @@ pub fn is_runbook(loaded: &crate::document::Loaded) -> bool {
     }
 }
 
+/// Whether a text holds both `schemaVersion` and `mainSteps` anywhere: what every runbook
+/// does, found without parsing.
+pub fn names_runbook_keys(bytes: &[u8]) -> bool {
+    let names = |key: &[u8]| memchr::memmem::find(bytes, key).is_some();
+    names(b"schemaVersion") && names(b"mainSteps")
+}
+
 /// Whether a YAML or JSON text is a runbook: `schemaVersion` and `mainSteps` are keys of its
 /// top level (a JSON Schema for runbooks names them deeper down). A JSON text that does not
 /// parse but names both is taken, so its errors are reported.
 pub fn looks_like_runbook(bytes: &[u8]) -> bool {
-    let names = |key: &[u8]| memchr::memmem::find(bytes, key).is_some();
-    if !(names(b"schemaVersion") && names(b"mainSteps")) {
+    if !names_runbook_keys(bytes) {
         return false;
     }
     let text = String::from_utf8_lossy(bytes);

@@ -43,9 +43,23 @@ struct Group {
     tally_files: std::collections::HashMap<String, std::fs::File>,
 }
 
+/// At most this many tally files are kept open.
+const TALLY_FILES_OPEN: usize = 16;
+
 /// A tally's width on disk: always written whole at offset 0, so a shorter count never
 /// leaves digits of a longer one behind.
 const TALLY_DIGITS: usize = 20;
+
+/// Rolls back the open transaction when dropped before the commit.
+struct RollbackUnlessCommitted<'c>(&'c Connection);
+
+impl Drop for RollbackUnlessCommitted<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
+}
 
 fn json_text(value: &Value) -> String {
     value.to_string()
@@ -100,24 +114,13 @@ impl Journal {
     fn write<T>(&self, change: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let grouped = self.group.borrow().on > 0;
         if !grouped {
-            // Prepared once: a run commits twice per step.
+            // Prepared once: a run commits twice per step. Anything that leaves before the
+            // commit (an error, a panic) rolls back, as a dropped transaction does.
             self.connection.prepare_cached("BEGIN")?.execute([])?;
-            let result = match change(&self.connection) {
-                Ok(result) => result,
-                Err(error) => {
-                    if !self.connection.is_autocommit() {
-                        let _ = self.connection.execute_batch("ROLLBACK");
-                    }
-                    return Err(error);
-                }
-            };
-            if let Err(error) = self.connection.prepare_cached("COMMIT").and_then(|mut commit| commit.execute([])) {
-                // As a dropped transaction does: what did not commit is rolled back.
-                if !self.connection.is_autocommit() {
-                    let _ = self.connection.execute_batch("ROLLBACK");
-                }
-                return Err(error.into());
-            }
+            let open = RollbackUnlessCommitted(&self.connection);
+            let result = change(&self.connection)?;
+            self.connection.prepare_cached("COMMIT")?.execute([])?;
+            std::mem::forget(open);
             return Ok(result);
         }
         if !self.group.borrow().open {
@@ -241,6 +244,11 @@ impl Journal {
         let Some(records) = records else { return };
         let mut group = self.group.borrow_mut();
         if !group.tally_files.contains_key(execution_id) {
+            // A few executions at a time write their tallies in place (a run, its children);
+            // past that, files are closed rather than kept open by the thousand.
+            if group.tally_files.len() >= TALLY_FILES_OPEN {
+                group.tally_files.clear();
+            }
             let _ = std::fs::create_dir_all(self.locks_dir());
             let opened = std::fs::OpenOptions::new()
                 .write(true)
