@@ -562,21 +562,7 @@ impl JournalWrite for Journal {
 
     fn attempt_started(&self, execution_id: &str, attempt: &Attempt) -> Result<()> {
         let records = self.write(|transaction| {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO attempts (execution_id, step, iteration, attempt, action, status, inputs, started_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    execution_id,
-                    attempt.step,
-                    attempt.iteration,
-                    attempt.attempt,
-                    attempt.action,
-                    attempt.status.as_str(),
-                    json_text(&attempt.inputs),
-                    attempt.started_at,
-                ])?;
+            insert_attempt(transaction, execution_id, attempt, false)?;
             count_records(transaction, execution_id, 1)
         })?;
         self.tally(execution_id, records);
@@ -613,25 +599,7 @@ impl JournalWrite for Journal {
 
     fn attempt_done(&self, execution_id: &str, attempt: &Attempt, step: Option<&StepRecord>) -> Result<()> {
         let records = self.write(|transaction| {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO attempts (execution_id, step, iteration, attempt, action, status, inputs, outputs, \
-                     error, log, started_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )?
-                .execute(params![
-                    execution_id,
-                    attempt.step,
-                    attempt.iteration,
-                    attempt.attempt,
-                    attempt.action,
-                    attempt.status.as_str(),
-                    json_text(&attempt.inputs),
-                    attempt.outputs.as_ref().map(json_text),
-                    attempt.error,
-                    attempt.log,
-                    attempt.started_at,
-                    attempt.ended_at,
-                ])?;
+            insert_attempt(transaction, execution_id, attempt, true)?;
             let added = match step {
                 Some(step) => insert_step(transaction, execution_id, step)?,
                 None => 0,
@@ -878,6 +846,32 @@ fn count_records(connection: &Connection, execution_id: &str, added: u32) -> Res
         .query_row([execution_id], |row| row.get::<_, Option<u64>>(0))
         .optional()?
         .flatten())
+}
+
+/// Inserts an attempt's row: as started (its end, outputs, error and log left empty, as the
+/// attempt has them then), or `whole`, ended (a pure step's, journaled once).
+fn insert_attempt(connection: &Connection, execution_id: &str, attempt: &Attempt, whole: bool) -> Result<()> {
+    let ended = |value| if whole { value } else { None };
+    connection
+        .prepare_cached(
+            "INSERT INTO attempts (execution_id, step, iteration, attempt, action, status, inputs, outputs, error, \
+             log, started_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?
+        .execute(params![
+            execution_id,
+            attempt.step,
+            attempt.iteration,
+            attempt.attempt,
+            attempt.action,
+            attempt.status.as_str(),
+            json_text(&attempt.inputs),
+            ended(attempt.outputs.as_ref().map(json_text)),
+            ended(attempt.error.clone()),
+            ended(attempt.log.clone()),
+            attempt.started_at,
+            ended(attempt.ended_at.clone()),
+        ])?;
+    Ok(())
 }
 
 /// Records a step visit's result; returns 1 when the row is new, 0 when it replaced one.
