@@ -538,16 +538,18 @@ fn plan_command(
     let shown = report::plan::Shown::new(&validated.source().name, &planned, &bound);
     match args.format {
         PlanFormat::Text => {
-            stdout.write_all(report::plan::text(&shown).as_bytes())?;
+            let mut out = buffered(stdout);
+            report::plan::write_text(&shown, &mut out)?;
             if !validated.diagnostics.is_empty() {
-                writeln!(stdout, "\nFindings")?;
-                stdout.write_all(report::texts(validated.source(), &validated.diagnostics, colour).as_bytes())?;
+                writeln!(out, "\nFindings")?;
+                out.write_all(report::texts(validated.source(), &validated.diagnostics, colour).as_bytes())?;
             }
+            out.flush()?;
         }
         PlanFormat::Json => {
             let name = &validated.source().name;
-            let diagnostics = validated.diagnostics.iter().map(|d| report::json(name, d)).collect();
-            writeln!(stdout, "{}", serde_json::to_string_pretty(&report::plan::json(&shown, diagnostics))?)?;
+            let diagnostics: Vec<_> = validated.diagnostics.iter().map(|d| report::json(name, d)).collect();
+            write_json_plan(&shown, &diagnostics, stdout)?;
         }
         PlanFormat::Dot | PlanFormat::Mermaid => {
             let picture = match args.format {
@@ -603,13 +605,15 @@ fn save_plan(
     let note = format!("Saved the plan to {}. To run exactly it: runbook run --plan {}", out.display(), out.display());
     match args.format {
         PlanFormat::Text => {
-            stdout.write_all(report::plan::text(&shown).as_bytes())?;
-            writeln!(stdout, "\n{note}")?;
+            let mut out = buffered(stdout);
+            report::plan::write_text(&shown, &mut out)?;
+            writeln!(out, "\n{note}")?;
+            out.flush()?;
         }
         PlanFormat::Json => {
             let name = &prepared.validated.source().name;
-            let diagnostics = prepared.validated.diagnostics.iter().map(|d| report::json(name, d)).collect();
-            writeln!(stdout, "{}", serde_json::to_string_pretty(&report::plan::json(&shown, diagnostics))?)?;
+            let diagnostics: Vec<_> = prepared.validated.diagnostics.iter().map(|d| report::json(name, d)).collect();
+            write_json_plan(&shown, &diagnostics, stdout)?;
             writeln!(stderr, "{note}")?;
         }
         PlanFormat::Dot | PlanFormat::Mermaid => {
@@ -620,6 +624,24 @@ fn save_plan(
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// A large output written in big blocks: the standard output flushes at every line.
+pub(crate) fn buffered(stdout: &mut dyn Write) -> std::io::BufWriter<&mut dyn Write> {
+    std::io::BufWriter::with_capacity(64 << 10, stdout)
+}
+
+/// A plan's JSON form, written as it is made.
+fn write_json_plan(
+    shown: &report::plan::Shown<'_>,
+    diagnostics: &[serde_json::Value],
+    stdout: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let mut out = buffered(stdout);
+    report::plan::write_json(shown, diagnostics, &mut out).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Writes `bytes` to `path` whole ([`crate::journal::write_whole`]).

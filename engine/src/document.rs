@@ -8,7 +8,6 @@ pub mod selector;
 mod spans;
 mod yaml;
 
-use std::cell::OnceCell;
 use std::fmt;
 use std::path::Path;
 
@@ -17,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::diagnostic::{Code, Diagnostic, Location, Target};
 pub use spans::LineIndex;
-use spans::SpanNode;
+use spans::{Span, SpanNode};
 
 /// Largest document AWS accepts (section 8.5). Bigger ones load, with a warning.
 pub const AWS_MAX_DOCUMENT_BYTES: usize = 64 * 1024;
@@ -36,14 +35,27 @@ pub struct Source {
     pub format: Format,
 }
 
-/// A loaded document: the value when it parsed, the load diagnostics, and spans computed on
-/// demand. JSON is parsed by serde_json (fast and strict); its spans come from the YAML
-/// builder only when a diagnostic needs a position, since JSON is YAML.
+/// A loaded document: the value when it parsed, the load diagnostics, and what it takes to
+/// find where a JSON pointer is in the text.
 pub struct Loaded {
     pub source: Source,
     pub value: Option<Value>,
     pub diagnostics: Vec<Diagnostic>,
-    spans: OnceCell<Option<SpanNode>>,
+    spans: Spans,
+}
+
+/// How the pointers of a document are located. A span tree costs some ten times the text, so
+/// only a small YAML document keeps one; the others are parsed again for the spans along the
+/// pointers asked about, and nothing else (JSON is YAML), unless a few pointers in JSON can be
+/// skipped to directly.
+enum Spans {
+    /// A YAML document of at most [`yaml::SPANS_KEPT_BYTES`]: the tree from parsing it.
+    Tree(SpanNode),
+    /// A larger YAML document: where its root value is.
+    Root(Span),
+    Json,
+    /// The document did not parse: nothing can be located by pointer.
+    Unparsed,
 }
 
 impl fmt::Debug for Loaded {
@@ -93,7 +105,7 @@ pub fn load(name: String, bytes: Vec<u8>, format: Option<Format>) -> Loaded {
             )
             .located(location);
             let source = Source { name, text, format: format.unwrap_or(Format::Yaml) };
-            return Loaded { source, value: None, diagnostics: vec![diagnostic], spans: OnceCell::from(None) };
+            return Loaded { source, value: None, diagnostics: vec![diagnostic], spans: Spans::Unparsed };
         }
     };
     // A byte-order mark is legal in both formats but not part of the content.
@@ -109,12 +121,12 @@ pub fn load(name: String, bytes: Vec<u8>, format: Option<Format>) -> Loaded {
         Format::Json => load_json(name, text),
         Format::Yaml => {
             let built = yaml::build(&text);
-            Loaded {
-                source: Source { name, text, format },
-                value: built.value,
-                diagnostics: built.diagnostics,
-                spans: OnceCell::from(built.spans),
-            }
+            let spans = match (built.spans, built.root) {
+                (Some(tree), _) => Spans::Tree(tree),
+                (None, Some(root)) => Spans::Root(root),
+                (None, None) => Spans::Unparsed,
+            };
+            Loaded { source: Source { name, text, format }, value: built.value, diagnostics: built.diagnostics, spans }
         }
     };
     if loaded.source.text.len() > AWS_MAX_DOCUMENT_BYTES && loaded.value.is_some() {
@@ -143,7 +155,7 @@ fn load_json(name: String, text: String) -> Loaded {
             source: Source { name, text, format: Format::Json },
             value: Some(value),
             diagnostics: Vec::new(),
-            spans: OnceCell::new(),
+            spans: Spans::Json,
         },
         Err(error) => {
             let message = error.to_string();
@@ -155,7 +167,7 @@ fn load_json(name: String, text: String) -> Loaded {
                         source: Source { name, text, format: Format::Json },
                         value: None,
                         diagnostics: built.diagnostics.into_iter().filter(Diagnostic::is_error).collect(),
-                        spans: OnceCell::from(None),
+                        spans: Spans::Unparsed,
                     };
                 }
             }
@@ -180,7 +192,7 @@ fn load_json(name: String, text: String) -> Loaded {
                 source: Source { name, text, format: Format::Json },
                 value: None,
                 diagnostics: vec![Diagnostic::new(code, message).located(location)],
-                spans: OnceCell::from(None),
+                spans: Spans::Unparsed,
             }
         }
     }
@@ -193,49 +205,64 @@ impl Loaded {
 
     /// Resolves the location of a pointer in this document.
     pub fn locate(&self, pointer: &str, target: Target) -> Option<Location> {
-        let mut json = json_spans::Locator::new(&self.source.text);
-        self.location(&LineIndex::new(&self.source.text), &mut json, pointer, target)
+        self.locate_each(&[(pointer, target)]).pop().flatten()
     }
 
     /// Fills in the location of every diagnostic that has a pointer but no location yet.
     pub fn locate_all(&self, diagnostics: &mut [Diagnostic]) {
-        if diagnostics.iter().all(|d| d.location.is_some() || d.pointer.is_none()) {
+        let mut unlocated: Vec<&mut Diagnostic> =
+            diagnostics.iter_mut().filter(|d| d.location.is_none() && d.pointer.is_some()).collect();
+        if unlocated.is_empty() {
             return;
         }
-        let lines = LineIndex::new(&self.source.text);
-        let mut json = json_spans::Locator::new(&self.source.text);
-        // Skipping to each pointer costs the text's length: past a few findings, one span tree
-        // of the whole document keeps locating them linear.
-        let unlocated = diagnostics.iter().filter(|d| d.location.is_none() && d.pointer.is_some()).count();
-        if unlocated > 32 {
-            self.spans.get_or_init(|| yaml::spans(&self.source.text));
-        }
-        for diagnostic in diagnostics.iter_mut().filter(|d| d.location.is_none()) {
-            if let Some(pointer) = &diagnostic.pointer {
-                diagnostic.location = self.location(&lines, &mut json, pointer, diagnostic.target);
-            }
+        let wanted: Vec<(&str, Target)> =
+            unlocated.iter().map(|d| (d.pointer.as_deref().unwrap_or(""), d.target)).collect();
+        let locations = self.locate_each(&wanted);
+        for (diagnostic, location) in unlocated.iter_mut().zip(locations) {
+            diagnostic.location = location;
         }
     }
 
-    fn location(
-        &self,
-        lines: &LineIndex<'_>,
-        json: &mut json_spans::Locator<'_>,
-        pointer: &str,
-        target: Target,
-    ) -> Option<Location> {
-        match self.source.format {
-            // JSON was parsed by serde_json without spans; skipping to the pointer is far
-            // cheaper than a span tree of the whole file.
-            Format::Json if self.spans.get().is_none() => {
-                json.locate(pointer, target).map(|(start, end)| lines.range_location(start, end))
+    /// The locations of pointers, with one parse of the text at most however many there are.
+    pub fn locate_each(&self, wanted: &[(&str, Target)]) -> Vec<Option<Location>> {
+        let text = &self.source.text;
+        let lines = LineIndex::new(text);
+        match &self.spans {
+            Spans::Unparsed => return vec![None; wanted.len()],
+            Spans::Tree(tree) => {
+                return wanted
+                    .iter()
+                    .map(|(pointer, target)| Some(lines.location(tree.find(pointer, *target))))
+                    .collect();
             }
-            _ => self
-                .spans
-                .get_or_init(|| yaml::spans(&self.source.text))
-                .as_ref()
-                .map(|spans| lines.location(spans.find(pointer, target))),
+            // serde_json parsed JSON without spans; skipping to a pointer costs the text's
+            // length, far less than a parse, but past a few pointers one parse keeps it linear.
+            Spans::Json if wanted.len() <= 32 => {
+                let mut json = json_spans::Locator::new(text);
+                return wanted
+                    .iter()
+                    .map(|(pointer, target)| {
+                        json.locate(pointer, *target).map(|(start, end)| lines.range_location(start, end))
+                    })
+                    .collect();
+            }
+            Spans::Json | Spans::Root(_) => {}
         }
+        let root = match self.spans {
+            Spans::Root(root) => Some(root),
+            _ => None,
+        };
+        let mut tree: Option<Option<SpanNode>> = None;
+        wanted
+            .iter()
+            .map(|(pointer, target)| match root {
+                Some(root) if pointer.is_empty() => Some(lines.location(root)),
+                _ => tree
+                    .get_or_insert_with(|| yaml::spans_for(text, &yaml::Wanted::new(wanted.iter().map(|(p, _)| *p))))
+                    .as_ref()
+                    .map(|tree| lines.location(tree.find(pointer, *target))),
+            })
+            .collect()
     }
 }
 
@@ -344,6 +371,44 @@ mod tests {
         let loaded = load_str("{\n  \"mainSteps\": [\n    {\"name\": \"x\"}\n  ]\n}", Format::Json);
         let location = loaded.locate("/mainSteps/0/name", Target::Value).unwrap();
         assert_eq!((location.line, location.column), (3, 14));
+    }
+
+    /// Past `SPANS_KEPT_BYTES` a YAML document keeps no span tree: pointers are found by a
+    /// parse that records only the spans along them, at the places the whole tree gives. So
+    /// are more than a few pointers in JSON.
+    #[test]
+    fn large_documents_locate_pointers_without_a_whole_span_tree() {
+        let mut text = String::from("# steps\nschemaVersion: '0.3'\nmainSteps:\n");
+        for i in 0..3000 {
+            text.push_str(&format!("  - name: s{i}\n    action: aws:sleep\n    inputs:\n      Duration: PT{i}S\n"));
+        }
+        assert!(text.len() > yaml::SPANS_KEPT_BYTES);
+        let loaded = load_str(&text, Format::Yaml);
+        assert!(matches!(loaded.spans, Spans::Root(_)));
+        let mut wanted = vec![
+            ("", Target::Value),
+            ("/mainSteps", Target::Key),
+            ("/mainSteps/2999/inputs/Duration", Target::Value),
+            ("/mainSteps/1500/name", Target::Key),
+            ("/mainSteps/7/inputs/Missing", Target::Value),
+            ("/mainSteps/9000", Target::Value),
+        ];
+        let whole = yaml::spans(&text).unwrap();
+        let lines = LineIndex::new(&text);
+        let expected = |wanted: &[(&str, Target)]| -> Vec<_> {
+            wanted.iter().map(|(pointer, target)| Some(lines.location(whole.find(pointer, *target)))).collect()
+        };
+        assert_eq!(loaded.locate_each(&wanted), expected(&wanted));
+        assert_eq!(loaded.locate_each(&wanted[2..3]), expected(&wanted[2..3]));
+        assert_eq!(loaded.locate_each(&wanted)[0].unwrap().line, 2);
+
+        let json_text = serde_json::to_string_pretty(loaded.value.as_ref().unwrap()).unwrap();
+        let loaded = load_str(&json_text, Format::Json);
+        let pointers: Vec<String> = (0..40).map(|i| format!("/mainSteps/{}/inputs/Duration", i * 70)).collect();
+        wanted = pointers.iter().map(|p| (p.as_str(), Target::Value)).collect();
+        let one_by_one: Vec<_> = wanted.iter().map(|(p, t)| loaded.locate(p, *t)).collect();
+        assert_eq!(loaded.locate_each(&wanted), one_by_one);
+        assert_eq!(one_by_one[39].unwrap().line, json_text[..json_text.find("PT2730S").unwrap()].lines().count());
     }
 
     #[test]

@@ -48,6 +48,12 @@ impl Validated {
         self.document.locate(pointer, crate::diagnostic::Target::Key)
     }
 
+    /// Where each of many pointers is, with one parse of the text at most.
+    pub fn locate_each(&self, pointers: &[&str]) -> Vec<Option<crate::diagnostic::Location>> {
+        let wanted: Vec<_> = pointers.iter().map(|pointer| (*pointer, crate::diagnostic::Target::Key)).collect();
+        self.document.locate_each(&wanted)
+    }
+
     /// Adds findings of a later stage, located in this document, keeping source order.
     pub fn add(&mut self, mut diagnostics: Vec<Diagnostic>) {
         if diagnostics.is_empty() {

@@ -153,8 +153,13 @@ fn every_corpus_runbook_dry_runs_without_parameters() {
         for item in &tree.unpreviewable {
             *unpreviewable.entry(format!("{}: {}", item.action, item.reason)).or_default() += 1;
         }
-        // The text form renders too.
+        // The text form renders too, and the JSON form is written with its keys sorted, as a
+        // value would have them.
         assert!(!dry_run::text(&tree, "x").is_empty());
+        let mut written = Vec::new();
+        dry_run::write_json(&tree, "x", &mut written).unwrap();
+        let value = json!({ "runbook": "x", "tree": serde_json::to_value(&tree).unwrap() });
+        assert_eq!(String::from_utf8(written).unwrap(), serde_json::to_string_pretty(&value).unwrap());
     }
     eprintln!(
         "{} runbooks dry-run: {total_paths} paths, {nodes} nodes, {unknown_parameters} unknown parameters",
@@ -164,4 +169,32 @@ fn every_corpus_runbook_dry_runs_without_parameters() {
         eprintln!("  not previewable ({count}): {what}");
     }
     assert_eq!(files.len(), 497);
+}
+
+/// A path as long as the runbook is explored in a loop, not by recursion (which needed a
+/// thread with 64 KiB of stack per step): 20,000 steps, each of which can fail, on a thread
+/// with a 256 KiB stack. Every step is a node, and the budget of nodes does not cut the one
+/// path short.
+#[test]
+fn a_long_chain_is_explored_whole_on_a_small_stack() {
+    const STEPS: usize = 20_000;
+    let mut text = String::from("schemaVersion: '0.3'\nmainSteps:\n");
+    for i in 0..STEPS {
+        text.push_str(&format!("  - name: s{i}\n    action: aws:sleep\n    inputs: {{Duration: PT0S}}\n"));
+    }
+    let loaded = runbook::document::load("chain.yaml".into(), text.into_bytes(), None);
+    let validated = runbook::validate::validate(loaded, &Default::default());
+    let runbook = validated.runbook.as_ref().unwrap();
+    let planned = plan::plan(runbook);
+    let bound = plan::values::bind(runbook, &validated.parameters, &plan::values::NothingKnown);
+    let tree = std::thread::scope(|scope| {
+        let explore = || dry_run::dry_run(&planned, &bound, &Default::default());
+        std::thread::Builder::new().stack_size(256 * 1024).spawn_scoped(scope, explore).unwrap().join().unwrap()
+    });
+    assert_eq!(tree.nodes.len(), STEPS);
+    assert!(!tree.budget_spent);
+    // Each step's failure aborts: one path ends at each step, and one runs to the end.
+    assert_eq!(tree.paths, STEPS as u64 + 1);
+    let root = &tree.nodes[tree.root.unwrap()];
+    assert_eq!(root.step, "s0");
 }

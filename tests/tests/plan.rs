@@ -6,7 +6,7 @@ use std::path::Path;
 
 use runbook::document;
 use runbook::plan::{self, values};
-use runbook::report::plan::{Shown, dot, json, mermaid, text};
+use runbook::report::plan::{Shown, dot, json, mermaid, text, write_json};
 use runbook::validate::{self, Config, Validated};
 use runbook_tests::{corpus_dir, project_root, runbook, temp_file};
 use serde_json::Value;
@@ -41,6 +41,15 @@ fn every_corpus_runbook_plans_without_a_cycle() {
         let bound = values::bind(runbook, &validated.parameters, &values::NothingKnown);
         let shown = Shown::new("corpus", &planned, &bound);
         let document = json(&shown, Vec::new());
+        // The plan is written as it is made: the same bytes as the value, keys sorted.
+        let mut streamed = Vec::new();
+        write_json(&shown, &[], &mut streamed).unwrap();
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            serde_json::to_string_pretty(&document).unwrap(),
+            "{}",
+            path.display()
+        );
         if let Some(error) = schema.iter_errors(&document).next() {
             panic!("{}: plan JSON breaks plan.schema.json at {}: {error}", path.display(), error.instance_path());
         }

@@ -978,11 +978,13 @@ fn drive(
         request.plan.steps().enumerate().map(|(at, id)| (request.plan.step(id).name.clone(), at + 1)).collect();
     printer.runbook = request.path.display().to_string();
     if report.format == RunFormat::Github {
-        printer.step_lines = request
-            .plan
-            .steps()
-            .map(|id| request.plan.step(id))
-            .filter_map(|step| Some((step.name.clone(), report.prepared.validated.locate(&step.pointer)?.line)))
+        let steps: Vec<_> = request.plan.steps().map(|id| request.plan.step(id)).collect();
+        let pointers: Vec<&str> = steps.iter().map(|step| step.pointer.as_str()).collect();
+        let locations = report.prepared.validated.locate_each(&pointers);
+        printer.step_lines = steps
+            .iter()
+            .zip(locations)
+            .filter_map(|(step, location)| Some((step.name.clone(), location?.line)))
             .collect();
     }
     let terminal = Terminal::default();
@@ -1135,7 +1137,12 @@ fn dry_run_command(
     let name = prepared.path.display().to_string();
     match args.format {
         RunFormat::Text | RunFormat::Github => stdout.write_all(dry_run::text(&tree, &name).as_bytes())?,
-        RunFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&dry_run::json(&tree, &name))?)?,
+        RunFormat::Json => {
+            let mut out = super::buffered(stdout);
+            dry_run::write_json(&tree, &name, &mut out).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+            out.flush()?;
+        }
     }
     if let Some(file) = &args.report {
         let page = crate::report::html::dry_run(planned, &tree, &name).map_err(anyhow::Error::msg)?;

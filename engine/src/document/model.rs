@@ -461,12 +461,22 @@ impl Runbook {
     fn with_undos(mut self) -> Runbook {
         self.rollback =
             self.extensions.get("x-rollback").and_then(Value::as_str).and_then(Rollback::parse).unwrap_or_default();
-        let by_name: std::collections::HashMap<String, Step> =
-            self.all_steps().into_iter().map(|step| (step.name.clone(), step.clone())).collect();
-        fn resolve(steps: &mut [Step], by_name: &std::collections::HashMap<String, Step>) {
-            for step in steps {
-                if let Some(target) = step.undo_target.as_ref().and_then(|target| by_name.get(target)) {
-                    let mut undo = target.clone();
+        // The copies are made first, from steps borrowed by name, and keyed by the pointer of
+        // the step they undo: only the targets of an `x-undo` are copied, and a runbook
+        // without one copies nothing.
+        let undos: Vec<(String, Step)> = {
+            let all = self.all_steps();
+            let wanted: Vec<(&Step, &str)> =
+                all.iter().filter_map(|step| Some((*step, step.undo_target.as_deref()?))).collect();
+            if wanted.is_empty() {
+                return self;
+            }
+            let by_name: std::collections::HashMap<&str, &Step> =
+                all.iter().map(|step| (step.name.as_str(), *step)).collect();
+            wanted
+                .into_iter()
+                .filter_map(|(step, target)| {
+                    let mut undo = (*by_name.get(target)?).clone();
                     undo.name = format!("{UNDO_PREFIX}{}", step.name);
                     undo.next_step = None;
                     undo.on_failure = None;
@@ -474,12 +484,20 @@ impl Runbook {
                     undo.is_end = false;
                     undo.undo = None;
                     undo.undo_target = None;
+                    Some((step.pointer.clone(), undo))
+                })
+                .collect()
+        };
+        let mut undos: std::collections::HashMap<String, Step> = undos.into_iter().collect();
+        fn resolve(steps: &mut [Step], undos: &mut std::collections::HashMap<String, Step>) {
+            for step in steps {
+                if let Some(undo) = undos.remove(&step.pointer) {
                     step.undo = Some(Box::new(undo));
                 }
-                resolve(&mut step.body, by_name);
+                resolve(&mut step.body, undos);
             }
         }
-        resolve(&mut self.steps, &by_name);
+        resolve(&mut self.steps, &mut undos);
         self
     }
 
@@ -569,14 +587,13 @@ fn steps(value: Option<Value>, pointer: &str) -> Vec<Step> {
     let Some(Value::Array(items)) = value else {
         return Vec::new();
     };
-    items
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, step)| match step {
-            Value::Object(object) => Some(self::step(object, format!("{pointer}/{i}"))),
-            _ => None,
-        })
-        .collect()
+    let mut steps = Vec::with_capacity(items.len());
+    for (i, step) in items.into_iter().enumerate() {
+        if let Value::Object(object) = step {
+            steps.push(self::step(object, format!("{pointer}/{i}")));
+        }
+    }
+    steps
 }
 
 fn step(mut object: Map<String, Value>, pointer: String) -> Step {

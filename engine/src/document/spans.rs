@@ -114,8 +114,10 @@ impl<'a> LineIndex<'a> {
     pub fn location(&self, span: Span) -> Location {
         let offset = self.byte_offset(span.line, span.col);
         // A span's end is a character index: measure its byte length from the start.
+        // Only its first line is shown: the rest is not measured (the root spans the text).
         let char_len = span.end_char.saturating_sub(span.start_char).max(1);
         let rest = &self.text[offset..];
+        let rest = &rest[..memchr::memchr(b'\n', rest.as_bytes()).map_or(rest.len(), |end| end + 1)];
         let length = rest.char_indices().nth(char_len).map_or(rest.len(), |(i, _)| i);
         self.range_location(offset, offset + length)
     }

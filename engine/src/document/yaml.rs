@@ -38,42 +38,100 @@ pub const ALIAS_BUDGET: usize = 100_000;
 /// release one. Past it the error saphyr gives is reported, saying PyYAML would accept it.
 const REPAIR_BUDGET_CHARS: usize = 4 << 20;
 
+/// The largest document whose span tree [`build`] keeps: a tree costs some ten times the
+/// text, so past this size spans are found only for the pointers asked about
+/// ([`spans_for`]).
+pub const SPANS_KEPT_BYTES: usize = 64 * 1024;
+
 pub struct Built {
     pub value: Option<Value>,
+    /// The span tree of the whole document, if it is at most [`SPANS_KEPT_BYTES`] long.
     pub spans: Option<SpanNode>,
+    /// The span of the document's root value.
+    pub root: Option<Span>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
 /// Parses `text` as one YAML document. Diagnostics carry resolved locations.
 pub fn build(text: &str) -> Built {
-    build_with(text, true)
+    let spans = if text.len() <= SPANS_KEPT_BYTES { Record::All } else { Record::Nothing };
+    build_within(text, true, spans, REPAIR_BUDGET_CHARS)
 }
 
 /// Only the span tree of `text` (which is known to parse).
+#[cfg(test)]
 pub fn spans(text: &str) -> Option<SpanNode> {
-    build_with(text, false).spans
+    build_within(text, false, Record::All, REPAIR_BUDGET_CHARS).spans
+}
+
+/// The spans of `text` (which is known to parse) along the paths to `wanted`, and of nothing
+/// else: the memory it takes does not grow with the document.
+pub fn spans_for(text: &str, wanted: &Wanted) -> Option<SpanNode> {
+    build_within(text, false, Record::Along(wanted), REPAIR_BUDGET_CHARS).spans
+}
+
+/// JSON pointers to locate, as a tree of their segments.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    children: HashMap<String, Wanted>,
+}
+
+impl Wanted {
+    pub fn new<'p>(pointers: impl IntoIterator<Item = &'p str>) -> Wanted {
+        let mut root = Wanted::default();
+        for pointer in pointers {
+            let mut node = &mut root;
+            for segment in crate::diagnostic::pointer_segments(pointer) {
+                node = node.children.entry(segment).or_default();
+            }
+        }
+        root
+    }
+}
+
+/// Which spans a collection records of its children.
+#[derive(Clone, Copy)]
+enum Record<'w> {
+    All,
+    /// Those on the way to a wanted pointer (the others are kept as spans without children).
+    Along(&'w Wanted),
+    Nothing,
+}
+
+impl<'w> Record<'w> {
+    /// What the child at `segment` records.
+    fn child(self, segment: impl FnOnce() -> String) -> Record<'w> {
+        match self {
+            Record::All => Record::All,
+            Record::Along(wanted) => match wanted.children.get(&segment()) {
+                Some(child) if !child.children.is_empty() => Record::Along(child),
+                _ => Record::Nothing,
+            },
+            Record::Nothing => Record::Nothing,
+        }
+    }
+
+    fn any(self) -> bool {
+        !matches!(self, Record::Nothing)
+    }
 }
 
 /// Parses `original`, and again after each repair of an indentation PyYAML accepts, until it
 /// parses, fails otherwise, or the budget is spent. Only the last attempt's findings count.
-fn build_with(original: &str, keep_values: bool) -> Built {
-    build_within(original, keep_values, REPAIR_BUDGET_CHARS)
-}
-
-fn build_within(original: &str, keep_values: bool, budget: usize) -> Built {
+fn build_within(original: &str, keep_values: bool, spans: Record<'_>, budget: usize) -> Built {
     let lines = LineIndex::new(original);
     let tabs = keep_values && memchr::memchr(b'\t', original.as_bytes()).is_some();
     let mut budget = Budget(budget);
     // A wrong guess shows after the parse: then again without guesses. A repair found wrong
     // without guesses would be a bug here: then the document is read as strictly as saphyr does.
     for repairs in [Repairs::Guessing, Repairs::OneAtATime] {
-        if let Some(built) = build_repairing(original, &lines, keep_values, tabs, repairs, &mut budget) {
+        if let Some(built) = build_repairing(original, &lines, keep_values, spans, tabs, repairs, &mut budget) {
             return built;
         }
     }
     // Without repairs nothing can turn out wrong: this is never `None`.
-    let strict = build_repairing(original, &lines, keep_values, tabs, Repairs::Off, &mut budget);
-    strict.unwrap_or_else(|| Built { value: None, spans: None, diagnostics: Vec::new() })
+    let strict = build_repairing(original, &lines, keep_values, spans, tabs, Repairs::Off, &mut budget);
+    strict.unwrap_or_else(|| Built { value: None, spans: None, root: None, diagnostics: Vec::new() })
 }
 
 /// How the indentation repair may go about it.
@@ -91,6 +149,7 @@ fn build_repairing(
     original: &str,
     lines: &LineIndex<'_>,
     keep_values: bool,
+    spans: Record<'_>,
     tabs: bool,
     repairs: Repairs,
     budget: &mut Budget,
@@ -100,7 +159,7 @@ fn build_repairing(
     let mut previous: Option<(String, Marker)> = None;
     loop {
         let checks = Checks { keep_values, tabs, repaired: !done.is_empty() };
-        let (mut builder, failure) = parse_once(&text, original, lines, checks);
+        let (mut builder, failure) = parse_once(&text, original, lines, checks, spans);
         let Some(Failure { error, target }) = failure else {
             if !builder.check_repairs(&done) {
                 return None;
@@ -158,8 +217,9 @@ fn parse_once<'a>(
     original: &'a str,
     lines: &'a LineIndex<'a>,
     checks: Checks,
+    spans: Record<'a>,
 ) -> (Builder<'a>, Option<Failure>) {
-    let mut builder = Builder::new(original, lines, checks);
+    let mut builder = Builder::new(original, lines, checks, spans);
     // The open collections: the raw end column of each start event, and whether it is a
     // flow one.
     let mut open: Vec<(usize, bool)> = Vec::new();
@@ -197,13 +257,16 @@ fn parse_once<'a>(
     (builder, failure)
 }
 
-enum Frame {
+enum Frame<'a> {
     Sequence {
         anchor: usize,
         start: Marker,
         /// Inside `[…]` or `{…}`, where PyYAML tokenizes differently.
         flow: bool,
         items: Vec<Value>,
+        /// How many items: in a span-only parse no value is kept.
+        count: usize,
+        record: Record<'a>,
         spans: Vec<SpanNode>,
         nodes: usize,
     },
@@ -212,13 +275,14 @@ enum Frame {
         start: Marker,
         flow: bool,
         map: Map<String, Value>,
+        record: Record<'a>,
         spans: Vec<(String, Span, SpanNode)>,
         key: Option<(String, Span)>,
         nodes: usize,
     },
 }
 
-impl Frame {
+impl Frame<'_> {
     fn flow(&self) -> bool {
         match self {
             Frame::Sequence { flow, .. } | Frame::Mapping { flow, .. } => *flow,
@@ -240,7 +304,9 @@ struct Builder<'a> {
     lines: &'a LineIndex<'a>,
     /// The original text.
     source: &'a str,
-    stack: Vec<Frame>,
+    /// The spans the root records.
+    record: Record<'a>,
+    stack: Vec<Frame<'a>>,
     anchors: HashMap<usize, (Value, usize)>,
     alias_nodes: usize,
     root: Option<Node>,
@@ -273,11 +339,12 @@ enum Flow {
 }
 
 impl<'a> Builder<'a> {
-    fn new(source: &'a str, lines: &'a LineIndex<'a>, checks: Checks) -> Builder<'a> {
+    fn new(source: &'a str, lines: &'a LineIndex<'a>, checks: Checks, record: Record<'a>) -> Builder<'a> {
         Builder {
             checks,
             lines,
             source,
+            record,
             stack: Vec::new(),
             anchors: HashMap::new(),
             alias_nodes: 0,
@@ -294,17 +361,20 @@ impl<'a> Builder<'a> {
     fn finish(mut self) -> Built {
         let failed = self.diagnostics.iter().any(Diagnostic::is_error);
         match self.root.take() {
-            Some(root) if !failed => {
-                Built { value: Some(root.value), spans: Some(root.span), diagnostics: self.diagnostics }
-            }
-            Some(_) => Built { value: None, spans: None, diagnostics: self.diagnostics },
+            Some(root) if !failed => Built {
+                value: Some(root.value),
+                root: Some(root.span.span()),
+                spans: self.record.any().then_some(root.span),
+                diagnostics: self.diagnostics,
+            },
+            Some(_) => Built { value: None, spans: None, root: None, diagnostics: self.diagnostics },
             None => {
                 if !failed {
                     let location = self.lines.location_of_offset(0, 0);
                     self.diagnostics
                         .push(Diagnostic::new(Code::EmptyDocument, "the file holds no document").located(location));
                 }
-                Built { value: None, spans: None, diagnostics: self.diagnostics }
+                Built { value: None, spans: None, root: None, diagnostics: self.diagnostics }
             }
         }
     }
@@ -394,11 +464,14 @@ impl<'a> Builder<'a> {
                     return Flow::Stop;
                 }
                 let flow = self.starts_flow(anchor, start, end);
+                let record = self.child_record();
                 self.stack.push(Frame::Sequence {
                     anchor,
                     start,
                     flow,
                     items: Vec::new(),
+                    count: 0,
+                    record,
                     spans: Vec::new(),
                     nodes: 1,
                 });
@@ -410,11 +483,13 @@ impl<'a> Builder<'a> {
                     return Flow::Stop;
                 }
                 let flow = self.starts_flow(anchor, start, end);
+                let record = self.child_record();
                 self.stack.push(Frame::Mapping {
                     anchor,
                     start,
                     flow,
                     map: Map::new(),
+                    record,
                     spans: Vec::new(),
                     key: None,
                     nodes: 1,
@@ -430,6 +505,13 @@ impl<'a> Builder<'a> {
                     self.record_flow(*opened, start);
                 }
                 let (anchor, value, span, nodes) = match frame {
+                    // A collection that records nothing keeps its own span only.
+                    Frame::Sequence { anchor, start, items, record: Record::Nothing, nodes, .. } => {
+                        (anchor, Value::Array(items), SpanNode::Scalar(span_of(start, end)), nodes)
+                    }
+                    Frame::Mapping { anchor, start, map, record: Record::Nothing, nodes, .. } => {
+                        (anchor, Value::Object(map), SpanNode::Scalar(span_of(start, end)), nodes)
+                    }
                     Frame::Sequence { anchor, start, items, spans, nodes, .. } => {
                         (anchor, Value::Array(items), SpanNode::Sequence(span_of(start, end), spans), nodes)
                     }
@@ -445,6 +527,17 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// What a collection starting now records: it is the next item or value of the top frame.
+    fn child_record(&self) -> Record<'a> {
+        match self.stack.last() {
+            None => self.record,
+            Some(Frame::Sequence { record, count, .. }) => record.child(|| count.to_string()),
+            Some(Frame::Mapping { record, key, .. }) => {
+                record.child(|| key.as_ref().map_or_else(String::new, |(text, _)| text.clone()))
+            }
+        }
+    }
+
     /// Hands a finished node to its parent: an item, a key, or a value.
     fn complete(&mut self, node: Node) -> Flow {
         let Some(frame) = self.stack.last_mut() else {
@@ -452,10 +545,15 @@ impl<'a> Builder<'a> {
             return Flow::Continue;
         };
         match frame {
-            Frame::Sequence { items, spans, nodes, .. } => {
+            Frame::Sequence { items, count, record, spans, nodes, .. } => {
                 *nodes += node.nodes;
-                items.push(node.value);
-                spans.push(node.span);
+                *count += 1;
+                if self.checks.keep_values {
+                    items.push(node.value);
+                }
+                if record.any() {
+                    spans.push(node.span);
+                }
                 Flow::Continue
             }
             Frame::Mapping { key: key @ None, .. } => {
@@ -468,15 +566,19 @@ impl<'a> Builder<'a> {
                 *key = Some((text, node.span.span()));
                 Flow::Continue
             }
-            Frame::Mapping { map, spans, key, nodes, .. } => {
+            Frame::Mapping { map, record, spans, key, nodes, .. } => {
                 let (text, key_span) = key.take().expect("matched Some above");
                 *nodes += node.nodes;
                 if !self.checks.keep_values {
-                    spans.push((text, key_span, node.span));
+                    if record.any() {
+                        spans.push((text, key_span, node.span));
+                    }
                     return Flow::Continue;
                 }
+                if record.any() {
+                    spans.push((text.clone(), key_span, node.span));
+                }
                 let duplicate = map.insert(text.clone(), node.value).is_some();
-                spans.push((text.clone(), key_span, node.span));
                 if duplicate {
                     let mark = Marker::new(key_span.start_char, key_span.line, key_span.col);
                     self.error_at(Code::DuplicateKey, format!("duplicate key `{text}`"), DUPLICATE_KEY_HELP, mark);
@@ -796,7 +898,7 @@ mod tests {
         assert_eq!(v["parameters"]["P39"]["description"], "line one line two");
         assert_eq!(v["mainSteps"][39]["inputs"]["Duration"], "PT1S");
         // A budget that one parse uses up still reads it (guesses repair the rest at once).
-        assert!(build_within(&text, true, text.len() * 4).value.is_some());
+        assert!(build_within(&text, true, Record::All, text.len() * 4).value.is_some());
     }
 
     #[test]
@@ -840,7 +942,7 @@ mod tests {
 
     #[test]
     fn a_repair_past_its_budget_says_pyyaml_would_accept_it() {
-        let built = build_within("a:\n  b: {\n\"c\": 1\n}\n", true, 1);
+        let built = build_within("a:\n  b: {\n\"c\": 1\n}\n", true, Record::All, 1);
         let first = &built.diagnostics[0];
         assert_eq!((first.code, first.location.unwrap().line), (Code::ParseError, 3));
         assert!(first.help.as_deref().unwrap().starts_with("PyYAML would accept this"), "{first:?}");

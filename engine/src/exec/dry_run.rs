@@ -7,9 +7,10 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::actions::branch::describe_condition;
 use crate::actions::{self, Kind, branch, update_variable};
@@ -29,29 +30,30 @@ pub type Reader<'a> = dyn Fn(&str, &str, &Map<String, Value>) -> Result<Value, S
 /// Every path a dry-run found.
 #[derive(Debug, Serialize)]
 pub struct Tree {
-    /// The first step's node; `None` for a runbook without steps.
-    pub root: Option<usize>,
+    /// Whether exploring stopped at [`MAX_NODES`]: ways past it are `unexplored`, and `paths`
+    /// counts each as one (a lower bound).
+    pub budget_spent: bool,
     pub nodes: Vec<Node>,
     /// How many distinct paths lead from the first step to an end.
     pub paths: u64,
+    /// `x-rollback`: at an end the policy covers, the steps that succeeded on the way are
+    /// undone, newest first.
+    pub rollback: &'static str,
+    /// The first step's node; `None` for a runbook without steps.
+    pub root: Option<usize>,
+    /// The undo of each step that has one (`x-undo`), in document order.
+    pub undos: Vec<UndoPreview>,
     /// Parameters with neither a value nor a default: unknown all along.
     pub unknown_parameters: Vec<String>,
     /// Steps whose action a dry-run cannot describe, and why.
     pub unpreviewable: Vec<Unpreviewable>,
-    /// Whether exploring stopped at [`MAX_NODES`]: ways past it are `unexplored`, and `paths`
-    /// counts each as one (a lower bound).
-    pub budget_spent: bool,
-    /// `x-rollback`, and the undo of each step that has one (`x-undo`), in document order: at
-    /// an end the policy covers, the steps that succeeded on the way are undone, newest first.
-    pub rollback: &'static str,
-    pub undos: Vec<UndoPreview>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct UndoPreview {
+    pub action: String,
     pub step: String,
     pub undo: String,
-    pub action: String,
 }
 
 /// The most nodes a dry-run explores. Each step that can fail and writes a variable can double
@@ -60,43 +62,43 @@ pub const MAX_NODES: usize = 10_000;
 
 #[derive(Debug, Serialize)]
 pub struct Unpreviewable {
-    pub step: String,
     pub action: String,
     pub reason: String,
+    pub step: String,
 }
 
 /// One step reached with one set of known values.
 #[derive(Debug, Serialize)]
 pub struct Node {
-    pub step: String,
     pub action: String,
     /// Inside a loop body: the loop.
     pub in_loop: Option<String>,
     pub inputs: Value,
+    /// Outputs taken from mocks, or selected from a read-only call's real response.
+    pub mocked: Map<String, Value>,
+    pub next: Vec<Link>,
+    /// Where `onCancel` leads: a step name, or `abort`.
+    pub on_cancel: String,
+    /// Paths from here to an end.
+    pub paths: u64,
+    /// In a read-only dry-run, what the call made for real returned (or why none was made).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<String>,
+    pub step: String,
     /// References whose values only a real run has.
     pub unknown: Vec<String>,
     /// What the step would do.
     pub would: String,
-    /// Outputs taken from mocks, or selected from a read-only call's real response.
-    pub mocked: Map<String, Value>,
-    /// In a read-only dry-run, what the call made for real returned (or why none was made).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read: Option<String>,
-    /// Where `onCancel` leads: a step name, or `abort`.
-    pub on_cancel: String,
-    pub next: Vec<Link>,
-    /// Paths from here to an end.
-    pub paths: u64,
 }
 
 /// A way on from a node.
 #[derive(Debug, Serialize)]
 pub struct Link {
     /// `next`, `choice[0]`, `default`, `on_failure`, `continue`, `loop_body`, `loop_exit`...
-    pub label: String,
-    /// When it is taken: `if ... (unknown)`, `if the step fails`.
-    pub when: String,
+    pub label: Cow<'static, str>,
     pub to: Target,
+    /// When it is taken: `if ... (unknown)`, `if the step fails`.
+    pub when: Cow<'static, str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,8 +107,8 @@ pub enum Target {
     Node(usize),
     /// The run ends, with this final status.
     End {
-        status: String,
         reason: String,
+        status: String,
     },
     /// Not explored: the dry-run's budget of nodes ([`MAX_NODES`]) was spent.
     Unexplored,
@@ -125,10 +127,6 @@ struct State {
 /// Dry-runs a plan with bound parameters and mocked outputs. The tree comes back redacted:
 /// the values of `x-secret` parameters (and of decrypted secrets a read-only call saw) never
 /// reach it, whatever it is printed as.
-///
-/// The exploration recurses once per step along a path. Rather than bound the length of a
-/// runbook, it runs on a thread whose stack grows with the number of steps (64 KiB each,
-/// reserved, not committed, until used).
 pub fn dry_run(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks) -> Tree {
     dry_run_with(plan, bound, mocks, None)
 }
@@ -136,18 +134,7 @@ pub fn dry_run(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks) -> Tree {
 /// [`dry_run`] where API steps whose operation only reads are called for real through
 /// `reader`, so outputs and branches see real values; nothing that could change is called.
 pub fn dry_run_with(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader<'_>>) -> Tree {
-    let stack = 8 * 1024 * 1024 + plan.graph.node_count() * 64 * 1024;
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("dry-run".into())
-            .stack_size(stack)
-            .spawn_scoped(scope, || explore(plan, bound, mocks, reader))
-            .map(|thread| thread.join())
-    })
-    .ok()
-    .and_then(Result::ok)
-    // Without a thread (the system refused one), explore here.
-    .unwrap_or_else(|| explore(plan, bound, mocks, reader))
+    explore(plan, bound, mocks, reader)
 }
 
 fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader<'_>>) -> Tree {
@@ -163,11 +150,12 @@ fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader
         reader,
         nodes: Vec::new(),
         memo: HashMap::new(),
+        states: HashMap::new(),
         unpreviewable: BTreeMap::new(),
         redactor: Redactor::new(secrets),
         budget_spent: false,
     };
-    let root = plan.entry().map(|entry| explorer.walk(entry, &state, None));
+    let root = plan.entry().map(|entry| explorer.walk(entry, Rc::new(state), None));
     let paths = root.map_or(0, |root| explorer.nodes[root].paths);
     let redactor = explorer.redactor;
     if !redactor.is_empty() {
@@ -181,7 +169,7 @@ fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader
                 redactor.text_in_place(read);
             }
             for link in &mut node.next {
-                redactor.text_in_place(&mut link.when);
+                redactor.text_in_place(link.when.to_mut());
             }
         }
         for (_, reason) in explorer.unpreviewable.values_mut() {
@@ -219,7 +207,10 @@ struct Explorer<'p, 'r> {
     mocks: &'p Mocks,
     reader: Option<&'p Reader<'p>>,
     nodes: Vec<Node>,
-    memo: HashMap<(StepId, Option<StepId>, String), usize>,
+    /// The node of each step reached within a loop (or not) with a state, by the state's number.
+    memo: HashMap<(StepId, Option<StepId>, u32), usize>,
+    /// Each distinct state seen, as JSON, numbered.
+    states: HashMap<String, u32>,
     unpreviewable: BTreeMap<String, (String, String)>,
     /// Secret parameters, and secrets read-only calls returned: redacted from the tree.
     redactor: Redactor,
@@ -268,10 +259,52 @@ impl<'p, 'r> Explorer<'p, 'r> {
         self.budget_spent
     }
 
-    fn walk(&mut self, id: StepId, state: &State, within: Option<StepId>) -> usize {
-        let key = (id, within, serde_json::to_string(state).unwrap_or_default());
+    /// Explores from step `id` and returns its node. Paths can be as long as the runbook, so
+    /// the walk keeps its own stack of the steps under exploration, each with the ways on it
+    /// has still to follow, in order; a node is made when all its ways are followed.
+    fn walk(&mut self, id: StepId, state: Rc<State>, within: Option<StepId>) -> usize {
+        let mut stack = match self.enter(id, &state, within) {
+            Ok(node) => return node,
+            Err(visit) => vec![visit],
+        };
+        // The node of the last visit finished, for the link of the visit below it.
+        let mut finished: Option<usize> = None;
+        loop {
+            let top = stack.last_mut().expect("the walk returns when its stack empties");
+            if let Some(node) = finished.take() {
+                let (label, when) = top.waiting.take().expect("a visit waits for the node it entered");
+                top.node.next.push(Link { label, when, to: Target::Node(node) });
+            }
+            let Some(way) = top.ways.pop() else {
+                let visit = stack.pop().expect("the top was there");
+                let node = self.finish(visit);
+                if stack.is_empty() {
+                    return node;
+                }
+                finished = Some(node);
+                continue;
+            };
+            match self.follow(&way) {
+                Ok(to) => top.node.next.push(Link { label: way.label, when: way.when, to }),
+                Err((step, within)) => {
+                    top.waiting = Some((way.label, way.when));
+                    match self.enter(step, &way.state, within) {
+                        Ok(node) => finished = Some(node),
+                        Err(visit) => stack.push(visit),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A step reached with `state`: its node if one was made for the same state, or a visit
+    /// with what is known of it and the ways on from it.
+    fn enter(&mut self, id: StepId, state: &Rc<State>, within: Option<StepId>) -> Result<usize, Visit<'r>> {
+        let json = serde_json::to_string(&**state).unwrap_or_default();
+        let count = self.states.len() as u32;
+        let key = (id, within, *self.states.entry(json).or_insert(count));
         if let Some(&node) = self.memo.get(&key) {
-            return node;
+            return Ok(node);
         }
         let step = self.plan.step(id);
         let preview = self.plan.preview(id, &self.scope(state));
@@ -292,38 +325,38 @@ impl<'p, 'r> Explorer<'p, 'r> {
             Next::Step { step, .. } => self.plan.step(step).name.clone(),
             _ => "abort".to_owned(),
         };
-        let mut links = Vec::new();
         // Success: the state gains the mocked outputs and the step's effects.
-        let mut success = state.clone();
+        let mut success = (**state).clone();
         if !mocked.is_empty() {
             success.outputs.insert(step.name.clone(), mocked.clone().into_iter().collect());
         }
-        match kind {
-            Kind::Variable => self.update_variable(step, &preview.inputs, &preview.unknown, &mut success),
-            Kind::Loop => self.loop_links(id, step, state, &mut links),
-            _ => {}
+        if kind == Kind::Variable {
+            self.update_variable(step, &preview.inputs, &preview.unknown, &mut success);
         }
-        if kind != Kind::Loop {
-            for (outcome, when) in self.success_outcomes(step, kind, state) {
-                let next = self.plan.successor(id, outcome);
-                let to = self.follow(next, &success, within, outcome);
-                links.push(Link { label: label_of(next, outcome), when, to });
-            }
+        let success = Rc::new(success);
+        let outcomes = if kind == Kind::Loop { Vec::new() } else { self.success_outcomes(step, kind, state) };
+        let mut ways = Vec::with_capacity(outcomes.len().max(1) + 1);
+        if kind == Kind::Loop {
+            ways.push(self.loop_way(id, step, state));
+        }
+        for (outcome, when) in outcomes {
+            let next = self.plan.successor(id, outcome);
+            let (label, state) = (label_of(next, outcome), Rc::clone(&success));
+            ways.push(Way { label, when, toward: Toward::Next(next), state, within, outcome });
         }
         // Failure: explored like any other path.
-        let mut failed = state.clone();
+        let mut failed = (**state).clone();
         failed.failed |= step.effective_is_critical();
         let next = self.plan.successor(id, Outcome::Failed);
-        let to = self.follow(next, &failed, within, Outcome::Failed);
-        links.push(Link { label: label_of(next, Outcome::Failed), when: "if the step fails".into(), to });
-        let paths = links
-            .iter()
-            .map(|link| match link.to {
-                Target::Node(node) => self.nodes[node].paths,
-                Target::End { .. } | Target::Unexplored => 1,
-            })
-            .fold(0u64, u64::saturating_add);
-        let node = Node {
+        ways.push(Way {
+            label: label_of(next, Outcome::Failed),
+            when: "if the step fails".into(),
+            toward: Toward::Next(next),
+            state: Rc::new(failed),
+            within,
+            outcome: Outcome::Failed,
+        });
+        let node = Box::new(Node {
             step: step.name.clone(),
             action: step.action.clone(),
             in_loop: within.map(|loop_id| self.plan.step(loop_id).name.clone()),
@@ -333,12 +366,28 @@ impl<'p, 'r> Explorer<'p, 'r> {
             mocked,
             read,
             on_cancel,
-            next: links,
-            paths,
-        };
+            next: Vec::with_capacity(ways.len()),
+            paths: 0,
+        });
+        // Followed from the end.
+        ways.reverse();
+        Err(Visit { key, node, ways, waiting: None })
+    }
+
+    /// A visit whose ways are all followed becomes a node.
+    fn finish(&mut self, visit: Visit<'r>) -> usize {
+        let mut node = *visit.node;
+        node.paths = node
+            .next
+            .iter()
+            .map(|link| match link.to {
+                Target::Node(next) => self.nodes[next].paths,
+                Target::End { .. } | Target::Unexplored => 1,
+            })
+            .fold(0u64, u64::saturating_add);
         self.nodes.push(node);
         let index = self.nodes.len() - 1;
-        self.memo.insert(key, index);
+        self.memo.insert(visit.key, index);
         index
     }
 
@@ -382,7 +431,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
     }
 
     /// The success outcomes a step may have, each with when it happens.
-    fn success_outcomes(&self, step: &Step, kind: Kind, state: &State) -> Vec<(Outcome, String)> {
+    fn success_outcomes(&self, step: &Step, kind: Kind, state: &State) -> Vec<(Outcome, Cow<'static, str>)> {
         if kind != Kind::Branch {
             return vec![(Outcome::Succeeded, "if the step succeeds".into())];
         }
@@ -398,11 +447,13 @@ impl<'p, 'r> Explorer<'p, 'r> {
             let condition = describe_condition(choice);
             match holds {
                 Ok(Some(true)) => {
-                    outcomes.push((Outcome::Chose(index), format!("because {condition}")));
+                    outcomes.push((Outcome::Chose(index), format!("because {condition}").into()));
                     return outcomes;
                 }
                 Ok(Some(false)) => {}
-                Ok(None) => outcomes.push((Outcome::Chose(index), format!("if {condition} (unknown until run)"))),
+                Ok(None) => {
+                    outcomes.push((Outcome::Chose(index), format!("if {condition} (unknown until run)").into()))
+                }
                 // A comparison that fails at run time fails the step: the failure link covers it.
                 Err(_) => {}
             }
@@ -424,7 +475,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
     }
 
     /// A loop: its body, explored once with the iteration's values unknown, then the exit.
-    fn loop_links(&mut self, id: StepId, step: &Step, state: &State, links: &mut Vec<Link>) {
+    fn loop_way(&self, id: StepId, step: &Step, state: &State) -> Way<'r> {
         let mut body_state = state.clone();
         // Variables the body writes change from one iteration to the next.
         for body_step in &step.body {
@@ -434,55 +485,100 @@ impl<'p, 'r> Explorer<'p, 'r> {
                 body_state.variables.remove(name);
             }
         }
+        let state = Rc::new(body_state);
         match self.plan.node(id).body_entry {
-            Some(body) => {
-                let to = match self.spend() {
-                    true => Target::Unexplored,
-                    false => Target::Node(self.walk(body, &body_state, Some(id))),
-                };
-                links.push(Link { label: "loop_body".into(), when: "each iteration".into(), to });
-            }
-            None => {
-                let next = self.plan.successor(id, Outcome::Succeeded);
-                let to = self.follow(next, &body_state, None, Outcome::Succeeded);
-                links.push(Link { label: "loop_exit".into(), when: "after the last iteration".into(), to });
-            }
+            Some(body) => Way {
+                label: "loop_body".into(),
+                when: "each iteration".into(),
+                toward: Toward::Body(body),
+                state,
+                within: Some(id),
+                outcome: Outcome::Succeeded,
+            },
+            None => Way {
+                label: "loop_exit".into(),
+                when: "after the last iteration".into(),
+                toward: Toward::Next(self.plan.successor(id, Outcome::Succeeded)),
+                state,
+                within: None,
+                outcome: Outcome::Succeeded,
+            },
         }
     }
 
-    fn follow(&mut self, next: Next<'r>, state: &State, within: Option<StepId>, outcome: Outcome) -> Target {
-        match next {
-            Next::Step { .. } if self.spend() => Target::Unexplored,
-            Next::Step { step, .. } => {
-                let leaves = within.is_some() && self.plan.node(step).parent != within;
-                Target::Node(self.walk(step, state, if leaves { None } else { within }))
-            }
-            Next::End(reason) => match within {
-                // The iteration ends; after the last one the loop goes on.
-                Some(loop_id) => {
-                    let after = self.plan.successor(loop_id, Outcome::Succeeded);
-                    self.follow(after, state, None, Outcome::Succeeded)
+    /// Where a way leads: an end, or a step to explore (`Err`, with the loop it is in).
+    fn follow(&mut self, way: &Way<'r>) -> Result<Target, (StepId, Option<StepId>)> {
+        let next = match way.toward {
+            Toward::Body(_) if self.spend() => return Ok(Target::Unexplored),
+            Toward::Body(body) => return Err((body, way.within)),
+            Toward::Next(next) => next,
+        };
+        let (mut next, mut within, mut outcome) = (next, way.within, way.outcome);
+        loop {
+            return match next {
+                Next::Step { .. } if self.spend() => Ok(Target::Unexplored),
+                Next::Step { step, .. } => {
+                    let leaves = within.is_some() && self.plan.node(step).parent != within;
+                    Err((step, if leaves { None } else { within }))
                 }
-                None => Target::End {
-                    status: if state.failed { "Failed" } else { "Success" }.into(),
-                    reason: reason.as_str().into(),
+                Next::End(reason) => match within {
+                    // The iteration ends; after the last one the loop goes on.
+                    Some(loop_id) => {
+                        (next, within, outcome) =
+                            (self.plan.successor(loop_id, Outcome::Succeeded), None, Outcome::Succeeded);
+                        continue;
+                    }
+                    None => Ok(Target::End {
+                        status: if way.state.failed { "Failed" } else { "Success" }.into(),
+                        reason: reason.as_str().into(),
+                    }),
                 },
-            },
-            Next::Abort => Target::End {
-                status: if outcome == Outcome::TimedOut { "TimedOut" } else { "Failed" }.into(),
-                reason: "onFailure: Abort".into(),
-            },
-            Next::Cancel => Target::End { status: "Cancelled".into(), reason: "onCancel: Abort".into() },
-            Next::Unknown { name, .. } => {
-                Target::End { status: "Failed".into(), reason: format!("no step named `{name}`") }
-            }
+                Next::Abort => Ok(Target::End {
+                    status: if outcome == Outcome::TimedOut { "TimedOut" } else { "Failed" }.into(),
+                    reason: "onFailure: Abort".into(),
+                }),
+                Next::Cancel => Ok(Target::End { status: "Cancelled".into(), reason: "onCancel: Abort".into() }),
+                Next::Unknown { name, .. } => {
+                    Ok(Target::End { status: "Failed".into(), reason: format!("no step named `{name}`") })
+                }
+            };
         }
     }
 }
 
-fn label_of(next: Next<'_>, outcome: Outcome) -> String {
+/// A step under exploration: its node so far, and the ways on from it still to follow. A
+/// path as long as the runbook has as many visits open: the node is boxed, so the stack of
+/// them stays small.
+struct Visit<'r> {
+    key: (StepId, Option<StepId>, u32),
+    node: Box<Node>,
+    /// Last first.
+    ways: Vec<Way<'r>>,
+    /// The label and condition of the way whose step is being explored above this visit.
+    waiting: Option<(Cow<'static, str>, Cow<'static, str>)>,
+}
+
+/// A way on from a step, and the values known along it.
+struct Way<'r> {
+    label: Cow<'static, str>,
+    when: Cow<'static, str>,
+    toward: Toward<'r>,
+    state: Rc<State>,
+    /// The loop whose body the step is in.
+    within: Option<StepId>,
+    outcome: Outcome,
+}
+
+enum Toward<'r> {
+    /// Where the plan goes on an outcome.
+    Next(Next<'r>),
+    /// A loop's first body step, entered with the loop as `within`.
+    Body(StepId),
+}
+
+fn label_of(next: Next<'_>, outcome: Outcome) -> Cow<'static, str> {
     match next {
-        Next::Step { label, .. } => label.to_string(),
+        Next::Step { label, .. } => label.to_string().into(),
         _ if matches!(outcome, Outcome::Failed | Outcome::TimedOut) => "on_failure".into(),
         _ => "end".into(),
     }
@@ -614,7 +710,13 @@ fn write_node(
     }
 }
 
-/// The tree as JSON, with the runbook's name.
-pub fn json(tree: &Tree, name: &str) -> Value {
-    json!({ "runbook": name, "tree": tree })
+/// The tree as JSON, with the runbook's name, written as it is serialized. The fields of
+/// every struct of the tree are declared in alphabetical order, so keys come out sorted.
+pub fn write_json(tree: &Tree, name: &str, writer: impl std::io::Write) -> serde_json::Result<()> {
+    #[derive(Serialize)]
+    struct Document<'a> {
+        runbook: &'a str,
+        tree: &'a Tree,
+    }
+    serde_json::to_writer_pretty(writer, &Document { runbook: name, tree })
 }

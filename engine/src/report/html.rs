@@ -175,7 +175,7 @@ pub fn dry_run(plan: &Plan<'_>, tree: &Tree, name: &str) -> Result<String, Strin
     for node in &tree.nodes {
         for link in &node.next {
             if let Target::Node(next) = link.to {
-                taken.insert((node.step.clone(), tree.nodes[next].step.clone(), link.label.clone()));
+                taken.insert((node.step.clone(), tree.nodes[next].step.clone(), link.label.to_string()));
             }
         }
     }

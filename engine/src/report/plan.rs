@@ -3,62 +3,63 @@
 //! pictures. Unknown values are shown as unknown, never invented.
 
 use std::fmt::Write as _;
+use std::io;
 
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::{Value, json};
 
 use crate::actions::branch::describe_condition;
-use crate::plan::values::{Bound, Origin, PlanScope};
-use crate::plan::{EndReason, Label, Next, Outcome, Plan, Preview, StepId};
+use crate::plan::values::{Binding, Bound, Origin, PlanScope};
+use crate::plan::{Edge, EndReason, Label, Next, Outcome, Plan, Preview, StepId};
 use crate::redact::Redactor;
 use crate::template::{self, Reference};
 
 /// Everything the renderers show: the plan, the parameters, and each step's preview, with
-/// the values of `x-secret` parameters redacted before any format sees them.
+/// the values of `x-secret` parameters redacted before any format sees them. Previews are
+/// rendered one step at a time as the output is written, so a plan of any size is shown in
+/// the memory of one step.
 pub struct Shown<'a> {
     pub name: &'a str,
     pub plan: &'a Plan<'a>,
     pub parameters: Bound,
-    pub previews: Vec<Preview>,
+    scope: PlanScope<'a>,
+    redactor: Redactor,
 }
 
 impl<'a> Shown<'a> {
-    pub fn new(name: &'a str, plan: &'a Plan<'a>, parameters: &Bound) -> Shown<'a> {
-        let scope = PlanScope::new(plan, parameters);
-        let mut previews: Vec<Preview> = plan.steps().map(|id| plan.preview(id, &scope)).collect();
+    pub fn new(name: &'a str, plan: &'a Plan<'a>, parameters: &'a Bound) -> Shown<'a> {
         let redactor = Redactor::new(plan.runbook.secret_values(parameters.known()));
-        let mut parameters = parameters.clone();
-        if !redactor.is_empty() {
-            for binding in &mut parameters.parameters {
-                redactor.value_in_place(&mut binding.value);
-            }
-            for preview in &mut previews {
-                redactor.value_in_place(&mut preview.inputs);
-                if let Some(error) = &mut preview.error {
-                    redactor.text_in_place(error);
-                }
-            }
+        let mut shown = parameters.clone();
+        for binding in &mut shown.parameters {
+            redactor.value_in_place(&mut binding.value);
         }
-        Shown { name, plan, parameters, previews }
+        Shown { name, plan, parameters: shown, scope: PlanScope::new(plan, parameters), redactor }
     }
 
-    /// Choice `i` of a branch, with the values known before the run filled in.
-    fn condition(&self, id: StepId, i: usize) -> String {
-        self.previews[id.index()]
-            .inputs
-            .get("Choices")
-            .and_then(|c| c.get(i))
-            .map(describe_condition)
-            .unwrap_or_default()
+    /// A step's inputs as far as known before the run, secrets redacted.
+    pub fn preview(&self, id: StepId) -> Preview {
+        let mut preview = self.plan.preview(id, &self.scope);
+        if !self.redactor.is_empty() {
+            self.redactor.value_in_place(&mut preview.inputs);
+            if let Some(error) = &mut preview.error {
+                self.redactor.text_in_place(error);
+            }
+        }
+        preview
     }
 }
 
+/// Choice `i` of a branch, with the values known before the run filled in.
+fn condition(preview: &Preview, i: usize) -> String {
+    preview.inputs.get("Choices").and_then(|c| c.get(i)).map(describe_condition).unwrap_or_default()
+}
+
 /// The outcome as a person says it.
-fn outcome_text(shown: &Shown<'_>, id: StepId, outcome: Outcome) -> String {
-    let plan = shown.plan;
+fn outcome_text(plan: &Plan<'_>, id: StepId, outcome: Outcome, preview: &Preview) -> String {
     match outcome {
         Outcome::Succeeded if plan.node(id).is_loop() => "after the last iteration".into(),
         Outcome::Succeeded => "on success".into(),
-        Outcome::Chose(i) => format!("if {}", shown.condition(id, i)),
+        Outcome::Chose(i) => format!("if {}", condition(preview, i)),
         Outcome::NoChoice => "otherwise".into(),
         Outcome::Failed | Outcome::TimedOut => "on failure".into(),
         Outcome::Cancelled => "on cancel".into(),
@@ -103,6 +104,13 @@ fn next_text(plan: &Plan<'_>, id: StepId, next: Next<'_>) -> String {
 
 /// The text form.
 pub fn text(shown: &Shown<'_>) -> String {
+    let mut out = Vec::new();
+    write_text(shown, &mut out).expect("writing to memory cannot fail");
+    String::from_utf8(out).expect("the text form is UTF-8")
+}
+
+/// The text form, written step by step.
+pub fn write_text(shown: &Shown<'_>, writer: &mut dyn io::Write) -> io::Result<()> {
     let plan = shown.plan;
     let mut out = String::new();
     let count = plan.graph.node_count();
@@ -130,12 +138,14 @@ pub fn text(shown: &Shown<'_>) -> String {
     }
     out.push_str("\nSteps\n");
     for id in plan.steps() {
+        writer.write_all(out.as_bytes())?;
+        out.clear();
         let node = plan.node(id);
         let indent = if node.parent.is_some() { "    " } else { "  " };
         let step = node.step;
         let _ = writeln!(out, "{indent}{}. {}  {}", id.index() + 1, step.name, step.action);
         let inner = format!("{indent}   ");
-        let preview = &shown.previews[id.index()];
+        let preview = shown.preview(id);
         if let Some(object) = preview.inputs.as_object() {
             for (key, value) in object {
                 if node.is_branch() && key == "Choices" {
@@ -156,7 +166,8 @@ pub fn text(shown: &Shown<'_>) -> String {
         }
         for outcome in node.outcomes() {
             let next = plan.successor(id, outcome);
-            let _ = writeln!(out, "{inner}{}  {}", outcome_text(shown, id, outcome), next_text(plan, id, next));
+            let _ =
+                writeln!(out, "{inner}{}  {}", outcome_text(plan, id, outcome, &preview), next_text(plan, id, next));
         }
         if let Some(entry) = node.body_entry {
             let _ = writeln!(out, "{inner}each iteration  -> {} (loop_body)", plan.step(entry).name);
@@ -173,7 +184,7 @@ pub fn text(shown: &Shown<'_>) -> String {
             );
         }
     }
-    out
+    writer.write_all(out.as_bytes())
 }
 
 fn plural(n: usize) -> &'static str {
@@ -206,121 +217,154 @@ fn input_text(value: &Value, indent: &str) -> String {
     out
 }
 
-/// The JSON form, described by `schemas/plan.schema.json`.
+/// The JSON form, described by `schemas/plan.schema.json`, as a value.
 pub fn json(shown: &Shown<'_>, diagnostics: Vec<Value>) -> Value {
+    serde_json::to_value(PlanJson { shown, diagnostics: &diagnostics }).expect("a plan is plain JSON")
+}
+
+/// The JSON form written as it is made: each step's object is built, written and dropped, so
+/// the whole document is never in memory.
+pub fn write_json(shown: &Shown<'_>, diagnostics: &[Value], writer: impl io::Write) -> serde_json::Result<()> {
+    serde_json::to_writer_pretty(writer, &PlanJson { shown, diagnostics })
+}
+
+/// The plan's JSON document. Its fields are written in alphabetical order, the order of a
+/// JSON object built as a value, so both forms are the same bytes.
+struct PlanJson<'s, 'a> {
+    shown: &'s Shown<'a>,
+    diagnostics: &'s [Value],
+}
+
+impl Serialize for PlanJson<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let shown = self.shown;
+        let plan = shown.plan;
+        let name = |id: StepId| plan.step(id).name.as_str();
+        let mut document = serializer.serialize_struct("Plan", 7)?;
+        document.serialize_field("diagnostics", self.diagnostics)?;
+        document.serialize_field(
+            "edges",
+            &Each(|| {
+                plan.steps()
+                    .flat_map(move |id| plan.edges_from(id).into_iter().map(move |edge| edge_json(shown, id, edge)))
+            }),
+        )?;
+        document.serialize_field("entry", &plan.entry().map(name))?;
+        document.serialize_field("parameters", &Each(|| shown.parameters.parameters.iter().map(parameter_json)))?;
+        document.serialize_field("rollback", plan.runbook.rollback.as_str())?;
+        document.serialize_field("runbook", shown.name)?;
+        document.serialize_field("steps", &Each(|| plan.steps().map(|id| step_json(shown, id))))?;
+        document.end()
+    }
+}
+
+/// A sequence written as its items are produced, never held whole.
+struct Each<F>(F);
+
+impl<F, I> Serialize for Each<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
+fn parameter_json(binding: &Binding) -> Value {
+    json!({
+        "name": binding.name,
+        "origin": match binding.origin {
+            Origin::Supplied => "supplied",
+            Origin::Default => "default",
+            Origin::NotSupplied => "not_supplied",
+        },
+        "known": binding.is_known(),
+        "value": binding.value,
+        "unknown": binding.unknown,
+    })
+}
+
+fn step_json(shown: &Shown<'_>, id: StepId) -> Value {
     let plan = shown.plan;
     let config = template::config_for(plan.runbook);
     let name = |id: StepId| plan.step(id).name.as_str();
-    let parameters: Vec<Value> = shown
-        .parameters
-        .parameters
-        .iter()
-        .map(|binding| {
-            json!({
-                "name": binding.name,
-                "origin": match binding.origin {
-                    Origin::Supplied => "supplied",
-                    Origin::Default => "default",
-                    Origin::NotSupplied => "not_supplied",
-                },
-                "known": binding.is_known(),
-                "value": binding.value,
-                "unknown": binding.unknown,
-            })
-        })
-        .collect();
-    let steps: Vec<Value> = plan
-        .steps()
-        .map(|id| {
-            let node = plan.node(id);
-            let step = node.step;
-            let preview = &shown.previews[id.index()];
-            let successors: Vec<Value> = node
-                .outcomes()
-                .map(|outcome| {
-                    let mut entry = json!({ "outcome": outcome_key(outcome) });
-                    if let Outcome::Chose(i) = outcome {
-                        entry["condition"] = json!(shown.condition(id, i));
-                    }
-                    match plan.successor(id, outcome) {
-                        Next::Step { step, label } => {
-                            entry["step"] = json!(name(step));
-                            entry["label"] = json!(label.to_string());
-                        }
-                        Next::End(reason) => {
-                            let end = if node.parent.is_some() { "iteration" } else { "complete" };
-                            entry["end"] = json!(end);
-                            entry["reason"] = json!(match reason {
-                                EndReason::IsEnd => "is_end",
-                                EndReason::EndOfList => "end_of_list",
-                            });
-                        }
-                        Next::Abort => entry["end"] = json!("abort"),
-                        Next::Cancel => entry["end"] = json!("cancel"),
-                        Next::Unknown { name, label } => {
-                            entry["missing_step"] = json!(name);
-                            entry["label"] = json!(label.to_string());
-                        }
-                    }
-                    entry
-                })
-                .collect();
-            let references: Vec<Value> = step
-                .input_templates()
-                .into_iter()
-                .flat_map(|(text, pointer)| {
-                    template::references_in(text, config).map(move |(_, reference)| reference_json(reference, &pointer))
-                })
-                .collect();
-            json!({
-                "name": step.name,
-                "action": step.action,
-                "index": id.index(),
-                "loop": node.parent.map(name),
-                "pointer": step.pointer,
-                "inputs": preview.inputs,
-                "unknown": preview.unknown,
-                "error": preview.error,
-                "outputs": step.outputs.iter().map(|o| json!({
-                    "name": o.name, "selector": o.selector, "type": o.kind.map(|k| k.name()),
-                })).collect::<Vec<_>>(),
-                "max_attempts": step.max_attempts.unwrap_or(1),
-                "timeout_seconds": step.timeout_seconds,
-                "is_critical": step.effective_is_critical(),
-                "successors": successors,
-                "references": references,
-                "undo": step.undo.as_ref().map(|undo| json!({
-                    "step": undo.name, "action": undo.action, "pointer": undo.pointer,
-                })),
-            })
-        })
-        .collect();
-    let edges: Vec<Value> = plan
-        .steps()
-        .flat_map(|id| {
-            plan.edges_from(id).into_iter().map(move |(to, edge)| {
-                let mut value = json!({
-                    "from": name(id),
-                    "to": name(to),
-                    "label": edge.label.to_string(),
-                    "exits_loop": edge.exits_loop,
-                });
-                if let Label::Choice(i) = edge.label {
-                    value["condition"] = json!(shown.condition(id, i));
+    let node = plan.node(id);
+    let step = node.step;
+    let preview = shown.preview(id);
+    let successors: Vec<Value> = node
+        .outcomes()
+        .map(|outcome| {
+            let mut entry = json!({ "outcome": outcome_key(outcome) });
+            if let Outcome::Chose(i) = outcome {
+                entry["condition"] = json!(condition(&preview, i));
+            }
+            match plan.successor(id, outcome) {
+                Next::Step { step, label } => {
+                    entry["step"] = json!(name(step));
+                    entry["label"] = json!(label.to_string());
                 }
-                value
-            })
+                Next::End(reason) => {
+                    let end = if node.parent.is_some() { "iteration" } else { "complete" };
+                    entry["end"] = json!(end);
+                    entry["reason"] = json!(match reason {
+                        EndReason::IsEnd => "is_end",
+                        EndReason::EndOfList => "end_of_list",
+                    });
+                }
+                Next::Abort => entry["end"] = json!("abort"),
+                Next::Cancel => entry["end"] = json!("cancel"),
+                Next::Unknown { name, label } => {
+                    entry["missing_step"] = json!(name);
+                    entry["label"] = json!(label.to_string());
+                }
+            }
+            entry
+        })
+        .collect();
+    let references: Vec<Value> = step
+        .input_templates()
+        .into_iter()
+        .flat_map(|(text, pointer)| {
+            template::references_in(text, config).map(move |(_, reference)| reference_json(reference, &pointer))
         })
         .collect();
     json!({
-        "runbook": shown.name,
-        "entry": plan.entry().map(name),
-        "parameters": parameters,
-        "steps": steps,
-        "edges": edges,
-        "rollback": plan.runbook.rollback.as_str(),
-        "diagnostics": diagnostics,
+        "name": step.name,
+        "action": step.action,
+        "index": id.index(),
+        "loop": node.parent.map(name),
+        "pointer": step.pointer,
+        "inputs": preview.inputs,
+        "unknown": preview.unknown,
+        "error": preview.error,
+        "outputs": step.outputs.iter().map(|o| json!({
+            "name": o.name, "selector": o.selector, "type": o.kind.map(|k| k.name()),
+        })).collect::<Vec<_>>(),
+        "max_attempts": step.max_attempts.unwrap_or(1),
+        "timeout_seconds": step.timeout_seconds,
+        "is_critical": step.effective_is_critical(),
+        "successors": successors,
+        "references": references,
+        "undo": step.undo.as_ref().map(|undo| json!({
+            "step": undo.name, "action": undo.action, "pointer": undo.pointer,
+        })),
     })
+}
+
+fn edge_json(shown: &Shown<'_>, from: StepId, (to, edge): (StepId, Edge)) -> Value {
+    let plan = shown.plan;
+    let mut value = json!({
+        "from": plan.step(from).name,
+        "to": plan.step(to).name,
+        "label": edge.label.to_string(),
+        "exits_loop": edge.exits_loop,
+    });
+    if let Label::Choice(i) = edge.label {
+        value["condition"] = json!(condition(&shown.preview(from), i));
+    }
+    value
 }
 
 fn reference_json(reference: Reference<'_>, pointer: &str) -> Value {
@@ -392,7 +436,7 @@ fn dot_node(out: &mut String, plan: &Plan<'_>, id: StepId, indent: &str) {
 /// An edge's caption: the label, and a choice's condition.
 fn edge_text(shown: &Shown<'_>, id: StepId, label: Label) -> String {
     match label {
-        Label::Choice(i) => format!("{label}: {}", shown.condition(id, i)),
+        Label::Choice(i) => format!("{label}: {}", condition(&shown.preview(id), i)),
         _ => label.to_string(),
     }
 }

@@ -177,10 +177,10 @@ pub fn check(mut loaded: Loaded, runbook_path: Option<PathBuf>, runbook: Option<
     diagnostics.dedup_by(|a, b| {
         a.pointer == b.pointer && a.code == b.code && (a.message == b.message || a.code == Code::ScenarioSchema)
     });
-    for scenario in &mut scenarios {
-        scenario.line = loaded
-            .locate(&scenario_pointer(scenario.line), crate::diagnostic::Target::Value)
-            .map_or(1, |location| location.line);
+    let pointers: Vec<String> = scenarios.iter().map(|scenario| scenario_pointer(scenario.line)).collect();
+    let wanted: Vec<_> = pointers.iter().map(|pointer| (pointer.as_str(), crate::diagnostic::Target::Value)).collect();
+    for (scenario, location) in scenarios.iter_mut().zip(loaded.locate_each(&wanted)) {
+        scenario.line = location.map_or(1, |location| location.line);
     }
     if diagnostics.iter().any(Diagnostic::is_error) {
         scenarios.clear();
