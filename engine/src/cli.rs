@@ -522,8 +522,7 @@ fn plan_command(
         return save_plan(&args, out, stdout, stderr, colour);
     }
     let config = Config { parameters: args.parameters.supplied()? };
-    let loaded = document::load_path(&args.path)?;
-    let mut validated = validate::validate(loaded, &config);
+    let mut validated = validate::load_path(&args.path)?.validate(&config);
     // The runbook leaves `validated` for as long as the plan borrows it.
     let runbook = validated.runbook.take();
     let planned = runbook.as_ref().map(|runbook| {
@@ -771,13 +770,17 @@ fn validate_files<R: Send>(
                                 if in_folder && !walk::names_runbook_keys(&bytes) {
                                     return None;
                                 }
-                                let loaded =
-                                    document::load(path.display().to_string(), bytes, document::format_of(path));
-                                if in_folder && !walk::is_runbook(&loaded) {
+                                // The portability check reads the whole value: then it is kept.
+                                let (name, format) = (path.display().to_string(), document::format_of(path));
+                                let loading = match portable {
+                                    true => validate::load_as(name, bytes, format, false),
+                                    false => validate::load(name, bytes, format),
+                                };
+                                if in_folder && !walk::is_runbook(&loading.loaded) {
                                     return None;
                                 }
-                                let value = if portable { loaded.value.clone() } else { None };
-                                let mut validated = validate::validate(loaded, config);
+                                let value = if portable { loading.loaded.value.clone() } else { None };
+                                let mut validated = loading.validate(config);
                                 plan::check(&mut validated);
                                 if let Some(value) = value {
                                     validated.add(validate::portable::check(&value, false).diagnostics);

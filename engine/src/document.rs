@@ -78,8 +78,21 @@ pub struct Error {
 /// Reads and loads a runbook file. Only I/O failures are errors; everything wrong with the
 /// content is a diagnostic.
 pub fn load_path(path: &Path) -> Result<Loaded, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error { path: path.display().to_string(), source })?;
-    Ok(load(path.display().to_string(), bytes, format_of(path)))
+    Ok(load(path.display().to_string(), read(path)?, format_of(path)))
+}
+
+/// A file's bytes, or the error that says which file could not be read.
+pub fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error { path: path.display().to_string(), source })
+}
+
+/// Takes each mapping of a document's top-level `mainSteps` list as soon as it is parsed
+/// (the validator checks it and takes it apart), so a runbook of any length is never one
+/// value in memory; `null` is left in its place. A YAML document may be parsed more than
+/// once (see `yaml`): each parse starts with [`StepSink::restart`].
+pub trait StepSink {
+    fn step(&mut self, index: usize, step: Map<String, Value>);
+    fn restart(&mut self);
 }
 
 /// The format a file's extension names, if any.
@@ -93,6 +106,11 @@ pub fn format_of(path: &Path) -> Option<Format> {
 
 /// Loads runbook bytes. Without a format, content decides: a leading `{` means JSON.
 pub fn load(name: String, bytes: Vec<u8>, format: Option<Format>) -> Loaded {
+    load_with(name, bytes, format, None)
+}
+
+/// [`load`], handing the steps to `sink` as they are parsed.
+pub fn load_with(name: String, bytes: Vec<u8>, format: Option<Format>, sink: Option<&mut dyn StepSink>) -> Loaded {
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
@@ -118,9 +136,9 @@ pub fn load(name: String, bytes: Vec<u8>, format: Option<Format>) -> Loaded {
         false => Format::Yaml,
     });
     let mut loaded = match format {
-        Format::Json => load_json(name, text),
+        Format::Json => load_json(name, text, sink),
         Format::Yaml => {
-            let built = yaml::build(&text);
+            let built = yaml::build_taking(&text, sink);
             let spans = match (built.spans, built.root) {
                 (Some(tree), _) => Spans::Tree(tree),
                 (None, Some(root)) => Spans::Root(root),
@@ -144,9 +162,16 @@ pub fn load(name: String, bytes: Vec<u8>, format: Option<Format>) -> Loaded {
     loaded
 }
 
-fn load_json(name: String, text: String) -> Loaded {
+fn load_json(name: String, text: String, sink: Option<&mut dyn StepSink>) -> Loaded {
     let mut deserializer = serde_json::Deserializer::from_str(&text);
-    let parsed = StrictValue.deserialize(&mut deserializer).and_then(|value| {
+    let parsed = match sink {
+        Some(sink) => {
+            sink.restart();
+            Root { sink }.deserialize(&mut deserializer)
+        }
+        None => StrictValue.deserialize(&mut deserializer),
+    };
+    let parsed = parsed.and_then(|value| {
         deserializer.end()?;
         Ok(value)
     });
@@ -329,6 +354,110 @@ impl<'de> Visitor<'de> for StrictValue {
     }
 }
 
+/// The visits of scalars, as [`StrictValue`] makes them.
+macro_rules! strict_scalars {
+    () => {
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+            StrictValue.visit_bool(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+            StrictValue.visit_i64(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+            StrictValue.visit_u64(v)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+            StrictValue.visit_f64(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+            StrictValue.visit_str(v)
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+            StrictValue.visit_string(v)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+            StrictValue.visit_unit()
+        }
+    };
+}
+
+/// The top level of a JSON runbook, read as [`StrictValue`] reads it, with each step of
+/// `mainSteps` handed to a sink.
+struct Root<'s> {
+    sink: &'s mut dyn StepSink,
+}
+
+impl<'de> DeserializeSeed<'de> for Root<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Root<'_> {
+    type Value = Value;
+
+    strict_scalars!();
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        StrictValue.visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            let value = match key.as_str() {
+                "mainSteps" => access.next_value_seed(Steps { sink: &mut *self.sink })?,
+                _ => access.next_value_seed(StrictValue)?,
+            };
+            if map.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("{DUPLICATE_KEY} `{key}`")));
+            }
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// A JSON runbook's `mainSteps`: each object goes to the sink, `null` stays.
+struct Steps<'s> {
+    sink: &'s mut dyn StepSink,
+}
+
+impl<'de> DeserializeSeed<'de> for Steps<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Steps<'_> {
+    type Value = Value;
+
+    strict_scalars!();
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Value, A::Error> {
+        StrictValue.visit_map(access)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(StrictValue)? {
+            match item {
+                Value::Object(step) => {
+                    self.sink.step(items.len(), step);
+                    items.push(Value::Null);
+                }
+                other => items.push(other),
+            }
+        }
+        Ok(Value::Array(items))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,8 +511,12 @@ mod tests {
         for i in 0..3000 {
             text.push_str(&format!("  - name: s{i}\n    action: aws:sleep\n    inputs:\n      Duration: PT{i}S\n"));
         }
+        // An alias as a key is found by its anchor's text.
+        text.push_str("x-keys:\n  &k anchored: 1\n  other:\n    *k : 2\n");
         assert!(text.len() > yaml::SPANS_KEPT_BYTES);
         let loaded = load_str(&text, Format::Yaml);
+        let alias = loaded.locate("/x-keys/other/anchored", Target::Key).unwrap();
+        assert_eq!((alias.line, alias.column), (text.lines().count(), 5));
         assert!(matches!(loaded.spans, Spans::Root(_)));
         let mut wanted = vec![
             ("", Target::Value),

@@ -484,10 +484,9 @@ pub enum PrepareError {
 pub fn prepare(path: &Path, supplied: Vec<(String, Supplied)>, run: bool) -> Result<Prepared, PrepareError> {
     let bytes = std::fs::read(path).map_err(|source| document::Error { path: path.display().to_string(), source })?;
     let hash = content_hash(&bytes);
-    let loaded = document::load(path.display().to_string(), bytes, document::format_of(path));
+    let loading = validate::load(path.display().to_string(), bytes, document::format_of(path));
     let config = validate::Config { parameters: Some(supplied) };
-    let mut validated =
-        if run { validate::validate_to_start(loaded, &config) } else { validate::validate(loaded, &config) };
+    let mut validated = if run { loading.validate_to_start(&config) } else { loading.validate(&config) };
     plan::check(&mut validated);
     if !run {
         validated.diagnostics.retain(|d| d.code != crate::diagnostic::Code::MissingParameter);

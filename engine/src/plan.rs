@@ -333,7 +333,9 @@ pub fn add_findings(validated: &mut Validated, bound: &values::Bound, plan: &Pla
 /// Plans a runbook: the graph, then the graph checks. Never fails: what cannot be planned
 /// (a jump to a step that does not exist) is left out, and validation reports it.
 pub fn plan<'r>(runbook: &'r Runbook) -> Plan<'r> {
-    let mut graph = DiGraph::with_capacity(0, 0);
+    // Sized once: a graph grown by doubling left the memory of each smaller copy behind.
+    let steps = runbook.all_steps().len();
+    let mut graph = DiGraph::with_capacity(steps, 2 * steps);
     add_steps(&mut graph, &runbook.steps, None);
     let mut by_name = HashMap::with_capacity(graph.node_count());
     for id in graph.node_indices() {

@@ -11,9 +11,11 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use std::path::Path;
+
 use crate::diagnostic::Diagnostic;
-use crate::document::model::Runbook;
-use crate::document::{Loaded, Source};
+use crate::document::model::{self, Runbook, Step};
+use crate::document::{self, Loaded, Source, StepSink};
 pub use params::Supplied;
 
 /// What to check besides the document itself.
@@ -43,7 +45,8 @@ impl Validated {
         &self.document.source
     }
 
-    /// Where a JSON pointer (a step's, say) is in the source.
+    /// Where a JSON pointer (a step's, say) is in the source. A YAML document over 64 KiB is
+    /// parsed again for it: [`Validated::locate_each`] finds many with one parse.
     pub fn locate(&self, pointer: &str) -> Option<crate::diagnostic::Location> {
         self.document.locate(pointer, crate::diagnostic::Target::Key)
     }
@@ -75,23 +78,106 @@ impl Validated {
 
 /// Validates a loaded document, taking it over: the value becomes the typed model.
 pub fn validate(loaded: Loaded, config: &Config) -> Validated {
-    validate_as(loaded, config, false)
+    validate_as(loaded, None, config, false)
 }
 
 /// [`validate`] for a run that starts now: also refuses what cannot run here (a child run
 /// over targets), which a document check only describes.
 pub fn validate_to_start(loaded: Loaded, config: &Config) -> Validated {
-    validate_as(loaded, config, true)
+    validate_as(loaded, None, config, true)
 }
 
-fn validate_as(mut loaded: Loaded, config: &Config, starting: bool) -> Validated {
+/// A runbook loaded for validation (see [`load`]).
+pub struct Loading {
+    pub loaded: Loaded,
+    taken: Option<Taken>,
+}
+
+impl Loading {
+    pub fn validate(self, config: &Config) -> Validated {
+        validate_as(self.loaded, self.taken, config, false)
+    }
+
+    pub fn validate_to_start(self, config: &Config) -> Validated {
+        validate_as(self.loaded, self.taken, config, true)
+    }
+}
+
+/// Loads runbook bytes to validate them. A document larger than AWS accepts has each step
+/// checked (schema, document rules) and taken apart as soon as it is parsed, so it is never
+/// one value in memory: that value weighs some 1.3 KB a step (a step and its inputs are a
+/// B-tree node of 632 bytes each however few keys they hold), 130 MB for 100,000 steps. The
+/// findings are the same either way.
+pub fn load(name: String, bytes: Vec<u8>, format: Option<document::Format>) -> Loading {
+    let step_by_step = bytes.len() > document::AWS_MAX_DOCUMENT_BYTES;
+    load_as(name, bytes, format, step_by_step)
+}
+
+/// [`load`] of a file.
+pub fn load_path(path: &Path) -> Result<Loading, document::Error> {
+    Ok(load(path.display().to_string(), document::read(path)?, document::format_of(path)))
+}
+
+/// [`load`], step by step or not whatever the size.
+pub fn load_as(name: String, bytes: Vec<u8>, format: Option<document::Format>, step_by_step: bool) -> Loading {
+    if !step_by_step {
+        return Loading { loaded: document::load(name, bytes, format), taken: None };
+    }
+    // Each step names its action: the steps are sized once, not grown by doubling, which left
+    // the memory of each smaller copy behind (the allocator keeps freed memory a while). A
+    // count too high costs nothing: memory never written is not taken.
+    let actions = memchr::memmem::find_iter(&bytes, b"action").count();
+    let mut taken =
+        Taken { steps: Vec::with_capacity(actions), indexes: Vec::with_capacity(actions), ..Taken::default() };
+    let loaded = document::load_with(name, bytes, format, Some(&mut taken));
+    Loading { loaded, taken: Some(taken) }
+}
+
+/// The steps of a document checked and taken apart as it was parsed.
+#[derive(Default)]
+struct Taken {
+    /// The index in `mainSteps` of each step taken, in order.
+    indexes: Vec<usize>,
+    steps: Vec<Step>,
+    schema: Vec<Diagnostic>,
+    rules: Vec<Diagnostic>,
+}
+
+impl StepSink for Taken {
+    fn step(&mut self, index: usize, step: Map<String, Value>) {
+        let pointer = format!("/mainSteps/{index}");
+        let Value::Object(step) = schema::check_step(Value::Object(step), &pointer, &mut self.schema) else {
+            return;
+        };
+        rules::check_step_document(&step, index, &mut self.rules);
+        self.steps.push(model::step(step, pointer));
+        self.indexes.push(index);
+    }
+
+    fn restart(&mut self) {
+        self.indexes.clear();
+        self.steps.clear();
+        self.schema.clear();
+        self.rules.clear();
+    }
+}
+
+fn validate_as(mut loaded: Loaded, taken: Option<Taken>, config: &Config, starting: bool) -> Validated {
     let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
-    let Some(value) = loaded.value.take() else {
+    let Some(mut value) = loaded.value.take() else {
         return Validated { document: loaded, runbook: None, parameters: Map::new(), diagnostics };
     };
-    let schema_findings = schema::check(&value);
+    let mut schema_findings = match &taken {
+        Some(taken) => schema::check_without_steps(&mut value, &taken.indexes),
+        None => schema::check(&value),
+    };
     let mut rule_findings = rules::check_document(&value);
-    let runbook = Runbook::from_value(value);
+    let steps = taken.map(|taken| {
+        schema_findings.extend(taken.schema);
+        rule_findings.extend(taken.rules);
+        taken.steps
+    });
+    let runbook = Runbook::from_parts(value, steps);
     rule_findings.extend(rules::check(&runbook, starting));
     // The rules give the more specific message where both see the same problem, and they
     // own branch conditions entirely.

@@ -7,12 +7,17 @@ use runbook::validate::{self, Config, Supplied};
 
 /// Validates YAML `text` and returns every finding as `(code, line, column)`.
 fn findings(text: &str, parameters: Option<&[(&str, &str)]>) -> Vec<(String, usize, usize)> {
-    let loaded = document::load("case.yaml".into(), text.as_bytes().to_vec(), Some(Format::Yaml));
     let config = Config {
         parameters: parameters
             .map(|values| values.iter().map(|(n, v)| (n.to_string(), Supplied::Text(v.to_string()))).collect()),
     };
-    let mut validated = validate::validate(loaded, &config);
+    // Whole, and step by step as a large document is validated: the same findings.
+    let [mut validated, step_by_step] = [false, true].map(|step_by_step| {
+        let bytes = text.as_bytes().to_vec();
+        validate::load_as("case.yaml".into(), bytes, Some(Format::Yaml), step_by_step).validate(&config)
+    });
+    assert_eq!(validated.diagnostics, step_by_step.diagnostics, "step by step, for:\n{text}");
+    assert_eq!(format!("{:?}", validated.runbook), format!("{:?}", step_by_step.runbook));
     runbook::plan::check(&mut validated);
     validated
         .diagnostics
@@ -650,6 +655,13 @@ fn bad_input_never_panics() {
         b"a: *unknown\n".to_vec(),
         b"'{{': '}}'\n".to_vec(),
         b"\xef\xbb\xbf{\"schemaVersion\": \"0.3\", \"mainSteps\": []}".to_vec(),
+        // Steps taken apart as they are parsed: anchors and aliases across steps, items that
+        // are no mappings, `mainSteps` twice, a step that breaks off.
+        b"schemaVersion: '0.3'\nmainSteps:\n  - &s {name: a, action: aws:sleep, inputs: {Duration: PT0S}}\n  - *s\n  - null\n  - 5\n  - [x]\n".to_vec(),
+        b"schemaVersion: '0.3'\nmainSteps: [{name: a}]\nmainSteps: [{name: b}]\n".to_vec(),
+        b"{\"schemaVersion\": \"0.3\", \"mainSteps\": [{\"name\": \"a\"}, null, 5, {\"name\": \"b\", \"name\": \"c\"}]}".to_vec(),
+        b"{\"schemaVersion\": \"0.3\", \"mainSteps\": [{\"name\": \"a\"}], \"mainSteps\": {}}".to_vec(),
+        b"schemaVersion: '0.3'\nmainSteps:\n  - name: a\n    action: aws:sleep\n    inputs: {\n  Duration: PT0S\n}\n  - name: b\n    action: [\n".to_vec(),
     ];
     for depth in [10, 127, 128, 129, 1000] {
         inputs.push(format!("{}1{}", "[".repeat(depth), "]".repeat(depth)).into_bytes());
@@ -662,6 +674,8 @@ fn bad_input_never_panics() {
             if validated.runbook.is_none() {
                 assert!(validated.errors() > 0, "input {i} ({format:?}) failed to load without an error");
             }
+            let step_by_step = validate::load_as(format!("input-{i}"), bytes.clone(), format, true);
+            assert_eq!(step_by_step.validate(&Config::default()).diagnostics, validated.diagnostics, "input {i}");
         }
     }
 }
@@ -889,4 +903,39 @@ fn not_portable_findings_come_with_validate_for_ssm() {
         (found["code"].as_str(), found["line"].as_u64(), found["column"].as_u64()),
         (Some("not-portable"), Some(6), Some(5))
     );
+}
+
+/// A runbook larger than AWS accepts is checked step by step as it is parsed (the CLI does so
+/// by its size): its findings are those of the whole document, at the same places, a schema
+/// finding, a document rule's and one of an item that is no step among them.
+#[test]
+fn a_large_runbook_is_checked_step_by_step_with_the_same_findings() {
+    let mut text = String::from("schemaVersion: '0.3'\nmainSteps:\n");
+    for i in 0..1500 {
+        text.push_str(&format!("  - name: s{i}\n    action: aws:sleep\n    inputs:\n      Duration: PT0S\n"));
+    }
+    text.push_str("  - name: late\n    action: aws:sleep\n    inputs:\n      Duration: PT0S\n      Bogus: 1\n");
+    text.push_str("      '{{ key }}': 2\n  - 5\n");
+    assert!(text.len() > runbook::document::AWS_MAX_DOCUMENT_BYTES);
+    // Both ways in process (`findings` compares them).
+    let found = findings(&text, None);
+    let lines: Vec<usize> = found.iter().map(|(_, line, _)| *line).collect();
+    // The inputs (two unknown keys), the templated key, the item that is no step.
+    for line in [6006, 6008, 6009] {
+        assert!(lines.contains(&line), "no finding at line {line}: {found:?}");
+    }
+    let path = runbook_tests::temp_file("large.yaml", &text);
+    let output = runbook_tests::runbook(&["validate", path.to_str().unwrap(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    let cli: Vec<(String, usize, usize)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let at = |key: &str| d[key].as_u64().unwrap_or(0) as usize;
+            (d["code"].as_str().unwrap().to_owned(), at("line"), at("column"))
+        })
+        .collect();
+    // The CLI adds the graph's findings, which `findings` does too.
+    assert_eq!(cli, found);
 }

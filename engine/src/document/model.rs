@@ -380,6 +380,12 @@ impl Runbook {
     /// Builds the model from a loaded value, taking it apart rather than copying it (scripts
     /// can be most of a runbook). Never fails: what does not fit is left out.
     pub fn from_value(value: Value) -> Runbook {
+        Runbook::from_parts(value, None)
+    }
+
+    /// [`Runbook::from_value`] of a document whose steps were taken apart as it was parsed
+    /// (`steps`, in order; `mainSteps` then holds `null` in their places).
+    pub fn from_parts(value: Value, steps: Option<Vec<Step>>) -> Runbook {
         let Value::Object(mut root) = value else {
             return Runbook::default();
         };
@@ -406,7 +412,10 @@ impl Runbook {
                 })
                 .collect(),
             files: entries(&mut root, "files").map(|(name, _, pointer)| FileEntry { name, pointer }).collect(),
-            steps: steps(root.remove("mainSteps"), "/mainSteps"),
+            steps: match (steps, root.remove("mainSteps")) {
+                (Some(taken), _) => taken,
+                (None, main_steps) => self::steps(main_steps, "/mainSteps"),
+            },
             outputs: match root.remove("outputs") {
                 Some(Value::Array(outputs)) => outputs
                     .into_iter()
@@ -596,7 +605,8 @@ fn steps(value: Option<Value>, pointer: &str) -> Vec<Step> {
     steps
 }
 
-fn step(mut object: Map<String, Value>, pointer: String) -> Step {
+/// The step at `pointer`, taken apart (leniently, as the whole document is).
+pub fn step(mut object: Map<String, Value>, pointer: String) -> Step {
     let mut text = |key: &str| match object.remove(key) {
         Some(Value::String(text)) => Some(text),
         _ => None,

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Tag};
 use serde_json::{Map, Number, Value};
 
+use super::StepSink;
 use super::spans::{LineIndex, Span, SpanNode};
 use crate::diagnostic::{Code, Diagnostic, Location};
 use pyyaml::{
@@ -54,20 +55,26 @@ pub struct Built {
 
 /// Parses `text` as one YAML document. Diagnostics carry resolved locations.
 pub fn build(text: &str) -> Built {
+    build_taking(text, None)
+}
+
+/// [`build`], handing each mapping of the top-level `mainSteps` list to `sink` as soon as it
+/// is parsed, with `null` left in its place.
+pub fn build_taking(text: &str, sink: Option<&mut dyn StepSink>) -> Built {
     let spans = if text.len() <= SPANS_KEPT_BYTES { Record::All } else { Record::Nothing };
-    build_within(text, true, spans, REPAIR_BUDGET_CHARS)
+    build_within(text, true, spans, REPAIR_BUDGET_CHARS, sink)
 }
 
 /// Only the span tree of `text` (which is known to parse).
 #[cfg(test)]
 pub fn spans(text: &str) -> Option<SpanNode> {
-    build_within(text, false, Record::All, REPAIR_BUDGET_CHARS).spans
+    build_within(text, false, Record::All, REPAIR_BUDGET_CHARS, None).spans
 }
 
 /// The spans of `text` (which is known to parse) along the paths to `wanted`, and of nothing
 /// else: the memory it takes does not grow with the document.
 pub fn spans_for(text: &str, wanted: &Wanted) -> Option<SpanNode> {
-    build_within(text, false, Record::Along(wanted), REPAIR_BUDGET_CHARS).spans
+    build_within(text, false, Record::Along(wanted), REPAIR_BUDGET_CHARS, None).spans
 }
 
 /// JSON pointers to locate, as a tree of their segments.
@@ -118,20 +125,36 @@ impl<'w> Record<'w> {
 
 /// Parses `original`, and again after each repair of an indentation PyYAML accepts, until it
 /// parses, fails otherwise, or the budget is spent. Only the last attempt's findings count.
-fn build_within(original: &str, keep_values: bool, spans: Record<'_>, budget: usize) -> Built {
+fn build_within(
+    original: &str,
+    keep_values: bool,
+    spans: Record<'_>,
+    budget: usize,
+    mut sink: Option<&mut dyn StepSink>,
+) -> Built {
     let lines = LineIndex::new(original);
     let tabs = keep_values && memchr::memchr(b'\t', original.as_bytes()).is_some();
+    let checks = Checks { keep_values, tabs, repaired: false };
     let mut budget = Budget(budget);
     // A wrong guess shows after the parse: then again without guesses. A repair found wrong
     // without guesses would be a bug here: then the document is read as strictly as saphyr does.
     for repairs in [Repairs::Guessing, Repairs::OneAtATime] {
-        if let Some(built) = build_repairing(original, &lines, keep_values, spans, tabs, repairs, &mut budget) {
+        let sink = reborrow(&mut sink);
+        if let Some(built) = build_repairing(original, &lines, checks, spans, repairs, &mut budget, sink) {
             return built;
         }
     }
     // Without repairs nothing can turn out wrong: this is never `None`.
-    let strict = build_repairing(original, &lines, keep_values, spans, tabs, Repairs::Off, &mut budget);
+    let strict = build_repairing(original, &lines, checks, spans, Repairs::Off, &mut budget, sink);
     strict.unwrap_or_else(|| Built { value: None, spans: None, root: None, diagnostics: Vec::new() })
+}
+
+/// The sink again, for one more parse.
+fn reborrow<'b>(sink: &'b mut Option<&mut dyn StepSink>) -> Option<&'b mut dyn StepSink> {
+    match sink {
+        Some(sink) => Some(&mut **sink),
+        None => None,
+    }
 }
 
 /// How the indentation repair may go about it.
@@ -148,18 +171,18 @@ enum Repairs {
 fn build_repairing(
     original: &str,
     lines: &LineIndex<'_>,
-    keep_values: bool,
+    checks: Checks,
     spans: Record<'_>,
-    tabs: bool,
     repairs: Repairs,
     budget: &mut Budget,
+    mut sink: Option<&mut dyn StepSink>,
 ) -> Option<Built> {
     let mut text = Repaired::new(original);
     let mut done: Vec<Repair> = Vec::new();
     let mut previous: Option<(String, Marker)> = None;
     loop {
-        let checks = Checks { keep_values, tabs, repaired: !done.is_empty() };
-        let (mut builder, failure) = parse_once(&text, original, lines, checks, spans);
+        let checks = Checks { repaired: !done.is_empty(), ..checks };
+        let (mut builder, failure) = parse_once(&text, original, lines, checks, spans, reborrow(&mut sink));
         let Some(Failure { error, target }) = failure else {
             if !builder.check_repairs(&done) {
                 return None;
@@ -218,8 +241,13 @@ fn parse_once<'a>(
     lines: &'a LineIndex<'a>,
     checks: Checks,
     spans: Record<'a>,
+    mut sink: Option<&mut dyn StepSink>,
 ) -> (Builder<'a>, Option<Failure>) {
     let mut builder = Builder::new(original, lines, checks, spans);
+    builder.taking = sink.is_some();
+    if let Some(sink) = sink.as_deref_mut() {
+        sink.restart();
+    }
     // The open collections: the raw end column of each start event, and whether it is a
     // flow one.
     let mut open: Vec<(usize, bool)> = Vec::new();
@@ -239,6 +267,9 @@ fn parse_once<'a>(
                 }
                 if let Flow::Stop = flow {
                     builder.stopped_at = Some(start.line());
+                }
+                if let (Some((index, step)), Some(sink)) = (builder.taken.take(), sink.as_deref_mut()) {
+                    sink.step(index, step);
                 }
                 flow
             }
@@ -321,6 +352,10 @@ struct Builder<'a> {
     scalar_ranges: Vec<ScalarRange>,
     /// The line of the event the builder refused, if it stopped at one.
     stopped_at: Option<usize>,
+    /// Whether the mappings of the top-level `mainSteps` go to a [`StepSink`]...
+    taking: bool,
+    /// ...through here, with their index, one at a time.
+    taken: Option<(usize, Map<String, Value>)>,
 }
 
 /// Where a quoted or block scalar is in the original text, its anchor and tag left out.
@@ -355,6 +390,8 @@ impl<'a> Builder<'a> {
             flow_ranges: Vec::new(),
             scalar_ranges: Vec::new(),
             stopped_at: None,
+            taking: false,
+            taken: None,
         }
     }
 
@@ -412,14 +449,20 @@ impl<'a> Builder<'a> {
                 }
                 Flow::Continue
             }
-            Event::Scalar(text, style, _, _) if !self.checks.keep_values => {
+            Event::Scalar(text, style, anchor, _) if !self.checks.keep_values => {
                 self.record_scalar(style, start, end);
+                // An alias used as a key is found by the text of its anchor.
+                if anchor != 0 {
+                    self.anchors.insert(anchor, (Value::String(text.to_string()), 1));
+                }
                 let span = SpanNode::Scalar(span_of(start, end));
                 self.complete(Node { value: Value::Null, span, key_text: Some(text.into_owned()), nodes: 1 })
             }
-            Event::Alias(_) if !self.checks.keep_values => {
+            Event::Alias(anchor) if !self.checks.keep_values => {
                 let span = SpanNode::Scalar(span_of(start, end));
-                self.complete(Node { value: Value::Null, span, key_text: Some(String::new()), nodes: 1 })
+                let key_text =
+                    self.anchors.get(&anchor).and_then(|(text, _)| text.as_str()).unwrap_or_default().to_owned();
+                self.complete(Node { value: Value::Null, span, key_text: Some(key_text), nodes: 1 })
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let value = match resolve_scalar(&text, style, tag.as_deref()) {
@@ -527,6 +570,14 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Whether the top frame is the list of the top-level `mainSteps`.
+    fn in_main_steps(&self) -> bool {
+        matches!(
+            self.stack.as_slice(),
+            [Frame::Mapping { key: Some((key, _)), .. }, Frame::Sequence { .. }] if key == "mainSteps"
+        )
+    }
+
     /// What a collection starting now records: it is the next item or value of the top frame.
     fn child_record(&self) -> Record<'a> {
         match self.stack.last() {
@@ -540,6 +591,7 @@ impl<'a> Builder<'a> {
 
     /// Hands a finished node to its parent: an item, a key, or a value.
     fn complete(&mut self, node: Node) -> Flow {
+        let in_main_steps = self.taking && self.in_main_steps();
         let Some(frame) = self.stack.last_mut() else {
             self.root = Some(node);
             return Flow::Continue;
@@ -547,10 +599,15 @@ impl<'a> Builder<'a> {
         match frame {
             Frame::Sequence { items, count, record, spans, nodes, .. } => {
                 *nodes += node.nodes;
-                *count += 1;
-                if self.checks.keep_values {
-                    items.push(node.value);
+                match node.value {
+                    Value::Object(step) if in_main_steps => {
+                        self.taken = Some((*count, step));
+                        items.push(Value::Null);
+                    }
+                    value if self.checks.keep_values => items.push(value),
+                    _ => {}
                 }
+                *count += 1;
                 if record.any() {
                     spans.push(node.span);
                 }
@@ -898,7 +955,22 @@ mod tests {
         assert_eq!(v["parameters"]["P39"]["description"], "line one line two");
         assert_eq!(v["mainSteps"][39]["inputs"]["Duration"], "PT1S");
         // A budget that one parse uses up still reads it (guesses repair the rest at once).
-        assert!(build_within(&text, true, Record::All, text.len() * 4).value.is_some());
+        assert!(build_within(&text, true, Record::All, text.len() * 4, None).value.is_some());
+    }
+
+    /// Lines moved by a repair may hold characters of two, three and four bytes: positions on
+    /// them still point at the original text, counted in characters.
+    #[test]
+    fn repaired_lines_with_multibyte_text_keep_their_columns() {
+        let duplicate = first_code("a:\n  b: {\n\"é\": \"ü€\", \"k\": 1,\n\"😀\": 2, \"k\": 3\n}\n");
+        assert_eq!(duplicate, (Code::DuplicateKey, 4, 9));
+        let text = "a:\n  b: {\n\"é\": \"ü€\",\n\"😀\": 2, \"z\": \"一二\"\n}\n";
+        let v = lenient(text, &[(Code::YamlLeniency, 3, 1)]);
+        assert_eq!(v["a"]["b"]["z"], "一二");
+        let lines = LineIndex::new(text);
+        let location = lines.location(spans(text).unwrap().find("/a/b/z", Target::Value));
+        assert_eq!((location.line, location.column, location.length), (4, 14, "\"一二\"".len()));
+        assert_eq!(&text[location.offset..location.offset + location.length], "\"一二\"");
     }
 
     #[test]
@@ -942,7 +1014,7 @@ mod tests {
 
     #[test]
     fn a_repair_past_its_budget_says_pyyaml_would_accept_it() {
-        let built = build_within("a:\n  b: {\n\"c\": 1\n}\n", true, Record::All, 1);
+        let built = build_within("a:\n  b: {\n\"c\": 1\n}\n", true, Record::All, 1, None);
         let first = &built.diagnostics[0];
         assert_eq!((first.code, first.location.unwrap().line), (Code::ParseError, 3));
         assert!(first.help.as_deref().unwrap().starts_with("PyYAML would accept this"), "{first:?}");

@@ -29,11 +29,11 @@ pub type Reader<'a> = dyn Fn(&str, &str, &Map<String, Value>) -> Result<Value, S
 
 /// Every path a dry-run found.
 #[derive(Debug, Serialize)]
-pub struct Tree {
+pub struct Tree<'r> {
     /// Whether exploring stopped at [`MAX_NODES`]: ways past it are `unexplored`, and `paths`
     /// counts each as one (a lower bound).
     pub budget_spent: bool,
-    pub nodes: Vec<Node>,
+    pub nodes: Vec<Node<'r>>,
     /// How many distinct paths lead from the first step to an end.
     pub paths: u64,
     /// `x-rollback`: at an end the policy covers, the steps that succeeded on the way are
@@ -69,11 +69,13 @@ pub struct Unpreviewable {
 
 /// One step reached with one set of known values.
 #[derive(Debug, Serialize)]
-pub struct Node {
+pub struct Node<'r> {
     pub action: String,
     /// Inside a loop body: the loop.
     pub in_loop: Option<String>,
-    pub inputs: Value,
+    /// The step's inputs as far as known; borrowed from the runbook where no reference could
+    /// change them.
+    pub inputs: Cow<'r, Map<String, Value>>,
     /// Outputs taken from mocks, or selected from a read-only call's real response.
     pub mocked: Map<String, Value>,
     pub next: Vec<Link>,
@@ -127,17 +129,17 @@ struct State {
 /// Dry-runs a plan with bound parameters and mocked outputs. The tree comes back redacted:
 /// the values of `x-secret` parameters (and of decrypted secrets a read-only call saw) never
 /// reach it, whatever it is printed as.
-pub fn dry_run(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks) -> Tree {
+pub fn dry_run<'r>(plan: &Plan<'r>, bound: &Bound, mocks: &Mocks) -> Tree<'r> {
     dry_run_with(plan, bound, mocks, None)
 }
 
 /// [`dry_run`] where API steps whose operation only reads are called for real through
 /// `reader`, so outputs and branches see real values; nothing that could change is called.
-pub fn dry_run_with(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader<'_>>) -> Tree {
+pub fn dry_run_with<'r>(plan: &Plan<'r>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader<'_>>) -> Tree<'r> {
     explore(plan, bound, mocks, reader)
 }
 
-fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader<'_>>) -> Tree {
+fn explore<'r>(plan: &Plan<'r>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader<'_>>) -> Tree<'r> {
     let mut state = State::default();
     for variable in &plan.runbook.variables {
         state.variables.insert(variable.name.clone(), variable.default.clone().unwrap_or(Value::Null));
@@ -148,8 +150,10 @@ fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader
         bound,
         mocks,
         reader,
-        nodes: Vec::new(),
-        memo: HashMap::new(),
+        // A node per step at least, sized once: grown by doubling, each smaller copy's memory
+        // stayed behind (the allocator keeps freed memory a while).
+        nodes: Vec::with_capacity(plan.graph.node_count()),
+        memo: HashMap::with_capacity(plan.graph.node_count()),
         states: HashMap::new(),
         unpreviewable: BTreeMap::new(),
         redactor: Redactor::new(secrets),
@@ -160,7 +164,12 @@ fn explore(plan: &Plan<'_>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader
     let redactor = explorer.redactor;
     if !redactor.is_empty() {
         for node in &mut explorer.nodes {
-            redactor.value_in_place(&mut node.inputs);
+            let mut inputs = Value::Object(node.inputs.clone().into_owned());
+            if redactor.value_in_place(&mut inputs)
+                && let Value::Object(inputs) = inputs
+            {
+                node.inputs = Cow::Owned(inputs);
+            }
             redactor.text_in_place(&mut node.would);
             node.mocked.values_mut().for_each(|value| {
                 redactor.value_in_place(value);
@@ -206,7 +215,7 @@ struct Explorer<'p, 'r> {
     bound: &'p Bound,
     mocks: &'p Mocks,
     reader: Option<&'p Reader<'p>>,
-    nodes: Vec<Node>,
+    nodes: Vec<Node<'r>>,
     /// The node of each step reached within a loop (or not) with a state, by the state's number.
     memo: HashMap<(StepId, Option<StepId>, u32), usize>,
     /// Each distinct state seen, as JSON, numbered.
@@ -265,7 +274,12 @@ impl<'p, 'r> Explorer<'p, 'r> {
     fn walk(&mut self, id: StepId, state: Rc<State>, within: Option<StepId>) -> usize {
         let mut stack = match self.enter(id, &state, within) {
             Ok(node) => return node,
-            Err(visit) => vec![visit],
+            Err(visit) => {
+                // As deep as the longest path, at most: memory never written is not taken.
+                let mut stack = Vec::with_capacity(self.plan.graph.node_count());
+                stack.push(visit);
+                stack
+            }
         };
         // The node of the last visit finished, for the link of the visit below it.
         let mut finished: Option<usize> = None;
@@ -345,22 +359,32 @@ impl<'p, 'r> Explorer<'p, 'r> {
             ways.push(Way { label, when, toward: Toward::Next(next), state, within, outcome });
         }
         // Failure: explored like any other path.
-        let mut failed = (**state).clone();
-        failed.failed |= step.effective_is_critical();
+        let failed = match step.effective_is_critical() && !state.failed {
+            true => Rc::new(State { failed: true, ..(**state).clone() }),
+            false => Rc::clone(state),
+        };
         let next = self.plan.successor(id, Outcome::Failed);
         ways.push(Way {
             label: label_of(next, Outcome::Failed),
             when: "if the step fails".into(),
             toward: Toward::Next(next),
-            state: Rc::new(failed),
+            state: failed,
             within,
             outcome: Outcome::Failed,
         });
+        // Inputs without a reference are shown as written: the node borrows them instead of
+        // keeping the copy rendered (a loop's rendered inputs leave its body out).
+        let mut templated = kind == Kind::Loop || preview.error.is_some();
+        step.visit_input_templates(|_, _| templated = true);
+        let inputs = match preview.inputs {
+            Value::Object(inputs) if templated => Cow::Owned(inputs),
+            _ => Cow::Borrowed(&step.inputs),
+        };
         let node = Box::new(Node {
             step: step.name.clone(),
             action: step.action.clone(),
             in_loop: within.map(|loop_id| self.plan.step(loop_id).name.clone()),
-            inputs: preview.inputs,
+            inputs,
             unknown: preview.unknown,
             would,
             mocked,
@@ -551,7 +575,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
 /// them stays small.
 struct Visit<'r> {
     key: (StepId, Option<StepId>, u32),
-    node: Box<Node>,
+    node: Box<Node<'r>>,
     /// Last first.
     ways: Vec<Way<'r>>,
     /// The label and condition of the way whose step is being explored above this visit.
@@ -716,7 +740,7 @@ pub fn write_json(tree: &Tree, name: &str, writer: impl std::io::Write) -> serde
     #[derive(Serialize)]
     struct Document<'a> {
         runbook: &'a str,
-        tree: &'a Tree,
+        tree: &'a Tree<'a>,
     }
     serde_json::to_writer_pretty(writer, &Document { runbook: name, tree })
 }

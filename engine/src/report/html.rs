@@ -229,7 +229,7 @@ fn render(context: Value, graph: &str, timeline: &str) -> Result<String, String>
     template.render(context).map_err(|error| format!("{error:#}"))
 }
 
-fn pretty(value: &Value) -> String {
+fn pretty(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 

@@ -245,8 +245,9 @@ impl Serialize for PlanJson<'_, '_> {
         document.serialize_field(
             "edges",
             &Each(|| {
-                plan.steps()
-                    .flat_map(move |id| plan.edges_from(id).into_iter().map(move |edge| edge_json(shown, id, edge)))
+                plan.steps().flat_map(move |id| {
+                    edges_with_conditions(shown, id).into_iter().map(move |edge| edge_json(shown, id, edge))
+                })
             }),
         )?;
         document.serialize_field("entry", &plan.entry().map(name))?;
@@ -353,7 +354,7 @@ fn step_json(shown: &Shown<'_>, id: StepId) -> Value {
     })
 }
 
-fn edge_json(shown: &Shown<'_>, from: StepId, (to, edge): (StepId, Edge)) -> Value {
+fn edge_json(shown: &Shown<'_>, from: StepId, (to, edge, condition): (StepId, Edge, Option<String>)) -> Value {
     let plan = shown.plan;
     let mut value = json!({
         "from": plan.step(from).name,
@@ -361,10 +362,27 @@ fn edge_json(shown: &Shown<'_>, from: StepId, (to, edge): (StepId, Edge)) -> Val
         "label": edge.label.to_string(),
         "exits_loop": edge.exits_loop,
     });
-    if let Label::Choice(i) = edge.label {
-        value["condition"] = json!(condition(&shown.preview(from), i));
+    if let Some(condition) = condition {
+        value["condition"] = json!(condition);
     }
     value
+}
+
+/// A step's edges, each with its condition when it is a choice of a branch (the step's
+/// preview is rendered once for all of them).
+fn edges_with_conditions(shown: &Shown<'_>, id: StepId) -> Vec<(StepId, Edge, Option<String>)> {
+    let edges = shown.plan.edges_from(id);
+    let preview = edges.iter().any(|(_, edge)| matches!(edge.label, Label::Choice(_))).then(|| shown.preview(id));
+    edges
+        .into_iter()
+        .map(|(to, edge)| {
+            let condition = match (edge.label, &preview) {
+                (Label::Choice(i), Some(preview)) => Some(condition(preview, i)),
+                _ => None,
+            };
+            (to, edge, condition)
+        })
+        .collect()
 }
 
 fn reference_json(reference: Reference<'_>, pointer: &str) -> Value {
@@ -390,7 +408,7 @@ pub fn dot(shown: &Shown<'_>) -> String {
         dot_node(&mut out, plan, id, "  ");
     }
     for id in plan.steps() {
-        for (to, edge) in plan.edges_from(id) {
+        for (to, edge, condition) in edges_with_conditions(shown, id) {
             let style = match edge.label {
                 Label::OnFailure | Label::Continue => ", color=\"firebrick\", style=dashed",
                 Label::OnCancel => ", color=\"darkorange\", style=dotted",
@@ -402,7 +420,7 @@ pub fn dot(shown: &Shown<'_>) -> String {
                 "  s{} -> s{} [label={}{style}];",
                 id.index(),
                 to.index(),
-                dot_string(&edge_text(shown, id, edge.label))
+                dot_string(&edge_text(edge.label, condition))
             );
         }
         if let Some(reason) = completes(plan, id) {
@@ -434,10 +452,10 @@ fn dot_node(out: &mut String, plan: &Plan<'_>, id: StepId, indent: &str) {
 }
 
 /// An edge's caption: the label, and a choice's condition.
-fn edge_text(shown: &Shown<'_>, id: StepId, label: Label) -> String {
-    match label {
-        Label::Choice(i) => format!("{label}: {}", condition(&shown.preview(id), i)),
-        _ => label.to_string(),
+fn edge_text(label: Label, condition: Option<String>) -> String {
+    match condition {
+        Some(condition) => format!("{label}: {condition}"),
+        None => label.to_string(),
     }
 }
 
@@ -465,7 +483,7 @@ pub fn mermaid(shown: &Shown<'_>) -> String {
     }
     out.push_str("  end_((end))\n");
     for id in plan.steps() {
-        for (to, edge) in plan.edges_from(id) {
+        for (to, edge, condition) in edges_with_conditions(shown, id) {
             let arrow = match edge.label {
                 Label::OnFailure | Label::Continue | Label::OnCancel => "-.->",
                 Label::LoopBody => "==>",
@@ -475,7 +493,7 @@ pub fn mermaid(shown: &Shown<'_>) -> String {
                 out,
                 "  s{} {arrow}|\"{}\"| s{}",
                 id.index(),
-                mermaid_text(&edge_text(shown, id, edge.label)),
+                mermaid_text(&edge_text(edge.label, condition)),
                 to.index()
             );
         }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::java_regex;
 use crate::actions::{self, Action, Checked, Kind, branch};
@@ -529,21 +529,15 @@ fn has_output(step: &Step, output: &str) -> bool {
 }
 
 /// V14: keys are literal.
+/// [`check_document`]'s rules over the step at `/mainSteps/{index}`, for a document whose
+/// steps are checked as they are parsed (the document's value then holds `null` there).
+pub fn check_step_document(step: &Map<String, Value>, index: usize, out: &mut Vec<Diagnostic>) {
+    templated_keys_in(step, &mut vec![PathSegment::Key("mainSteps"), PathSegment::Index(index)], out);
+}
+
 fn templated_keys<'v>(value: &'v Value, path: &mut Vec<PathSegment<'v>>, out: &mut Vec<Diagnostic>) {
     match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                path.push(PathSegment::Key(key));
-                if key.contains("{{") {
-                    let message = format!("key `{key}` contains a reference; keys must be literal");
-                    out.push(Diagnostic::new(Code::TemplatedKey, message).at_key(pointer_of(path)));
-                }
-                if child.is_object() || child.is_array() {
-                    templated_keys(child, path, out);
-                }
-                path.pop();
-            }
-        }
+        Value::Object(map) => templated_keys_in(map, path, out),
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
                 if child.is_object() || child.is_array() {
@@ -554,5 +548,19 @@ fn templated_keys<'v>(value: &'v Value, path: &mut Vec<PathSegment<'v>>, out: &m
             }
         }
         _ => {}
+    }
+}
+
+fn templated_keys_in<'v>(map: &'v Map<String, Value>, path: &mut Vec<PathSegment<'v>>, out: &mut Vec<Diagnostic>) {
+    for (key, child) in map {
+        path.push(PathSegment::Key(key));
+        if key.contains("{{") {
+            let message = format!("key `{key}` contains a reference; keys must be literal");
+            out.push(Diagnostic::new(Code::TemplatedKey, message).at_key(pointer_of(path)));
+        }
+        if child.is_object() || child.is_array() {
+            templated_keys(child, path, out);
+        }
+        path.pop();
     }
 }
