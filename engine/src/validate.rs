@@ -125,10 +125,12 @@ pub fn load_as(name: String, bytes: Vec<u8>, format: Option<document::Format>, s
     }
     // Each step names its action: the steps are sized once, not grown by doubling, which left
     // the memory of each smaller copy behind (the allocator keeps freed memory a while). A
-    // count too high costs nothing: memory never written is not taken.
-    let actions = memchr::memmem::find_iter(&bytes, b"action").count();
-    let mut taken =
-        Taken { steps: Vec::with_capacity(actions), indexes: Vec::with_capacity(actions), ..Taken::default() };
+    // count too high costs little (memory never written is not taken), and it is bounded by
+    // the smallest a step can be written in, and asked for without failing.
+    let actions = memchr::memmem::find_iter(&bytes, b"action").count().min(bytes.len() / 24).min(1 << 20);
+    let mut taken = Taken::default();
+    let _ = taken.steps.try_reserve_exact(actions);
+    let _ = taken.indexes.try_reserve_exact(actions);
     let loaded = document::load_with(name, bytes, format, Some(&mut taken));
     Loading { loaded, taken: Some(taken) }
 }
@@ -163,6 +165,8 @@ impl StepSink for Taken {
 }
 
 fn validate_as(mut loaded: Loaded, taken: Option<Taken>, config: &Config, starting: bool) -> Validated {
+    // Without a step taken (`mainSteps` is an alias, say), the document is whole.
+    let taken = taken.filter(|taken| !taken.indexes.is_empty());
     let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
     let Some(mut value) = loaded.value.take() else {
         return Validated { document: loaded, runbook: None, parameters: Map::new(), diagnostics };

@@ -939,3 +939,17 @@ fn a_large_runbook_is_checked_step_by_step_with_the_same_findings() {
     // The CLI adds the graph's findings, which `findings` does too.
     assert_eq!(cli, found);
 }
+
+/// What keeps a large runbook's list of steps whole instead of taken step by step: the list
+/// is an alias (`mainSteps: *all`), or an anchor names it for an alias elsewhere. Either way the
+/// findings and the runbook are those of the whole document (`findings` compares both ways).
+#[test]
+fn a_list_of_steps_behind_an_alias_or_an_anchor_is_validated_whole() {
+    let step = |name: &str| format!("  - {{name: {name}, action: aws:sleep, inputs: {{Duration: PT0S}}}}\n");
+    let aliased = format!("schemaVersion: '0.3'\nx-steps: &all\n{}{}mainSteps: *all\n", step("a"), step("b"));
+    let anchored = format!("schemaVersion: '0.3'\nmainSteps: &all\n{}{}x-copy: *all\n", step("a"), step("b"));
+    for text in [aliased, anchored] {
+        let found = findings(&text, None);
+        assert!(found.iter().all(|(code, ..)| code != "missing-main-steps"), "{found:?}");
+    }
+}

@@ -506,6 +506,10 @@ impl<'a> Builder<'a> {
                     self.error_at(Code::ParseError, message, help, start);
                     return Flow::Stop;
                 }
+                // An alias of the list would have to expand to its steps: it is kept whole.
+                if anchor != 0 && self.taking && self.in_root_key("mainSteps") {
+                    self.taking = false;
+                }
                 let flow = self.starts_flow(anchor, start, end);
                 let record = self.child_record();
                 self.stack.push(Frame::Sequence {
@@ -576,6 +580,11 @@ impl<'a> Builder<'a> {
             self.stack.as_slice(),
             [Frame::Mapping { key: Some((key, _)), .. }, Frame::Sequence { .. }] if key == "mainSteps"
         )
+    }
+
+    /// Whether the value being read is that of the top-level key `name`.
+    fn in_root_key(&self, name: &str) -> bool {
+        matches!(self.stack.as_slice(), [Frame::Mapping { key: Some((key, _)), .. }] if key == name)
     }
 
     /// What a collection starting now records: it is the next item or value of the top frame.
