@@ -761,8 +761,7 @@ fn validate_files<R: Send>(
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = files.get(index) else { break };
                         let in_folder = in_folder.get(index).copied().unwrap_or(false);
-                        let result = std::fs::read(path)
-                            .map_err(|source| document::Error { path: path.display().to_string(), source })
+                        let result = document::read(path)
                             .map(|bytes| {
                                 // A file found in a folder that does not even name both keys is
                                 // passed over unparsed; one that does is a runbook if they are

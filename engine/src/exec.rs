@@ -482,7 +482,7 @@ pub enum PrepareError {
 /// For a run (`run: true`) every required parameter needs a value and what cannot run here is
 /// refused; a dry-run passes `false`: a parameter nobody supplied is an unknown value.
 pub fn prepare(path: &Path, supplied: Vec<(String, Supplied)>, run: bool) -> Result<Prepared, PrepareError> {
-    let bytes = std::fs::read(path).map_err(|source| document::Error { path: path.display().to_string(), source })?;
+    let bytes = document::read(path)?;
     let hash = content_hash(&bytes);
     let loading = validate::load(path.display().to_string(), bytes, document::format_of(path));
     let config = validate::Config { parameters: Some(supplied) };

@@ -136,10 +136,6 @@ pub fn dry_run<'r>(plan: &Plan<'r>, bound: &Bound, mocks: &Mocks) -> Tree<'r> {
 /// [`dry_run`] where API steps whose operation only reads are called for real through
 /// `reader`, so outputs and branches see real values; nothing that could change is called.
 pub fn dry_run_with<'r>(plan: &Plan<'r>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader<'_>>) -> Tree<'r> {
-    explore(plan, bound, mocks, reader)
-}
-
-fn explore<'r>(plan: &Plan<'r>, bound: &Bound, mocks: &Mocks, reader: Option<&Reader<'_>>) -> Tree<'r> {
     let mut state = State::default();
     for variable in &plan.runbook.variables {
         state.variables.insert(variable.name.clone(), variable.default.clone().unwrap_or(Value::Null));

@@ -39,16 +39,10 @@ pub fn check_step(item: Value, pointer: &str, out: &mut Vec<Diagnostic>) -> Valu
     root.insert("schemaVersion".into(), Value::String("0.3".into()));
     root.insert("mainSteps".into(), Value::Array(vec![item]));
     let mut document = Value::Object(root);
-    if !RunbookSchema::is_valid(&document) {
-        let mut found = Vec::new();
-        for error in RunbookSchema::iter_errors(&document) {
-            push_error(&error, &document, &mut found);
-        }
-        for mut diagnostic in found {
-            let Some(rest) = diagnostic.pointer.as_deref().and_then(|at| at.strip_prefix(ALONE)) else { continue };
-            diagnostic.pointer = Some(format!("{pointer}{rest}"));
-            out.push(diagnostic);
-        }
+    for mut diagnostic in check(&document) {
+        let Some(rest) = diagnostic.pointer.as_deref().and_then(|at| at.strip_prefix(ALONE)) else { continue };
+        diagnostic.pointer = Some(format!("{pointer}{rest}"));
+        out.push(diagnostic);
     }
     document.pointer_mut(ALONE).map(Value::take).unwrap_or_default()
 }
