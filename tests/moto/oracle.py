@@ -8,6 +8,8 @@ it with botocore. Prints one JSON document:
     {"botocore": VERSION,
      "requests": [{service, operation, params, expected: {method, path, headers, body, host_prefix}}],
      "responses": [{service, operation, status, headers, body, expected}],
+
+Bodies are text, but hexadecimal for smithy-rpc-v2-cbor, whose bodies are binary.
      "unparsed": [{service, operation, reason}]}
 
 `unparsed` lists responses botocore cannot give a result for; the test decides which of those
@@ -29,6 +31,7 @@ import botocore.session
 from botocore.awsrequest import AWSRequest, HeadersDict, prepare_request_dict
 
 REQUEST_ID = "rid"
+CBOR = "smithy-rpc-v2-cbor"
 
 
 def sample(shape, name, depth=0, stack=(), whole_unions=True):
@@ -101,10 +104,17 @@ def request_case(operation, protocol):
         "method": prepared.method,
         "path": url.path + ("?" + url.query if url.query else ""),
         "headers": dict(serialized["headers"]),
-        # Sample values are text, so every body is UTF-8.
-        "body": body.decode("utf-8"),
+        "body": body_text(body, protocol),
         "host_prefix": serialized.get("host_prefix"),
     }
+
+
+def body_text(body, protocol):
+    """A body as the test reads it: CBOR in hexadecimal; the others as text (sample values
+    are text, so their bodies are UTF-8)."""
+    if protocol == CBOR:
+        return body.hex()
+    return body.decode("utf-8")
 
 
 def element_of(shape, params, root):
@@ -184,6 +194,11 @@ def sample_response(operation, protocol):
             body = json_of(member, value)
     elif protocol in ("json", "rest-json"):
         body = json_of(shape, body_params)
+    elif protocol == CBOR:
+        body = bytearray()
+        if shape is not None:
+            botocore.serialize.RpcV2CBORSerializer()._serialize_data_item(body, body_params, shape)
+        body = bytes(body)
     elif protocol == "rest-xml":
         body = xml_of(element_of(shape, body_params, "Root")) if shape is not None else b""
     elif protocol == "ec2":
@@ -265,7 +280,7 @@ def main():
                     "operation": name,
                     "status": status,
                     "headers": headers,
-                    "body": body.decode("utf-8"),
+                    "body": body_text(body, protocol),
                     "expected": expected,
                 }
             )

@@ -23,12 +23,17 @@ from moto.core.config import default_user_config
 from werkzeug.serving import make_server
 
 import automation
+import eventbridgev2
 
 
 def operation(environ, body):
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         return target.split(".")[-1]
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/service/") and "/operation/" in path:
+        # Smithy RPC v2 names the operation in the path.
+        return path.rsplit("/", 1)[-1]
     fields = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
     if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         fields.update(urllib.parse.parse_qs(body.decode("utf-8", "replace")))
@@ -77,6 +82,12 @@ def emulated(environ, body, start_response):
         status, answer = list_group_resources(environ, body)
         start_response(f"{status} {'OK' if status == 200 else 'Not Found'}", [("Content-Type", "application/json")])
         return [json.dumps(answer).encode()]
+    # EventBridge V2, in CBOR (tests/moto/eventbridgev2.py).
+    answered = eventbridgev2.handle(environ, body, region_of(environ))
+    if answered is not None:
+        status, headers, answer = answered
+        start_response(f"{status} {'OK' if status == 200 else 'Bad Request'}", headers)
+        return [answer]
     # SSM Automation's execution APIs (tests/moto/automation.py).
     answered = automation.handle(environ, body, region_of(environ))
     if answered is not None:

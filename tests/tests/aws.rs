@@ -1,5 +1,5 @@
 //! AWS end to end: runbooks run by the `runbook` binary against a moto server, one or more
-//! per wire protocol (ec2, query, json, rest-json, rest-xml), each checking the state it left
+//! per wire protocol (ec2, query, json, rest-json, rest-xml, smithy-rpc-v2-cbor), each checking the state it left
 //! through boto3 (never through the engine's own client). Without moto they skip, saying so.
 
 use runbook_tests::moto::{Moto, moto, runbook_against};
@@ -417,6 +417,74 @@ outputs: [create.Uri, describe.Mutability]
     assert_eq!(seen[0], json!(repository));
     assert_eq!(seen[1], "IMMUTABLE");
     assert_eq!(outputs["create.Uri"], seen[2]);
+}
+
+/// Smithy RPC v2 CBOR, the only protocol of EventBridge V2 (moto lacks the service: the test
+/// server emulates its event buses, `tests/moto/eventbridgev2.py`): a bus made, read, waited
+/// for and listed, a second create refused with the service's error code, and boto3 sees the bus.
+#[test]
+fn eventbridgev2_smithy_rpc_v2_cbor_create_describe_and_refuse() {
+    let Some(moto) = moto("eventbridgev2_smithy_rpc_v2_cbor_create_describe_and_refuse") else { return };
+    let scratch = Scratch::new("aws-cbor");
+    let bus = unique("orders");
+    let path = scratch.runbook(
+        "cbor.yaml",
+        r#"schemaVersion: '0.3'
+parameters:
+  Bus: {type: String}
+mainSteps:
+  - name: create
+    action: aws:executeAwsApi
+    inputs: {Service: eventbridgev2, Api: CreateEventBus, Name: '{{ Bus }}', Description: 'orders, café', Tags: {team: sre}}
+    outputs:
+      - {Name: Arn, Selector: $.EventBusArn, Type: String}
+  - name: active
+    action: aws:waitForAwsResourceProperty
+    inputs:
+      Service: eventbridgev2
+      Api: DescribeEventBus
+      EventBusArn: '{{ create.Arn }}'
+      PropertySelector: $.State
+      DesiredValues: [ACTIVE]
+  - name: describe
+    action: aws:executeAwsApi
+    inputs: {Service: eventbridgev2, Api: describe_event_bus, EventBusArn: '{{ create.Arn }}'}
+    outputs:
+      - {Name: Description, Selector: $.Description, Type: String}
+      - {Name: Created, Selector: $.CreationTime, Type: String}
+  - name: listed
+    action: aws:executeAwsApi
+    inputs: {Service: eventbridgev2, Api: ListEventBuses, NamePrefix: '{{ Bus }}', MaxResults: '5'}
+    outputs:
+      - {Name: First, Selector: '$.EventBuses[0].Name', Type: String}
+  - name: again
+    action: aws:executeAwsApi
+    onFailure: Continue
+    isCritical: false
+    inputs: {Service: eventbridgev2, Api: CreateEventBus, Name: '{{ Bus }}'}
+"#,
+    );
+    let output = run(moto, &scratch, &path, &[&format!("Bus={bus}")]);
+    let outputs = assert_success(&output);
+    assert_eq!(outputs["describe.Description"], "orders, café", "{outputs}");
+    assert_eq!(outputs["listed.First"], json!(bus), "{outputs}");
+    let created = outputs["describe.Created"].as_str().unwrap_or_default();
+    assert!(created.len() == 20 && created.ends_with('Z'), "CreationTime as ISO-8601 text: {outputs}");
+    let error = step(&output, "again")["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("(ResourceAlreadyExistsException)") && error.contains(&bus), "{error}");
+
+    let seen = moto.boto3(&format!(
+        "bus = boto3.client('eventbridgev2').describe_event_bus(EventBusArn='{}')\n\
+         emit([bus['Name'], bus['State'], bus['Description']])",
+        outputs["create.Arn"].as_str().unwrap()
+    ));
+    assert_eq!(seen, json!([bus, "ACTIVE", "orders, café"]));
+    let requests = moto.requests();
+    let calls: Vec<&Value> = requests
+        .iter()
+        .filter(|request| request["path"].as_str().is_some_and(|p| p.starts_with("/service/AWSEventsV2/")))
+        .collect();
+    assert!(calls.len() >= 5, "{calls:?}");
 }
 
 /// The shipped runbook from the incident write-up: the first PutBucketLogging fails because

@@ -1,8 +1,10 @@
 //! The wire protocols of AWS APIs: a request's parameters serialised by the operation's input
 //! shape, and a response parsed by its output shape into the boto3-shaped JSON selectors
 //! read (reference 7.2). One file per family: `json` (json, rest-json bodies), `query`
-//! (query, ec2), `rest` (URI, query string and headers of rest-json and rest-xml), `xml`.
+//! (query, ec2), `rest` (URI, query string and headers of rest-json and rest-xml), `xml`,
+//! `cbor` (smithy-rpc-v2-cbor).
 
+mod cbor;
 mod json;
 mod query;
 mod rest;
@@ -57,10 +59,7 @@ pub fn serialize(model: &Model, operation: &Operation, params: &Map<String, Valu
         Protocol::Json => json::serialize(model, operation, params),
         Protocol::Query | Protocol::Ec2 => query::serialize(model, operation, params),
         Protocol::RestJson | Protocol::RestXml => rest::serialize(model, operation, params),
-        Protocol::RpcV2Cbor => Err(format!(
-            "{} speaks only the smithy-rpc-v2-cbor protocol, which runbook cannot send yet",
-            model.metadata.service_id
-        )),
+        Protocol::RpcV2Cbor => cbor::serialize(model, operation, params),
     }
 }
 
@@ -72,14 +71,6 @@ pub fn parse(model: &Model, operation: &Operation, response: &Response) -> Resul
         Protocol::Json => json::parse(model, operation, response),
         Protocol::Query | Protocol::Ec2 => query::parse(model, operation, response),
         Protocol::RestJson | Protocol::RestXml => rest::parse(model, operation, response),
-        Protocol::RpcV2Cbor => Err(ServiceError {
-            status: response.status,
-            code: "UnsupportedProtocol".into(),
-            message: format!(
-                "{} answers in smithy-rpc-v2-cbor, which runbook cannot read yet",
-                model.metadata.service_id
-            ),
-            request_id: None,
-        }),
+        Protocol::RpcV2Cbor => cbor::parse(model, operation, response),
     }
 }

@@ -185,6 +185,12 @@ pub(super) fn error(response: &Response, rest: bool) -> ServiceError {
             _ => Map::from_iter([("message".into(), Value::String(String::from_utf8_lossy(&response.body).into()))]),
         }
     };
+    error_from(response, &body, rest)
+}
+
+/// The error a response gives with its body already read into an object: `__type` and
+/// `message` as json, rest-json and rpc-v2-cbor all carry them.
+pub(super) fn error_from(response: &Response, body: &Map<String, Value>, rest: bool) -> ServiceError {
     let text =
         |name: &str| body.get(name).map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_string));
     let strip = |code: &str| {
