@@ -233,6 +233,13 @@ impl Loaded {
         self.locate_each(&[(pointer, target)]).pop().flatten()
     }
 
+    /// Lets the text and its spans go, for a caller that reports nothing more from the
+    /// document: nothing is located afterwards.
+    pub fn release_text(&mut self) {
+        self.source.text = String::new();
+        self.spans = Spans::Unparsed;
+    }
+
     /// Fills in the location of every diagnostic that has a pointer but no location yet.
     pub fn locate_all(&self, diagnostics: &mut [Diagnostic]) {
         let mut unlocated: Vec<&mut Diagnostic> =

@@ -105,24 +105,36 @@ impl Label {
     }
 }
 
-impl fmt::Display for Label {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Label {
+    /// The label as text: only a choice's is made, the others are constants.
+    pub fn text(self) -> std::borrow::Cow<'static, str> {
         match self {
-            Label::Next => f.write_str("next"),
-            Label::Choice(i) => write!(f, "choice[{i}]"),
-            Label::Default => f.write_str("default"),
-            Label::Fallthrough => f.write_str("fallthrough"),
-            Label::OnFailure => f.write_str("on_failure"),
-            Label::Continue => f.write_str("continue"),
-            Label::OnCancel => f.write_str("on_cancel"),
-            Label::LoopBody => f.write_str("loop_body"),
-            Label::LoopExit => f.write_str("loop_exit"),
+            Label::Next => "next".into(),
+            Label::Choice(i) => format!("choice[{i}]").into(),
+            Label::Default => "default".into(),
+            Label::Fallthrough => "fallthrough".into(),
+            Label::OnFailure => "on_failure".into(),
+            Label::Continue => "continue".into(),
+            Label::OnCancel => "on_cancel".into(),
+            Label::LoopBody => "loop_body".into(),
+            Label::LoopExit => "loop_exit".into(),
         }
     }
 }
 
-/// A jump target as written: the step, or the name when no step has it.
-type Target<'r> = Result<StepId, &'r str>;
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+/// A jump target as written: the step, or (in [`Plan::unresolved`]) the name no step has.
+type Target = Result<StepId, Unresolved>;
+
+/// A name a jump gives that no step has, by its index in [`Plan::unresolved`]: a node holds
+/// five targets, so each stays eight bytes.
+#[derive(Clone, Copy, Debug)]
+struct Unresolved(u32);
 
 /// One step in the graph, with its jump targets resolved.
 #[derive(Debug)]
@@ -136,12 +148,12 @@ pub struct Node<'r> {
     pub following: Option<StepId>,
     /// For an `aws:loop`, the first step of its body.
     pub body_entry: Option<StepId>,
-    next_step: Option<Target<'r>>,
-    on_failure: Option<Target<'r>>,
-    on_cancel: Option<Target<'r>>,
+    next_step: Option<Target>,
+    on_failure: Option<Target>,
+    on_cancel: Option<Target>,
     /// For an `aws:branch`: each choice's `NextStep` (`None` when it has none) and `Default`.
-    choices: Vec<Option<Target<'r>>>,
-    default: Option<Target<'r>>,
+    choices: Vec<Option<Target>>,
+    default: Option<Target>,
 }
 
 impl Node<'_> {
@@ -180,6 +192,8 @@ pub struct Plan<'r> {
     /// still fail the run. Pointers only; the caller locates them.
     pub diagnostics: Vec<Diagnostic>,
     by_name: HashMap<&'r str, StepId>,
+    /// The names jumps give that no step has.
+    unresolved: Vec<&'r str>,
 }
 
 impl<'r> Plan<'r> {
@@ -221,24 +235,24 @@ impl<'r> Plan<'r> {
         let step = node.step;
         match outcome {
             Outcome::Cancelled => match node.on_cancel {
-                Some(target) => goto(target, Label::OnCancel),
+                Some(target) => self.goto(target, Label::OnCancel),
                 None => Next::Cancel,
             },
             // `node.on_failure` holds the target of `onFailure: step:X`, and only that.
             Outcome::Failed | Outcome::TimedOut => match (node.on_failure, &step.on_failure) {
                 // isEnd does not prevent the jump: "jump on failure, stop on success".
-                (Some(target), _) => goto(target, Label::OnFailure),
+                (Some(target), _) => self.goto(target, Label::OnFailure),
                 (None, Some(OnFailure::Continue)) if step.is_end => Next::End(EndReason::IsEnd),
                 (None, Some(OnFailure::Continue)) => self.success_successor(node, Label::Continue),
                 (None, _) => Next::Abort,
             },
             Outcome::Chose(i) => match node.choices.get(i).copied().flatten() {
-                Some(target) => goto(target, Label::Choice(i)),
+                Some(target) => self.goto(target, Label::Choice(i)),
                 // A choice without NextStep is a validation error; treat it like no match.
                 None => self.successor(id, Outcome::NoChoice),
             },
             Outcome::NoChoice => match node.default {
-                Some(target) => goto(target, Label::Default),
+                Some(target) => self.goto(target, Label::Default),
                 None if step.is_end => Next::End(EndReason::IsEnd),
                 None => self.success_successor(node, Label::Fallthrough),
             },
@@ -249,9 +263,16 @@ impl<'r> Plan<'r> {
         }
     }
 
+    fn goto(&self, target: Target, label: Label) -> Next<'r> {
+        match target {
+            Ok(step) => Next::Step { step, label },
+            Err(Unresolved(index)) => Next::Unknown { name: self.unresolved[index as usize], label },
+        }
+    }
+
     fn success_successor(&self, node: &Node<'r>, label: Label) -> Next<'r> {
         match (node.next_step, node.following) {
-            (Some(target), _) => goto(target, label),
+            (Some(target), _) => self.goto(target, label),
             (None, Some(following)) => Next::Step { step: following, label },
             (None, None) => Next::End(EndReason::EndOfList),
         }
@@ -308,13 +329,6 @@ pub fn render_inputs(
     Ok((inputs, unknown))
 }
 
-fn goto(target: Target<'_>, label: Label) -> Next<'_> {
-    match target {
-        Ok(step) => Next::Step { step, label },
-        Err(name) => Next::Unknown { name, label },
-    }
-}
-
 /// The planner's findings for a validated runbook (graph checks, parameter defaults), added
 /// to its diagnostics: `runbook validate` reports them with the rest.
 pub fn check(validated: &mut Validated) {
@@ -342,10 +356,16 @@ pub fn plan<'r>(runbook: &'r Runbook) -> Plan<'r> {
         // The first of two steps with one name wins, as validation reports the second.
         by_name.entry(graph[id].step.name.as_str()).or_insert(id);
     }
+    let mut unresolved = Vec::new();
     for id in graph.node_indices().collect::<Vec<_>>() {
         let step: &Step = graph[id].step;
-        let target = |name: &'r str| by_name.get(name).copied().ok_or(name);
-        let next_step = step.next_step.as_deref().map(target);
+        let mut target = |name: &'r str| {
+            by_name.get(name).copied().ok_or_else(|| {
+                unresolved.push(name);
+                Unresolved(unresolved.len() as u32 - 1)
+            })
+        };
+        let next_step = step.next_step.as_deref().map(&mut target);
         let on_failure = match &step.on_failure {
             Some(OnFailure::Step(name)) => Some(target(name)),
             _ => None,
@@ -355,8 +375,8 @@ pub fn plan<'r>(runbook: &'r Runbook) -> Plan<'r> {
             _ => None,
         };
         let (choices, default) = if graph[id].is_branch() {
-            let choices = branch::choice_targets(step).into_iter().map(|choice| choice.map(target)).collect();
-            (choices, branch::default_target(step).map(target))
+            let choices = branch::choice_targets(step).into_iter().map(|choice| choice.map(&mut target)).collect();
+            (choices, branch::default_target(step).map(&mut target))
         } else {
             (Vec::new(), None)
         };
@@ -367,7 +387,7 @@ pub fn plan<'r>(runbook: &'r Runbook) -> Plan<'r> {
         node.choices = choices;
         node.default = default;
     }
-    let mut plan = Plan { runbook, graph, diagnostics: Vec::new(), by_name };
+    let mut plan = Plan { runbook, graph, diagnostics: Vec::new(), by_name, unresolved };
     add_edges(&mut plan);
     plan.diagnostics = checks::check(&plan);
     plan

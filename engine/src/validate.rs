@@ -45,6 +45,12 @@ impl Validated {
         &self.document.source
     }
 
+    /// Lets the document's text go once nothing more will be reported from it (a dry-run of a
+    /// valid runbook): a large runbook's text is as large again as what the dry-run adds.
+    pub fn release_text(&mut self) {
+        self.document.release_text();
+    }
+
     /// Where a JSON pointer (a step's, say) is in the source. A YAML document over 64 KiB is
     /// parsed again for it: [`Validated::locate_each`] finds many with one parse.
     pub fn locate(&self, pointer: &str) -> Option<crate::diagnostic::Location> {

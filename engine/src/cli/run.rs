@@ -694,7 +694,7 @@ pub fn run_command(
     // On SSM, the target parameter is SSM's to give.
     let ssm_targets = remote.as_ref().map_or(on_ssm && args.targets.given(), |remote| remote.targets.is_some());
     let required = args.dry_run.is_none() && !ssm_targets;
-    let prepared = match exec::prepare(&path, supplied, required) {
+    let mut prepared = match exec::prepare(&path, supplied, required) {
         Ok(prepared) => prepared,
         Err(PrepareError::Io(error)) => return Err(error).context("failed to read the runbook"),
         Err(PrepareError::Invalid(validated)) => {
@@ -707,6 +707,10 @@ pub fn run_command(
             Ok(remote) => Some(remote),
             Err(code) => return Ok(code),
         };
+    }
+    if args.dry_run.is_some() {
+        // Valid: a dry-run reports nothing more from the text.
+        prepared.validated.release_text();
     }
     let planned = plan::plan(&prepared.runbook);
     if args.dry_run.is_some() {
@@ -1136,7 +1140,11 @@ fn dry_run_command(
     };
     let name = prepared.path.display().to_string();
     match args.format {
-        RunFormat::Text | RunFormat::Github => stdout.write_all(dry_run::text(&tree, &name).as_bytes())?,
+        RunFormat::Text | RunFormat::Github => {
+            let mut out = super::buffered(stdout);
+            dry_run::write_text(&tree, &name, &mut out)?;
+            out.flush()?;
+        }
         RunFormat::Json => {
             let mut out = super::buffered(stdout);
             dry_run::write_json(&tree, &name, &mut out).map_err(std::io::Error::from)?;

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{self, Write};
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -16,6 +17,7 @@ use crate::actions::branch::describe_condition;
 use crate::actions::{self, Kind, branch, update_variable};
 use crate::document::model::Step;
 use crate::document::outputs;
+use crate::journal::Status;
 use crate::plan::values::Bound;
 use crate::plan::{Next, Outcome, Plan, StepId};
 use crate::redact::Redactor;
@@ -33,7 +35,9 @@ pub struct Tree<'r> {
     /// Whether exploring stopped at [`MAX_NODES`]: ways past it are `unexplored`, and `paths`
     /// counts each as one (a lower bound).
     pub budget_spent: bool,
-    pub nodes: Vec<Node<'r>>,
+    /// Boxed: each is made while its step is explored and moved here when done, so the
+    /// walk's open visits and the tree never hold a node twice.
+    pub nodes: Vec<Box<Node<'r>>>,
     /// How many distinct paths lead from the first step to an end.
     pub paths: u64,
     /// `x-rollback`: at an end the policy covers, the steps that succeeded on the way are
@@ -67,30 +71,91 @@ pub struct Unpreviewable {
     pub step: String,
 }
 
-/// One step reached with one set of known values.
-#[derive(Debug, Serialize)]
+/// One step reached with one set of known values. A runbook's every step has one at least,
+/// so it keeps what most nodes have and boxes the rest.
+#[derive(Debug)]
 pub struct Node<'r> {
-    pub action: String,
-    /// Inside a loop body: the loop.
-    pub in_loop: Option<String>,
-    /// The step's inputs as far as known; borrowed from the runbook where no reference could
-    /// change them.
-    pub inputs: Cow<'r, Map<String, Value>>,
-    /// Outputs taken from mocks, or selected from a read-only call's real response.
-    pub mocked: Map<String, Value>,
-    pub next: Vec<Link>,
+    source: &'r Step,
+    /// The inputs rendered as far as known where a reference could change them, or redacted;
+    /// `None`: as the step has them.
+    rendered: Option<Map<String, Value>>,
+    /// Boxed rather than a `Vec`: a node's links are all made when its step is entered.
+    pub next: Box<[Link]>,
     /// Where `onCancel` leads: a step name, or `abort`.
-    pub on_cancel: String,
+    pub on_cancel: &'r str,
     /// Paths from here to an end.
     pub paths: u64,
-    /// In a read-only dry-run, what the call made for real returned (or why none was made).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub read: Option<String>,
-    pub step: String,
-    /// References whose values only a real run has.
-    pub unknown: Vec<String>,
     /// What the step would do.
     pub would: String,
+    rare: Option<Box<Rare<'r>>>,
+}
+
+/// What few nodes have.
+#[derive(Debug, Default)]
+struct Rare<'r> {
+    in_loop: Option<&'r str>,
+    mocked: Map<String, Value>,
+    read: Option<String>,
+    unknown: Vec<String>,
+}
+
+impl<'r> Node<'r> {
+    pub fn step(&self) -> &'r str {
+        &self.source.name
+    }
+
+    pub fn action(&self) -> &'r str {
+        &self.source.action
+    }
+
+    /// The step's inputs as far as known.
+    pub fn inputs(&self) -> &Map<String, Value> {
+        self.rendered.as_ref().unwrap_or(&self.source.inputs)
+    }
+
+    /// Inside a loop body: the loop.
+    pub fn in_loop(&self) -> Option<&'r str> {
+        self.rare.as_ref().and_then(|rare| rare.in_loop)
+    }
+
+    /// Outputs taken from mocks, or selected from a read-only call's real response.
+    pub fn mocked(&self) -> Option<&Map<String, Value>> {
+        self.rare.as_ref().map(|rare| &rare.mocked).filter(|mocked| !mocked.is_empty())
+    }
+
+    /// In a read-only dry-run, what the call made for real returned (or why none was made).
+    pub fn read(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|rare| rare.read.as_deref())
+    }
+
+    /// References whose values only a real run has.
+    pub fn unknown(&self) -> &[String] {
+        self.rare.as_ref().map_or(&[], |rare| &rare.unknown)
+    }
+}
+
+/// The fields in alphabetical order, as every struct of the tree has them.
+impl Serialize for Node<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let read = self.read();
+        let mut node = serializer.serialize_struct("Node", 10 + usize::from(read.is_some()))?;
+        node.serialize_field("action", self.action())?;
+        node.serialize_field("in_loop", &self.in_loop())?;
+        node.serialize_field("inputs", self.inputs())?;
+        node.serialize_field("mocked", self.mocked().unwrap_or(&Map::new()))?;
+        node.serialize_field("next", &self.next)?;
+        node.serialize_field("on_cancel", self.on_cancel)?;
+        node.serialize_field("paths", &self.paths)?;
+        match read {
+            Some(read) => node.serialize_field("read", read)?,
+            None => node.skip_field("read")?,
+        }
+        node.serialize_field("step", self.step())?;
+        node.serialize_field("unknown", self.unknown())?;
+        node.serialize_field("would", &self.would)?;
+        node.end()
+    }
 }
 
 /// A way on from a node.
@@ -109,11 +174,16 @@ pub enum Target {
     Node(usize),
     /// The run ends, with this final status.
     End {
-        reason: String,
-        status: String,
+        reason: Cow<'static, str>,
+        #[serde(serialize_with = "status_text")]
+        status: Status,
     },
     /// Not explored: the dry-run's budget of nodes ([`MAX_NODES`]) was spent.
     Unexplored,
+}
+
+fn status_text<S: serde::Serializer>(status: &Status, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(status.as_str())
 }
 
 /// Known values along one path.
@@ -149,6 +219,7 @@ pub fn dry_run_with<'r>(plan: &Plan<'r>, bound: &Bound, mocks: &Mocks, reader: O
         // A node per step at least, sized once: grown by doubling, each smaller copy's memory
         // stayed behind (the allocator keeps freed memory a while).
         nodes: Vec::with_capacity(plan.graph.node_count()),
+        pending: Vec::new(),
         memo: HashMap::with_capacity(plan.graph.node_count()),
         states: HashMap::new(),
         unpreviewable: BTreeMap::new(),
@@ -160,18 +231,20 @@ pub fn dry_run_with<'r>(plan: &Plan<'r>, bound: &Bound, mocks: &Mocks, reader: O
     let redactor = explorer.redactor;
     if !redactor.is_empty() {
         for node in &mut explorer.nodes {
-            let mut inputs = Value::Object(node.inputs.clone().into_owned());
+            let mut inputs = Value::Object(node.inputs().clone());
             if redactor.value_in_place(&mut inputs)
                 && let Value::Object(inputs) = inputs
             {
-                node.inputs = Cow::Owned(inputs);
+                node.rendered = Some(inputs);
             }
             redactor.text_in_place(&mut node.would);
-            node.mocked.values_mut().for_each(|value| {
-                redactor.value_in_place(value);
-            });
-            if let Some(read) = &mut node.read {
-                redactor.text_in_place(read);
+            if let Some(rare) = &mut node.rare {
+                rare.mocked.values_mut().for_each(|value| {
+                    redactor.value_in_place(value);
+                });
+                if let Some(read) = &mut rare.read {
+                    redactor.text_in_place(read);
+                }
             }
             for link in &mut node.next {
                 redactor.text_in_place(link.when.to_mut());
@@ -211,7 +284,11 @@ struct Explorer<'p, 'r> {
     bound: &'p Bound,
     mocks: &'p Mocks,
     reader: Option<&'p Reader<'p>>,
-    nodes: Vec<Node<'r>>,
+    #[expect(clippy::vec_box, reason = "a node is boxed while explored; the tree takes the box, not a copy")]
+    nodes: Vec<Box<Node<'r>>>,
+    /// The ways the open visits have still to follow, each visit's above those of the visit
+    /// below it, last first. Ways that end the run are linked when their step is entered.
+    pending: Vec<Way<'r>>,
     /// The node of each step reached within a loop (or not) with a state, by the state's number.
     memo: HashMap<(StepId, Option<StepId>, u32), usize>,
     /// Each distinct state seen, as JSON, numbered.
@@ -282,10 +359,11 @@ impl<'p, 'r> Explorer<'p, 'r> {
         loop {
             let top = stack.last_mut().expect("the walk returns when its stack empties");
             if let Some(node) = finished.take() {
-                let (label, when) = top.waiting.take().expect("a visit waits for the node it entered");
-                top.node.next.push(Link { label, when, to: Target::Node(node) });
+                let slot = top.waiting.take().expect("a visit waits for the node it entered");
+                top.node.next[slot].to = Target::Node(node);
             }
-            let Some(way) = top.ways.pop() else {
+            let way = if self.pending.len() > top.ways_from { self.pending.pop() } else { None };
+            let Some(way) = way else {
                 let visit = stack.pop().expect("the top was there");
                 let node = self.finish(visit);
                 if stack.is_empty() {
@@ -295,9 +373,9 @@ impl<'p, 'r> Explorer<'p, 'r> {
                 continue;
             };
             match self.follow(&way) {
-                Ok(to) => top.node.next.push(Link { label: way.label, when: way.when, to }),
+                Ok(to) => top.node.next[way.slot].to = to,
                 Err((step, within)) => {
-                    top.waiting = Some((way.label, way.when));
+                    top.waiting = Some(way.slot);
                     match self.enter(step, &way.state, within) {
                         Ok(node) => finished = Some(node),
                         Err(visit) => stack.push(visit),
@@ -332,18 +410,22 @@ impl<'p, 'r> Explorer<'p, 'r> {
         let (mut mocked, read) = self.read_for_real(step, kind, &preview.inputs, &preview.unknown);
         mocked.extend(self.mocks.get(&step.name).cloned().unwrap_or_default());
         let on_cancel = match self.plan.successor(id, Outcome::Cancelled) {
-            Next::Step { step, .. } => self.plan.step(step).name.clone(),
-            _ => "abort".to_owned(),
+            Next::Step { step, .. } => self.plan.step(step).name.as_str(),
+            _ => "abort",
         };
         // Success: the state gains the mocked outputs and the step's effects.
-        let mut success = (**state).clone();
-        if !mocked.is_empty() {
-            success.outputs.insert(step.name.clone(), mocked.clone().into_iter().collect());
-        }
-        if kind == Kind::Variable {
-            self.update_variable(step, &preview.inputs, &preview.unknown, &mut success);
-        }
-        let success = Rc::new(success);
+        let success = if mocked.is_empty() && kind != Kind::Variable {
+            Rc::clone(state)
+        } else {
+            let mut success = (**state).clone();
+            if !mocked.is_empty() {
+                success.outputs.insert(step.name.clone(), mocked.clone().into_iter().collect());
+            }
+            if kind == Kind::Variable {
+                self.update_variable(step, &preview.inputs, &preview.unknown, &mut success);
+            }
+            Rc::new(success)
+        };
         let outcomes = if kind == Kind::Loop { Vec::new() } else { self.success_outcomes(step, kind, state) };
         let mut ways = Vec::with_capacity(outcomes.len().max(1) + 1);
         if kind == Kind::Loop {
@@ -352,7 +434,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
         for (outcome, when) in outcomes {
             let next = self.plan.successor(id, outcome);
             let (label, state) = (label_of(next, outcome), Rc::clone(&success));
-            ways.push(Way { label, when, toward: Toward::Next(next), state, within, outcome });
+            ways.push(Way { label, when, toward: Toward::Next(next), state, within, outcome, slot: 0 });
         }
         // Failure: explored like any other path.
         let failed = match step.effective_is_critical() && !state.failed {
@@ -367,36 +449,45 @@ impl<'p, 'r> Explorer<'p, 'r> {
             state: failed,
             within,
             outcome: Outcome::Failed,
+            slot: 0,
         });
         // Inputs without a reference are shown as written: the node borrows them instead of
         // keeping the copy rendered (a loop's rendered inputs leave its body out).
         let mut templated = kind == Kind::Loop || preview.error.is_some();
         step.visit_input_templates(|_, _| templated = true);
-        let inputs = match preview.inputs {
-            Value::Object(inputs) if templated => Cow::Owned(inputs),
-            _ => Cow::Borrowed(&step.inputs),
+        let rendered = match preview.inputs {
+            Value::Object(inputs) if templated => Some(inputs),
+            _ => None,
         };
-        let node = Box::new(Node {
-            step: step.name.clone(),
-            action: step.action.clone(),
-            in_loop: within.map(|loop_id| self.plan.step(loop_id).name.clone()),
-            inputs,
-            unknown: preview.unknown,
-            would,
-            mocked,
-            read,
-            on_cancel,
-            next: Vec::with_capacity(ways.len()),
-            paths: 0,
-        });
-        // Followed from the end.
-        ways.reverse();
-        Err(Visit { key, node, ways, waiting: None })
+        let in_loop = within.map(|loop_id| self.plan.step(loop_id).name.as_str());
+        let rare = (in_loop.is_some() || !mocked.is_empty() || read.is_some() || !preview.unknown.is_empty())
+            .then(|| Box::new(Rare { in_loop, mocked, read, unknown: preview.unknown }));
+        let mut node =
+            Box::new(Node { source: step, rendered, would, rare, on_cancel, next: Box::default(), paths: 0 });
+        // A link per way, in order: an end is known now; a step's node is filled in when the
+        // way is followed, which is from the end.
+        let ways_from = self.pending.len();
+        let mut next = Vec::with_capacity(ways.len());
+        for mut way in ways {
+            let (label, when) = (std::mem::take(&mut way.label), std::mem::take(&mut way.when));
+            let to = match self.route(&way) {
+                Route::End(target) => target,
+                Route::Step(..) => {
+                    way.slot = next.len();
+                    self.pending.push(way);
+                    Target::Unexplored
+                }
+            };
+            next.push(Link { label, when, to });
+        }
+        node.next = next.into_boxed_slice();
+        self.pending[ways_from..].reverse();
+        Err(Visit { key, node, ways_from, waiting: None })
     }
 
     /// A visit whose ways are all followed becomes a node.
     fn finish(&mut self, visit: Visit<'r>) -> usize {
-        let mut node = *visit.node;
+        let mut node = visit.node;
         node.paths = node
             .next
             .iter()
@@ -514,6 +605,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
                 state,
                 within: Some(id),
                 outcome: Outcome::Succeeded,
+                slot: 0,
             },
             None => Way {
                 label: "loop_exit".into(),
@@ -522,24 +614,33 @@ impl<'p, 'r> Explorer<'p, 'r> {
                 state,
                 within: None,
                 outcome: Outcome::Succeeded,
+                slot: 0,
             },
         }
     }
 
-    /// Where a way leads: an end, or a step to explore (`Err`, with the loop it is in).
+    /// Where a way leads: an end, or a step to explore (`Err`, with the loop it is in) unless
+    /// the budget of nodes is spent.
     fn follow(&mut self, way: &Way<'r>) -> Result<Target, (StepId, Option<StepId>)> {
+        match self.route(way) {
+            Route::End(target) => Ok(target),
+            Route::Step(..) if self.spend() => Ok(Target::Unexplored),
+            Route::Step(step, within) => Err((step, within)),
+        }
+    }
+
+    /// Where a way leads, by the plan alone.
+    fn route(&self, way: &Way<'r>) -> Route {
         let next = match way.toward {
-            Toward::Body(_) if self.spend() => return Ok(Target::Unexplored),
-            Toward::Body(body) => return Err((body, way.within)),
+            Toward::Body(body) => return Route::Step(body, way.within),
             Toward::Next(next) => next,
         };
         let (mut next, mut within, mut outcome) = (next, way.within, way.outcome);
         loop {
             return match next {
-                Next::Step { .. } if self.spend() => Ok(Target::Unexplored),
                 Next::Step { step, .. } => {
                     let leaves = within.is_some() && self.plan.node(step).parent != within;
-                    Err((step, if leaves { None } else { within }))
+                    Route::Step(step, if leaves { None } else { within })
                 }
                 Next::End(reason) => match within {
                     // The iteration ends; after the last one the loop goes on.
@@ -548,18 +649,19 @@ impl<'p, 'r> Explorer<'p, 'r> {
                             (self.plan.successor(loop_id, Outcome::Succeeded), None, Outcome::Succeeded);
                         continue;
                     }
-                    None => Ok(Target::End {
-                        status: if way.state.failed { "Failed" } else { "Success" }.into(),
+                    None => Route::End(Target::End {
+                        status: if way.state.failed { Status::Failed } else { Status::Success },
                         reason: reason.as_str().into(),
                     }),
                 },
-                Next::Abort => Ok(Target::End {
-                    status: if outcome == Outcome::TimedOut { "TimedOut" } else { "Failed" }.into(),
+                Next::Abort => Route::End(Target::End {
+                    status: if outcome == Outcome::TimedOut { Status::TimedOut } else { Status::Failed },
                     reason: "onFailure: Abort".into(),
                 }),
-                Next::Cancel => Ok(Target::End { status: "Cancelled".into(), reason: "onCancel: Abort".into() }),
+                Next::Cancel => Route::End(Target::End { status: Status::Cancelled, reason: "onCancel: Abort".into() }),
                 Next::Unknown { name, .. } => {
-                    Ok(Target::End { status: "Failed".into(), reason: format!("no step named `{name}`") })
+                    let reason = format!("no step named `{name}`").into();
+                    Route::End(Target::End { status: Status::Failed, reason })
                 }
             };
         }
@@ -572,10 +674,17 @@ impl<'p, 'r> Explorer<'p, 'r> {
 struct Visit<'r> {
     key: (StepId, Option<StepId>, u32),
     node: Box<Node<'r>>,
-    /// Last first.
-    ways: Vec<Way<'r>>,
-    /// The label and condition of the way whose step is being explored above this visit.
-    waiting: Option<(Cow<'static, str>, Cow<'static, str>)>,
+    /// Where its ways start in [`Explorer::pending`].
+    ways_from: usize,
+    /// The link (by index) of the way whose step is being explored above this visit.
+    waiting: Option<usize>,
+}
+
+/// Where a way leads.
+enum Route {
+    End(Target),
+    /// A step, in the loop whose body it is in.
+    Step(StepId, Option<StepId>),
 }
 
 /// A way on from a step, and the values known along it.
@@ -587,6 +696,8 @@ struct Way<'r> {
     /// The loop whose body the step is in.
     within: Option<StepId>,
     outcome: Outcome,
+    /// Its link in the node of the step it leaves.
+    slot: usize,
 }
 
 enum Toward<'r> {
@@ -598,55 +709,58 @@ enum Toward<'r> {
 
 fn label_of(next: Next<'_>, outcome: Outcome) -> Cow<'static, str> {
     match next {
-        Next::Step { label, .. } => label.to_string().into(),
+        Next::Step { label, .. } => label.text(),
         _ if matches!(outcome, Outcome::Failed | Outcome::TimedOut) => "on_failure".into(),
         _ => "end".into(),
     }
 }
 
-/// The tree as text: one block per node, links indented under it, shared nodes shown once.
-pub fn text(tree: &Tree, name: &str) -> String {
+/// The tree as text, written as it is rendered: one block per node, links indented under it,
+/// shared nodes shown once.
+pub fn write_text(tree: &Tree, name: &str, out: &mut impl Write) -> io::Result<()> {
     let rollback = crate::document::model::Rollback::parse(tree.rollback).unwrap_or_default();
     let at_least = if tree.budget_spent { "at least " } else { "" };
-    let mut out = format!(
-        "Dry-run of {name}: {at_least}{} possible path{}\n",
+    writeln!(
+        out,
+        "Dry-run of {name}: {at_least}{} possible path{}",
         tree.paths,
         if tree.paths == 1 { "" } else { "s" }
-    );
+    )?;
     if tree.budget_spent {
-        out.push_str(&format!(
+        writeln!(
+            out,
             "Exploring stopped after {MAX_NODES} steps (the dry-run's budget): ways marked `not explored` go on \
-             past it.\n"
-        ));
+             past it."
+        )?;
     }
     if !tree.unknown_parameters.is_empty() {
-        out.push_str(&format!("Unknown parameters (no value, no default): {}\n", tree.unknown_parameters.join(", ")));
+        writeln!(out, "Unknown parameters (no value, no default): {}", tree.unknown_parameters.join(", "))?;
     }
-    out.push('\n');
+    writeln!(out)?;
     let Some(root) = tree.root else {
-        out.push_str("(no steps)\n");
-        return out;
+        return writeln!(out, "(no steps)");
     };
     let mut shown = BTreeSet::new();
-    write_node(tree, root, 0, rollback, &mut shown, &mut out);
+    write_node(tree, root, 0, rollback, &mut shown, out)?;
     if !tree.unpreviewable.is_empty() {
-        out.push_str("\nCannot be previewed:\n");
+        writeln!(out, "\nCannot be previewed:")?;
         for item in &tree.unpreviewable {
-            out.push_str(&format!("  {} ({}): {}\n", item.step, item.action, item.reason));
+            writeln!(out, "  {} ({}): {}", item.step, item.action, item.reason)?;
         }
     }
     if !tree.undos.is_empty() {
-        out.push_str(&format!(
+        write!(
+            out,
             "\nRollback (x-rollback: {}): {}, the steps that succeeded are undone, newest first; `runbook undo ID` \
              does it on demand:\n",
             tree.rollback,
             rollback.when()
-        ));
+        )?;
         for undo in &tree.undos {
-            out.push_str(&format!("  {} → {} ({})\n", undo.step, undo.undo, undo.action));
+            writeln!(out, "  {} → {} ({})", undo.step, undo.undo, undo.action)?;
         }
     }
-    out
+    Ok(())
 }
 
 fn write_node(
@@ -655,8 +769,8 @@ fn write_node(
     root_depth: usize,
     rollback: crate::document::model::Rollback,
     shown: &mut BTreeSet<usize>,
-    out: &mut String,
-) {
+    out: &mut impl Write,
+) -> io::Result<()> {
     // An explicit stack: a path can be as long as the runbook.
     enum Item {
         Node(usize, usize),
@@ -666,7 +780,7 @@ fn write_node(
     while let Some(item) = stack.pop() {
         let (index, depth) = match item {
             Item::Line(line) => {
-                out.push_str(&line);
+                out.write_all(line.as_bytes())?;
                 continue;
             }
             Item::Node(index, depth) => (index, depth),
@@ -674,38 +788,35 @@ fn write_node(
         let pad = "  ".repeat(depth);
         let node = &tree.nodes[index];
         if !shown.insert(index) {
-            out.push_str(&format!("{pad}↪ {} (as shown above)\n", node.step));
+            writeln!(out, "{pad}↪ {} (as shown above)", node.step())?;
             continue;
         }
-        out.push_str(&format!("{pad}● {} ({})\n", node.step, node.action));
-        out.push_str(&format!("{pad}  would {}\n", node.would));
-        if !node.unknown.is_empty() {
-            out.push_str(&format!("{pad}  unknown until run: {}\n", node.unknown.join(", ")));
+        writeln!(out, "{pad}● {} ({})", node.step(), node.action())?;
+        writeln!(out, "{pad}  would {}", node.would)?;
+        if !node.unknown().is_empty() {
+            writeln!(out, "{pad}  unknown until run: {}", node.unknown().join(", "))?;
         }
-        if let Some(read) = &node.read {
-            out.push_str(&format!("{pad}  {read}\n"));
+        if let Some(read) = node.read() {
+            writeln!(out, "{pad}  {read}")?;
         }
-        if !node.mocked.is_empty() {
-            let kind = if node.read.as_deref().is_some_and(|r| r.starts_with("called")) {
-                "outputs"
-            } else {
-                "mocked outputs"
-            };
-            out.push_str(&format!("{pad}  {kind}: {}\n", Value::Object(node.mocked.clone())));
+        if let Some(mocked) = node.mocked() {
+            let kind = if node.read().is_some_and(|r| r.starts_with("called")) { "outputs" } else { "mocked outputs" };
+            writeln!(out, "{pad}  {kind}: {}", Value::Object(mocked.clone()))?;
         }
         if node.on_cancel != "abort" {
-            out.push_str(&format!("{pad}  on cancel: {}\n", node.on_cancel));
+            writeln!(out, "{pad}  on cancel: {}", node.on_cancel)?;
         }
         // Ends first; then the one certain way on stays at this depth, and forks indent.
         for link in &node.next {
             match &link.to {
                 Target::End { status, reason } => {
+                    let status = status.as_str();
                     let then =
                         if rollback.applies(status) && !tree.undos.is_empty() { ", then rolls back" } else { "" };
-                    out.push_str(&format!("{pad}  {} [{}] → end: {status} ({reason}){then}\n", link.when, link.label));
+                    writeln!(out, "{pad}  {} [{}] → end: {status} ({reason}){then}", link.when, link.label)?;
                 }
                 Target::Unexplored => {
-                    out.push_str(&format!("{pad}  {} [{}] → not explored (budget spent)\n", link.when, link.label));
+                    writeln!(out, "{pad}  {} [{}] → not explored (budget spent)", link.when, link.label)?;
                 }
                 Target::Node(_) => {}
             }
@@ -728,11 +839,12 @@ fn write_node(
             }
         }
     }
+    Ok(())
 }
 
 /// The tree as JSON, with the runbook's name, written as it is serialized. The fields of
 /// every struct of the tree are declared in alphabetical order, so keys come out sorted.
-pub fn write_json(tree: &Tree, name: &str, writer: impl std::io::Write) -> serde_json::Result<()> {
+pub fn write_json(tree: &Tree, name: &str, writer: impl Write) -> serde_json::Result<()> {
     #[derive(Serialize)]
     struct Document<'a> {
         runbook: &'a str,

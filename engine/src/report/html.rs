@@ -169,13 +169,13 @@ pub fn execution(plan: Option<&Plan<'_>>, changed: bool, record: &Record<'_>) ->
 pub fn dry_run(plan: &Plan<'_>, tree: &Tree, name: &str) -> Result<String, String> {
     let mut drawn: HashMap<&str, Drawn> = HashMap::new();
     for node in &tree.nodes {
-        drawn.entry(&node.step).or_insert(Drawn { status: "Reached".into(), visits: 0, undo: None }).visits += 1;
+        drawn.entry(node.step()).or_insert(Drawn { status: "Reached".into(), visits: 0, undo: None }).visits += 1;
     }
     let mut taken = HashSet::new();
     for node in &tree.nodes {
         for link in &node.next {
             if let Target::Node(next) = link.to {
-                taken.insert((node.step.clone(), tree.nodes[next].step.clone(), link.label.to_string()));
+                taken.insert((node.step().to_owned(), tree.nodes[next].step().to_owned(), link.label.to_string()));
             }
         }
     }
@@ -189,16 +189,16 @@ pub fn dry_run(plan: &Plan<'_>, tree: &Tree, name: &str) -> Result<String, Strin
                 .iter()
                 .map(|link| {
                     let to = match &link.to {
-                        Target::Node(next) => tree.nodes[*next].step.clone(),
-                        Target::End { status, reason } => format!("end: {status} ({reason})"),
+                        Target::Node(next) => tree.nodes[*next].step().to_owned(),
+                        Target::End { status, reason } => format!("end: {} ({reason})", status.as_str()),
                         Target::Unexplored => "not explored (budget spent)".to_owned(),
                     };
                     json!({ "when": link.when, "label": link.label, "to": to })
                 })
                 .collect();
             json!({
-                "step": node.step, "action": node.action, "would": node.would, "unknown": node.unknown,
-                "inputs": pretty(&node.inputs), "ways": ways,
+                "step": node.step(), "action": node.action(), "would": node.would, "unknown": node.unknown(),
+                "inputs": pretty(node.inputs()), "ways": ways,
             })
         })
         .collect();
