@@ -8,9 +8,9 @@ it with botocore. Prints one JSON document:
     {"botocore": VERSION,
      "requests": [{service, operation, params, expected: {method, path, headers, body, host_prefix}}],
      "responses": [{service, operation, status, headers, body, expected}],
+     "unparsed": [{service, operation, reason}]}
 
 Bodies are text, but hexadecimal for smithy-rpc-v2-cbor, whose bodies are binary.
-     "unparsed": [{service, operation, reason}]}
 
 `unparsed` lists responses botocore cannot give a result for; the test decides which of those
 it accepts. Datetimes in botocore's results become ISO-8601 text in UTC and bytes base64 text,

@@ -256,7 +256,9 @@ pub struct Table<T> {
     service: Arc<Service>,
     /// Where this table's entries start in the directory.
     entries: usize,
-    slots: Vec<OnceLock<T>>,
+    /// Boxed: a slot per operation or shape of the service is made up front (ec2 has
+    /// thousands) and few are ever decoded, so an empty one is kept to sixteen bytes.
+    slots: Vec<OnceLock<Box<T>>>,
     decode: fn(&mut Reader<'_>) -> T,
 }
 
@@ -296,7 +298,7 @@ impl<T> Table<T> {
         self.slots[i].get_or_init(|| {
             let entry = self.entry(i);
             let block = self.service.block(usize::from(u16_at(entry, 6)));
-            (self.decode)(&mut Reader { bytes: block, at: u32_at(entry, 8) })
+            Box::new((self.decode)(&mut Reader { bytes: block, at: u32_at(entry, 8) }))
         })
     }
 

@@ -246,8 +246,11 @@ pub fn dry_run_with<'r>(plan: &Plan<'r>, bound: &Bound, mocks: &Mocks, reader: O
                     redactor.text_in_place(read);
                 }
             }
+            // A condition is written out only for a branch; the other texts are constants.
             for link in &mut node.next {
-                redactor.text_in_place(link.when.to_mut());
+                if let Cow::Owned(when) = &mut link.when {
+                    redactor.text_in_place(when);
+                }
             }
         }
         for (_, reason) in explorer.unpreviewable.values_mut() {

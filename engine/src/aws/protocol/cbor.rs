@@ -96,7 +96,14 @@ fn to_wire(out: &mut Writer, model: &Model, shape: Ref, value: &Value) -> Result
             }
         }
         Kind::Blob => written(out.bytes(shapes::blob_bytes(value, what)?)),
-        Kind::Float => written(out.f32(number_of(value, what)? as f32)),
+        Kind::Float => {
+            let number = number_of(value, what)?;
+            let single = number as f32;
+            if single.is_infinite() {
+                return Err(format!("{number} is too large for {what}, a 32-bit float"));
+            }
+            written(out.f32(single));
+        }
         Kind::Double => written(out.f64(number_of(value, what)?)),
         Kind::Boolean => written(out.bool(value.as_bool().ok_or_else(|| format!("expected a boolean for {what}"))?)),
         Kind::Integer | Kind::Long => match value {
@@ -177,7 +184,7 @@ fn error(response: &Response) -> ServiceError {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
-    super::json::error_from(response, &body, false)
+    super::json::error_from(response, &body, super::json::Errors::Cbor)
 }
 
 /// A decoded body read by its shape as botocore reads it: a structure keeps its modelled
@@ -209,16 +216,12 @@ fn from_wire(model: &Model, shape: Ref, value: Value) -> Result<Value, String> {
     }
 }
 
-/// One CBOR data item as JSON in the result form: byte strings as base64 text, tag 1 as
-/// ISO-8601 text, `undefined` as null; map entries whose value is null are left out, as
-/// botocore leaves them.
+/// The first CBOR data item of a body (botocore reads no further) as JSON in the result form:
+/// byte strings as base64 text, tag 1 as ISO-8601 text, `undefined` as null, NaN and the
+/// infinities as the text JSON services send; map entries whose value is null are left out,
+/// as botocore leaves them.
 pub(super) fn decode(bytes: &[u8]) -> Result<Value, String> {
-    let mut decoder = Decoder::new(bytes);
-    let value = item(&mut decoder, 0).map_err(|problem| format!("invalid CBOR: {problem}"))?;
-    if decoder.position() != bytes.len() {
-        return Err(format!("invalid CBOR: {} bytes after the body's data item", bytes.len() - decoder.position()));
-    }
-    Ok(value)
+    item(&mut Decoder::new(bytes), 0).map_err(|problem| format!("invalid CBOR: {problem}"))
 }
 
 fn item(decoder: &mut Decoder, depth: usize) -> Result<Value, String> {
@@ -290,7 +293,12 @@ fn item(decoder: &mut Decoder, depth: usize) -> Result<Value, String> {
 }
 
 fn float(value: f64) -> Result<Value, String> {
-    serde_json::Number::from_f64(value).map(Value::Number).ok_or_else(|| format!("{value} has no JSON form"))
+    Ok(match serde_json::Number::from_f64(value) {
+        Some(number) => Value::Number(number),
+        None if value.is_nan() => Value::String("NaN".into()),
+        None if value > 0.0 => Value::String("Infinity".into()),
+        None => Value::String("-Infinity".into()),
+    })
 }
 
 /// Whether another item of an array or map follows: `length` more for a definite one, up to
@@ -380,6 +388,9 @@ mod tests {
         // An indefinite map holding an indefinite list of one chunked text.
         let decoded = super::decode(&bytes("bf616c9f7f61616162ffff6166f93e00ff")).expect("decodes");
         assert_eq!(decoded, json!({"l": ["ab"], "f": 1.5}));
+        // NaN and the infinities as JSON services write them; what follows the item is not read.
+        let decoded = super::decode(&bytes("83f97e00f97c00f9fc00ff")).expect("decodes");
+        assert_eq!(decoded, json!(["NaN", "Infinity", "-Infinity"]));
     }
 
     #[test]

@@ -173,6 +173,7 @@ pub(super) fn from_wire(model: &Model, shape: Ref, value: &Value, rest: bool) ->
 /// the `x-amzn-errortype` header or a `code` field) without its namespace or suffix, or the
 /// query-era code a query-compatible service gives in `x-amzn-query-error`.
 pub(super) fn error(response: &Response, rest: bool) -> ServiceError {
+    let family = if rest { Errors::RestJson } else { Errors::Json };
     if let Some(generic) = shapes::generic_error(response) {
         return generic;
     }
@@ -185,12 +186,21 @@ pub(super) fn error(response: &Response, rest: bool) -> ServiceError {
             _ => Map::from_iter([("message".into(), Value::String(String::from_utf8_lossy(&response.body).into()))]),
         }
     };
-    error_from(response, &body, rest)
+    error_from(response, &body, family)
 }
 
-/// The error a response gives with its body already read into an object: `__type` and
-/// `message` as json, rest-json and rpc-v2-cbor all carry them.
-pub(super) fn error_from(response: &Response, body: &Map<String, Value>, rest: bool) -> ServiceError {
+/// The protocols whose errors carry `__type` and `message`; they differ in where else a code
+/// may come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Errors {
+    Json,
+    RestJson,
+    /// rpc-v2-cbor: `__type`, else the status code, as botocore reads it.
+    Cbor,
+}
+
+/// The error a response gives with its body already read into an object.
+pub(super) fn error_from(response: &Response, body: &Map<String, Value>, family: Errors) -> ServiceError {
     let text =
         |name: &str| body.get(name).map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_string));
     let strip = |code: &str| {
@@ -199,7 +209,8 @@ pub(super) fn error_from(response: &Response, body: &Map<String, Value>, rest: b
     };
     // Without `__type`, the `x-amzn-errortype` header many JSON services also send names the
     // error before the bare status code does (botocore stops at the status code).
-    let typed = text("__type").or_else(|| response.header("x-amzn-errortype").map(str::to_string));
+    let header = (family != Errors::Cbor).then(|| response.header("x-amzn-errortype")).flatten();
+    let typed = text("__type").or_else(|| header.map(str::to_string));
     let mut code = strip(&typed.unwrap_or_else(|| response.status.to_string()));
     if let Some(query_error) = response.header("x-amzn-query-error") {
         let parts: Vec<&str> = query_error.split(';').collect();
@@ -207,7 +218,7 @@ pub(super) fn error_from(response: &Response, body: &Map<String, Value>, rest: b
             code = parts[0].to_string();
         }
     }
-    if rest {
+    if family == Errors::RestJson {
         let header = response.header("x-amzn-errortype").map(str::to_string);
         if let Some(found) = header.or_else(|| text("code")).or_else(|| text("Code")) {
             code = strip(&found);

@@ -220,11 +220,13 @@ pub(super) fn format_timestamp(value: &Value, format: &str) -> Result<Value, Str
             Ok(Value::String(format!("{}{fraction}Z", seconds_text(civil))))
         }
         "unixtimestamp" => {
-            let seconds = timestamp.as_second();
             if micros == 0 {
-                Ok(Value::Number(seconds.into()))
+                Ok(Value::Number(timestamp.as_second().into()))
             } else {
-                let exact = (seconds as f64 * 1e6 + f64::from(micros)) / 1e6;
+                // Microseconds since the epoch, exact in an f64 for ±285 years, divided once
+                // (and so rounded once, as botocore's integer division is); before 1970 the
+                // fraction counts back from the whole second after.
+                let exact = timestamp.as_microsecond() as f64 / 1e6;
                 Number::from_f64(exact).map(Value::Number).ok_or_else(|| "timestamp out of range".to_string())
             }
         }
@@ -523,6 +525,10 @@ mod tests {
         let fraction = json!(1704164645.5);
         assert_eq!(format_timestamp(&fraction, "iso8601").unwrap(), json!("2024-01-02T03:04:05.500000Z"));
         assert_eq!(format_timestamp(&fraction, "unixtimestamp").unwrap(), json!(1704164645.5));
+        // Before 1970 the fraction still counts forward from the earlier whole second.
+        assert_eq!(format_timestamp(&json!("1969-12-31T23:59:59.5Z"), "unixtimestamp").unwrap(), json!(-0.5));
+        let before = json!("1950-06-01T00:00:00.123456Z");
+        assert_eq!(format_timestamp(&before, "unixtimestamp").unwrap(), json!(-618105599.876544));
         assert!(format_timestamp(&json!("soon"), "iso8601").is_err());
         assert!(format_timestamp(&json!(true), "iso8601").is_err());
     }
