@@ -291,7 +291,7 @@ struct Explorer<'p, 'r> {
     nodes: Vec<Box<Node<'r>>>,
     /// The ways the open visits have still to follow, each visit's above those of the visit
     /// below it, last first. Ways that end the run are linked when their step is entered.
-    pending: Vec<Way<'r>>,
+    pending: Vec<Pending>,
     /// The node of each step reached within a loop (or not) with a state, by the state's number.
     memo: HashMap<(StepId, Option<StepId>, u32), usize>,
     /// Each distinct state seen, as JSON, numbered.
@@ -375,14 +375,12 @@ impl<'p, 'r> Explorer<'p, 'r> {
                 finished = Some(node);
                 continue;
             };
-            match self.follow(&way) {
-                Ok(to) => top.node.next[way.slot].to = to,
-                Err((step, within)) => {
-                    top.waiting = Some(way.slot);
-                    match self.enter(step, &way.state, within) {
-                        Ok(node) => finished = Some(node),
-                        Err(visit) => stack.push(visit),
-                    }
+            // With the budget spent, the link stays `Unexplored`.
+            if !self.spend() {
+                top.waiting = Some(way.slot);
+                match self.enter(way.step, &way.state, way.within) {
+                    Ok(node) => finished = Some(node),
+                    Err(visit) => stack.push(visit),
                 }
             }
         }
@@ -437,7 +435,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
         for (outcome, when) in outcomes {
             let next = self.plan.successor(id, outcome);
             let (label, state) = (label_of(next, outcome), Rc::clone(&success));
-            ways.push(Way { label, when, toward: Toward::Next(next), state, within, outcome, slot: 0 });
+            ways.push(Way { label, when, toward: Toward::Next(next), state, within, outcome });
         }
         // Failure: explored like any other path.
         let failed = match step.effective_is_critical() && !state.failed {
@@ -452,7 +450,6 @@ impl<'p, 'r> Explorer<'p, 'r> {
             state: failed,
             within,
             outcome: Outcome::Failed,
-            slot: 0,
         });
         // Inputs without a reference are shown as written: the node borrows them instead of
         // keeping the copy rendered (a loop's rendered inputs leave its body out).
@@ -471,17 +468,15 @@ impl<'p, 'r> Explorer<'p, 'r> {
         // way is followed, which is from the end.
         let ways_from = self.pending.len();
         let mut next = Vec::with_capacity(ways.len());
-        for mut way in ways {
-            let (label, when) = (std::mem::take(&mut way.label), std::mem::take(&mut way.when));
+        for way in ways {
             let to = match self.route(&way) {
                 Route::End(target) => target,
-                Route::Step(..) => {
-                    way.slot = next.len();
-                    self.pending.push(way);
+                Route::Step(step, within) => {
+                    self.pending.push(Pending { slot: next.len(), step, within, state: way.state });
                     Target::Unexplored
                 }
             };
-            next.push(Link { label, when, to });
+            next.push(Link { label: way.label, when: way.when, to });
         }
         node.next = next.into_boxed_slice();
         self.pending[ways_from..].reverse();
@@ -608,7 +603,6 @@ impl<'p, 'r> Explorer<'p, 'r> {
                 state,
                 within: Some(id),
                 outcome: Outcome::Succeeded,
-                slot: 0,
             },
             None => Way {
                 label: "loop_exit".into(),
@@ -617,18 +611,7 @@ impl<'p, 'r> Explorer<'p, 'r> {
                 state,
                 within: None,
                 outcome: Outcome::Succeeded,
-                slot: 0,
             },
-        }
-    }
-
-    /// Where a way leads: an end, or a step to explore (`Err`, with the loop it is in) unless
-    /// the budget of nodes is spent.
-    fn follow(&mut self, way: &Way<'r>) -> Result<Target, (StepId, Option<StepId>)> {
-        match self.route(way) {
-            Route::End(target) => Ok(target),
-            Route::Step(..) if self.spend() => Ok(Target::Unexplored),
-            Route::Step(step, within) => Err((step, within)),
         }
     }
 
@@ -699,8 +682,16 @@ struct Way<'r> {
     /// The loop whose body the step is in.
     within: Option<StepId>,
     outcome: Outcome,
+}
+
+/// A way to a step, waiting on [`Explorer::pending`] to be followed.
+struct Pending {
     /// Its link in the node of the step it leaves.
     slot: usize,
+    step: StepId,
+    /// The loop whose body the step is in.
+    within: Option<StepId>,
+    state: Rc<State>,
 }
 
 enum Toward<'r> {
