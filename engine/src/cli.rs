@@ -750,56 +750,60 @@ fn validate_files<R: Send>(
     render: impl Fn(&Validated) -> R + Sync,
 ) -> Vec<anyhow::Result<Option<R>>> {
     let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len()).max(1);
-    let mut results: Vec<Option<anyhow::Result<Option<R>>>> = (0..files.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = files.get(index) else { break };
-                        let in_folder = in_folder.get(index).copied().unwrap_or(false);
-                        let result = document::read(path)
-                            .map(|bytes| {
-                                // A file found in a folder that does not even name both keys is
-                                // passed over unparsed; one that does is a runbook if they are
-                                // keys of its top level.
-                                if in_folder && !walk::names_runbook_keys(&bytes) {
-                                    return None;
-                                }
-                                // The portability check reads the whole value: then it is kept.
-                                let (name, format) = (path.display().to_string(), document::format_of(path));
-                                let loading = match portable {
-                                    true => validate::load_as(name, bytes, format, false),
-                                    false => validate::load(name, bytes, format),
-                                };
-                                if in_folder && !walk::is_runbook(&loading.loaded) {
-                                    return None;
-                                }
-                                let value = if portable { loading.loaded.value.clone() } else { None };
-                                let mut validated = loading.validate(config);
-                                plan::check(&mut validated);
-                                if let Some(value) = value {
-                                    validated.add(validate::portable::check(&value, false).diagnostics);
-                                }
-                                Some(render(&validated))
-                            })
-                            .map_err(anyhow::Error::from);
-                        done.push((index, result));
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = files.get(index) else { break };
+            let in_folder = in_folder.get(index).copied().unwrap_or(false);
+            let result = document::read(path)
+                .map(|bytes| {
+                    // A file found in a folder that does not even name both keys is
+                    // passed over unparsed; one that does is a runbook if they are
+                    // keys of its top level.
+                    if in_folder && !walk::names_runbook_keys(&bytes) {
+                        return None;
                     }
-                    done
+                    // The portability check reads the whole value: then it is kept.
+                    let (name, format) = (path.display().to_string(), document::format_of(path));
+                    let loading = match portable {
+                        true => validate::load_as(name, bytes, format, false),
+                        false => validate::load(name, bytes, format),
+                    };
+                    if in_folder && !walk::is_runbook(&loading.loaded) {
+                        return None;
+                    }
+                    let value = if portable { loading.loaded.value.clone() } else { None };
+                    let mut validated = loading.validate(config);
+                    plan::check(&mut validated);
+                    if let Some(value) = value {
+                        validated.add(validate::portable::check(&value, false).diagnostics);
+                    }
+                    Some(render(&validated))
                 })
-            })
-            .collect();
-        for handle in handles {
-            // A worker panicking is a bug; let it surface as one.
-            for (index, result) in handle.join().expect("validation worker panicked") {
-                results[index] = Some(result);
-            }
+                .map_err(anyhow::Error::from);
+            done.push((index, result));
         }
-    });
+        done
+    };
+    let mut results: Vec<Option<anyhow::Result<Option<R>>>> = (0..files.len()).map(|_| None).collect();
+    // One file is validated on this thread: a worker thread, and asking how many cores there
+    // are (which reads the cgroup's files), cost more than a small runbook's checks.
+    let workers = match files.len() {
+        0 | 1 => 1,
+        n => std::thread::available_parallelism().map_or(1, |cores| cores.get()).min(n),
+    };
+    let done = match workers {
+        1 => work(),
+        _ => std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+            // A worker panicking is a bug; let it surface as one.
+            handles.into_iter().flat_map(|handle| handle.join().expect("validation worker panicked")).collect()
+        }),
+    };
+    for (index, result) in done {
+        results[index] = Some(result);
+    }
     results.into_iter().map(|r| r.expect("every file was validated")).collect()
 }
 

@@ -190,28 +190,54 @@ pub fn nearest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Opt
         return None;
     }
     let limit = (length / 3).max(2);
-    let name = name.to_ascii_lowercase();
-    candidates
+    let name: Vec<char> = name.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let mut distance = EditDistance::default();
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
         // The distance is at least the difference in length: those are skipped unmeasured.
-        .filter(|candidate| candidate.chars().count().abs_diff(length) <= limit)
-        .map(|candidate| (edit_distance(&name, &candidate.to_ascii_lowercase()), candidate))
-        .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, candidate)| (*distance, *candidate))
-        .map(|(_, candidate)| candidate)
+        if candidate.chars().count().abs_diff(length) > limit {
+            continue;
+        }
+        let Some(edits) = distance.within(&name, candidate, limit) else { continue };
+        if best.is_none_or(|best| (edits, candidate) < best) {
+            best = Some((edits, candidate));
+        }
+    }
+    best.map(|(_, candidate)| candidate)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+/// Levenshtein distance, ASCII case ignored, with its rows kept from one candidate to the next.
+#[derive(Default)]
+struct EditDistance {
+    candidate: Vec<char>,
+    previous: Vec<usize>,
+    current: Vec<usize>,
+}
+
+impl EditDistance {
+    /// The distance from `name` (lowercase) to `candidate`, if it is at most `limit`: a row
+    /// whose every cell is past the limit ends the measure.
+    fn within(&mut self, name: &[char], candidate: &str, limit: usize) -> Option<usize> {
+        self.candidate.clear();
+        self.candidate.extend(candidate.chars().map(|c| c.to_ascii_lowercase()));
+        let b = &self.candidate;
+        self.previous.clear();
+        self.previous.extend(0..=b.len());
+        for (i, ca) in name.iter().enumerate() {
+            self.current.clear();
+            self.current.push(i + 1);
+            for (j, cb) in b.iter().enumerate() {
+                let substitution = self.previous[j] + usize::from(ca != cb);
+                let edits = substitution.min(self.previous[j + 1] + 1).min(self.current[j] + 1);
+                self.current.push(edits);
+            }
+            if self.current.iter().all(|&edits| edits > limit) {
+                return None;
+            }
+            std::mem::swap(&mut self.previous, &mut self.current);
         }
-        previous = current;
+        Some(self.previous[b.len()]).filter(|&edits| edits <= limit)
     }
-    previous[b.len()]
 }
 
 macro_rules! codes {

@@ -267,18 +267,19 @@ impl Loaded {
                     .map(|(pointer, target)| Some(lines.location(tree.find(pointer, *target))))
                     .collect();
             }
-            // serde_json parsed JSON without spans; skipping to a pointer costs the text's
-            // length, far less than a parse, but past a few pointers one parse keeps it linear.
-            Spans::Json if wanted.len() <= 32 => {
-                let mut json = json_spans::Locator::new(text);
-                return wanted
-                    .iter()
-                    .map(|(pointer, target)| {
-                        json.locate(pointer, *target).map(|(start, end)| lines.range_location(start, end))
-                    })
-                    .collect();
+            // serde_json parsed JSON without spans: one pass over the text finds them all.
+            Spans::Json => {
+                if let Some(json) = json_spans::Tree::read(text) {
+                    return wanted
+                        .iter()
+                        .map(|(pointer, target)| {
+                            let (start, end) = json.locate(pointer, *target);
+                            Some(lines.range_location(start, end))
+                        })
+                        .collect();
+                }
             }
-            Spans::Json | Spans::Root(_) => {}
+            Spans::Root(_) => {}
         }
         let root = match self.spans {
             Spans::Root(root) => Some(root),
@@ -352,10 +353,14 @@ impl<'de> Visitor<'de> for StrictValue {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
             let value = access.next_value_seed(StrictValue)?;
-            if map.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("{DUPLICATE_KEY} `{key}`")));
+            match map.entry(key) {
+                serde_json::map::Entry::Vacant(entry) => {
+                    entry.insert(value);
+                }
+                serde_json::map::Entry::Occupied(entry) => {
+                    return Err(de::Error::custom(format_args!("{DUPLICATE_KEY} `{}`", entry.key())));
+                }
             }
-            map.insert(key, value);
         }
         Ok(Value::Object(map))
     }

@@ -2,6 +2,7 @@
 //! machines, or as GitHub Actions annotations.
 
 pub mod html;
+mod plain;
 pub mod plan;
 
 use std::fmt::Write as _;
@@ -43,6 +44,34 @@ pub fn texts(source: &Source, diagnostics: &[Diagnostic], colour: bool) -> Strin
 
 /// Renders one diagnostic with its snippet, the way a person reads it in a terminal.
 pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
+    let heading = match diagnostic.location {
+        Some(location) => format!("{}:{}:{}", source.name, location.line, location.column),
+        None => source.name.clone(),
+    };
+    let mut out = format!("{heading}: {} [{}]\n", diagnostic.severity, diagnostic.code);
+    let (window, label) = Window::around(source, diagnostic.location);
+    let plain = match colour {
+        true => None,
+        false => {
+            plain::render(icon(diagnostic), &diagnostic.message, diagnostic.help.as_deref(), &window, label.as_ref())
+        }
+    };
+    match plain {
+        Some(body) => out.push_str(&body),
+        None => out.push_str(&with_miette(diagnostic, window, label, colour)),
+    }
+    out
+}
+
+fn icon(diagnostic: &Diagnostic) -> &'static str {
+    match diagnostic.severity {
+        Severity::Error => "×",
+        Severity::Warning => "⚠",
+    }
+}
+
+/// The message, snippet and help drawn by miette, for what [`plain`] does not draw.
+fn with_miette(diagnostic: &Diagnostic, window: Window, label: Option<std::ops::Range<usize>>, colour: bool) -> String {
     let mut report = MietteDiagnostic::new(diagnostic.message.clone()).with_severity(match diagnostic.severity {
         Severity::Error => miette::Severity::Error,
         Severity::Warning => miette::Severity::Warning,
@@ -50,7 +79,6 @@ pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
     if let Some(help) = &diagnostic.help {
         report = report.with_help(help.clone());
     }
-    let (window, label) = Window::around(source, diagnostic.location);
     if let Some(label) = label {
         report = report.with_label(LabeledSpan::at(label, "here"));
     }
@@ -58,27 +86,69 @@ pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
         true => GraphicalTheme::unicode(),
         false => GraphicalTheme::unicode_nocolor(),
     };
-    // Messages wrap at spaces: Unicode line breaking cost as much as the rest of rendering,
-    // and the messages are ASCII prose.
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_context_lines(2)
-        .with_width(100)
-        .with_word_separator(textwrap::WordSeparator::AsciiSpace);
-    let heading = match diagnostic.location {
-        Some(location) => format!("{}:{}:{}", source.name, location.line, location.column),
-        None => source.name.clone(),
-    };
-    let mut out = format!("{heading}: {} [{}]\n", diagnostic.severity, diagnostic.code);
-    let report = miette::Report::new(report).with_source_code(window);
-    if handler.render_report(&mut out, report.as_ref()).is_err() {
+    let mut out = String::new();
+    if handler(theme).render_report(&mut out, &Snippet { diagnostic: report, source: window }).is_err() {
         let _ = writeln!(out, "  {}", diagnostic.message);
     }
     out
 }
 
+/// The width text is drawn to, in columns; messages wrap two columns short of it.
+const WIDTH: usize = 100;
+const WRAP_WIDTH: usize = WIDTH - 2;
+
+/// miette's handler as this engine draws diagnostics: two lines of context, 100 columns.
+fn handler(theme: GraphicalTheme) -> GraphicalReportHandler {
+    // Messages wrap at spaces: Unicode line breaking cost as much as the rest of rendering,
+    // and the messages are ASCII prose.
+    GraphicalReportHandler::new_themed(theme)
+        .with_context_lines(2)
+        .with_width(WIDTH)
+        .with_word_separator(textwrap::WordSeparator::AsciiSpace)
+}
+
+/// A diagnostic with the source its label points into, as miette's handler reads it. Not a
+/// `miette::Report`: making one looks up the terminal's colour and hyperlink support in the
+/// environment each time (a seventh of rendering the corpus's warnings), for a handler never used.
+#[derive(Debug)]
+struct Snippet {
+    diagnostic: MietteDiagnostic,
+    source: Window,
+}
+
+impl std::fmt::Display for Snippet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.diagnostic.fmt(f)
+    }
+}
+
+impl std::error::Error for Snippet {}
+
+impl miette::Diagnostic for Snippet {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        miette::Diagnostic::code(&self.diagnostic)
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        miette::Diagnostic::severity(&self.diagnostic)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        miette::Diagnostic::help(&self.diagnostic)
+    }
+    fn url<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        miette::Diagnostic::url(&self.diagnostic)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        miette::Diagnostic::labels(&self.diagnostic)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.source)
+    }
+}
+
 /// Source text that hands miette only the lines around a span. miette's own `str` source
 /// walks the text from the start for every snippet, which dominated validating the corpus;
 /// and the window copies only a few lines of the document, not all of it, per diagnostic.
+#[derive(Debug)]
 struct Window {
     name: String,
     /// Some lines of the document, starting at byte `base` of it, on line `base_line` (0-based).
@@ -303,6 +373,147 @@ mod tests {
             github("dir/a,b.yaml", &diagnostic),
             "::error file=dir/a%2Cb.yaml,line=3,col=7,title=unknown-step::a, b: 100%25%0Anext"
         );
+    }
+
+    /// A small deterministic generator, for the comparisons with miette and textwrap.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            usize::try_from(self.0 >> 33).unwrap() % n.max(1)
+        }
+
+        /// Prose of the kind diagnostics hold: hyphenated names, punctuation, spaces doubled,
+        /// opening or closing the text, and words longer than a line.
+        fn prose(&mut self) -> String {
+            const WORDS: [&str; 14] = [
+                "step",
+                "`GetRole`",
+                "output-may-be-unset",
+                "--flag-name",
+                "a-",
+                "-b",
+                "x--y",
+                "{{ Step.Output }}",
+                "2-3",
+                "runs",
+                "on",
+                "every",
+                "path;",
+                "",
+            ];
+            let mut text = String::new();
+            for _ in 0..self.below(40) {
+                match self.below(20) {
+                    0 => text.push_str(&"long-word".repeat(1 + self.below(30))),
+                    1 => text.push_str(&"z".repeat(90 + self.below(120))),
+                    2 => text.push(' '),
+                    _ => text.push_str(WORDS[self.below(WORDS.len())]),
+                }
+                text.push(' ');
+            }
+            match self.below(3) {
+                0 => text.trim().to_owned(),
+                1 => text.trim_end().to_owned(),
+                _ => text,
+            }
+        }
+    }
+
+    #[test]
+    fn plain_wrapping_is_textwraps() {
+        let mut random = Lcg(7);
+        for _ in 0..4_000 {
+            let text = random.prose();
+            for (initial, subsequent) in [("  ⚠ ", "  │ "), ("  × ", "  │ "), ("  help: ", "        ")] {
+                let options = textwrap::Options::new(WRAP_WIDTH)
+                    .initial_indent(initial)
+                    .subsequent_indent(subsequent)
+                    .word_separator(textwrap::WordSeparator::AsciiSpace);
+                assert_eq!(
+                    plain::wrap(&text, initial, subsequent).as_deref(),
+                    Some(textwrap::fill(&text, options).as_str()),
+                    "{text:?}"
+                );
+            }
+        }
+        assert_eq!(plain::wrap("tab\there", "  ⚠ ", "  │ "), None, "only printable ASCII");
+    }
+
+    #[test]
+    fn plain_text_is_miettes() {
+        let mut random = Lcg(11);
+        let mut drawn = 0;
+        const CASES: usize = 3_000;
+        for case in 0..CASES {
+            // Documents of 1 to 140 lines (line numbers of one to three digits), some lines
+            // empty or long, a few with a tab or a letter outside ASCII.
+            let mut text = String::new();
+            for _ in 0..1 + random.below(if case % 4 == 0 { 140 } else { 12 }) {
+                let line = match random.below(12) {
+                    0 => String::new(),
+                    1 => "  \"Value\": \"é\",".to_owned(),
+                    2 => "\tkey: value".to_owned(),
+                    3 => "x".repeat(100 + random.below(100)),
+                    _ => format!(
+                        "{}\"Key{}\": \"{}\",",
+                        " ".repeat(random.below(12)),
+                        random.below(1000),
+                        "v".repeat(random.below(30))
+                    ),
+                };
+                text.push_str(&line);
+                text.push('\n');
+            }
+            if random.below(2) == 0 {
+                text.pop();
+            }
+            let source = Source { name: "doc.json".to_owned(), text, format: crate::document::Format::Json };
+            // A location as the loader makes one: kept to its line, at least one byte long.
+            let bytes = source.text.as_bytes();
+            let offset =
+                (0..=random.below(bytes.len())).rev().find(|&at| source.text.is_char_boundary(at)).unwrap_or(0);
+            let line_start = bytes[..offset].iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
+            let line_end = bytes[offset..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |at| offset + at);
+            let location = Location {
+                line: 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count(),
+                column: 1 + source.text[line_start..offset].chars().count(),
+                offset,
+                length: random.below(60).min(line_end - offset).max(1).min(bytes.len() - offset),
+            };
+            let mut diagnostic = Diagnostic::new(Code::UnknownStep, random.prose());
+            if random.below(3) > 0 {
+                diagnostic = diagnostic.located(location);
+            }
+            if random.below(2) == 0 {
+                diagnostic = diagnostic.with_help(random.prose());
+            }
+            if random.below(5) == 0 {
+                diagnostic.severity = Severity::Error;
+            }
+            let (window, label) = Window::around(&source, diagnostic.location);
+            let Some(plain) = plain::render(
+                icon(&diagnostic),
+                &diagnostic.message,
+                diagnostic.help.as_deref(),
+                &window,
+                label.as_ref(),
+            ) else {
+                continue;
+            };
+            drawn += 1;
+            let (window, label) = Window::around(&source, diagnostic.location);
+            assert_eq!(
+                plain,
+                with_miette(&diagnostic, window, label, false),
+                "{:?} in\n{}",
+                diagnostic.location,
+                source.text
+            );
+        }
+        // Most documents here are plain ASCII: most cases must have been drawn, and compared.
+        assert!(drawn > CASES / 2, "{drawn} of {CASES} drawn");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the service; an operation or shape is decoded, from the one small compressed block that
 //! holds it, when it is first reached. Nothing is JSON-parsed but the bundle's short index.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -240,8 +241,11 @@ impl Model {
         // being rebuilt, and the one candidate is then held to botocore's own rule.
         self.operations.get(api).or_else(|| {
             let wanted = snake_case(api);
-            let i =
-                self.operations.keys().position(|name| letters(name).eq(letters(api)) && snake_case(name) == wanted)?;
+            let operations = &self.operations;
+            let i = (0..operations.len()).position(|i| {
+                letters(operations.name_bytes(i)).eq(letters(api.as_bytes()))
+                    && snake_case(operations.name(i)) == wanted
+            })?;
             Some(self.operations.at(i))
         })
     }
@@ -357,20 +361,29 @@ impl Service {
 }
 
 fn inflate(compressed: &[u8]) -> Vec<u8> {
-    // Straight into a vector, without a reader's buffer: blocks are small and many.
-    let mut decompress = flate2::Decompress::new(true);
-    let mut out = Vec::with_capacity(8 * 1024);
-    loop {
-        let consumed = usize::try_from(decompress.total_in()).expect("a block's size fits a usize");
-        let status = decompress
-            .decompress_vec(&compressed[consumed..], &mut out, flate2::FlushDecompress::None)
-            .expect("bundle blocks inflate");
-        if status == flate2::Status::StreamEnd {
-            return out;
-        }
-        assert!(out.len() == out.capacity(), "a broken bundle: a block ends before its stream");
-        out.reserve(out.capacity());
+    use miniz_oxide::inflate::TINFLStatus;
+    use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
+    // One decompressor and one output buffer per thread, reused: blocks are small and many,
+    // and setting up a fresh stream (flate2's zeroed 32 KB window, or a buffer grown from
+    // nothing) cost more than inflating one.
+    thread_local! {
+        static INFLATER: RefCell<(Box<DecompressorOxide>, Vec<u8>)> = RefCell::new((Box::default(), Vec::new()));
     }
+    INFLATER.with_borrow_mut(|(decompressor, out)| {
+        decompressor.init();
+        let flags =
+            inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+        let (mut input, mut written) = (compressed, 0);
+        loop {
+            let (status, read, wrote) = decompress(decompressor, input, out, written, flags);
+            (input, written) = (&input[read..], written + wrote);
+            match status {
+                TINFLStatus::Done => return out[..written].to_vec(),
+                TINFLStatus::HasMoreOutput => out.resize((2 * out.len()).max(16 * 1024), 0),
+                status => panic!("a broken bundle: a block does not inflate ({status:?})"),
+            }
+        }
+    })
 }
 
 fn u16_at(bytes: &[u8], at: usize) -> u16 {
@@ -591,8 +604,8 @@ impl Flags {
 }
 
 /// A name's letters and digits in lower case, without the underscores and dashes.
-fn letters(name: &str) -> impl Iterator<Item = u8> + '_ {
-    name.bytes().filter(|&b| b != b'_' && b != b'-').map(|b| b.to_ascii_lowercase())
+fn letters(name: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    name.iter().copied().filter(|&b| b != b'_' && b != b'-').map(|b| b.to_ascii_lowercase())
 }
 
 /// botocore's `xform_name`: `DescribeDBInstances`, `describeDBInstances` and

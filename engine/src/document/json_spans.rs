@@ -1,7 +1,5 @@
-//! Locating a JSON pointer in JSON text that serde_json already accepted: skip through the
-//! text to the target instead of building a span tree of the whole document.
-
-use std::collections::HashMap;
+//! Locating JSON pointers in JSON text that serde_json already accepted: one pass over the
+//! text records where each value (and key) starts and ends, without building values.
 
 use crate::diagnostic::{Target, pointer_segments};
 
@@ -9,97 +7,147 @@ use crate::diagnostic::{Target, pointer_segments};
 /// ancestor. `None` only if the text is not the valid JSON it was said to be.
 #[cfg(test)]
 pub fn locate(text: &str, pointer: &str, target: Target) -> Option<(usize, usize)> {
-    Locator::new(text).locate(pointer, target)
+    Tree::read(text).map(|tree| tree.locate(pointer, target))
 }
 
-/// Locates many pointers in one text: each container is scanned once, the first time a
-/// pointer passes through it, so a document with a hundred findings is read about once.
-pub struct Locator<'t> {
+/// Every value of a document as a byte range, each linked to its first child and its next
+/// sibling, in document order.
+pub struct Tree<'t> {
     bytes: &'t [u8],
-    /// The children of each container scanned so far, by the container's offset.
-    children: HashMap<usize, Option<Vec<Child>>>,
+    nodes: Vec<Node>,
 }
 
-/// A member of an object (with its key) or an item of an array.
-struct Child {
-    key: Option<(String, (usize, usize))>,
-    value: usize,
+/// No node: the end of a list of children.
+const NONE: u32 = u32::MAX;
+
+struct Node {
+    start: usize,
+    end: usize,
+    /// The key's range, quotes included, for a member of an object.
+    key: Option<(usize, usize)>,
+    first_child: u32,
+    next_sibling: u32,
 }
 
-impl<'t> Locator<'t> {
-    pub fn new(text: &'t str) -> Locator<'t> {
-        Locator { bytes: text.as_bytes(), children: HashMap::new() }
+/// A container still open while reading: its node, its last child so far, whether an object.
+struct Open {
+    node: usize,
+    last: u32,
+    object: bool,
+}
+
+impl<'t> Tree<'t> {
+    /// Reads the text once. Nesting is kept on a vector, not the stack, so depth cannot
+    /// exhaust it. `None` if the text is not valid JSON after all.
+    pub fn read(text: &'t str) -> Option<Tree<'t>> {
+        let bytes = text.as_bytes();
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut open: Vec<Open> = Vec::new();
+        let mut at = skip_blank(bytes, 0);
+        let mut key = None;
+        loop {
+            // A value starts at `at`.
+            let index = nodes.len();
+            let link = u32::try_from(index).ok()?;
+            nodes.push(Node { start: at, end: at, key: key.take(), first_child: NONE, next_sibling: NONE });
+            if let Some(parent) = open.last_mut() {
+                match parent.last {
+                    NONE => nodes[parent.node].first_child = link,
+                    last => nodes[last as usize].next_sibling = link,
+                }
+                parent.last = link;
+            }
+            match bytes.get(at)? {
+                byte @ (b'{' | b'[') => {
+                    let object = *byte == b'{';
+                    open.push(Open { node: index, last: NONE, object });
+                    at = skip_blank(bytes, at + 1);
+                    if bytes.get(at)? != if object { &b'}' } else { &b']' } {
+                        if object {
+                            (key, at) = read_key(bytes, at)?;
+                        }
+                        continue;
+                    }
+                }
+                _ => {
+                    at = skip_value(bytes, at)?;
+                    nodes[index].end = at;
+                    at = skip_blank(bytes, at);
+                }
+            }
+            // After a value: close what ends here, then go on to the next member or item.
+            loop {
+                let Some(parent) = open.last() else { return Some(Tree { bytes, nodes }) };
+                match bytes.get(at)? {
+                    b',' => {
+                        at = skip_blank(bytes, at + 1);
+                        if parent.object {
+                            (key, at) = read_key(bytes, at)?;
+                        }
+                        break;
+                    }
+                    b'}' | b']' => {
+                        nodes[parent.node].end = at + 1;
+                        open.pop();
+                        at = skip_blank(bytes, at + 1);
+                    }
+                    _ => return None,
+                }
+            }
+        }
     }
 
     /// The byte range of the node (or key) a pointer refers to, or of its deepest existing
-    /// ancestor. `None` only if the text is not the valid JSON it was said to be.
-    pub fn locate(&mut self, pointer: &str, target: Target) -> Option<(usize, usize)> {
-        let bytes = self.bytes;
-        let mut at = skip_blank(bytes, 0);
+    /// ancestor.
+    pub fn locate(&self, pointer: &str, target: Target) -> (usize, usize) {
+        let mut node = &self.nodes[0];
         let mut key_range = None;
         for segment in pointer_segments(pointer) {
-            let children = self.children.entry(at).or_insert_with(|| scan(bytes, at)).as_ref()?;
-            let found = match bytes.get(at)? {
+            let index = segment.parse::<usize>().ok();
+            let found = self.children(node).enumerate().find(|(i, child)| match child.key {
                 // Text that serde_json accepted has no duplicate keys (the loader refuses them).
-                b'{' => children
-                    .iter()
-                    .find(|child| child.key.as_ref().is_some_and(|(key, _)| *key == segment))
-                    .map(|child| (child.value, child.key.as_ref().map(|(_, range)| *range))),
-                _ => {
-                    segment.parse::<usize>().ok().and_then(|index| children.get(index)).map(|child| (child.value, None))
-                }
-            };
+                Some(range) => self.key_is(range, &segment),
+                None => Some(*i) == index,
+            });
             match found {
-                Some((value_at, key)) => {
-                    at = value_at;
-                    key_range = key;
+                Some((_, child)) => {
+                    node = child;
+                    key_range = child.key;
                 }
-                None => return Some((at, skip_value(bytes, at)?)),
+                None => return (node.start, node.end),
             }
         }
         match (target, key_range) {
-            (Target::Key, Some(range)) => Some(range),
-            _ => Some((at, skip_value(bytes, at)?)),
+            (Target::Key, Some(range)) => range,
+            _ => (node.start, node.end),
+        }
+    }
+
+    fn children<'a>(&'a self, node: &Node) -> impl Iterator<Item = &'a Node> + 'a {
+        let mut next = node.first_child;
+        std::iter::from_fn(move || {
+            let child = self.nodes.get(next as usize)?;
+            next = child.next_sibling;
+            Some(child)
+        })
+    }
+
+    /// Whether the key at `range` (quotes included) is `name`, escapes decoded.
+    fn key_is(&self, (start, end): (usize, usize), name: &str) -> bool {
+        let raw = &self.bytes[start + 1..end - 1];
+        match memchr::memchr(b'\\', raw) {
+            None => raw == name.as_bytes(),
+            Some(_) => serde_json::from_slice::<String>(&self.bytes[start..end]).is_ok_and(|key| key == name),
         }
     }
 }
 
-/// The children of the container at `at`; empty for a scalar, `None` for invalid text.
-fn scan(bytes: &[u8], at: usize) -> Option<Vec<Child>> {
-    let (object, close) = match bytes.get(at)? {
-        b'{' => (true, b'}'),
-        b'[' => (false, b']'),
-        _ => return Some(Vec::new()),
-    };
-    let mut children = Vec::new();
-    let mut position = skip_blank(bytes, at + 1);
-    if bytes.get(position) == Some(&close) {
-        return Some(children);
-    }
-    loop {
-        let key = if object {
-            let key_start = position;
-            let key_end = skip_string(bytes, key_start)?;
-            let raw = std::str::from_utf8(&bytes[key_start + 1..key_end - 1]).ok()?;
-            let key = match raw.contains('\\') {
-                true => serde_json::from_slice::<String>(&bytes[key_start..key_end]).ok()?,
-                false => raw.to_owned(),
-            };
-            position = skip_blank(bytes, key_end);
-            (bytes.get(position)? == &b':').then_some(())?;
-            position = skip_blank(bytes, position + 1);
-            Some((key, (key_start, key_end)))
-        } else {
-            None
-        };
-        children.push(Child { key, value: position });
-        position = skip_blank(bytes, skip_value(bytes, position)?);
-        match bytes.get(position)? {
-            b',' => position = skip_blank(bytes, position + 1),
-            byte if *byte == close => return Some(children),
-            _ => return None,
-        }
-    }
+/// The key starting at `at` (its range, quotes included) and where its value starts.
+fn read_key(bytes: &[u8], at: usize) -> Option<(Option<(usize, usize)>, usize)> {
+    let end = skip_string(bytes, at)?;
+    let colon = skip_blank(bytes, end);
+    (bytes.get(colon)? == &b':').then_some(())?;
+    Some((Some((at, end)), skip_blank(bytes, colon + 1)))
 }
 
 fn skip_blank(bytes: &[u8], mut at: usize) -> usize {

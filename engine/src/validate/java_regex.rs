@@ -2,6 +2,9 @@
 //! use look-around, back-references and Java-only character-class forms, so patterns are
 //! translated to fancy-regex syntax and matched with Java `matches()` (whole-value) semantics.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
 use fancy_regex::{Regex, RegexBuilder};
 
 /// Compiles a Java pattern for whole-value matching.
@@ -16,7 +19,16 @@ pub fn compile(pattern: &str) -> Result<Regex, fancy_regex::Error> {
 /// Checks that a pattern parses, without building its automaton: validation looks at every
 /// pattern of every runbook, so it must be cheap; values are matched with [`compile`].
 pub fn check_syntax(pattern: &str) -> Result<(), fancy_regex::Error> {
-    fancy_regex::Expr::parse_tree(&translate(pattern)).map(|_| ())
+    // Runbooks share their patterns (half of the corpus's 1,402 are repeats, the role ARN's
+    // above all): each is parsed once a process.
+    static CHECKED: LazyLock<Mutex<HashMap<String, Result<(), fancy_regex::Error>>>> = LazyLock::new(Mutex::default);
+    let checked = || CHECKED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(result) = checked().get(pattern) {
+        return result.clone();
+    }
+    let result = fancy_regex::Expr::parse_tree(&translate(pattern)).map(|_| ());
+    checked().insert(pattern.to_owned(), result.clone());
+    result
 }
 
 /// Whole-value match, as Java's `String.matches`. A backtracking limit counts as no match.

@@ -122,7 +122,7 @@ impl<'a> Rules<'a> {
                     self.push(Diagnostic::new(Code::LockName, message).at(pointer).with_help(help));
                 }
             }
-            self.references_in_text(&spec.name, pointer, Scope::AssumeRole);
+            self.references_in_text(&spec.name, &|| pointer.to_owned(), Scope::AssumeRole);
             // The literal parts are checked with each reference standing for a plain value.
             let mut literal = String::new();
             let mut last = 0;
@@ -160,7 +160,7 @@ impl<'a> Rules<'a> {
 
     fn top_level(&mut self) {
         if let Some(role) = &self.runbook.assume_role {
-            self.references_in_text(role, "/assumeRole", Scope::AssumeRole);
+            self.references_in_text(role, &|| "/assumeRole".to_owned(), Scope::AssumeRole);
         }
     }
 
@@ -184,7 +184,7 @@ impl<'a> Rules<'a> {
                 let mut found = Vec::new();
                 collect_templates(default, &default_pointer, &mut found);
                 for (text, pointer) in found {
-                    self.references_in_text(text, &pointer, Scope::ParameterDefault);
+                    self.references_in_text(text, &|| pointer.clone(), Scope::ParameterDefault);
                 }
             }
             if let Some(pattern) = &parameter.allowed_pattern
@@ -400,15 +400,15 @@ impl<'a> Rules<'a> {
 
     /// V12, V13 and the 8.2 reference rules for every string in a step's inputs.
     fn references_in_inputs(&mut self, step: &'a Step, enclosing_loop: Option<&'a Step>) {
-        let found = step.input_templates();
         // The loop's own inputs (LoopCondition, MaxIterations) see the loop's built-ins too.
         let loop_scope = if actions::kind_of(&step.action) == Kind::Loop { Some(step) } else { enclosing_loop };
-        for (text, pointer) in found {
-            self.references_in_text(text, &pointer, Scope::Step { loop_step: loop_scope });
-        }
+        step.visit_input_templates(|text, path| {
+            self.references_in_text(text, &|| step.inputs_pointer(path), Scope::Step { loop_step: loop_scope });
+        });
     }
 
-    fn references_in_text(&mut self, text: &str, pointer: &str, scope: Scope<'_>) {
+    /// `pointer` makes the text's pointer, for the rare finding: most texts have none.
+    fn references_in_text(&mut self, text: &str, pointer: &dyn Fn() -> String, scope: Scope<'_>) {
         if !template::has_braces(text) {
             return;
         }
@@ -418,7 +418,7 @@ impl<'a> Rules<'a> {
                     if self.runbook.parameter(name).is_none() {
                         let mut diagnostic =
                             Diagnostic::new(Code::UndeclaredParameter, format!("parameter `{name}` is not declared"))
-                                .at(pointer);
+                                .at(pointer());
                         let names = self.runbook.parameters.iter().map(|p| p.name.as_str());
                         if let Some(suggestion) = nearest(name, names) {
                             diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
@@ -430,31 +430,37 @@ impl<'a> Rules<'a> {
                 Reference::Variable(name) => {
                     if self.runbook.variable(name).is_none() {
                         let message = format!("variable `{name}` is not declared under `variables`");
-                        self.push(Diagnostic::new(Code::UnknownVariable, message).at(pointer));
+                        self.push(Diagnostic::new(Code::UnknownVariable, message).at(pointer()));
                     }
                 }
                 Reference::Global(name) if !GLOBAL_VARIABLES.contains(&name) => {
                     let message = format!("`global:{name}` is not a system variable");
                     let help = format!("system variables: {}", GLOBAL_VARIABLES.join(", "));
-                    self.push(Diagnostic::new(Code::UnknownSystemVariable, message).at(pointer).with_help(help));
+                    self.push(Diagnostic::new(Code::UnknownSystemVariable, message).at(pointer()).with_help(help));
                 }
                 Reference::Automation(name) if !AUTOMATION_VARIABLES.contains(&name) => {
                     let message = format!(
                         "`automation:{name}` is not an automation variable; only automation:EXECUTION_ID exists"
                     );
-                    self.push(Diagnostic::new(Code::UnknownSystemVariable, message).at(pointer));
+                    self.push(Diagnostic::new(Code::UnknownSystemVariable, message).at(pointer()));
                 }
                 Reference::Ssm(path) if !matches!(scope, Scope::ParameterDefault) => {
                     let message = format!("`{{{{ssm:{path}}}}}` is only allowed in a parameter default");
                     let help = "declare a parameter whose default is the ssm: reference, and use that parameter here";
-                    self.push(Diagnostic::new(Code::SsmReferenceOutsideDefault, message).at(pointer).with_help(help));
+                    self.push(Diagnostic::new(Code::SsmReferenceOutsideDefault, message).at(pointer()).with_help(help));
                 }
                 Reference::Global(_) | Reference::Automation(_) | Reference::Ssm(_) => {}
             }
         }
     }
 
-    fn step_output_reference(&mut self, step_name: &str, output: &str, pointer: &str, scope: &Scope<'_>) {
+    fn step_output_reference(
+        &mut self,
+        step_name: &str,
+        output: &str,
+        pointer: &dyn Fn() -> String,
+        scope: &Scope<'_>,
+    ) {
         if step_name == "Loop"
             && let Scope::Step { loop_step: Some(loop_step) } = scope
         {
@@ -463,14 +469,14 @@ impl<'a> Rules<'a> {
                     "`Loop.{output}` is not a loop output (`{}` has CurrentIteration, CurrentIteratorValue)",
                     loop_step.name
                 );
-                self.push(Diagnostic::new(Code::UnknownOutput, message).at(pointer));
+                self.push(Diagnostic::new(Code::UnknownOutput, message).at(pointer()));
             }
             return;
         }
         let Some(placed) = self.steps.get(step_name) else {
             let message =
                 format!("`{{{{ {step_name}.{output} }}}}` refers to step `{step_name}`, which does not exist");
-            let mut diagnostic = Diagnostic::new(Code::UnknownStepReference, message).at(pointer);
+            let mut diagnostic = Diagnostic::new(Code::UnknownStepReference, message).at(pointer());
             if let Some(suggestion) = nearest(step_name, self.steps.keys().copied()) {
                 diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
             }
@@ -484,7 +490,7 @@ impl<'a> Rules<'a> {
             );
             let builtin = actions::lookup(&producer.action).map_or(&[][..], |info| info.builtin_outputs);
             let known = producer.outputs.iter().map(|o| o.name.as_str()).chain(builtin.iter().copied());
-            let mut diagnostic = Diagnostic::new(Code::UnknownOutput, message).at(pointer);
+            let mut diagnostic = Diagnostic::new(Code::UnknownOutput, message).at(pointer());
             if let Some(suggestion) = nearest(output, known) {
                 diagnostic = diagnostic.with_help(format!("did you mean `{step_name}.{suggestion}`?"));
             }
@@ -554,7 +560,7 @@ fn templated_keys<'v>(value: &'v Value, path: &mut Vec<PathSegment<'v>>, out: &m
 fn templated_keys_in<'v>(map: &'v Map<String, Value>, path: &mut Vec<PathSegment<'v>>, out: &mut Vec<Diagnostic>) {
     for (key, child) in map {
         path.push(PathSegment::Key(key));
-        if key.contains("{{") {
+        if template::has_braces(key) {
             let message = format!("key `{key}` contains a reference; keys must be literal");
             out.push(Diagnostic::new(Code::TemplatedKey, message).at_key(pointer_of(path)));
         }

@@ -1,0 +1,184 @@
+//! The text of a diagnostic without colour, drawn directly when everything in it is printable
+//! ASCII: the layout miette's graphical handler draws (unicode theme, no colour, two lines of
+//! context), with messages wrapped as textwrap wraps them, at a tenth of the cost. That was
+//! most of validating the corpus. Anything else (colour, tabs, other scripts, a label over
+//! several lines) is left to miette: `None` here.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use miette::{SourceCode, SourceSpan};
+
+use super::{WRAP_WIDTH, Window};
+
+/// The message, snippet and help as miette renders them, or `None` when its layout is not
+/// this simple one.
+pub(super) fn render(
+    icon: &str,
+    message: &str,
+    help: Option<&str>,
+    window: &Window,
+    label: Option<&Range<usize>>,
+) -> Option<String> {
+    let mut out = wrap(message, &format!("  {icon} "), "  │ ")?;
+    out.push('\n');
+    if let Some(label) = label {
+        snippet(&mut out, window, label)?;
+    }
+    if let Some(help) = help {
+        out.push_str(&wrap(help, "  help: ", "        ")?);
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// The lines of the window around the label, numbered, the label underlined and named `here`.
+fn snippet(out: &mut String, window: &Window, label: &Range<usize>) -> Option<()> {
+    const CONTEXT: usize = 2;
+    if label.is_empty() || !window.text.bytes().all(|b| b == b'\n' || (b' '..=b'~').contains(&b)) {
+        return None;
+    }
+    let span = SourceSpan::new(label.start.into(), label.len());
+    let contents = window.read_span(&span, CONTEXT, CONTEXT).ok()?;
+    let lines = lines(contents.data(), contents.span().offset(), contents.line());
+    let width = lines.last()?.number.to_string().len();
+    let primary = window.read_span(&span, 0, 0).ok()?;
+    let _ = writeln!(out, "{:width$}╭─[{}:{}:1]", "", window.name, primary.line() + 1, width = width + 2);
+    let mut underlined = false;
+    for line in &lines {
+        let _ = writeln!(out, " {:>width$} │ {}", line.number, line.text);
+        let end = line.offset + line.length;
+        let starts = (line.offset..end).contains(&label.start);
+        let ends = label.end > line.offset && label.end <= end;
+        let passes = label.start < line.offset && label.end > end;
+        if !(starts || ends || passes) {
+            continue;
+        }
+        // Only a label within one line is drawn here.
+        if underlined || !(starts && ends) {
+            return None;
+        }
+        underlined = true;
+        let start = label.start - line.offset;
+        let stop = (label.end - line.offset).min(line.text.len() + 1).max(start + 1);
+        let middle = (start + stop) / 2;
+        let _ = writeln!(
+            out,
+            " {:width$} · {:start$}{}┬{}",
+            "",
+            "",
+            "─".repeat(middle - start),
+            "─".repeat(stop - middle - 1),
+        );
+        let _ = writeln!(out, " {:width$} · {:middle$}╰── here", "", "");
+    }
+    let _ = writeln!(out, "{:width$}╰────", "", width = width + 2);
+    Some(())
+}
+
+/// A line of a snippet: its number (1-based), where it starts in the document, its length
+/// with its line break, and its text.
+struct Line<'t> {
+    number: usize,
+    offset: usize,
+    length: usize,
+    text: &'t str,
+}
+
+/// The lines of `data` (which starts at `offset`, on 0-based line `line`), numbered as miette
+/// numbers them: a line break that ends the data ends the last line.
+fn lines(data: &[u8], offset: usize, line: usize) -> Vec<Line<'_>> {
+    let text = std::str::from_utf8(data).unwrap_or_default();
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut number = line;
+    for (at, _) in text.match_indices('\n') {
+        number += 1;
+        lines.push(Line { number, offset: offset + start, length: at + 1 - start, text: &text[start..at] });
+        start = at + 1;
+    }
+    if start < text.len() {
+        lines.push(Line {
+            number: number + 1,
+            offset: offset + start,
+            length: text.len() - start,
+            text: &text[start..],
+        });
+    }
+    lines
+}
+
+/// `text` filled as textwrap fills it for miette (first fit, words split at ASCII spaces and
+/// after hyphens between letters or digits, words too long for a line broken), for one line
+/// of printable ASCII.
+pub(super) fn wrap(text: &str, initial: &str, subsequent: &str) -> Option<String> {
+    if !text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return None;
+    }
+    let widths = [initial, subsequent].map(|indent| WRAP_WIDTH.saturating_sub(textwrap::core::display_width(indent)));
+    // Fragments as (start, end of the word, end of its trailing spaces), in order.
+    let mut fragments: Vec<(usize, usize, usize)> = vec![(0, 0, 0)];
+    let bytes = text.as_bytes();
+    for (start, end, spaces) in words(text) {
+        // A word splits after each hyphen between letters or digits.
+        let hyphens = (start + 1..end.saturating_sub(1))
+            .filter(|&at| {
+                bytes[at] == b'-' && bytes[at - 1].is_ascii_alphanumeric() && bytes[at + 1].is_ascii_alphanumeric()
+            })
+            .map(|at| at + 1);
+        let mut from = start;
+        for to in hyphens.chain(std::iter::once(end)) {
+            // A piece longer than a whole line is cut where the line ends.
+            while to - from > widths[1] {
+                fragments.push((from, from + widths[1], from + widths[1]));
+                from += widths[1];
+            }
+            fragments.push((from, to, if to == end { spaces } else { to }));
+            from = to;
+        }
+    }
+    let mut lines: Vec<Range<usize>> = Vec::new();
+    let (mut first, mut width) = (0, 0);
+    for (index, &(start, end, spaces)) in fragments.iter().enumerate() {
+        let limit = widths[lines.len().min(1)];
+        if width + (end - start) > limit && index > first {
+            lines.push(first..index);
+            first = index;
+            width = 0;
+        }
+        width += spaces - start;
+    }
+    lines.push(first..fragments.len());
+    let mut out = String::with_capacity(text.len() + 8 * lines.len());
+    for (number, range) in lines.iter().enumerate() {
+        if number > 0 {
+            out.push('\n');
+        }
+        out.push_str(if number == 0 { initial } else { subsequent });
+        let (start, _, _) = fragments[range.start];
+        let (_, end, _) = fragments[range.end - 1];
+        out.push_str(&text[start..end.max(start)]);
+    }
+    Some(out)
+}
+
+/// The words of `text` as textwrap's ASCII-space separator finds them: (start, end of the
+/// word, end of the spaces after it). Spaces that open the text are a word of their own.
+fn words(text: &str) -> Vec<(usize, usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut words = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let mut end = start;
+        while end < bytes.len() && bytes[end] != b' ' {
+            end += 1;
+        }
+        let mut spaces = end;
+        while spaces < bytes.len() && bytes[spaces] == b' ' {
+            spaces += 1;
+        }
+        words.push((start, end, spaces));
+        start = spaces;
+    }
+    words
+}
