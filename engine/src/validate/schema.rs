@@ -9,13 +9,21 @@ use serde_json::{Map, Value};
 
 use crate::diagnostic::{Code, Diagnostic, pointer_segments, short};
 
+pub mod patterns;
+
 /// The schema text, compiled into the binary so the validator and the published file can
 /// never disagree.
 pub const RUNBOOK_SCHEMA: &str = include_str!("../../../schemas/runbook.schema.json");
 
 /// The schema compiled into the binary at build time: checking a runbook needs no schema
-/// compilation at run time (it was most of the cost of validating one runbook).
-#[jsonschema::validator(path = "../schemas/runbook.schema.json", validate_formats = false)]
+/// compilation at run time (it was most of the cost of validating one runbook). It is built
+/// from the published schema with each `pattern` matched by hand ([`patterns`]): the same
+/// file but for that keyword's name, which a test keeps so.
+#[jsonschema::validator(
+    path = "src/validate/schema/runbook.native.schema.json",
+    validate_formats = false,
+    keywords = { "x-runbook-pattern" => crate::validate::schema::patterns::keyword }
+)]
 struct RunbookSchema;
 
 /// Checks `value` against the runbook schema; one diagnostic per distinct problem.
@@ -244,19 +252,26 @@ fn message_for(error: &ValidationError<'_>, area: Area) -> String {
         K::Constant { expected_value } => format!("expected {expected_value}, found {shown}"),
         K::Enum { options } => format!("{shown} is not one of {}", short(options)),
         K::Type { kind } => format!("expected {}, found {shown}", type_name(kind)),
-        K::Pattern { pattern } => match area {
-            Area::StepName => format!("step name {shown} may only contain letters, digits and `_`"),
-            Area::StepAction => format!("{shown} is not an action name (aws:name)"),
-            Area::StepOnFailure => format!("onFailure is {shown}; expected Abort, Continue or step:NAME"),
-            Area::StepOnCancel => format!("onCancel is {shown}; expected Abort or step:NAME"),
-            _ => format!("{shown} does not match `{pattern}`"),
-        },
+        K::Pattern { pattern } => pattern_message(area, &shown, pattern),
+        // The schema's patterns, matched by hand: the message is the pattern.
+        K::Custom { keyword, message } if keyword == patterns::KEYWORD => pattern_message(area, &shown, message),
         K::MinItems { limit } if area == Area::MainSteps => {
             format!("mainSteps needs at least {limit} step")
         }
         K::AnyOf { .. } | K::OneOfNotValid { .. } => format!("{shown} matches none of the accepted forms"),
         K::OneOfMultipleValid { .. } => format!("{shown} matches more than one exclusive form"),
         _ => error.to_string(),
+    }
+}
+
+/// A value that does not match its pattern.
+fn pattern_message(area: Area, shown: &str, pattern: &str) -> String {
+    match area {
+        Area::StepName => format!("step name {shown} may only contain letters, digits and `_`"),
+        Area::StepAction => format!("{shown} is not an action name (aws:name)"),
+        Area::StepOnFailure => format!("onFailure is {shown}; expected Abort, Continue or step:NAME"),
+        Area::StepOnCancel => format!("onCancel is {shown}; expected Abort or step:NAME"),
+        _ => format!("{shown} does not match `{pattern}`"),
     }
 }
 
@@ -309,7 +324,14 @@ mod tests {
         });
         assert!(RunbookSchema::is_valid(&valid) && runtime.is_valid(&valid));
         let messages = |errors: jsonschema::ErrorIterator<'_>| {
-            let mut all: Vec<String> = errors.map(|e| format!("{} {e}", e.instance_path())).collect();
+            // A pattern matched by hand says what a `pattern` failure says.
+            let text = |e: &ValidationError<'_>| match e.kind() {
+                ValidationErrorKind::Custom { keyword, message } if keyword == patterns::KEYWORD => {
+                    format!(r#"{} does not match "{message}""#, e.instance())
+                }
+                _ => e.to_string(),
+            };
+            let mut all: Vec<String> = errors.map(|e| format!("{} {}", e.instance_path(), text(&e))).collect();
             all.sort();
             all
         };
@@ -341,5 +363,119 @@ mod tests {
             }
         }
         assert!(documents >= 8, "{documents}");
+    }
+
+    /// The validator's schema: the published one, its patterns named for [`patterns`].
+    fn native_schema(published: &str) -> String {
+        published.replace("\"pattern\": \"", &format!("\"{}\": \"", patterns::KEYWORD))
+    }
+
+    /// The file the validator is built from is the published schema but for the name of its
+    /// patterns, and every pattern has its matcher.
+    #[test]
+    fn the_native_schema_is_the_published_one() {
+        let native = include_str!("schema/runbook.native.schema.json");
+        assert!(
+            native == native_schema(RUNBOOK_SCHEMA),
+            "schemas/runbook.schema.json changed: write its derivation (`native_schema`) to \
+             engine/src/validate/schema/runbook.native.schema.json"
+        );
+        let mut patterns = Vec::new();
+        fn walk<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+            match value {
+                Value::Object(map) => {
+                    out.extend(map.get("pattern").and_then(Value::as_str));
+                    map.values().for_each(|child| walk(child, out));
+                }
+                Value::Array(items) => items.iter().for_each(|child| walk(child, out)),
+                _ => {}
+            }
+        }
+        walk(schema_value(), &mut patterns);
+        assert_eq!(patterns.len(), native.matches(patterns::KEYWORD).count());
+        assert!(patterns.len() >= 20, "{patterns:?}");
+        for pattern in patterns {
+            assert!(patterns::native(pattern).is_some(), "no matcher for `{pattern}`");
+        }
+    }
+
+    /// Each pattern's matcher gives the verdict of the regex engine the schema was compiled
+    /// with before (fancy-regex, through `jsonschema`'s ECMA-262 translation), on strings made
+    /// of the pieces those patterns are about.
+    #[test]
+    fn native_patterns_match_as_the_regex_engine_does() {
+        const PIECES: [&str; 44] = [
+            "a",
+            "Z",
+            "0",
+            "7",
+            "f",
+            "_",
+            ".",
+            ",",
+            ":",
+            "-",
+            "+",
+            " ",
+            "\n",
+            "\r",
+            "\t",
+            "\u{a0}",
+            "\u{2028}",
+            "\u{3000}",
+            "é",
+            "{",
+            "}",
+            "{{",
+            "}}",
+            "{{ x }}",
+            "aws:",
+            "step:",
+            "variable:",
+            "Abort",
+            "Continue",
+            "python",
+            "python3.",
+            "PowerShell ",
+            "PowerShell Core ",
+            "TRUE",
+            "fAlSe",
+            "P",
+            "T",
+            "1Y",
+            "2M",
+            "3.5S",
+            "1,5H",
+            "2024-01-31T",
+            "12:00:00",
+            "+01:00",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut below = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % n as u64).unwrap()
+        };
+        let mut strings: Vec<String> = PIECES.iter().map(|piece| piece.to_string()).collect();
+        for _ in 0..6_000 {
+            strings.push((0..1 + below(7)).map(|_| PIECES[below(PIECES.len())]).collect());
+        }
+        // Near misses of the fixed shapes: lengths at their limits.
+        for n in [2, 3, 50, 51, 63, 64, 65] {
+            strings.extend(["a", "0", "F"].map(|c| c.repeat(n)));
+            strings.push(format!("aws:{}", "x".repeat(n)));
+        }
+        for native in patterns::PATTERNS {
+            let regex = jsonschema::validator_for(&serde_json::json!({"pattern": native.pattern})).unwrap();
+            let mut matched = 0;
+            for text in &strings {
+                let expected = regex.is_valid(&Value::String(text.clone()));
+                assert_eq!((native.matches)(text), expected, "`{}` on {text:?}", native.pattern);
+                matched += usize::from(expected);
+            }
+            // Both verdicts were seen, or the comparison proved little.
+            assert!(matched > 0 && matched < strings.len(), "`{}`: {matched} of {}", native.pattern, strings.len());
+        }
     }
 }
