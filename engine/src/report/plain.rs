@@ -112,14 +112,27 @@ fn lines(data: &[u8], offset: usize, line: usize) -> Vec<Line<'_>> {
 /// after hyphens between letters or digits, words too long for a line broken), for one line
 /// of printable ASCII.
 pub(super) fn wrap(text: &str, initial: &str, subsequent: &str) -> Option<String> {
-    if !text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+    let bytes = text.as_bytes();
+    if !bytes.iter().all(|b| (b' '..=b'~').contains(b)) {
         return None;
     }
     let widths = [initial, subsequent].map(|indent| WRAP_WIDTH.saturating_sub(textwrap::core::display_width(indent)));
-    // Fragments as (start, end of the word, end of its trailing spaces), in order.
-    let mut fragments: Vec<(usize, usize, usize)> = vec![(0, 0, 0)];
-    let bytes = text.as_bytes();
-    for (start, end, spaces) in words(text) {
+    let mut fill = Fill {
+        text,
+        subsequent,
+        widths,
+        out: String::with_capacity(text.len() + 64),
+        from: 0,
+        to: 0,
+        width: 0,
+        lines: 0,
+    };
+    fill.out.push_str(initial);
+    let mut start = 0;
+    while start < bytes.len() {
+        // A word and the spaces after it (spaces that open the text are a word of their own).
+        let end = start + bytes[start..].iter().take_while(|&&b| b != b' ').count();
+        let spaces = end + bytes[end..].iter().take_while(|&&b| b == b' ').count();
         // A word splits after each hyphen between letters or digits.
         let hyphens = (start + 1..end.saturating_sub(1))
             .filter(|&at| {
@@ -130,55 +143,44 @@ pub(super) fn wrap(text: &str, initial: &str, subsequent: &str) -> Option<String
         for to in hyphens.chain(std::iter::once(end)) {
             // A piece longer than a whole line is cut where the line ends.
             while to - from > widths[1] {
-                fragments.push((from, from + widths[1], from + widths[1]));
+                fill.place(from, from + widths[1], from + widths[1]);
                 from += widths[1];
             }
-            fragments.push((from, to, if to == end { spaces } else { to }));
+            fill.place(from, to, if to == end { spaces } else { to });
             from = to;
         }
+        start = spaces;
     }
-    let mut lines: Vec<Range<usize>> = Vec::new();
-    let (mut first, mut width) = (0, 0);
-    for (index, &(start, end, spaces)) in fragments.iter().enumerate() {
-        let limit = widths[lines.len().min(1)];
-        if width + (end - start) > limit && index > first {
-            lines.push(first..index);
-            first = index;
-            width = 0;
-        }
-        width += spaces - start;
-    }
-    lines.push(first..fragments.len());
-    let mut out = String::with_capacity(text.len() + 8 * lines.len());
-    for (number, range) in lines.iter().enumerate() {
-        if number > 0 {
-            out.push('\n');
-        }
-        out.push_str(if number == 0 { initial } else { subsequent });
-        let (start, _, _) = fragments[range.start];
-        let (_, end, _) = fragments[range.end - 1];
-        out.push_str(&text[start..end.max(start)]);
-    }
+    let Fill { mut out, from, to, .. } = fill;
+    out.push_str(&text[from..to.max(from)]);
     Some(out)
 }
 
-/// The words of `text` as textwrap's ASCII-space separator finds them: (start, end of the
-/// word, end of the spaces after it). Spaces that open the text are a word of their own.
-fn words(text: &str) -> Vec<(usize, usize, usize)> {
-    let bytes = text.as_bytes();
-    let mut words = Vec::new();
-    let mut start = 0;
-    while start < bytes.len() {
-        let mut end = start;
-        while end < bytes.len() && bytes[end] != b' ' {
-            end += 1;
+/// Lines being filled: the text of the one open runs from `from` to `to` and is `width` wide
+/// with the spaces after it. It starts with an empty piece (textwrap's), so even the first
+/// word can go to the second line.
+struct Fill<'t> {
+    text: &'t str,
+    subsequent: &'t str,
+    widths: [usize; 2],
+    out: String,
+    from: usize,
+    to: usize,
+    width: usize,
+    lines: usize,
+}
+
+impl Fill<'_> {
+    /// Places a piece (`start..end`, its spaces to `trailing`) on the open line, or on a new
+    /// one when it does not fit.
+    fn place(&mut self, start: usize, end: usize, trailing: usize) {
+        if self.width + (end - start) > self.widths[self.lines.min(1)] {
+            self.out.push_str(&self.text[self.from..self.to.max(self.from)]);
+            self.out.push('\n');
+            self.out.push_str(self.subsequent);
+            (self.from, self.width, self.lines) = (start, 0, self.lines + 1);
         }
-        let mut spaces = end;
-        while spaces < bytes.len() && bytes[spaces] == b' ' {
-            spaces += 1;
-        }
-        words.push((start, end, spaces));
-        start = spaces;
+        self.to = end;
+        self.width += trailing - start;
     }
-    words
 }
