@@ -78,7 +78,7 @@ fn main() {
         ms(in_process) * 1000.0 / files.len() as f64
     );
     println!("runbook validate CORPUS: {:7.1} ms  (target <= 40 ms)", ms(whole));
-    println!("runbook validate FILE:   {:7.1} ms  (target < 10 ms)", ms(single));
+    println!("runbook validate FILE:   {:7.1} ms  (target < 5 ms)", ms(single));
     match memory {
         Some(kb) => println!("peak memory, corpus:     {:7.1} MB  (target < 50 MB)", kb as f64 / 1024.0),
         None => println!("peak memory, corpus:     not measured (/usr/bin/time is not installed)"),
