@@ -1,6 +1,6 @@
 //! The text of a diagnostic without colour, drawn directly when everything in it is printable
 //! ASCII: the layout miette's graphical handler draws (unicode theme, no colour, two lines of
-//! context), with messages wrapped as textwrap wraps them, at a tenth of the cost. That was
+//! context), with messages wrapped as textwrap wraps them, at a quarter of the cost. That was
 //! most of validating the corpus. Anything else (colour, tabs, other scripts, a label over
 //! several lines) is left to miette: `None` here.
 
