@@ -35,7 +35,7 @@ pub(super) fn render(
 /// The lines of the window around the label, numbered, the label underlined and named `here`.
 fn snippet(out: &mut String, window: &Window, label: &Range<usize>) -> Option<()> {
     const CONTEXT: usize = 2;
-    if label.is_empty() || !window.text.bytes().all(|b| b == b'\n' || (b' '..=b'~').contains(&b)) {
+    if label.is_empty() || !window.text.bytes().all(|b| b == b'\n' || printable(b)) {
         return None;
     }
     let span = SourceSpan::new(label.start.into(), label.len());
@@ -113,7 +113,7 @@ fn lines(data: &[u8], offset: usize, line: usize) -> Vec<Line<'_>> {
 /// of printable ASCII.
 pub(super) fn wrap(text: &str, initial: &str, subsequent: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    if !bytes.iter().all(|b| (b' '..=b'~').contains(b)) {
+    if !bytes.iter().all(|&b| printable(b)) {
         return None;
     }
     let widths = [initial, subsequent].map(|indent| WRAP_WIDTH.saturating_sub(textwrap::core::display_width(indent)));
@@ -183,4 +183,9 @@ impl Fill<'_> {
         self.to = end;
         self.width += trailing - start;
     }
+}
+
+/// A printable ASCII byte: what this module draws; anything else is left to miette.
+fn printable(byte: u8) -> bool {
+    (b' '..=b'~').contains(&byte)
 }

@@ -62,8 +62,8 @@ pub const PATTERNS: &[Native] = &[
 ];
 
 /// The matcher of a schema pattern.
-pub fn native(pattern: &str) -> Option<fn(&str) -> bool> {
-    PATTERNS.iter().find(|native| native.pattern == pattern).map(|native| native.matches)
+pub fn native(pattern: &str) -> Option<&'static Native> {
+    PATTERNS.iter().find(|native| native.pattern == pattern)
 }
 
 /// The keyword's factory, for the generated validator.
@@ -73,7 +73,7 @@ pub fn keyword<'a>(
     _location: Location,
 ) -> Result<Box<dyn for<'i> Keyword<'i>>, ValidationError<'a>> {
     let pattern = value.as_str().unwrap_or_default();
-    match PATTERNS.iter().find(|native| native.pattern == pattern) {
+    match native(pattern) {
         Some(native) => Ok(Box::new(Matcher(native))),
         None => Err(ValidationError::custom(format!("no native matcher for the schema pattern `{pattern}`"))),
     }
