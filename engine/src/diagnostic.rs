@@ -1,5 +1,6 @@
 //! Diagnostics: every problem a stage finds, with a stable code and the place it points at.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::Value;
@@ -111,9 +112,12 @@ pub fn pointer_push(pointer: &str, segment: impl fmt::Display) -> String {
     out
 }
 
-/// Splits a JSON pointer into unescaped segments.
-pub fn pointer_segments(pointer: &str) -> impl Iterator<Item = String> + '_ {
-    pointer.split('/').skip(1).map(|segment| segment.replace("~1", "/").replace("~0", "~"))
+/// Splits a JSON pointer into unescaped segments, borrowed unless they hold an escape.
+pub fn pointer_segments(pointer: &str) -> impl Iterator<Item = Cow<'_, str>> + '_ {
+    pointer.split('/').skip(1).map(|segment| match segment.contains('~') {
+        true => Cow::Owned(segment.replace("~1", "/").replace("~0", "~")),
+        false => Cow::Borrowed(segment),
+    })
 }
 
 /// A step of a path through a value, turned into a JSON pointer only when needed.

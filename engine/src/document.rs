@@ -10,13 +10,14 @@ mod yaml;
 
 use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::diagnostic::{Code, Diagnostic, Location, Target};
 pub use spans::LineIndex;
-use spans::{Span, SpanNode};
+use spans::{Lines, Span, SpanNode};
 
 /// Largest document AWS accepts (section 8.5). Bigger ones load, with a warning.
 pub const AWS_MAX_DOCUMENT_BYTES: usize = 64 * 1024;
@@ -44,16 +45,19 @@ pub struct Loaded {
     spans: Spans,
 }
 
-/// How the pointers of a document are located. A span tree costs some ten times the text, so
-/// only a small YAML document keeps one; the others are parsed again for the spans along the
-/// pointers asked about, and nothing else (JSON is YAML), unless a few pointers in JSON can be
-/// skipped to directly.
+/// How the pointers of a document are located. A YAML span tree costs some ten times the text,
+/// so only a small YAML document keeps the one its parse made; a larger one is parsed again for
+/// the spans along the pointers asked about. JSON is read again in one pass that records where
+/// each value is.
 enum Spans {
     /// A YAML document of at most [`yaml::SPANS_KEPT_BYTES`]: the tree from parsing it.
     Tree(SpanNode),
     /// A larger YAML document: where its root value is.
     Root(Span),
-    Json,
+    /// JSON: where every value is, read when a pointer is first asked about. A document of at
+    /// most [`yaml::SPANS_KEPT_BYTES`] keeps the tree and its lines, since findings come in
+    /// more than one round (the rules', then the plan's); a larger one reads them each round.
+    Json(OnceLock<Option<(json_spans::Tree, Lines)>>),
     /// The document did not parse: nothing can be located by pointer.
     Unparsed,
 }
@@ -180,7 +184,7 @@ fn load_json(name: String, text: String, sink: Option<&mut dyn StepSink>) -> Loa
             source: Source { name, text, format: Format::Json },
             value: Some(value),
             diagnostics: Vec::new(),
-            spans: Spans::Json,
+            spans: Spans::Json(OnceLock::new()),
         },
         Err(error) => {
             let message = error.to_string();
@@ -258,22 +262,32 @@ impl Loaded {
     /// The locations of pointers, with one parse of the text at most however many there are.
     pub fn locate_each(&self, wanted: &[(&str, Target)]) -> Vec<Option<Location>> {
         let text = &self.source.text;
-        let lines = LineIndex::new(text);
         match &self.spans {
             Spans::Unparsed => return vec![None; wanted.len()],
             Spans::Tree(tree) => {
+                let lines = LineIndex::new(text);
                 return wanted
                     .iter()
                     .map(|(pointer, target)| Some(lines.location(tree.find(pointer, *target))))
                     .collect();
             }
             // serde_json parsed JSON without spans: one pass over the text finds them all.
-            Spans::Json => {
-                if let Some(json) = json_spans::Tree::read(text) {
+            Spans::Json(kept) => {
+                let read = || json_spans::Tree::read(text).map(|json| (json, Lines::of(text)));
+                let fresh;
+                let read = match text.len() <= yaml::SPANS_KEPT_BYTES {
+                    true => kept.get_or_init(read),
+                    false => {
+                        fresh = read();
+                        &fresh
+                    }
+                };
+                if let Some((json, lines)) = read {
+                    let lines = LineIndex::with_lines(text, lines);
                     return wanted
                         .iter()
                         .map(|(pointer, target)| {
-                            let (start, end) = json.locate(pointer, *target);
+                            let (start, end) = json.locate(text, pointer, *target);
                             Some(lines.range_location(start, end))
                         })
                         .collect();
@@ -281,6 +295,7 @@ impl Loaded {
             }
             Spans::Root(_) => {}
         }
+        let lines = LineIndex::new(text);
         let root = match self.spans {
             Spans::Root(root) => Some(root),
             _ => None,
@@ -511,13 +526,40 @@ mod tests {
         let yaml = yaml::spans_for(text, &yaml::Wanted::new(pointers.iter().map(String::as_str))).unwrap();
         for pointer in &pointers {
             for target in [Target::Value, Target::Key] {
-                let (start, end) = json.locate(pointer, target);
+                let (start, end) = json.locate(text, pointer, target);
                 assert_eq!(
                     lines.range_location(start, end),
                     lines.location(yaml.find(pointer, target)),
                     "{pointer} {target:?}"
                 );
             }
+        }
+    }
+
+    /// A small JSON document reads where its values are once, on its first round of findings,
+    /// and locates the next rounds with the same tree; a larger one reads it each round. Both
+    /// locate as the YAML spans do.
+    #[test]
+    fn json_tree_is_kept_for_later_rounds_of_a_small_document() {
+        let small = "{\"mainSteps\": [{\"name\": \"a\",\n \"inputs\": {\"X\": \"{{ Y }}\"}}]}";
+        let padding = "x".repeat(yaml::SPANS_KEPT_BYTES);
+        let large =
+            format!("{{\"pad\": \"{padding}\",\n\"mainSteps\": [{{\"name\": \"a\",\n \"inputs\": {{\"X\": 1}}}}]}}");
+        for (text, kept) in [(small, true), (large.as_str(), false)] {
+            let loaded = load_str(text, Format::Json);
+            let wanted = [
+                ("/mainSteps/0/inputs/X", Target::Value),
+                ("/mainSteps/0/name", Target::Key),
+                ("/nothing", Target::Value),
+            ];
+            let first = loaded.locate_each(&wanted);
+            assert!(matches!(&loaded.spans, Spans::Json(read) if read.get().is_some() == kept), "kept: {kept}");
+            assert_eq!(loaded.locate_each(&wanted), first);
+            let lines = LineIndex::new(text);
+            let yaml = yaml::spans_for(text, &yaml::Wanted::new(wanted.iter().map(|(pointer, _)| *pointer))).unwrap();
+            let expected: Vec<_> =
+                wanted.iter().map(|(pointer, target)| Some(lines.location(yaml.find(pointer, *target)))).collect();
+            assert_eq!(first, expected);
         }
     }
 

@@ -192,7 +192,12 @@ impl Window {
                 }
             }
         }
-        let text = String::from_utf8_lossy(&bytes[start..stop]).into_owned();
+        // Both ends follow a line feed or end the text, so the slice is whole characters (the
+        // lossy copy is only a guard).
+        let text = source
+            .text
+            .get(start..stop)
+            .map_or_else(|| String::from_utf8_lossy(&bytes[start..stop]).into_owned(), str::to_owned);
         let label = location.offset..location.offset + location.length;
         if text.lines().all(|line| line.len() <= SNIPPET_LINE_BYTES) {
             return (Window { name: source.name.clone(), text, base: start, base_line }, Some(label));

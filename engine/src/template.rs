@@ -56,7 +56,8 @@ fn is_ident(text: &str) -> bool {
 /// Parses the text between `{{` and `}}`; `None` when it is not a reference.
 pub fn parse_reference(inner: &str) -> Option<Reference<'_>> {
     let inner = inner.trim_matches([' ', '\t']);
-    if let Some((prefix, rest)) = inner.split_once(':') {
+    if let Some(colon) = memchr::memchr(b':', inner.as_bytes()) {
+        let (prefix, rest) = (&inner[..colon], &inner[colon + 1..]);
         return match prefix {
             "global" if is_ident(rest) => Some(Reference::Global(rest)),
             "automation" if is_ident(rest) => Some(Reference::Automation(rest)),
@@ -74,12 +75,21 @@ pub fn parse_reference(inner: &str) -> Option<Reference<'_>> {
     (is_ident(step) && output_ok).then_some(Reference::StepOutput { step, output })
 }
 
-/// Whether `text` holds `{{` at all: the quick test before looking for references. Scripts
-/// make up most of a runbook's text, so this finds each `{` with memchr's vectorised search;
-/// most other texts are short, where that beats setting up a substring search for each.
+/// Whether `text` holds `{{` at all: the quick test before looking for references.
 pub fn has_braces(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    memchr::memchr_iter(b'{', bytes).any(|at| bytes.get(at + 1) == Some(&b'{'))
+    // Keys and most values are short: a plain look at each pair of bytes beats calling into
+    // the vectorised search.
+    match text.len() < 32 {
+        true => text.as_bytes().windows(2).any(|pair| pair == b"{{"),
+        false => find_pair(text.as_bytes(), b'{').is_some(),
+    }
+}
+
+/// Where `bracket` first appears twice in a row in `bytes`. A script can be most of a
+/// runbook's text: memchr's vectorised search for one byte beats a substring searcher, which
+/// is also set up anew for each text.
+fn find_pair(bytes: &[u8], bracket: u8) -> Option<usize> {
+    memchr::memchr_iter(bracket, bytes).find(|&at| bytes.get(at + 1) == Some(&bracket))
 }
 
 /// Calls `visit` with every string inside `value` that contains `{{`, and its path from
@@ -121,15 +131,15 @@ pub fn braces(text: &str) -> impl Iterator<Item = (Range<usize>, &str)> {
     let mut position = 0;
     std::iter::from_fn(move || {
         loop {
-            let start = position + text.get(position..)?.find("{{")?;
+            let start = position + find_pair(text.as_bytes().get(position..)?, b'{')?;
             let after_open = start + 2;
-            let Some(close) = text[after_open..].find("}}") else {
+            let Some(close) = find_pair(&text.as_bytes()[after_open..], b'}') else {
                 position = text.len();
                 return None;
             };
             let inner = &text[after_open..after_open + close];
             // `{{{` or an inner `{` means this is not a reference that starts here.
-            if let Some(last) = inner.rfind('{') {
+            if let Some(last) = memchr::memrchr(b'{', inner.as_bytes()) {
                 // A reference can only open at the last `{{` before this close.
                 position = (after_open + last).saturating_sub(1).max(start + 1);
                 continue;
@@ -214,6 +224,26 @@ mod tests {
             refs("a{{x}}b{{ y.z }}c"),
             vec![Reference::Parameter("x"), Reference::StepOutput { step: "y", output: "z" }]
         );
+        // A `{` inside braces right after a character of several bytes: the search went on from
+        // the middle of that character, which (as text) ended it and lost every later reference.
+        assert_eq!(refs("f\"{{é{x}} {{ a }}\""), vec![Reference::Parameter("a")]);
+        assert_eq!(refs("{{é{{ a }}"), vec![Reference::Parameter("a")]);
+    }
+
+    /// Short texts are looked at pair by pair, long ones with memchr: both find `{{` anywhere,
+    /// and a lone `{` nowhere.
+    #[test]
+    fn braces_are_found_in_short_and_long_texts() {
+        for length in [0, 1, 2, 3, 30, 31, 32, 33, 100] {
+            let plain = "a{".repeat(length).chars().take(length).collect::<String>();
+            assert!(!has_braces(&plain), "{plain:?}");
+            for at in 0..length.saturating_sub(1) {
+                let mut text = plain.clone().into_bytes();
+                text[at..at + 2].copy_from_slice(b"{{");
+                let text = String::from_utf8(text).unwrap();
+                assert!(has_braces(&text), "{text:?}");
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -21,6 +21,8 @@ struct Index {
     botocore: &'static str,
     /// Each service's name and blob, sorted by name.
     services: Vec<(&'static str, &'static [u8])>,
+    /// Each service's model once loaded, in the same order.
+    models: Vec<OnceLock<Arc<Model>>>,
     partitions_json: &'static str,
 }
 
@@ -299,7 +301,7 @@ impl<T> Table<T> {
 
     /// The entry at index `i` of the sorted names.
     fn at(&self, i: usize) -> &T {
-        self.slots[i].get_or_init(|| {
+        first_made::<Box<T>>(&self.slots[i], || {
             let entry = self.entry(i);
             let block = self.service.block(usize::from(u16_at(entry, 6)));
             Box::new((self.decode)(&mut Reader { bytes: block, at: u32_at(entry, 8) }))
@@ -356,8 +358,21 @@ struct Service {
 
 impl Service {
     fn block(&self, i: usize) -> &[u8] {
-        self.blocks[i].get_or_init(|| inflate(self.compressed[i]))
+        first_made::<Vec<u8>>(&self.blocks[i], || inflate(self.compressed[i]))
     }
+}
+
+/// The value of `cell`, made by `make` if no thread has made it yet. Threads validating
+/// different runbooks reach the same services, blocks and shapes at about the same time: one
+/// that finds a value still being made makes its own (the first one set is kept) rather than
+/// sleeping until the other is done, which left a core idle for milliseconds at a time.
+fn first_made<T>(cell: &OnceLock<T>, make: impl FnOnce() -> T) -> &T {
+    if let Some(value) = cell.get() {
+        return value;
+    }
+    // Another thread may have set it meanwhile: then this value is dropped.
+    let _ = cell.set(make());
+    cell.get().expect("the cell was set above")
 }
 
 fn inflate(compressed: &[u8]) -> Vec<u8> {
@@ -653,8 +668,9 @@ fn index() -> &'static Index {
                 reader.at += 8;
                 (name, &BUNDLE[base + offset..base + offset + length])
             })
-            .collect();
-        Index { botocore, services, partitions_json: reader.static_text() }
+            .collect::<Vec<_>>();
+        let models = services.iter().map(|_| OnceLock::new()).collect();
+        Index { botocore, services, models, partitions_json: reader.static_text() }
     })
 }
 
@@ -678,24 +694,21 @@ pub fn partition(name: &str) -> Option<&'static Partition> {
 /// The boto3 client name a runbook's `Service` means: exact, else case-insensitive (one
 /// AWS-samples runbook writes `SQS`).
 pub fn canonical_service(name: &str) -> Option<&'static str> {
+    service_position(name).map(|at| index().services[at].0)
+}
+
+/// Where the service `name` means is in the index.
+fn service_position(name: &str) -> Option<usize> {
     let services = &index().services;
     let exact = services.binary_search_by(|(known, _)| known.as_bytes().cmp(name.as_bytes())).ok();
-    exact.or_else(|| services.iter().position(|(known, _)| known.eq_ignore_ascii_case(name))).map(|at| services[at].0)
+    exact.or_else(|| services.iter().position(|(known, _)| known.eq_ignore_ascii_case(name)))
 }
 
 /// A service's model, loaded on first use and shared afterwards.
 pub fn service(name: &str) -> Option<Arc<Model>> {
-    static CACHE: OnceLock<Mutex<HashMap<&'static str, Arc<Model>>>> = OnceLock::new();
-    let name = canonical_service(name)?;
-    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(model) = cache.get(name) {
-        return Some(model.clone());
-    }
-    let services = &index().services;
-    let at = services.binary_search_by(|(known, _)| known.as_bytes().cmp(name.as_bytes())).ok()?;
-    let model = Arc::new(load(services[at].1));
-    cache.insert(name, model.clone());
-    Some(model)
+    let index = index();
+    let at = service_position(name)?;
+    Some(first_made(&index.models[at], || Arc::new(load(index.services[at].1))).clone())
 }
 
 /// A service's model from its blob: nothing inflated or decoded yet but its metadata.

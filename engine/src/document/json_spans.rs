@@ -7,13 +7,12 @@ use crate::diagnostic::{Target, pointer_segments};
 /// ancestor. `None` only if the text is not the valid JSON it was said to be.
 #[cfg(test)]
 pub fn locate(text: &str, pointer: &str, target: Target) -> Option<(usize, usize)> {
-    Tree::read(text).map(|tree| tree.locate(pointer, target))
+    Tree::read(text).map(|tree| tree.locate(text, pointer, target))
 }
 
 /// Every value of a document as a byte range, each linked to its first child and its next
-/// sibling, in document order.
-pub struct Tree<'t> {
-    bytes: &'t [u8],
+/// sibling, in document order. It borrows nothing, so a document can keep it beside its text.
+pub struct Tree {
     nodes: Vec<Node>,
 }
 
@@ -36,10 +35,10 @@ struct Open {
     object: bool,
 }
 
-impl<'t> Tree<'t> {
+impl Tree {
     /// Reads the text once. Nesting is kept on a vector, not the stack, so depth cannot
     /// exhaust it. `None` if the text is not valid JSON after all.
-    pub fn read(text: &'t str) -> Option<Tree<'t>> {
+    pub fn read(text: &str) -> Option<Tree> {
         let bytes = text.as_bytes();
         let mut nodes: Vec<Node> = Vec::new();
         let mut open: Vec<Open> = Vec::new();
@@ -77,7 +76,7 @@ impl<'t> Tree<'t> {
             }
             // After a value: close what ends here, then go on to the next member or item.
             loop {
-                let Some(parent) = open.last() else { return Some(Tree { bytes, nodes }) };
+                let Some(parent) = open.last() else { return Some(Tree { nodes }) };
                 match bytes.get(at)? {
                     b',' => {
                         at = skip_blank(bytes, at + 1);
@@ -98,15 +97,15 @@ impl<'t> Tree<'t> {
     }
 
     /// The byte range of the node (or key) a pointer refers to, or of its deepest existing
-    /// ancestor.
-    pub fn locate(&self, pointer: &str, target: Target) -> (usize, usize) {
+    /// ancestor, in `text`, the text the tree was read from.
+    pub fn locate(&self, text: &str, pointer: &str, target: Target) -> (usize, usize) {
         let mut node = &self.nodes[0];
         let mut key_range = None;
         for segment in pointer_segments(pointer) {
             let index = segment.parse::<usize>().ok();
             let found = self.children(node).enumerate().find(|(i, child)| match child.key {
                 // Text that serde_json accepted has no duplicate keys (the loader refuses them).
-                Some(range) => self.key_is(range, &segment),
+                Some(range) => key_is(text.as_bytes(), range, &segment),
                 None => Some(*i) == index,
             });
             match found {
@@ -131,14 +130,14 @@ impl<'t> Tree<'t> {
             Some(child)
         })
     }
+}
 
-    /// Whether the key at `range` (quotes included) is `name`, escapes decoded.
-    fn key_is(&self, (start, end): (usize, usize), name: &str) -> bool {
-        let raw = &self.bytes[start + 1..end - 1];
-        match memchr::memchr(b'\\', raw) {
-            None => raw == name.as_bytes(),
-            Some(_) => serde_json::from_slice::<String>(&self.bytes[start..end]).is_ok_and(|key| key == name),
-        }
+/// Whether the key at `range` (quotes included) is `name`, escapes decoded.
+fn key_is(bytes: &[u8], (start, end): (usize, usize), name: &str) -> bool {
+    let raw = &bytes[start + 1..end - 1];
+    match memchr::memchr(b'\\', raw) {
+        None => raw == name.as_bytes(),
+        Some(_) => serde_json::from_slice::<String>(&bytes[start..end]).is_ok_and(|key| key == name),
     }
 }
 

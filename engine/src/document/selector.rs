@@ -88,11 +88,17 @@ fn push_key(query: &mut String, key: &str) -> Result<(), String> {
         return Err("unbalanced `]`".into());
     }
     query.push_str("['");
-    for character in key.chars() {
-        match character {
-            '\'' | '\\' => query.extend(['\\', character]),
-            control if control < ' ' => query.push_str(&format!("\\u{:04x}", u32::from(control))),
-            other => query.push(other),
+    // Most keys need no escape: they are copied whole.
+    match key.bytes().any(|b| b == b'\'' || b == b'\\' || b < b' ') {
+        false => query.push_str(key),
+        true => {
+            for character in key.chars() {
+                match character {
+                    '\'' | '\\' => query.extend(['\\', character]),
+                    control if control < ' ' => query.push_str(&format!("\\u{:04x}", u32::from(control))),
+                    other => query.push(other),
+                }
+            }
         }
     }
     query.push_str("']");
@@ -148,6 +154,9 @@ mod tests {
         }
         assert_eq!(parse("$.a['b c'][0]"), Ok(Selector { query: "$['a']['b c'][0]".into(), singular: true }));
         assert_eq!(parse("x..y"), Ok(Selector { query: "$['x']..['y']".into(), singular: false }));
+        // Quotes, backslashes and control characters in a key are escaped in the query.
+        let escaped = parse("$[\"it's\"]['a\\b']['t\tab']").map(|selector| selector.query);
+        assert_eq!(escaped.as_deref(), Ok("$['it\\'s']['a\\\\b']['t\\u0009ab']"));
     }
 
     #[test]

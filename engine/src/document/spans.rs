@@ -1,5 +1,7 @@
 //! Source spans for every node of a loaded document, looked up by JSON pointer.
 
+use std::borrow::Cow;
+
 use crate::diagnostic::{Location, Target, pointer_segments};
 
 /// Start and end of a node, as character indexes into the source (saphyr counts characters).
@@ -60,28 +62,45 @@ impl SpanNode {
 /// Converts character-indexed spans to lines, columns and byte ranges of one source text.
 pub struct LineIndex<'a> {
     text: &'a str,
-    line_starts: Vec<usize>,
-    /// Whether the whole text is ASCII: a column is then a byte count.
-    ascii: bool,
+    lines: Cow<'a, Lines>,
     /// The last column converted (line, column, byte offset): spans come in order, so the
     /// next one on the same line walks on from here rather than from the line's start (a
     /// one-line document of 10,000 keys made every conversion walk the line).
     cursor: std::cell::Cell<(usize, usize, usize)>,
 }
 
-impl<'a> LineIndex<'a> {
-    pub fn new(text: &'a str) -> LineIndex<'a> {
+/// Where each line of a text starts, for a caller that keeps them to index the text again.
+#[derive(Clone)]
+pub struct Lines {
+    line_starts: Vec<usize>,
+    /// Whether the whole text is ASCII: a column is then a byte count.
+    ascii: bool,
+}
+
+impl Lines {
+    pub fn of(text: &str) -> Lines {
         let mut line_starts = vec![0];
         line_starts.extend(memchr_newlines(text));
-        LineIndex { text, line_starts, ascii: text.is_ascii(), cursor: std::cell::Cell::new((0, 0, 0)) }
+        Lines { line_starts, ascii: text.is_ascii() }
+    }
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> LineIndex<'a> {
+        LineIndex { text, lines: Cow::Owned(Lines::of(text)), cursor: std::cell::Cell::new((0, 0, 0)) }
+    }
+
+    /// The index of `text` from its lines, made by [`Lines::of`] on the same text.
+    pub fn with_lines(text: &'a str, lines: &'a Lines) -> LineIndex<'a> {
+        LineIndex { text, lines: Cow::Borrowed(lines), cursor: std::cell::Cell::new((0, 0, 0)) }
     }
 
     /// The byte offset of a 1-based line and 0-based character column.
     pub fn byte_offset(&self, line: usize, col: usize) -> usize {
-        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+        let Some(&start) = self.lines.line_starts.get(line.saturating_sub(1)) else {
             return self.text.len();
         };
-        if self.ascii {
+        if self.lines.ascii {
             return (start + col).min(self.text.len());
         }
         let (cursor_line, cursor_col, cursor_byte) = self.cursor.get();
@@ -96,8 +115,8 @@ impl<'a> LineIndex<'a> {
     /// The location of a byte offset.
     pub fn location_of_offset(&self, offset: usize, length: usize) -> Location {
         let offset = offset.min(self.text.len());
-        let line_index = self.line_starts.partition_point(|&start| start <= offset) - 1;
-        let line_start = self.line_starts[line_index];
+        let line_index = self.lines.line_starts.partition_point(|&start| start <= offset) - 1;
+        let line_start = self.lines.line_starts[line_index];
         let column = self.text[line_start..offset].chars().count() + 1;
         Location { line: line_index + 1, column, offset, length }
     }

@@ -89,7 +89,7 @@ impl Wanted {
         for pointer in pointers {
             let mut node = &mut root;
             for segment in crate::diagnostic::pointer_segments(pointer) {
-                node = node.children.entry(segment).or_default();
+                node = node.children.entry(segment.into_owned()).or_default();
             }
         }
         root

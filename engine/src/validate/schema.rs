@@ -161,7 +161,7 @@ pub enum Area {
 
 impl Area {
     pub fn of(pointer: &str) -> Area {
-        let segments: Vec<String> = pointer_segments(pointer).collect();
+        let segments: Vec<String> = pointer_segments(pointer).map(std::borrow::Cow::into_owned).collect();
         let mut rest = segments.as_slice();
         match rest.first().map(String::as_str) {
             None => return Area::Root,
