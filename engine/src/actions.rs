@@ -57,7 +57,6 @@ pub mod sleep;
 pub mod update_variable;
 pub mod wait_for_aws_resource_property;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -423,7 +422,7 @@ const COMMAND_PLUGINS: &[&str] = &["aws:runShellScript", "aws:runPowerShellScrip
 /// Looks an action up by its exact name (action names are case-sensitive).
 pub fn lookup(name: &str) -> Option<&'static Action> {
     // Every stage asks, for every step: a map, built once.
-    static BY_NAME: OnceLock<HashMap<&'static str, &'static Action>> = OnceLock::new();
+    static BY_NAME: OnceLock<foldhash::HashMap<&'static str, &'static Action>> = OnceLock::new();
     BY_NAME.get_or_init(|| ACTIONS.iter().map(|action| (action.name, *action)).collect()).get(name).copied()
 }
 

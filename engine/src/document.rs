@@ -1,6 +1,7 @@
 //! Stage 1, loading: a runbook file (YAML or JSON) to a JSON value whose every node can be
 //! traced back to `file:line:column`, and then to the typed model.
 
+mod json_read;
 mod json_spans;
 pub mod model;
 pub mod outputs;
@@ -43,6 +44,8 @@ pub struct Loaded {
     pub value: Option<Value>,
     pub diagnostics: Vec<Diagnostic>,
     spans: Spans,
+    /// Known to hold no key with `{{` (the JSON reader looks as it reads).
+    literal_keys: bool,
 }
 
 /// How the pointers of a document are located. A YAML span tree costs some ten times the text,
@@ -54,10 +57,11 @@ enum Spans {
     Tree(SpanNode),
     /// A larger YAML document: where its root value is.
     Root(Span),
-    /// JSON: where every value is, read when a pointer is first asked about. A document of at
-    /// most [`yaml::SPANS_KEPT_BYTES`] keeps the tree and its lines, since findings come in
-    /// more than one round (the rules', then the plan's); a larger one reads them each round.
-    Json(OnceLock<Option<(json_spans::Tree, Lines)>>),
+    /// JSON: where every value is. A document of at most [`yaml::SPANS_KEPT_BYTES`] keeps the
+    /// tree (recorded as it was read, or read when a pointer is first asked about) and its
+    /// lines, since findings come in more than one round (the rules', then the plan's); a
+    /// larger one reads them each round.
+    Json { tree: OnceLock<Option<json_spans::Tree>>, lines: OnceLock<Lines> },
     /// The document did not parse: nothing can be located by pointer.
     Unparsed,
 }
@@ -92,11 +96,20 @@ pub fn read(path: &Path) -> Result<Vec<u8>, Error> {
 
 /// Takes each mapping of a document's top-level `mainSteps` list as soon as it is parsed
 /// (the validator checks it and takes it apart), so a runbook of any length is never one
-/// value in memory; `null` is left in its place. A YAML document may be parsed more than
-/// once (see `yaml`): each parse starts with [`StepSink::restart`].
+/// value in memory; `null` is left in its place. A document may be parsed more than once (a
+/// YAML one, see `yaml`; a JSON one the quick reader gave up on, by serde_json): each parse
+/// starts with [`StepSink::restart`].
 pub trait StepSink {
     fn step(&mut self, index: usize, step: Map<String, Value>);
     fn restart(&mut self);
+}
+
+/// The sink again, for one more parse (or one more level of one).
+fn reborrow<'b>(sink: &'b mut Option<&mut dyn StepSink>) -> Option<&'b mut dyn StepSink> {
+    match sink {
+        Some(sink) => Some(&mut **sink),
+        None => None,
+    }
 }
 
 /// The format a file's extension names, if any.
@@ -127,7 +140,13 @@ pub fn load_with(name: String, bytes: Vec<u8>, format: Option<Format>, sink: Opt
             )
             .located(location);
             let source = Source { name, text, format: format.unwrap_or(Format::Yaml) };
-            return Loaded { source, value: None, diagnostics: vec![diagnostic], spans: Spans::Unparsed };
+            return Loaded {
+                source,
+                value: None,
+                diagnostics: vec![diagnostic],
+                spans: Spans::Unparsed,
+                literal_keys: false,
+            };
         }
     };
     // A byte-order mark is legal in both formats but not part of the content.
@@ -148,7 +167,13 @@ pub fn load_with(name: String, bytes: Vec<u8>, format: Option<Format>, sink: Opt
                 (None, Some(root)) => Spans::Root(root),
                 (None, None) => Spans::Unparsed,
             };
-            Loaded { source: Source { name, text, format }, value: built.value, diagnostics: built.diagnostics, spans }
+            Loaded {
+                source: Source { name, text, format },
+                value: built.value,
+                diagnostics: built.diagnostics,
+                spans,
+                literal_keys: false,
+            }
         }
     };
     if loaded.source.text.len() > AWS_MAX_DOCUMENT_BYTES && loaded.value.is_some() {
@@ -166,7 +191,18 @@ pub fn load_with(name: String, bytes: Vec<u8>, format: Option<Format>, sink: Opt
     loaded
 }
 
-fn load_json(name: String, text: String, sink: Option<&mut dyn StepSink>) -> Loaded {
+fn load_json(name: String, text: String, mut sink: Option<&mut dyn StepSink>) -> Loaded {
+    if let Some(read) = json_read::read(&text, reborrow(&mut sink)) {
+        let tree = read.tree.map_or_else(OnceLock::new, |tree| OnceLock::from(Some(tree)));
+        return Loaded {
+            source: Source { name, text, format: Format::Json },
+            value: Some(read.value),
+            diagnostics: Vec::new(),
+            spans: Spans::Json { tree, lines: OnceLock::new() },
+            literal_keys: read.literal_keys,
+        };
+    }
+    // serde_json judges what the quick reader gave up on, with its own messages.
     let mut deserializer = serde_json::Deserializer::from_str(&text);
     let parsed = match sink {
         Some(sink) => {
@@ -184,7 +220,8 @@ fn load_json(name: String, text: String, sink: Option<&mut dyn StepSink>) -> Loa
             source: Source { name, text, format: Format::Json },
             value: Some(value),
             diagnostics: Vec::new(),
-            spans: Spans::Json(OnceLock::new()),
+            spans: Spans::Json { tree: OnceLock::new(), lines: OnceLock::new() },
+            literal_keys: false,
         },
         Err(error) => {
             let message = error.to_string();
@@ -197,6 +234,7 @@ fn load_json(name: String, text: String, sink: Option<&mut dyn StepSink>) -> Loa
                         value: None,
                         diagnostics: built.diagnostics.into_iter().filter(Diagnostic::is_error).collect(),
                         spans: Spans::Unparsed,
+                        literal_keys: false,
                     };
                 }
             }
@@ -222,6 +260,7 @@ fn load_json(name: String, text: String, sink: Option<&mut dyn StepSink>) -> Loa
                 value: None,
                 diagnostics: vec![Diagnostic::new(code, message).located(location)],
                 spans: Spans::Unparsed,
+                literal_keys: false,
             }
         }
     }
@@ -235,6 +274,11 @@ impl Loaded {
     /// Resolves the location of a pointer in this document.
     pub fn locate(&self, pointer: &str, target: Target) -> Option<Location> {
         self.locate_each(&[(pointer, target)]).pop().flatten()
+    }
+
+    /// Whether the document is known to have no key holding `{{`.
+    pub fn literal_keys(&self) -> bool {
+        self.literal_keys
     }
 
     /// Lets the text and its spans go, for a caller that reports nothing more from the
@@ -271,18 +315,18 @@ impl Loaded {
                     .map(|(pointer, target)| Some(lines.location(tree.find(pointer, *target))))
                     .collect();
             }
-            // serde_json parsed JSON without spans: one pass over the text finds them all.
-            Spans::Json(kept) => {
-                let read = || json_spans::Tree::read(text).map(|json| (json, Lines::of(text)));
-                let fresh;
-                let read = match text.len() <= yaml::SPANS_KEPT_BYTES {
-                    true => kept.get_or_init(read),
+            // JSON read without spans: one pass over the text finds them all.
+            Spans::Json { tree, lines } => {
+                let (fresh_tree, fresh_lines);
+                let (tree, lines) = match text.len() <= yaml::SPANS_KEPT_BYTES {
+                    true => (tree.get_or_init(|| json_spans::Tree::read(text)), lines.get_or_init(|| Lines::of(text))),
                     false => {
-                        fresh = read();
-                        &fresh
+                        fresh_tree = json_spans::Tree::read(text);
+                        fresh_lines = Lines::of(text);
+                        (&fresh_tree, &fresh_lines)
                     }
                 };
-                if let Some((json, lines)) = read {
+                if let Some(json) = tree {
                     let lines = LineIndex::with_lines(text, lines);
                     return wanted
                         .iter()
@@ -553,7 +597,7 @@ mod tests {
                 ("/nothing", Target::Value),
             ];
             let first = loaded.locate_each(&wanted);
-            assert!(matches!(&loaded.spans, Spans::Json(read) if read.get().is_some() == kept), "kept: {kept}");
+            assert!(matches!(&loaded.spans, Spans::Json { tree, .. } if tree.get().is_some() == kept), "kept: {kept}");
             assert_eq!(loaded.locate_each(&wanted), first);
             let lines = LineIndex::new(text);
             let yaml = yaml::spans_for(text, &yaml::Wanted::new(wanted.iter().map(|(pointer, _)| *pointer))).unwrap();
@@ -593,7 +637,7 @@ mod tests {
     }
 
     #[test]
-    fn json_spans_are_found_lazily() {
+    fn json_spans_are_found() {
         let loaded = load_str("{\n  \"mainSteps\": [\n    {\"name\": \"x\"}\n  ]\n}", Format::Json);
         let location = loaded.locate("/mainSteps/0/name", Target::Value).unwrap();
         assert_eq!((location.line, location.column), (3, 14));

@@ -250,6 +250,43 @@ fn clip_lines(text: &str, label_start: usize, label_len: usize) -> (String, std:
     (out, label)
 }
 
+/// Whole lines of a window: their byte range in it, and the 0-based line the first one is.
+struct Around {
+    start: usize,
+    stop: usize,
+    first_line: usize,
+}
+
+impl Window {
+    /// The lines of the window around a span (`offset` and `length` in the document's bytes),
+    /// with some lines of context before and after, as miette asks for them.
+    fn lines_around(&self, offset: usize, length: usize, before: usize, after: usize) -> Option<Around> {
+        let bytes = self.text.as_bytes();
+        let offset = offset.checked_sub(self.base)?;
+        let end = offset + length;
+        if end > bytes.len() {
+            return None;
+        }
+        let line_start = |at: usize| memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+        let line_end = |at: usize| memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+        let mut start = line_start(offset);
+        for _ in 0..before {
+            if start == 0 {
+                break;
+            }
+            start = line_start(start - 1);
+        }
+        let mut stop = line_end(end);
+        for _ in 0..after {
+            if stop >= bytes.len() {
+                break;
+            }
+            stop = line_end(stop + 1);
+        }
+        Some(Around { start, stop, first_line: self.base_line + memchr::memchr_iter(b'\n', &bytes[..start]).count() })
+    }
+}
+
 impl SourceCode for Window {
     fn read_span<'a>(
         &'a self,
@@ -257,33 +294,16 @@ impl SourceCode for Window {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let Around { start, stop, first_line } = self
+            .lines_around(span.offset(), span.len(), context_lines_before, context_lines_after)
+            .ok_or(MietteError::OutOfBounds)?;
         let bytes = self.text.as_bytes();
-        let offset = span.offset().checked_sub(self.base).ok_or(MietteError::OutOfBounds)?;
-        let end = offset + span.len();
-        if end > bytes.len() {
-            return Err(MietteError::OutOfBounds);
-        }
-        let mut start = bytes[..offset].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        for _ in 0..context_lines_before {
-            if start == 0 {
-                break;
-            }
-            start = bytes[..start - 1].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        }
-        let mut stop = bytes[end..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| end + i);
-        for _ in 0..context_lines_after {
-            if stop >= bytes.len() {
-                break;
-            }
-            stop = bytes[stop + 1..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| stop + 1 + i);
-        }
-        let line = self.base_line + memchr::memchr_iter(b'\n', &bytes[..start]).count();
         let line_count = memchr::memchr_iter(b'\n', &bytes[start..stop]).count() + 1;
         Ok(Box::new(MietteSpanContents::new_named(
             self.name.clone(),
             &bytes[start..stop],
             SourceSpan::new((self.base + start).into(), stop - start),
-            line,
+            first_line,
             0,
             line_count,
         )))

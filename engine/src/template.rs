@@ -55,7 +55,11 @@ fn is_ident(text: &str) -> bool {
 
 /// Parses the text between `{{` and `}}`; `None` when it is not a reference.
 pub fn parse_reference(inner: &str) -> Option<Reference<'_>> {
-    let inner = inner.trim_matches([' ', '\t']);
+    // Spaces and tabs are single bytes: trimmed as bytes, the rest is whole characters.
+    let blank = |byte: u8| byte == b' ' || byte == b'\t';
+    let start = inner.bytes().position(|byte| !blank(byte)).unwrap_or(inner.len());
+    let end = inner.bytes().rposition(|byte| !blank(byte)).map_or(start, |last| last + 1);
+    let inner = &inner[start..end];
     if let Some(colon) = memchr::memchr(b':', inner.as_bytes()) {
         let (prefix, rest) = (&inner[..colon], &inner[colon + 1..]);
         return match prefix {
@@ -71,7 +75,7 @@ pub fn parse_reference(inner: &str) -> Option<Reference<'_>> {
     }
     let (step, output) = inner.split_once('.')?;
     // Output names may contain spaces in one AWS runbook; anything but braces is accepted.
-    let output_ok = !output.is_empty() && !output.starts_with(' ') && !output.contains(['{', '}']);
+    let output_ok = !output.is_empty() && !output.starts_with(' ') && !output.bytes().any(|b| b == b'{' || b == b'}');
     (is_ident(step) && output_ok).then_some(Reference::StepOutput { step, output })
 }
 

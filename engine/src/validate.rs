@@ -181,7 +181,10 @@ fn validate_as(mut loaded: Loaded, taken: Option<Taken>, config: &Config, starti
         Some(taken) => schema::check_without_steps(&mut value, &taken.indexes),
         None => schema::check(&value),
     };
-    let mut rule_findings = rules::check_document(&value);
+    let mut rule_findings = match loaded.literal_keys() {
+        true => rules::check_change_template_keys(&value),
+        false => rules::check_document(&value),
+    };
     let steps = taken.map(|taken| {
         schema_findings.extend(taken.schema);
         rule_findings.extend(taken.rules);

@@ -1,6 +1,7 @@
 //! Every AWS-published runbook validates with zero errors: AWS accepted all of them, so an
 //! error here is a bug in runbook.
 
+use runbook::diagnostic::{Target, pointer_push};
 use runbook::document;
 use runbook::validate::{self, Config};
 use runbook_tests::corpus_dir;
@@ -69,15 +70,46 @@ fn corpus_api_calls_resolve_in_the_aws_models() {
 
 #[test]
 fn corpus_json_parses_the_same_as_yaml() {
-    // JSON runbooks are located with a JSON scanner and YAML ones with saphyr; the YAML
-    // loader must also read every corpus file to the same value.
+    // JSON runbooks are read by the engine's one-pass reader (serde_json judges what it gives
+    // up on) and YAML ones by saphyr: both loaders, and serde_json itself, must read every
+    // corpus file to the same value, and put every value and key at the same place.
     let Some(dir) = corpus_dir() else { return };
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
+        let as_serde: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let as_json = document::load("json".into(), bytes.clone(), Some(document::Format::Json));
         let as_yaml = document::load("yaml".into(), bytes, Some(document::Format::Yaml));
         assert!(as_yaml.diagnostics.iter().all(|d| !d.is_error()), "{}: {:?}", path.display(), as_yaml.diagnostics);
+        assert_eq!(as_json.value.as_ref(), Some(&as_serde), "{}", path.display());
         assert_eq!(as_json.value, as_yaml.value, "{}", path.display());
+        let mut pointers = Vec::new();
+        every_pointer(&as_serde, String::new(), &mut pointers);
+        let wanted: Vec<(&str, Target)> = pointers
+            .iter()
+            .flat_map(|pointer| [(pointer.as_str(), Target::Value), (pointer.as_str(), Target::Key)])
+            .collect();
+        let (json_at, yaml_at) = (as_json.locate_each(&wanted), as_yaml.locate_each(&wanted));
+        for ((wanted, json_at), yaml_at) in wanted.iter().zip(json_at).zip(yaml_at) {
+            assert_eq!(json_at, yaml_at, "{} {wanted:?}", path.display());
+        }
     }
+}
+
+/// The pointers of `value` and of every value inside it.
+fn every_pointer(value: &serde_json::Value, pointer: String, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                every_pointer(item, pointer_push(&pointer, key), out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                every_pointer(item, pointer_push(&pointer, index), out);
+            }
+        }
+        _ => {}
+    }
+    out.push(pointer);
 }

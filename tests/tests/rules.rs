@@ -953,3 +953,22 @@ fn a_list_of_steps_behind_an_alias_or_an_anchor_is_validated_whole() {
         assert!(found.iter().all(|(code, ..)| code != "missing-main-steps"), "{found:?}");
     }
 }
+
+/// The JSON reader notes whether any key holds `{{`, and the walk for templated keys runs only
+/// then: a JSON runbook with one is still told, whole and step by step.
+#[test]
+fn json_templated_keys_are_found() {
+    let text = "{\"schemaVersion\": \"0.3\",\n \"mainSteps\": [{\"name\": \"a\", \"action\": \"aws:sleep\",\n  \"inputs\": {\"Duration\": \"PT1S\", \"x\": {\"{{ Id }}\": 1}}}]}\n";
+    for step_by_step in [false, true] {
+        let validated =
+            validate::load_as("case.json".into(), text.as_bytes().to_vec(), Some(Format::Json), step_by_step)
+                .validate(&Config::default());
+        let found: Vec<_> = validated
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == Code::TemplatedKey)
+            .map(|d| d.location.map(|l| (l.line, l.column)))
+            .collect();
+        assert_eq!(found, [Some((3, 40))], "step by step: {step_by_step}");
+    }
+}

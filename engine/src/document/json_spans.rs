@@ -12,20 +12,23 @@ pub fn locate(text: &str, pointer: &str, target: Target) -> Option<(usize, usize
 
 /// Every value of a document as a byte range, each linked to its first child and its next
 /// sibling, in document order. It borrows nothing, so a document can keep it beside its text.
+/// [`Tree::read`] reads it from text; `json_read` records it while it reads the values.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct Tree {
     nodes: Vec<Node>,
 }
 
 /// No node: the end of a list of children.
-const NONE: u32 = u32::MAX;
+pub(super) const NONE: u32 = u32::MAX;
 
-struct Node {
-    start: usize,
-    end: usize,
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub(super) struct Node {
+    pub start: usize,
+    pub end: usize,
     /// The key's range, quotes included, for a member of an object.
-    key: Option<(usize, usize)>,
-    first_child: u32,
-    next_sibling: u32,
+    pub key: Option<(usize, usize)>,
+    pub first_child: u32,
+    pub next_sibling: u32,
 }
 
 /// A container still open while reading: its node, its last child so far, whether an object.
@@ -36,6 +39,11 @@ struct Open {
 }
 
 impl Tree {
+    /// The tree of nodes recorded in document order, each linked as [`Tree::read`] links them.
+    pub(super) fn from_nodes(nodes: Vec<Node>) -> Tree {
+        Tree { nodes }
+    }
+
     /// Reads the text once. Nesting is kept on a vector, not the stack, so depth cannot
     /// exhaust it. `None` if the text is not valid JSON after all.
     pub fn read(text: &str) -> Option<Tree> {

@@ -2,11 +2,13 @@
 //! fields of the wrong shape are left out here and reported by the schema, so the semantic
 //! rules can still look at everything that is usable.
 
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
 use crate::actions::Kind;
 use crate::diagnostic::{PathSegment, pointer_of, pointer_push};
-use crate::template::visit_templates;
+use crate::template::{self, Reference, visit_templates};
 
 #[derive(Debug, Default)]
 pub struct Runbook {
@@ -332,6 +334,17 @@ pub struct Step {
     /// The step `x-undo: step:OTHER` names.
     pub undo_target: Option<String>,
     pub extensions: Map<String, Value>,
+    /// The `{{ step.Output }}` references of the inputs, read once: see
+    /// [`Step::output_references`].
+    output_references: OnceLock<Vec<OutputReference>>,
+}
+
+/// A `{{ step.Output }}` reference in a step's inputs, and the pointer of the text it is in.
+#[derive(Clone, Debug)]
+pub struct OutputReference {
+    pub step: String,
+    pub output: String,
+    pub pointer: String,
 }
 
 impl Step {
@@ -360,6 +373,34 @@ impl Step {
     /// The pointer of a path inside `inputs`.
     pub fn inputs_pointer(&self, path: &[PathSegment<'_>]) -> String {
         format!("{}{}", pointer_push(&self.pointer, "inputs"), pointer_of(path))
+    }
+
+    /// The `{{ step.Output }}` references of the inputs, read with `config` the first time they
+    /// are asked for, unless the rules, which read every reference of the inputs, handed them
+    /// over first ([`Step::keep_output_references`]). What is kept is kept: `config` must be
+    /// the runbook's (`template::config_for`) on every call, as the inputs never change.
+    pub fn output_references(&self, config: template::Config) -> &[OutputReference] {
+        self.output_references.get_or_init(|| {
+            let mut found = Vec::new();
+            self.visit_input_templates(|text, path| {
+                for (_, reference) in template::references_in(text, config) {
+                    if let Reference::StepOutput { step, output } = reference {
+                        found.push(self.output_reference(step, output, path));
+                    }
+                }
+            });
+            found
+        })
+    }
+
+    /// The reference to `step`'s `output` in the text at `path` inside the inputs.
+    pub fn output_reference(&self, step: &str, output: &str, path: &[PathSegment<'_>]) -> OutputReference {
+        OutputReference { step: step.to_owned(), output: output.to_owned(), pointer: self.inputs_pointer(path) }
+    }
+
+    /// Keeps what [`Step::output_references`] would read, from a caller that read them all.
+    pub fn keep_output_references(&self, references: Vec<OutputReference>) {
+        let _ = self.output_references.set(references);
     }
 
     /// Every string of the inputs that holds `{{`, with its pointer; a loop's body is left
@@ -677,6 +718,7 @@ pub fn step(mut object: Map<String, Value>, pointer: String) -> Step {
         body,
         undo,
         undo_target,
+        output_references: OnceLock::new(),
     }
 }
 

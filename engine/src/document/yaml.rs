@@ -18,8 +18,8 @@ use std::collections::{HashMap, HashSet};
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Tag};
 use serde_json::{Map, Number, Value};
 
-use super::StepSink;
 use super::spans::{LineIndex, Span, SpanNode};
+use super::{StepSink, reborrow};
 use crate::diagnostic::{Code, Diagnostic, Location};
 use pyyaml::{
     ALIAS_BUDGET_HELP, DUPLICATE_KEY_HELP, FLOAT_HELP, KEY_NOT_SCALAR_HELP, SECOND_DOCUMENT_HELP, TAG_HELP,
@@ -147,14 +147,6 @@ fn build_within(
     // Without repairs nothing can turn out wrong: this is never `None`.
     let strict = build_repairing(original, &lines, checks, spans, Repairs::Off, &mut budget, sink);
     strict.unwrap_or_else(|| Built { value: None, spans: None, root: None, diagnostics: Vec::new() })
-}
-
-/// The sink again, for one more parse.
-fn reborrow<'b>(sink: &'b mut Option<&mut dyn StepSink>) -> Option<&'b mut dyn StepSink> {
-    match sink {
-        Some(sink) => Some(&mut **sink),
-        None => None,
-    }
 }
 
 /// How the indentation repair may go about it.

@@ -5,7 +5,7 @@
 use super::{Label, Plan, StepId};
 use crate::diagnostic::{Code, Diagnostic, pointer_push};
 use crate::document::model::{OnFailure, Step};
-use crate::template::{self, Reference};
+use crate::template;
 
 pub fn check(plan: &Plan<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -179,37 +179,33 @@ fn unset_outputs(plan: &Plan<'_>, reachable: &[bool], out: &mut Vec<Diagnostic>)
         let step = plan.step(consumer);
         let node = plan.node(consumer);
         let mut reported: Vec<(&str, &str)> = Vec::new();
-        step.visit_input_templates(|text, path| {
-            for (_, reference) in template::references_in(text, config) {
-                let Reference::StepOutput { step: producer_name, output } = reference else { continue };
-                let Some(producer) = plan.find(producer_name) else { continue };
-                // A loop's built-ins inside its body, and a loop condition reading its body's
-                // outputs after an iteration, are not ordering problems.
-                let related = producer == consumer
-                    || node.parent == Some(producer)
-                    || plan.node(producer).parent == Some(consumer);
-                if related
-                    || dominance.dominates(succeeded(producer), started(consumer))
-                    || reported.contains(&(producer_name, output))
-                {
-                    continue;
-                }
-                reported.push((producer_name, output));
-                let why = if dominance.dominates(started(producer), started(consumer)) {
-                    format!(
-                        "`{producer_name}` runs on every path to it, but a path continues after `{producer_name}` failed"
-                    )
-                } else {
-                    format!("a path reaches it without running `{producer_name}`")
-                };
-                let message =
-                    format!("`{{{{ {producer_name}.{output} }}}}` may have no value when `{}` runs: {why}", step.name);
-                // Pointers are built only for the rare findings.
-                out.push(Diagnostic::new(Code::OutputMayBeUnset, message).at(step.inputs_pointer(path)).with_help(
-                    "at run time the reference would stay literal text; make the producer run on every path, or check the value",
-                ));
+        for reference in step.output_references(config) {
+            let (producer_name, output) = (reference.step.as_str(), reference.output.as_str());
+            let Some(producer) = plan.find(producer_name) else { continue };
+            // A loop's built-ins inside its body, and a loop condition reading its body's
+            // outputs after an iteration, are not ordering problems.
+            let related =
+                producer == consumer || node.parent == Some(producer) || plan.node(producer).parent == Some(consumer);
+            if related
+                || dominance.dominates(succeeded(producer), started(consumer))
+                || reported.contains(&(producer_name, output))
+            {
+                continue;
             }
-        });
+            reported.push((producer_name, output));
+            let why = if dominance.dominates(started(producer), started(consumer)) {
+                format!(
+                    "`{producer_name}` runs on every path to it, but a path continues after `{producer_name}` failed"
+                )
+            } else {
+                format!("a path reaches it without running `{producer_name}`")
+            };
+            let message =
+                format!("`{{{{ {producer_name}.{output} }}}}` may have no value when `{}` runs: {why}", step.name);
+            out.push(Diagnostic::new(Code::OutputMayBeUnset, message).at(&reference.pointer).with_help(
+                "at run time the reference would stay literal text; make the producer run on every path, or check the value",
+            ));
+        }
     }
 }
 

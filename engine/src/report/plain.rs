@@ -7,8 +7,6 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
-use miette::{SourceCode, SourceSpan};
-
 use super::{WRAP_WIDTH, Window};
 
 /// The message, snippet and help as miette renders them, or `None` when its layout is not
@@ -38,15 +36,23 @@ fn snippet(out: &mut String, window: &Window, label: &Range<usize>) -> Option<()
     if label.is_empty() || !window.text.bytes().all(|b| b == b'\n' || printable(b)) {
         return None;
     }
-    let span = SourceSpan::new(label.start.into(), label.len());
-    let contents = window.read_span(&span, CONTEXT, CONTEXT).ok()?;
-    let lines = lines(contents.data(), contents.span().offset(), contents.line());
-    let width = lines.last()?.number.to_string().len();
-    let primary = window.read_span(&span, 0, 0).ok()?;
-    let _ = writeln!(out, "{:width$}╭─[{}:{}:1]", "", window.name, primary.line() + 1, width = width + 2);
+    let around = window.lines_around(label.start, label.len(), CONTEXT, CONTEXT)?;
+    let lines = lines(window.text.get(around.start..around.stop)?, window.base + around.start, around.first_line);
+    let width = digits(lines.last()?.number);
+    let primary = window.lines_around(label.start, label.len(), 0, 0)?.first_line;
+    // Drawn by hand: formatting with padding was a fifth of rendering.
+    pad(out, width + 2);
+    out.push_str("╭─[");
+    out.push_str(&window.name);
+    let _ = writeln!(out, ":{}:1]", primary + 1);
     let mut underlined = false;
     for line in &lines {
-        let _ = writeln!(out, " {:>width$} │ {}", line.number, line.text);
+        out.push(' ');
+        pad(out, width - digits(line.number));
+        let _ = write!(out, "{}", line.number);
+        out.push_str(" │ ");
+        out.push_str(line.text);
+        out.push('\n');
         let end = line.offset + line.length;
         let starts = (line.offset..end).contains(&label.start);
         let ends = label.end > line.offset && label.end <= end;
@@ -62,18 +68,35 @@ fn snippet(out: &mut String, window: &Window, label: &Range<usize>) -> Option<()
         let start = label.start - line.offset;
         let stop = (label.end - line.offset).min(line.text.len() + 1).max(start + 1);
         let middle = (start + stop) / 2;
-        let _ = writeln!(
-            out,
-            " {:width$} · {:start$}{}┬{}",
-            "",
-            "",
-            "─".repeat(middle - start),
-            "─".repeat(stop - middle - 1),
-        );
-        let _ = writeln!(out, " {:width$} · {:middle$}╰── here", "", "");
+        margin(out, width);
+        pad(out, start);
+        out.extend(std::iter::repeat_n('─', middle - start));
+        out.push('┬');
+        out.extend(std::iter::repeat_n('─', stop - middle - 1));
+        out.push('\n');
+        margin(out, width);
+        pad(out, middle);
+        out.push_str("╰── here\n");
     }
-    let _ = writeln!(out, "{:width$}╰────", "", width = width + 2);
+    pad(out, width + 2);
+    out.push_str("╰────\n");
     Some(())
+}
+
+/// The margin of a line under a snippet's line, its number column `width` wide.
+fn margin(out: &mut String, width: usize) {
+    out.push(' ');
+    pad(out, width);
+    out.push_str(" · ");
+}
+
+fn pad(out: &mut String, spaces: usize) {
+    out.extend(std::iter::repeat_n(' ', spaces));
+}
+
+/// How many digits `number` has.
+fn digits(number: usize) -> usize {
+    number.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
 /// A line of a snippet: its number (1-based), where it starts in the document, its length
@@ -85,14 +108,13 @@ struct Line<'t> {
     text: &'t str,
 }
 
-/// The lines of `data` (which starts at `offset`, on 0-based line `line`), numbered as miette
-/// numbers them: a line break that ends the data ends the last line.
-fn lines(data: &[u8], offset: usize, line: usize) -> Vec<Line<'_>> {
-    let text = std::str::from_utf8(data).unwrap_or_default();
+/// The lines of `text` (which starts at `offset`, on 0-based line `line`), numbered as miette
+/// numbers them: a line break that ends the text ends the last line.
+fn lines(text: &str, offset: usize, line: usize) -> Vec<Line<'_>> {
     let mut lines = Vec::new();
     let mut start = 0;
     let mut number = line;
-    for (at, _) in text.match_indices('\n') {
+    for at in memchr::memchr_iter(b'\n', text.as_bytes()) {
         number += 1;
         lines.push(Line { number, offset: offset + start, length: at + 1 - start, text: &text[start..at] });
         start = at + 1;

@@ -2,10 +2,10 @@
 //! use look-around, back-references and Java-only character-class forms, so patterns are
 //! translated to fancy-regex syntax and matched with Java `matches()` (whole-value) semantics.
 
-use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
 use fancy_regex::{Regex, RegexBuilder};
+use foldhash::HashMap;
 
 /// Compiles a Java pattern for whole-value matching.
 pub fn compile(pattern: &str) -> Result<Regex, fancy_regex::Error> {

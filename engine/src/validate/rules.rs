@@ -1,8 +1,7 @@
 //! Semantic rules of reference section 8.1 (V5-V18 except V11, which needs the plan) and
 //! the planner-free rules of section 8.2. Each finding carries its stable code.
 
-use std::collections::HashMap;
-
+use foldhash::{HashMap, HashMapExt};
 use serde_json::{Map, Value};
 
 use super::java_regex;
@@ -29,8 +28,16 @@ struct Rules<'a> {
 }
 
 /// The rules that look at the raw document rather than the model: templated keys (V14) and
-/// Change Manager keys. Run before the value is taken apart into the model.
+/// Change Manager keys. Run before the value is taken apart into the model; a loader that saw
+/// no key holding `{{` skips the walk for templated keys ([`check_change_template_keys`] alone).
 pub fn check_document(value: &Value) -> Vec<Diagnostic> {
+    let mut out = check_change_template_keys(value);
+    templated_keys(value, &mut Vec::new(), &mut out);
+    out
+}
+
+/// Change Manager keys at the top of the document.
+pub fn check_change_template_keys(value: &Value) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if let Some(root) = value.as_object() {
         for key in CHANGE_TEMPLATE_KEYS.iter().filter(|key| root.contains_key(**key)) {
@@ -38,7 +45,6 @@ pub fn check_document(value: &Value) -> Vec<Diagnostic> {
             out.push(Diagnostic::new(Code::ChangeTemplateKey, message).at_key(pointer_push("", key)));
         }
     }
-    templated_keys(value, &mut Vec::new(), &mut out);
     out
 }
 
@@ -122,7 +128,7 @@ impl<'a> Rules<'a> {
                     self.push(Diagnostic::new(Code::LockName, message).at(pointer).with_help(help));
                 }
             }
-            self.references_in_text(&spec.name, &|| pointer.to_owned(), Scope::AssumeRole);
+            self.references_in_text(&spec.name, &|| pointer.to_owned(), Scope::AssumeRole, &mut |_, _| {});
             // The literal parts are checked with each reference standing for a plain value.
             let mut literal = String::new();
             let mut last = 0;
@@ -160,7 +166,7 @@ impl<'a> Rules<'a> {
 
     fn top_level(&mut self) {
         if let Some(role) = &self.runbook.assume_role {
-            self.references_in_text(role, &|| "/assumeRole".to_owned(), Scope::AssumeRole);
+            self.references_in_text(role, &|| "/assumeRole".to_owned(), Scope::AssumeRole, &mut |_, _| {});
         }
     }
 
@@ -184,7 +190,7 @@ impl<'a> Rules<'a> {
                 let mut found = Vec::new();
                 collect_templates(default, &default_pointer, &mut found);
                 for (text, pointer) in found {
-                    self.references_in_text(text, &|| pointer.clone(), Scope::ParameterDefault);
+                    self.references_in_text(text, &|| pointer.clone(), Scope::ParameterDefault, &mut |_, _| {});
                 }
             }
             if let Some(pattern) = &parameter.allowed_pattern
@@ -402,13 +408,26 @@ impl<'a> Rules<'a> {
     fn references_in_inputs(&mut self, step: &'a Step, enclosing_loop: Option<&'a Step>) {
         // The loop's own inputs (LoopCondition, MaxIterations) see the loop's built-ins too.
         let loop_scope = if actions::kind_of(&step.action) == Kind::Loop { Some(step) } else { enclosing_loop };
+        // The step-output references are kept on the step for the plan's check of them.
+        let mut outputs = Vec::new();
         step.visit_input_templates(|text, path| {
-            self.references_in_text(text, &|| step.inputs_pointer(path), Scope::Step { loop_step: loop_scope });
+            let scope = Scope::Step { loop_step: loop_scope };
+            self.references_in_text(text, &|| step.inputs_pointer(path), scope, &mut |producer, output| {
+                outputs.push(step.output_reference(producer, output, path));
+            });
         });
+        step.keep_output_references(outputs);
     }
 
     /// `pointer` makes the text's pointer, for the rare finding: most texts have none.
-    fn references_in_text(&mut self, text: &str, pointer: &dyn Fn() -> String, scope: Scope<'_>) {
+    /// `on_output` is told each step-output reference.
+    fn references_in_text(
+        &mut self,
+        text: &str,
+        pointer: &dyn Fn() -> String,
+        scope: Scope<'_>,
+        on_output: &mut dyn FnMut(&str, &str),
+    ) {
         if !template::has_braces(text) {
             return;
         }
@@ -426,7 +445,10 @@ impl<'a> Rules<'a> {
                         self.push(diagnostic);
                     }
                 }
-                Reference::StepOutput { step, output } => self.step_output_reference(step, output, pointer, &scope),
+                Reference::StepOutput { step, output } => {
+                    on_output(step, output);
+                    self.step_output_reference(step, output, pointer, &scope);
+                }
                 Reference::Variable(name) => {
                     if self.runbook.variable(name).is_none() {
                         let message = format!("variable `{name}` is not declared under `variables`");
