@@ -173,13 +173,12 @@ impl Window {
         let Some(location) = location.filter(|l| l.offset + l.length <= bytes.len()) else {
             return (Window { name: source.name.clone(), text: String::new(), base: 0, base_line: 0 }, None);
         };
-        let line_start = |at: usize| memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
-        let mut start = line_start(location.offset);
+        let mut start = line_start(bytes, location.offset);
         for _ in 0..CONTEXT_LINES {
             if start == 0 {
                 break;
             }
-            start = line_start(start - 1);
+            start = line_start(bytes, start - 1);
         }
         let base_line = location.line - 1 - memchr::memchr_iter(b'\n', &bytes[start..location.offset]).count();
         let mut stop = location.offset + location.length;
@@ -250,6 +249,11 @@ fn clip_lines(text: &str, label_start: usize, label_len: usize) -> (String, std:
     (out, label)
 }
 
+/// Where the line holding byte `at` of `bytes` starts.
+fn line_start(bytes: &[u8], at: usize) -> usize {
+    memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1)
+}
+
 /// Whole lines of a window: their byte range in it, and the 0-based line the first one is.
 struct Around {
     start: usize,
@@ -267,14 +271,13 @@ impl Window {
         if end > bytes.len() {
             return None;
         }
-        let line_start = |at: usize| memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
         let line_end = |at: usize| memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
-        let mut start = line_start(offset);
+        let mut start = line_start(bytes, offset);
         for _ in 0..before {
             if start == 0 {
                 break;
             }
-            start = line_start(start - 1);
+            start = line_start(bytes, start - 1);
         }
         let mut stop = line_end(end);
         for _ in 0..after {

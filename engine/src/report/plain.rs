@@ -39,12 +39,13 @@ fn snippet(out: &mut String, window: &Window, label: &Range<usize>) -> Option<()
     let around = window.lines_around(label.start, label.len(), CONTEXT, CONTEXT)?;
     let lines = lines(window.text.get(around.start..around.stop)?, window.base + around.start, around.first_line);
     let width = digits(lines.last()?.number);
-    let primary = window.lines_around(label.start, label.len(), 0, 0)?.first_line;
+    // The line the label starts on, numbered from 1.
+    let primary = lines.iter().find(|line| (line.offset..line.offset + line.length).contains(&label.start))?.number;
     // Drawn by hand: formatting with padding was a fifth of rendering.
     pad(out, width + 2);
     out.push_str("╭─[");
     out.push_str(&window.name);
-    let _ = writeln!(out, ":{}:1]", primary + 1);
+    let _ = writeln!(out, ":{primary}:1]");
     let mut underlined = false;
     for line in &lines {
         out.push(' ');
