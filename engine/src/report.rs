@@ -33,22 +33,23 @@ fn more_findings(file: &str, total: usize) -> Option<String> {
 /// The findings of one file as text, each followed by a blank line: the first
 /// [`MAX_TEXT_FINDINGS`] with snippets, then a line counting the rest.
 pub fn texts(source: &Source, diagnostics: &[Diagnostic], colour: bool) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(1024 * diagnostics.len().min(MAX_TEXT_FINDINGS));
     for diagnostic in diagnostics.iter().take(MAX_TEXT_FINDINGS) {
-        out.push_str(&text(source, diagnostic, colour));
+        text(&mut out, source, diagnostic, colour);
         out.push('\n');
     }
     out.push_str(&more_findings(&source.name, diagnostics.len()).unwrap_or_default());
     out
 }
 
-/// Renders one diagnostic with its snippet, the way a person reads it in a terminal.
-pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
-    let heading = match diagnostic.location {
-        Some(location) => format!("{}:{}:{}", source.name, location.line, location.column),
-        None => source.name.clone(),
-    };
-    let mut out = format!("{heading}: {} [{}]\n", diagnostic.severity, diagnostic.code);
+/// Renders one diagnostic with its snippet into `out`, the way a person reads it in a
+/// terminal.
+fn text(out: &mut String, source: &Source, diagnostic: &Diagnostic, colour: bool) {
+    out.push_str(&source.name);
+    if let Some(location) = diagnostic.location {
+        let _ = write!(out, ":{}:{}", location.line, location.column);
+    }
+    let _ = writeln!(out, ": {} [{}]", diagnostic.severity, diagnostic.code);
     let (window, label) = Window::around(source, diagnostic.location);
     let plain = match colour {
         true => None,
@@ -60,7 +61,6 @@ pub fn text(source: &Source, diagnostic: &Diagnostic, colour: bool) -> String {
         Some(body) => out.push_str(&body),
         None => out.push_str(&with_miette(diagnostic, window, label, colour)),
     }
-    out
 }
 
 fn icon(diagnostic: &Diagnostic) -> &'static str {
@@ -198,7 +198,7 @@ impl Window {
             .get(start..stop)
             .map_or_else(|| String::from_utf8_lossy(&bytes[start..stop]).into_owned(), str::to_owned);
         let label = location.offset..location.offset + location.length;
-        if text.lines().all(|line| line.len() <= SNIPPET_LINE_BYTES) {
+        if lines_fit(&bytes[start..stop]) {
             return (Window { name: source.name.clone(), text, base: start, base_line }, Some(label));
         }
         let (text, label) = clip_lines(&text, label.start - start, label.len());
@@ -250,6 +250,24 @@ fn clip_lines(text: &str, label_start: usize, label_len: usize) -> (String, std:
 }
 
 /// Where the line holding byte `at` of `bytes` starts.
+/// Whether every line of `text` (without its line break, `\r\n` as `str::lines` reads it) is
+/// at most [`SNIPPET_LINE_BYTES`] long.
+fn lines_fit(text: &[u8]) -> bool {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len())) {
+        let line = &text[start..end];
+        let line = match line.strip_suffix(b"\r") {
+            Some(body) if end < text.len() => body,
+            _ => line,
+        };
+        if line.len() > SNIPPET_LINE_BYTES {
+            return false;
+        }
+        start = end + 1;
+    }
+    true
+}
+
 fn line_start(bytes: &[u8], at: usize) -> usize {
     memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1)
 }
@@ -476,12 +494,19 @@ mod tests {
         const CASES: usize = 3_000;
         for case in 0..CASES {
             // Documents of 1 to 140 lines (line numbers of one to three digits), some lines
-            // empty or long, a few with a tab or a letter outside ASCII.
+            // empty or long, a few with a tab or characters outside ASCII (one column wide, two,
+            // or none).
             let mut text = String::new();
             for _ in 0..1 + random.below(if case % 4 == 0 { 140 } else { 12 }) {
                 let line = match random.below(12) {
                     0 => String::new(),
-                    1 => "  \"Value\": \"é\",".to_owned(),
+                    1 => [
+                        "  \"Value\": \"é\",",
+                        "  \"Text\": \"it’s … “done” — ü€\",",
+                        "  \"Wide\": \"漢字\",",
+                        "  \"Mark\": \"e\u{301}\",",
+                    ][random.below(4)]
+                    .to_owned(),
                     2 => "\tkey: value".to_owned(),
                     3 => "x".repeat(100 + random.below(100)),
                     _ => format!(

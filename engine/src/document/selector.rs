@@ -20,7 +20,9 @@ pub fn parse(selector: &str) -> Result<Selector, String> {
     if selector.is_empty() {
         return Err("the selector is empty".into());
     }
-    let mut query = String::from("$");
+    // Each key gains four characters (`['` and `']`).
+    let mut query = String::with_capacity(2 * selector.len() + 8);
+    query.push('$');
     let mut singular = true;
     let mut rest = match selector.strip_prefix('$') {
         Some(rest) => rest,

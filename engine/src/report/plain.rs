@@ -1,8 +1,9 @@
-//! The text of a diagnostic without colour, drawn directly when everything in it is printable
-//! ASCII: the layout miette's graphical handler draws (unicode theme, no colour, two lines of
-//! context), with messages wrapped as textwrap wraps them, at a quarter of the cost. That was
-//! most of validating the corpus. Anything else (colour, tabs, other scripts, a label over
-//! several lines) is left to miette: `None` here.
+//! The text of a diagnostic without colour, drawn directly when its message and help are
+//! printable ASCII and its snippet holds only characters one column wide: the layout miette's
+//! graphical handler draws (unicode theme, no colour, two lines of context), with messages
+//! wrapped as textwrap wraps them, at a quarter of the cost. That was most of validating the
+//! corpus. Anything else (colour, tabs, wide or zero-width characters, a label over several
+//! lines) is left to miette: `None` here.
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -33,7 +34,8 @@ pub(super) fn render(
 /// The lines of the window around the label, numbered, the label underlined and named `here`.
 fn snippet(out: &mut String, window: &Window, label: &Range<usize>) -> Option<()> {
     const CONTEXT: usize = 2;
-    if label.is_empty() || !window.text.bytes().all(|b| b == b'\n' || printable(b)) {
+    let ascii = window.text.bytes().all(|b| b == b'\n' || printable(b));
+    if label.is_empty() || !(ascii || window.text.chars().all(|c| c == '\n' || narrow(c))) {
         return None;
     }
     let around = window.lines_around(label.start, label.len(), CONTEXT, CONTEXT)?;
@@ -66,14 +68,22 @@ fn snippet(out: &mut String, window: &Window, label: &Range<usize>) -> Option<()
             return None;
         }
         underlined = true;
-        let start = label.start - line.offset;
-        let stop = (label.end - line.offset).min(line.text.len() + 1).max(start + 1);
+        // Columns, as miette counts them: every character here is one column wide, and a
+        // label past the end of its line ends one column after it.
+        let text = line.text;
+        let (start, end) = (label.start - line.offset, label.end - line.offset);
+        let start = text.get(..start).map(|before| before.chars().count())?;
+        let end = match end > text.len() {
+            true => text.chars().count() + 1,
+            false => text.get(..(end..).find(|&at| text.is_char_boundary(at))?)?.chars().count(),
+        };
+        let stop = end.max(start + 1);
         let middle = (start + stop) / 2;
         margin(out, width);
         pad(out, start);
-        out.extend(std::iter::repeat_n('─', middle - start));
+        rule(out, middle - start);
         out.push('┬');
-        out.extend(std::iter::repeat_n('─', stop - middle - 1));
+        rule(out, stop - middle - 1);
         out.push('\n');
         margin(out, width);
         pad(out, middle);
@@ -92,7 +102,22 @@ fn margin(out: &mut String, width: usize) {
 }
 
 fn pad(out: &mut String, spaces: usize) {
-    out.extend(std::iter::repeat_n(' ', spaces));
+    repeat(out, "                                ", spaces);
+}
+
+/// A line `length` characters long under a label.
+fn rule(out: &mut String, length: usize) {
+    repeat(out, "────────────────────────────────", length);
+}
+
+/// `count` characters of `run`, a run of 32 copies of one character, copied a run at a time
+/// (pushed a character at a time, they were a fiftieth of rendering).
+fn repeat(out: &mut String, run: &str, count: usize) {
+    const RUN: usize = 32;
+    for _ in 0..count / RUN {
+        out.push_str(run);
+    }
+    out.push_str(&run[..count % RUN * (run.len() / RUN)]);
 }
 
 /// How many digits `number` has.
@@ -211,4 +236,14 @@ impl Fill<'_> {
 /// A printable ASCII byte: what this module draws; anything else is left to miette.
 fn printable(byte: u8) -> bool {
     (b' '..=b'~').contains(&byte)
+}
+
+/// A character of a snippet this module draws: printable ASCII, or a character outside ASCII
+/// that is not a control and that miette measures as one column (with its own version of
+/// unicode-width). Tabs, wide and zero-width characters are left to miette.
+fn narrow(character: char) -> bool {
+    match u8::try_from(character) {
+        Ok(byte) if byte.is_ascii() => printable(byte),
+        _ => !character.is_control() && unicode_width::UnicodeWidthChar::width(character) == Some(1),
+    }
 }
