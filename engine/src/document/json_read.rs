@@ -97,7 +97,7 @@ struct Reader<'t> {
 /// script's lines between escapes too: the vector search is chosen and its needles set up
 /// once, where `memchr2` did both on every call (301,000 calls over the corpus, some 58
 /// instructions each, of which 24 were choosing).
-fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+pub(super) fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     {
         use memchr::arch::x86_64::avx2::memchr::Two;

@@ -169,7 +169,7 @@ fn skip_string(bytes: &[u8], at: usize) -> Option<usize> {
     (bytes.get(at)? == &b'"').then_some(())?;
     let mut position = at + 1;
     loop {
-        position += memchr::memchr2(b'"', b'\\', bytes.get(position..)?)?;
+        position += super::json_read::quote_or_backslash(bytes.get(position..)?)?;
         match bytes[position] {
             b'"' => return Some(position + 1),
             _ => position += 2,
