@@ -57,8 +57,8 @@ enum Spans {
     Tree(SpanNode),
     /// A larger YAML document: where its root value is.
     Root(Span),
-    /// JSON: where every value is. A document of at most [`yaml::SPANS_KEPT_BYTES`] keeps the
-    /// tree (recorded as it was read, or read when a pointer is first asked about) and its
+    /// JSON: where every value is. A document of at most [`json_spans::TREE_KEPT_BYTES`] keeps
+    /// the tree (recorded as it was read, or read when a pointer is first asked about) and its
     /// lines, since findings come in more than one round (the rules', then the plan's); a
     /// larger one reads them each round.
     Json { tree: OnceLock<Option<json_spans::Tree>>, lines: OnceLock<Lines> },
@@ -318,7 +318,7 @@ impl Loaded {
             // JSON read without spans: one pass over the text finds them all.
             Spans::Json { tree, lines } => {
                 let (fresh_tree, fresh_lines);
-                let (tree, lines) = match text.len() <= yaml::SPANS_KEPT_BYTES {
+                let (tree, lines) = match text.len() <= json_spans::TREE_KEPT_BYTES {
                     true => (tree.get_or_init(|| json_spans::Tree::read(text)), lines.get_or_init(|| Lines::of(text))),
                     false => {
                         fresh_tree = json_spans::Tree::read(text);
@@ -580,16 +580,19 @@ mod tests {
         }
     }
 
-    /// A small JSON document reads where its values are once, on its first round of findings,
-    /// and locates the next rounds with the same tree; a larger one reads it each round. Both
-    /// locate as the YAML spans do.
+    /// A JSON document of at most a mebibyte reads where its values are once, on its first
+    /// round of findings, and locates the next rounds with the same tree (past the 64 KiB a
+    /// YAML document keeps its tree to); a larger one reads it each round. All locate as the
+    /// YAML spans do.
     #[test]
     fn json_tree_is_kept_for_later_rounds_of_a_small_document() {
         let small = "{\"mainSteps\": [{\"name\": \"a\",\n \"inputs\": {\"X\": \"{{ Y }}\"}}]}";
-        let padding = "x".repeat(yaml::SPANS_KEPT_BYTES);
-        let large =
-            format!("{{\"pad\": \"{padding}\",\n\"mainSteps\": [{{\"name\": \"a\",\n \"inputs\": {{\"X\": 1}}}}]}}");
-        for (text, kept) in [(small, true), (large.as_str(), false)] {
+        let padded = |padding: usize| {
+            let padding = "x".repeat(padding);
+            format!("{{\"pad\": \"{padding}\",\n\"mainSteps\": [{{\"name\": \"a\",\n \"inputs\": {{\"X\": 1}}}}]}}")
+        };
+        let (medium, large) = (padded(yaml::SPANS_KEPT_BYTES), padded(json_spans::TREE_KEPT_BYTES));
+        for (text, kept) in [(small, true), (medium.as_str(), true), (large.as_str(), false)] {
             let loaded = load_str(text, Format::Json);
             let wanted = [
                 ("/mainSteps/0/inputs/X", Target::Value),

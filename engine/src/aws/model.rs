@@ -4,7 +4,6 @@
 //! the service; an operation or shape is decoded, from the one small compressed block that
 //! holds it, when it is first reached. Nothing is JSON-parsed but the bundle's short index.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -14,7 +13,7 @@ use serde::Deserialize;
 static BUNDLE: &[u8] = include_bytes!("../../models/botocore.bin");
 
 /// The bundle's first line: its format.
-const FORMAT: &[u8] = b"runbook-models 3\n";
+const FORMAT: &[u8] = b"runbook-models 4\n";
 
 /// The bundle's index: read without a JSON parse; the partitions are parsed on first use.
 struct Index {
@@ -277,6 +276,9 @@ impl<T> std::fmt::Debug for Table<T> {
 /// One directory entry: u32 name offset, u16 name length, u16 block, u32 offset.
 const ENTRY: usize = 12;
 
+/// One block's entry: u32 offset, u32 length, u32 length decompressed.
+const BLOCK_ENTRY: usize = 12;
+
 impl<T> Table<T> {
     pub fn len(&self) -> usize {
         self.slots.len()
@@ -346,21 +348,31 @@ impl<T, Q: AsRef<str> + ?Sized> std::ops::Index<&Q> for Table<T> {
     }
 }
 
-/// A service's directory and its blocks, inflated on first use.
+/// A service's directory and its blocks, decompressed on first use.
 struct Service {
     directory: &'static [u8],
     /// Where the names start in the directory.
     names: usize,
-    /// Each block's compressed bytes in the bundle.
-    compressed: Vec<&'static [u8]>,
+    /// Each block's compressed bytes in the bundle, and its length decompressed.
+    compressed: Vec<(&'static [u8], usize)>,
     blocks: Vec<OnceLock<Vec<u8>>>,
 }
 
 impl Service {
     fn block(&self, i: usize) -> &[u8] {
-        first_made::<Vec<u8>>(&self.blocks[i], || inflate(self.compressed[i]))
+        first_made::<Vec<u8>>(&self.blocks[i], || {
+            let (compressed, length) = self.compressed[i];
+            // The blocks were compressed with the end of the name bytes as their dictionary.
+            let names = &self.directory[self.names..];
+            let dictionary = &names[names.len().saturating_sub(DICTIONARY_BYTES)..];
+            lz4_flex::block::decompress_with_dict(compressed, length, dictionary)
+                .unwrap_or_else(|error| panic!("a broken bundle: a block does not decompress ({error})"))
+        })
     }
 }
+
+/// How much of the name bytes the blocks' LZ4 dictionary is (`generate.py`'s, LZ4's reach).
+const DICTIONARY_BYTES: usize = 64 * 1024;
 
 /// The value of `cell`, made by `make` if no thread has made it yet. Threads validating
 /// different runbooks reach the same services, blocks and shapes at about the same time: one
@@ -373,32 +385,6 @@ fn first_made<T>(cell: &OnceLock<T>, make: impl FnOnce() -> T) -> &T {
     // Another thread may have set it meanwhile: then this value is dropped.
     let _ = cell.set(make());
     cell.get().expect("the cell was set above")
-}
-
-fn inflate(compressed: &[u8]) -> Vec<u8> {
-    use miniz_oxide::inflate::TINFLStatus;
-    use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
-    // One decompressor and one output buffer per thread, reused: blocks are small and many,
-    // and setting up a fresh stream (flate2's zeroed 32 KB window, or a buffer grown from
-    // nothing) cost more than inflating one.
-    thread_local! {
-        static INFLATER: RefCell<(Box<DecompressorOxide>, Vec<u8>)> = RefCell::new((Box::default(), Vec::new()));
-    }
-    INFLATER.with_borrow_mut(|(decompressor, out)| {
-        decompressor.init();
-        let flags =
-            inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
-        let (mut input, mut written) = (compressed, 0);
-        loop {
-            let (status, read, wrote) = decompress(decompressor, input, out, written, flags);
-            (input, written) = (&input[read..], written + wrote);
-            match status {
-                TINFLStatus::Done => return out[..written].to_vec(),
-                TINFLStatus::HasMoreOutput => out.resize((2 * out.len()).max(16 * 1024), 0),
-                status => panic!("a broken bundle: a block does not inflate ({status:?})"),
-            }
-        }
-    })
 }
 
 fn u16_at(bytes: &[u8], at: usize) -> u16 {
@@ -711,7 +697,7 @@ pub fn service(name: &str) -> Option<Arc<Model>> {
     Some(first_made(&index.models[at], || Arc::new(load(index.services[at].1))).clone())
 }
 
-/// A service's model from its blob: nothing inflated or decoded yet but its metadata.
+/// A service's model from its blob: nothing decompressed or decoded yet but its metadata.
 fn load(blob: &'static [u8]) -> Model {
     let directory_length = u32_at(blob, 0);
     let directory = &blob[4..4 + directory_length];
@@ -725,12 +711,13 @@ fn load(blob: &'static [u8]) -> Model {
     let block_table = shape_entries + shapes * ENTRY;
     let compressed = (0..blocks)
         .map(|i| {
-            let start = blocks_start + u32_at(directory, block_table + i * 8);
-            &blob[start..start + u32_at(directory, block_table + i * 8 + 4)]
+            let entry = block_table + i * BLOCK_ENTRY;
+            let start = blocks_start + u32_at(directory, entry);
+            (&blob[start..start + u32_at(directory, entry + 4)], u32_at(directory, entry + 8))
         })
         .collect();
     let service = Arc::new(Service {
-        names: block_table + blocks * 8,
+        names: block_table + blocks * BLOCK_ENTRY,
         directory,
         compressed,
         blocks: (0..blocks).map(|_| OnceLock::new()).collect(),

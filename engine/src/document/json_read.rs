@@ -8,8 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::json_spans::{NONE, Node, Tree};
-use super::yaml::SPANS_KEPT_BYTES;
+use super::json_spans::{NONE, Node, TREE_KEPT_BYTES, Tree};
 use super::{StepSink, reborrow};
 
 /// Nesting deeper than this is left to serde_json, whose limit (128) it stays under.
@@ -18,7 +17,7 @@ const MAX_DEPTH: usize = 100;
 /// What the reader gives for a document serde_json accepts.
 pub struct Read {
     pub value: Value,
-    /// Where each value and key is, for a document of at most [`SPANS_KEPT_BYTES`].
+    /// Where each value and key is, for a document of at most [`TREE_KEPT_BYTES`].
     pub tree: Option<Tree>,
     /// Whether no key holds `{{`, seen as the keys went by (the rule against templated keys
     /// then has nothing to look for).
@@ -26,7 +25,7 @@ pub struct Read {
 }
 
 /// The value of a document serde_json would accept, with the document's tree if it is at most
-/// [`SPANS_KEPT_BYTES`] long; `None` if serde_json must judge it. The objects of a top-level
+/// [`TREE_KEPT_BYTES`] long; `None` if serde_json must judge it. The objects of a top-level
 /// `mainSteps` go to the sink as they are read, `null` left in their place, as the serde path
 /// does.
 pub fn read(text: &str, sink: Option<&mut dyn StepSink>) -> Option<Read> {
@@ -37,7 +36,7 @@ pub fn read(text: &str, sink: Option<&mut dyn StepSink>) -> Option<Read> {
         depth: 0,
         // A value takes 30 bytes of text or more in the corpus's documents (75 for half):
         // reserved so, the tree is seldom copied as it grows.
-        nodes: (text.len() <= SPANS_KEPT_BYTES).then(|| Vec::with_capacity(text.len() / 30 + 16)),
+        nodes: (text.len() <= TREE_KEPT_BYTES).then(|| Vec::with_capacity(text.len() / 30 + 16)),
         scratch: String::new(),
         controls_skipped: 0,
         braced_keys: false,

@@ -613,33 +613,38 @@ fn extensions(object: &mut Map<String, Value>) -> Map<String, Value> {
     keys.into_iter().filter_map(|key| object.remove(&key).map(|value| (key, value))).collect()
 }
 
-fn parameter(name: String, mut def: Map<String, Value>, pointer: String) -> Parameter {
-    let count = |key: &str| def.get(key).and_then(lenient_integer);
-    let (min_items, max_items, min_chars, max_chars) =
-        (count("minItems"), count("maxItems"), count("minChars"), count("maxChars"));
-    Parameter {
-        kind: def.get("type").and_then(Value::as_str).and_then(ParameterType::parse),
-        description: match def.remove("description") {
-            Some(Value::String(text)) => Some(text),
-            _ => None,
-        },
-        default: def.remove("default"),
-        allowed_values: match def.remove("allowedValues") {
-            Some(Value::Array(values)) => Some(values),
-            _ => None,
-        },
-        allowed_pattern: match def.remove("allowedPattern") {
-            Some(Value::String(pattern)) => Some(pattern),
-            _ => None,
-        },
-        min_items,
-        max_items,
-        min_chars,
-        max_chars,
-        secret: def.get("x-secret").and_then(lenient_bool).unwrap_or(false),
+/// The parameter `name`, taken apart (leniently) in one pass over the keys of its definition.
+fn parameter(name: String, def: Map<String, Value>, pointer: String) -> Parameter {
+    let mut parameter = Parameter {
         name,
         pointer,
+        kind: None,
+        description: None,
+        default: None,
+        allowed_values: None,
+        allowed_pattern: None,
+        min_items: None,
+        max_items: None,
+        min_chars: None,
+        max_chars: None,
+        secret: false,
+    };
+    for (key, value) in def {
+        match (key.as_str(), value) {
+            ("type", value) => parameter.kind = value.as_str().and_then(ParameterType::parse),
+            ("description", Value::String(text)) => parameter.description = Some(text),
+            ("default", value) => parameter.default = Some(value),
+            ("allowedValues", Value::Array(values)) => parameter.allowed_values = Some(values),
+            ("allowedPattern", Value::String(pattern)) => parameter.allowed_pattern = Some(pattern),
+            ("minItems", value) => parameter.min_items = lenient_integer(&value),
+            ("maxItems", value) => parameter.max_items = lenient_integer(&value),
+            ("minChars", value) => parameter.min_chars = lenient_integer(&value),
+            ("maxChars", value) => parameter.max_chars = lenient_integer(&value),
+            ("x-secret", value) => parameter.secret = lenient_bool(&value).unwrap_or(false),
+            _ => {}
+        }
     }
+    parameter
 }
 
 fn steps(value: Option<Value>, pointer: &str) -> Vec<Step> {

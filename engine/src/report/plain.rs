@@ -176,28 +176,27 @@ pub(super) fn wrap(text: &str, initial: &str, subsequent: &str) -> Option<String
         lines: 0,
     };
     fill.out.push_str(initial);
-    let mut start = 0;
-    while start < bytes.len() {
-        // A word and the spaces after it (spaces that open the text are a word of their own).
-        let end = start + bytes[start..].iter().take_while(|&&b| b != b' ').count();
-        let spaces = end + bytes[end..].iter().take_while(|&&b| b == b' ').count();
-        // A word splits after each hyphen between letters or digits.
-        let hyphens = (start + 1..end.saturating_sub(1))
-            .filter(|&at| {
-                bytes[at] == b'-' && bytes[at - 1].is_ascii_alphanumeric() && bytes[at + 1].is_ascii_alphanumeric()
-            })
-            .map(|at| at + 1);
-        let mut from = start;
-        for to in hyphens.chain(std::iter::once(end)) {
-            // A piece longer than a whole line is cut where the line ends.
-            while to - from > widths[1] {
-                fill.place(from, from + widths[1], from + widths[1]);
-                from += widths[1];
+    // One pass: a word and the spaces after it (spaces that open the text are a word of their
+    // own); a word splits after each hyphen between letters or digits.
+    let mut at = 0;
+    while at < bytes.len() {
+        let (start, mut from) = (at, at);
+        while at < bytes.len() && bytes[at] != b' ' {
+            let hyphen = bytes[at] == b'-'
+                && at > start
+                && bytes[at - 1].is_ascii_alphanumeric()
+                && bytes.get(at + 1).is_some_and(u8::is_ascii_alphanumeric);
+            at += 1;
+            if hyphen {
+                fill.piece(from, at, at);
+                from = at;
             }
-            fill.place(from, to, if to == end { spaces } else { to });
-            from = to;
         }
-        start = spaces;
+        let end = at;
+        while at < bytes.len() && bytes[at] == b' ' {
+            at += 1;
+        }
+        fill.piece(from, end, at);
     }
     let Fill { mut out, from, to, .. } = fill;
     out.push_str(&text[from..to.max(from)]);
@@ -219,6 +218,16 @@ struct Fill<'t> {
 }
 
 impl Fill<'_> {
+    /// Places the piece `from..to` (its spaces to `trailing`), cut where a line ends if it is
+    /// longer than a whole line.
+    fn piece(&mut self, mut from: usize, to: usize, trailing: usize) {
+        while to - from > self.widths[1] {
+            self.place(from, from + self.widths[1], from + self.widths[1]);
+            from += self.widths[1];
+        }
+        self.place(from, to, trailing);
+    }
+
     /// Places a piece (`start..end`, its spaces to `trailing`) on the open line, or on a new
     /// one when it does not fit.
     fn place(&mut self, start: usize, end: usize, trailing: usize) {
