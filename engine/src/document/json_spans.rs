@@ -19,10 +19,11 @@ pub struct Tree {
 }
 
 /// The largest JSON document that keeps its tree (and its lines) once read. A node is 48
-/// bytes for a value of 30 bytes of text or more, so a tree costs at most some 1.6 times the
-/// text, where a YAML one costs ten ([`super::yaml::SPANS_KEPT_BYTES`]). Past it the tree is
-/// read again for each round of findings; below it, a JSON runbook of the corpus over 64 KiB
-/// was read three times.
+/// bytes, and a value of the corpus's runbooks takes 30 bytes of text or more, so a tree costs
+/// some 1.6 times the text, where a YAML one costs ten ([`super::yaml::SPANS_KEPT_BYTES`]); at
+/// worst (`[0,0,...]`, a value per two bytes) 24 times, tens of MB at this size. Past it the tree
+/// is read again for each round of findings; below it, a JSON runbook of the corpus over 64
+/// KiB was read three times.
 pub const TREE_KEPT_BYTES: usize = 1 << 20;
 
 /// No node: the end of a list of children.
