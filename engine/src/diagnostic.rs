@@ -145,7 +145,7 @@ impl Segment for String {
 
 impl Segment for usize {
     fn length(&self) -> usize {
-        self.checked_ilog10().map_or(1, |log| log as usize + 1)
+        digits(*self)
     }
 
     /// The digits written by hand: `fmt` cost more than the rest of making a step's pointers.
@@ -173,6 +173,11 @@ impl<T: Segment + ?Sized> Segment for &T {
     fn push_to(&self, out: &mut String) {
         (**self).push_to(out);
     }
+}
+
+/// How many digits `number` has, written in decimal.
+pub fn digits(number: usize) -> usize {
+    number.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
 /// Splits a JSON pointer into unescaped segments, borrowed unless they hold an escape.

@@ -17,7 +17,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::diagnostic::{Code, Diagnostic, Location, Target};
-pub use spans::LineIndex;
+pub use spans::{LineIndex, line_start};
 use spans::{Lines, Span, SpanNode};
 
 /// Largest document AWS accepts (section 8.5). Bigger ones load, with a warning.

@@ -14,7 +14,7 @@ use miette::{
 use serde_json::{Value, json};
 
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::document::Source;
+use crate::document::{Source, line_start};
 
 /// The most findings of one file the text format renders with snippets; the rest are counted
 /// (`--format json` lists them all).
@@ -249,7 +249,6 @@ fn clip_lines(text: &str, label_start: usize, label_len: usize) -> (String, std:
     (out, label)
 }
 
-/// Where the line holding byte `at` of `bytes` starts.
 /// Whether every line of `text` (without its line break, `\r\n` as `str::lines` reads it) is
 /// at most [`SNIPPET_LINE_BYTES`] long.
 fn lines_fit(text: &[u8]) -> bool {
@@ -266,10 +265,6 @@ fn lines_fit(text: &[u8]) -> bool {
         start = end + 1;
     }
     true
-}
-
-fn line_start(bytes: &[u8], at: usize) -> usize {
-    memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1)
 }
 
 /// Whole lines of a window: their byte range in it, and the 0-based line the first one is.

@@ -149,7 +149,7 @@ impl<'a> LineIndex<'a> {
         let offset = offset.min(self.text.len());
         let bytes = self.text.as_bytes();
         let line_index = self.lines.line_of(bytes, offset);
-        let line_start = memchr::memrchr(b'\n', &bytes[..offset]).map_or(0, |at| at + 1);
+        let line_start = line_start(bytes, offset);
         let column = self.text[line_start..offset].chars().count() + 1;
         Location { line: line_index + 1, column, offset, length }
     }
@@ -173,6 +173,11 @@ impl<'a> LineIndex<'a> {
         let length = rest.char_indices().nth(char_len).map_or(rest.len(), |(i, _)| i);
         self.range_location(offset, offset + length)
     }
+}
+
+/// Where the line holding byte `at` of `bytes` starts.
+pub fn line_start(bytes: &[u8], at: usize) -> usize {
+    memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use super::{WRAP_WIDTH, Window};
+use crate::diagnostic::digits;
 
 /// The message, snippet and help as miette renders them, or `None` when its layout is not
 /// this simple one.
@@ -118,11 +119,6 @@ fn repeat(out: &mut String, run: &str, count: usize) {
         out.push_str(run);
     }
     out.push_str(&run[..count % RUN * (run.len() / RUN)]);
-}
-
-/// How many digits `number` has.
-fn digits(number: usize) -> usize {
-    number.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
 /// A line of a snippet: its number (1-based), where it starts in the document, its length
