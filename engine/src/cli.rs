@@ -698,6 +698,7 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
         let why = skipped.as_deref().map_or(String::new(), |skipped| format!(" ({skipped})"));
         bail!(UsageError(format!("no runbook files (*.json, *.yaml, *.yml) found{why}")));
     }
+    let mut stdout = buffered(stdout);
     for rendered in rendered_all {
         runbooks += 1;
         invalid += usize::from(rendered.invalid);
@@ -728,6 +729,7 @@ fn validate_command(args: ValidateArgs, stdout: &mut dyn Write, terminal_colour:
             }
         }
     }
+    stdout.flush()?;
     Ok(if invalid > 0 { exit::INVALID } else { exit::SUCCESS })
 }
 
